@@ -259,6 +259,9 @@ class FreeRadius:
         workdir: str | Path | None = None,
         binary: str = "freeradius",
     ) -> None:
+        if not secret or not re.fullmatch(r"[A-Za-z0-9!#$%&()*+,./:;<=>?@\[\]^_`{|}~-]+", secret):
+            # it goes into radiusd.conf between quotes and onto radclient's command line
+            raise ValueError("test secret must be printable ASCII without quotes or spaces")
         self.database = str(database)
         self.secret = secret
         self.binary = shutil.which(binary) or f"/usr/sbin/{binary}"
