@@ -1,0 +1,140 @@
+"""Block decision: (query name, subscriber categories) → pass, block or rewrite.
+
+The blocklist store is swapped in whole when a new generation is published;
+the small memo tables here are cleared at that moment, so a decision never
+mixes two generations.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from dns_filter import wire
+from dns_filter.safesearch import safesearch_target
+
+# Firefox keeps its own DoH off only when this name is NXDOMAIN (not 0.0.0.0).
+CANARY = "use-application-dns.net"
+SAFESEARCH_CATEGORY = "adult"
+_MEMO_LIMIT = 200_000
+
+
+class Store(Protocol):
+    categories: list[str]
+
+    def lookup(self, domain: str) -> int: ...
+
+    def mask_of(self, categories: Sequence[str] | frozenset[str]) -> int: ...
+
+    def first_category(self, mask: int) -> str: ...
+
+
+class Decision:
+    __slots__ = ("kind", "detail")
+    PASS = "pass"
+    BLOCK = "block"  # detail = category
+    CANARY = "canary"  # NXDOMAIN for everyone
+    CNAME = "cname"  # detail = safe-search target
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        self.detail = detail
+
+
+PASS = Decision(Decision.PASS)
+CANARY_DECISION = Decision(Decision.CANARY, "canary")
+
+
+class BlockDecider:
+    def __init__(self, store: Store | None, implied: Mapping[str, Sequence[str]] | None = None):
+        self.implied = {k: tuple(v) for k, v in (implied or {}).items()}
+        self.store: Store | None = None
+        self._domain_masks: dict[str, int] = {}
+        self._category_masks: dict[frozenset[str], int] = {}
+        self._block_decisions: dict[str, Decision] = {}
+        self.set_store(store)
+
+    def set_store(self, store: Store | None) -> None:
+        self.store = store
+        self._domain_masks = {}
+        self._category_masks = {}
+        self._block_decisions = {}
+
+    def subscriber_mask(self, categories: frozenset[str]) -> int:
+        mask = self._category_masks.get(categories)
+        if mask is None:
+            names = set(categories)
+            for name in categories:
+                names.update(self.implied.get(name, ()))
+            mask = self.store.mask_of(frozenset(names)) if self.store else 0
+            self._category_masks[categories] = mask
+        return mask
+
+    def decide(self, qname: str, categories: frozenset[str]) -> Decision:
+        if qname == CANARY:
+            return CANARY_DECISION
+        if not categories:
+            return PASS
+        wanted = self.subscriber_mask(categories)
+        if wanted:
+            listed = self._domain_masks.get(qname)
+            if listed is None:
+                listed = self.store.lookup(qname) if self.store else 0
+                if len(self._domain_masks) > _MEMO_LIMIT:
+                    self._domain_masks.clear()
+                self._domain_masks[qname] = listed
+            hit = listed & wanted
+            if hit:
+                category = self.store.first_category(hit)  # type: ignore[union-attr]
+                decision = self._block_decisions.get(category)
+                if decision is None:
+                    decision = self._block_decisions[category] = Decision(Decision.BLOCK, category)
+                return decision
+        if SAFESEARCH_CATEGORY in categories:
+            target = safesearch_target(qname)
+            if target is not None:
+                return Decision(Decision.CNAME, target)
+        return PASS
+
+
+class BlockResponder:
+    """Builds the answer for a blocked name: NXDOMAIN, null address or block page, plus EDE 15."""
+
+    def __init__(self, mode: str, page_v4: str = "", page_v6: str = "", ttl: int = 60):
+        self.mode = mode
+        self.ttl = ttl
+        if mode == "null":
+            self.v4: bytes | None = bytes(4)
+            self.v6: bytes | None = bytes(16)
+        elif mode == "page":
+            self.v4 = ipaddress.IPv4Address(page_v4).packed if page_v4 else None
+            self.v6 = ipaddress.IPv6Address(page_v6).packed if page_v6 else None
+        else:
+            self.v4 = self.v6 = None
+        self._memo: dict[tuple[bytes, str], bytes] = {}
+
+    def respond(self, data: bytes, q: wire.Question, key: bytes, category: str) -> bytes:
+        memo_key = (key, category)
+        cached = self._memo.get(memo_key)
+        if cached is not None:
+            return data[:2] + cached[2:12] + data[12 : q.qend] + cached[q.qend :]
+        response = self._build(data, q, category)
+        if len(self._memo) > _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[memo_key] = response
+        return response
+
+    def _build(self, data: bytes, q: wire.Question, category: str) -> bytes:
+        ede = wire.ede_option(wire.EDE_BLOCKED, f"blocked by ispedge: category {category}")
+        if self.mode == "nxdomain":
+            return wire.build_response(data, q, wire.RCODE_NXDOMAIN, ede=ede)
+        if q.qtype == wire.TYPE_A and self.v4 is not None:
+            return wire.build_response(data, q, 0, wire.rr_to_question(wire.TYPE_A, self.ttl, self.v4), 1, ede)
+        if q.qtype == wire.TYPE_AAAA and self.v6 is not None:
+            return wire.build_response(data, q, 0, wire.rr_to_question(wire.TYPE_AAAA, self.ttl, self.v6), 1, ede)
+        # Other types (or no page address for this family): an empty NOERROR.
+        return wire.build_response(data, q, 0, ede=ede)
+
+    def canary(self, data: bytes, q: wire.Question) -> bytes:
+        return wire.build_response(data, q, wire.RCODE_NXDOMAIN)

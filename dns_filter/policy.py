@@ -1,0 +1,152 @@
+"""Who is asking: source address → categories to block.
+
+IPv4 subscribers are matched by exact address (a dict lookup on the string
+Twisted hands us); IPv6 subscribers by delegated prefix, longest match.
+Addresses inside the served networks with no subscriber get the operator's
+default categories; addresses outside get None, which the chain answers
+with REFUSED so the box is never an open resolver.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Categories = frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRow:
+    address: str  # "10.0.0.5" or "2001:db8:1::/56"
+    username: str
+    categories: str  # comma separated, "" = nothing blocked
+
+
+def parse_categories(text: str | None) -> Categories:
+    return frozenset(c.strip() for c in (text or "").split(",") if c.strip())
+
+
+class PolicyTable:
+    """Current subscriber policies, replaceable whole or per username."""
+
+    def __init__(self) -> None:
+        self.v4: dict[str, Categories] = {}
+        # prefix length -> {network int: categories}; probed longest first
+        self.v6: dict[int, dict[int, Categories]] = {}
+        self.by_username: dict[str, list[str]] = {}
+        self._interned: dict[Categories, Categories] = {}
+        self.version = 0
+
+    def __len__(self) -> int:
+        return len(self.v4) + sum(len(t) for t in self.v6.values())
+
+    def replace_all(self, rows: Iterable[PolicyRow]) -> None:
+        fresh = PolicyTable()
+        for row in rows:
+            fresh._add(row)
+        self.v4, self.v6, self.by_username = fresh.v4, fresh.v6, fresh.by_username
+        self.version += 1
+
+    def replace_username(self, username: str, rows: Iterable[PolicyRow]) -> None:
+        for address in self.by_username.pop(username, []):
+            self._remove(address)
+        for row in rows:
+            self._add(row)
+        self.version += 1
+
+    def rows(self) -> list[PolicyRow]:
+        out = []
+        owner = {a: u for u, addrs in self.by_username.items() for a in addrs}
+        for address, cats in self.v4.items():
+            out.append(PolicyRow(address, owner.get(address, ""), ",".join(sorted(cats))))
+        for plen, table in self.v6.items():
+            for net, cats in table.items():
+                address = f"{ipaddress.IPv6Address(net)}/{plen}"
+                out.append(PolicyRow(address, owner.get(address, ""), ",".join(sorted(cats))))
+        return out
+
+    def _intern(self, cats: Categories) -> Categories:
+        return self._interned.setdefault(cats, cats)
+
+    def _add(self, row: PolicyRow) -> None:
+        cats = self._intern(parse_categories(row.categories))
+        try:
+            net = ipaddress.ip_network(row.address.strip(), strict=False)
+        except ValueError:
+            return  # a malformed row must not take the table down; the DB owns validation
+        if net.version == 4:
+            if net.prefixlen != 32:
+                return
+            key = str(net.network_address)
+            self.v4[key] = cats
+        else:
+            self.v6.setdefault(net.prefixlen, {})[int(net.network_address)] = cats
+            key = f"{net.network_address}/{net.prefixlen}"
+        self.by_username.setdefault(row.username, []).append(key)
+
+    def _remove(self, key: str) -> None:
+        if "/" not in key:
+            self.v4.pop(key, None)
+            return
+        net = ipaddress.ip_network(key)
+        table = self.v6.get(net.prefixlen)
+        if table is not None:
+            table.pop(int(net.network_address), None)
+            if not table:
+                del self.v6[net.prefixlen]
+
+    def lookup_v6(self, address: int) -> Categories | None:
+        for plen in sorted(self.v6, reverse=True):
+            mask = ((1 << plen) - 1) << (128 - plen) if plen else 0
+            found = self.v6[plen].get(address & mask)
+            if found is not None:
+                return found
+        return None
+
+
+class ClientPolicies:
+    """The first stage: source address → categories, or None for REFUSED."""
+
+    def __init__(self, table: PolicyTable, served_networks: Iterable[str], default_categories: Iterable[str]):
+        self.table = table
+        self.served = [ipaddress.ip_network(n, strict=False) for n in served_networks]
+        self.default = frozenset(default_categories)
+        self._memo: dict[str, Categories | None] = {}
+        self._memo_version = -1
+
+    def categories_for(self, source: str) -> Categories | None:
+        found = self.table.v4.get(source)
+        if found is not None:
+            return found
+        if self._memo_version != self.table.version:
+            self._memo.clear()
+            self._memo_version = self.table.version
+        try:
+            return self._memo[source]
+        except KeyError:
+            pass
+        result = self._resolve(source)
+        if len(self._memo) > 100_000:
+            self._memo.clear()
+        self._memo[source] = result
+        return result
+
+    def _resolve(self, source: str) -> Categories | None:
+        try:
+            address = ipaddress.ip_address(source.split("%", 1)[0])
+        except ValueError:
+            return None
+        if address.version == 6 and address.ipv4_mapped is not None:
+            mapped = str(address.ipv4_mapped)
+            found = self.table.v4.get(mapped)
+            if found is not None:
+                return found
+            address = address.ipv4_mapped
+        if address.version == 6:
+            found = self.table.lookup_v6(int(address))
+            if found is not None:
+                return found
+        if any(address in net for net in self.served):
+            return self.default
+        return None

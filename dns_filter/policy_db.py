@@ -1,0 +1,82 @@
+"""The policy contract with the database: `dns_policy` rows and the `change_journal`.
+
+Blocking calls; the follower runs them in a thread so a stalled database
+never delays a DNS answer. One connection, reopened after any error.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from dns_filter.policy import PolicyRow
+
+RELEVANT_KINDS = ("parental", "session", "subscriber")
+
+
+class PolicyDatabase:
+    def __init__(self, url: str, connect_timeout_s: int = 5):
+        self.url = url
+        self.connect_timeout_s = connect_timeout_s
+        parsed = urlparse(url)
+        if parsed.scheme == "sqlite":
+            self.kind = "sqlite"
+            # Tortoise style: sqlite:///abs/path.db ("sqlite://" + an absolute path)
+            self.path = "/" + url[len("sqlite://") :].lstrip("/")
+            self.mark = "?"
+        elif parsed.scheme in ("postgres", "postgresql"):
+            self.kind = "postgres"
+            self.mark = "%s"
+        else:
+            raise ValueError(f"unsupported database URL {url!r} (sqlite:///path or postgres://...)")
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            if self.kind == "sqlite":
+                uri = Path(self.path).as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 5000")
+            else:
+                import psycopg
+
+                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s)
+            self._conn = conn
+        return self._conn
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            conn = self._connect()
+            cur = conn.execute(sql.replace("?", self.mark), params)
+            return list(cur.fetchall())
+        except Exception:
+            self.close()
+            raise
+
+    def journal_head(self) -> int:
+        rows = self._query("SELECT COALESCE(MAX(id), 0) FROM change_journal")
+        return int(rows[0][0])
+
+    def load_all(self) -> tuple[int, list[PolicyRow]]:
+        """(journal cursor, rows); the cursor is read first so no change falls between."""
+        head = self.journal_head()
+        rows = self._query("SELECT address, username, categories FROM dns_policy")
+        return head, [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
+
+    def load_username(self, username: str) -> list[PolicyRow]:
+        rows = self._query("SELECT address, username, categories FROM dns_policy WHERE username = ?", (username,))
+        return [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
+
+    def changes_since(self, cursor: int) -> list[tuple[int, str | None, str]]:
+        rows = self._query("SELECT id, username, kind FROM change_journal WHERE id > ? ORDER BY id", (cursor,))
+        return [(int(i), u, str(k)) for i, u, k in rows]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
+            self._conn = None

@@ -1,0 +1,162 @@
+"""The query chain, wired in one visible place.
+
+    rate limit → parse question → who is asking (policy) → block decision
+      → shared answer cache → upstream (coalesced; stale on failure)
+
+`handle` returns the answer bytes at once whenever it can (rate-limited,
+refused, blocked, cached: the hot path, no Deferred), a Deferred when an
+upstream must be asked, or None to send nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dnslib import CNAME, QTYPE, RR, DNSHeader, DNSQuestion, DNSRecord
+from twisted.internet import defer
+
+from dns_filter import wire
+from dns_filter.blocking import BlockDecider, BlockResponder, Decision
+from dns_filter.cache import AnswerCache
+from dns_filter.metrics import Metrics
+from dns_filter.policy import ClientPolicies
+from dns_filter.ratelimit import RateLimiter
+from dns_filter.upstream import UpstreamFailed, UpstreamPool
+
+log = logging.getLogger("ispedge.dns")
+SAFESEARCH_TTL = 300
+
+
+class FilterChain:
+    def __init__(
+        self,
+        clients: ClientPolicies,
+        limiter: RateLimiter,
+        decider: BlockDecider,
+        responder: BlockResponder,
+        cache: AnswerCache,
+        upstreams: UpstreamPool,
+        metrics: Metrics,
+    ):
+        self.clients = clients
+        self.limiter = limiter
+        self.decider = decider
+        self.responder = responder
+        self.cache = cache
+        self.upstreams = upstreams
+        self.metrics = metrics
+        self.inflight: dict[bytes, list[defer.Deferred[bytes | None]]] = {}
+
+    def handle(self, data: bytes, source: str, udp: bool) -> bytes | defer.Deferred[bytes] | None:
+        counts = self.metrics.queries
+        if not self.limiter.allow(source):
+            counts["ratelimited"] += 1
+            return None
+        try:
+            q = wire.parse_question(data)
+        except wire.FormatError:
+            counts["formerr"] += 1
+            return wire.error_response(data, wire.RCODE_FORMERR)
+        except wire.NotAQuery:
+            if len(data) < 12 or data[2] & 0x80:
+                counts["dropped"] += 1
+                return None
+            counts["notimp"] += 1
+            return wire.error_response(data, wire.RCODE_NOTIMP)
+
+        categories = self.clients.categories_for(source)
+        if categories is None or q.qclass != 1:
+            counts["refused"] += 1
+            return wire.build_response(data, q, wire.RCODE_REFUSED)
+        if q.qtype == wire.TYPE_ANY:
+            counts["any"] += 1
+            return wire.rfc8482_response(data, q)
+
+        key = q.cache_key(data)
+        decision = self.decider.decide(q.qname, categories)
+        if decision.kind is not Decision.PASS:
+            if decision.kind == Decision.BLOCK:
+                counts["blocked"] += 1
+                self.metrics.blocks[decision.detail] += 1
+                return self._fit(data, q, self.responder.respond(data, q, key, decision.detail), udp)
+            if decision.kind == Decision.CANARY:
+                counts["canary"] += 1
+                return self.responder.canary(data, q)
+            counts["safesearch"] += 1
+            return defer.Deferred.fromCoroutine(self._safesearch(data, q, decision.detail, udp))
+
+        cached = self.cache.get(key)
+        if cached is not None:
+            counts["cached"] += 1
+            return self._fit(data, q, data[:2] + cached[2:12] + data[12 : q.qend] + cached[q.qend :], udp)
+        counts["forwarded"] += 1
+        d = self._lookup(data, q, key)
+        d.addCallback(self._reply, data, q, udp)
+        return d
+
+    @staticmethod
+    def _fit(data: bytes, q: wire.Question, response: bytes, udp: bool) -> bytes:
+        if udp and len(response) > q.max_udp():
+            return wire.truncated_response(data, q)
+        return response
+
+    def _reply(self, upstream_answer: bytes | None, data: bytes, q: wire.Question, udp: bool) -> bytes:
+        if upstream_answer is None:
+            self.metrics.queries["servfail"] += 1
+            return wire.build_response(data, q, wire.RCODE_SERVFAIL)
+        return self._fit(data, q, data[:2] + upstream_answer[2:12] + data[12 : q.qend] + upstream_answer[q.qend :], udp)
+
+    def _lookup(self, data: bytes, q: wire.Question, key: bytes) -> defer.Deferred[bytes | None]:
+        """Upstream answer for the question (or stale, or None); one upstream query per key in flight."""
+        d: defer.Deferred[bytes | None] = defer.Deferred()
+        waiters = self.inflight.get(key)
+        if waiters is not None:
+            waiters.append(d)
+            return d
+        self.inflight[key] = [d]
+        defer.Deferred.fromCoroutine(self._fetch(data, q, key))
+        return d
+
+    async def _fetch(self, data: bytes, q: wire.Question, key: bytes) -> None:
+        result: bytes | None
+        try:
+            result = await self.upstreams.resolve(data, data[12 : q.qend].lower())
+            self.cache.put(key, result)
+        except UpstreamFailed as e:
+            result = self.cache.get_stale(key)
+            if result is not None:
+                self.metrics.queries["stale"] += 1
+                log.info("all upstreams failed for %s (%s); serving stale", q.qname, e)
+        except Exception:  # noqa: BLE001 - never leave waiters hanging
+            log.exception("upstream lookup for %s failed", q.qname)
+            result = None
+        for waiter in self.inflight.pop(key, []):
+            waiter.callback(result)
+        self.metrics.gauges["cache_entries"] = len(self.cache)
+
+    async def _safesearch(self, data: bytes, q: wire.Question, target: str, udp: bool) -> bytes:
+        """CNAME the search front end to its safe host, with the host's own records after it."""
+        target_query = bytearray(DNSRecord.question(target, QTYPE.get(q.qtype, q.qtype)).pack())
+        if q.flags & wire.EDNS_FLAG:
+            target_query[10:12] = b"\x00\x01"
+            target_query += wire.opt_record(1232)
+        tq = wire.parse_question(bytes(target_query))
+        tkey = tq.cache_key(bytes(target_query))
+        answer = self.cache.get(tkey)
+        if answer is None:
+            answer = await self._lookup(bytes(target_query), tq, tkey)
+        if answer is None:
+            self.metrics.queries["servfail"] += 1
+            return wire.build_response(data, q, wire.RCODE_SERVFAIL)
+        upstream = DNSRecord.parse(answer)
+        reply = DNSRecord(DNSHeader(id=0, qr=1, ra=1, rd=(data[2] & 1), rcode=upstream.header.rcode), q=DNSQuestion(q.qname or ".", q.qtype, q.qclass))
+        ttl = min([SAFESEARCH_TTL, *(rr.ttl for rr in upstream.rr)])
+        reply.add_answer(RR(q.qname or ".", QTYPE.CNAME, rdata=CNAME(target), ttl=ttl))
+        for rr in upstream.rr:
+            reply.add_answer(rr)
+        for rr in upstream.auth:
+            reply.add_auth(rr)
+        packed = reply.pack()
+        if q.flags & wire.EDNS_FLAG:
+            packed = packed[:10] + b"\x00\x01" + packed[12:] + wire.opt_record(1232)
+        return self._fit(data, q, data[:2] + packed[2:12] + data[12 : q.qend] + packed[q.qend :], udp)

@@ -1,0 +1,329 @@
+"""Process wiring: sockets, worker processes, periodic reloads, metrics.
+
+`run(settings)` blocks. With one worker it serves in this process; with
+several it forks workers that each bind the same UDP and TCP port with
+SO_REUSEPORT (the kernel spreads clients across them) and this process
+supervises them (restarting a worker that dies) and serves /metrics with
+the workers' counters summed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from dns_filter.settings import DnsSettings
+
+log = logging.getLogger("ispedge.dns")
+TCP_IDLE_TIMEOUT_S = 10
+TCP_MAX_PENDING = 64  # pipelined queries one connection may have outstanding
+
+
+def bind_socket(address: str, port: int, kind: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    if kind == socket.SOCK_DGRAM:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.bind((address, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - returns reactor-bound objects
+    from twisted.internet import reactor, task
+    from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+    from twisted.protocols.policies import TimeoutMixin
+
+    from blocklists.store import DomainStore
+    from blocklists.update import current_generation
+    from dns_filter.blocking import BlockDecider, BlockResponder
+    from dns_filter.cache import AnswerCache
+    from dns_filter.metrics import Metrics
+    from dns_filter.policy import ClientPolicies, PolicyTable
+    from dns_filter.policy_sync import PolicyFollower
+    from dns_filter.ratelimit import RateLimiter
+    from dns_filter.resolver import FilterChain
+    from dns_filter.upstream import UpstreamPool
+
+    metrics = Metrics()
+    table = PolicyTable()
+    follower = PolicyFollower(
+        settings.database_url,
+        table,
+        settings.state_dir / "policy-snapshot.json",
+        metrics,
+        settings.poll_interval_s,
+        settings.full_reload_s,
+    )
+    follower.load_initial()
+
+    store_state: dict[str, object] = {"path": None, "store": None}
+
+    def open_store() -> DomainStore | None:
+        path = current_generation(settings.blocklist_dir)
+        if path is None or path == store_state["path"]:
+            return None
+        try:
+            started = time.perf_counter()
+            store = DomainStore(path)
+        except (OSError, ValueError) as e:
+            log.error("blocklists: cannot open %s: %s", path, e)
+            return None
+        store_state["path"] = path
+        store_state["store"] = store
+        metrics.gauges["blocklist_domains"] = len(store)
+        log.info("blocklists: generation %s, %d domains, opened in %.2f ms", path.name, len(store), (time.perf_counter() - started) * 1000)
+        return store
+
+    decider = BlockDecider(open_store(), settings.implied_categories)
+
+    def check_blocklists() -> None:
+        store = open_store()
+        if store is not None:
+            decider.set_store(store)  # an atomic swap between two queries
+
+    chain = FilterChain(
+        ClientPolicies(table, settings.served_networks, settings.default_categories),
+        RateLimiter(settings.rate_limit_qps, settings.rate_limit_burst),
+        decider,
+        BlockResponder(settings.block_mode, settings.blocked_page_ipv4, settings.blocked_page_ipv6, settings.blocked_ttl),
+        AnswerCache(settings.cache_min_ttl, settings.cache_max_ttl, settings.cache_stale_s, settings.cache_max_entries),
+        UpstreamPool(settings.upstreams, settings.upstream_timeout_s, reactor, metrics),
+        metrics,
+    )
+
+    class UdpDns(DatagramProtocol):
+        def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:  # noqa: N802
+            try:
+                result = chain.handle(data, addr[0], True)
+            except Exception:  # noqa: BLE001 - one bad packet must never stop the server
+                log.exception("query from %s failed", addr[0])
+                metrics.queries["error"] += 1
+                return
+            if result is None:
+                return
+            if type(result) is bytes:
+                self.transport.write(result, addr)
+            else:
+                result.addCallback(self.transport.write, addr)  # type: ignore[union-attr]
+                result.addErrback(lambda f: log.error("query from %s: %s", addr[0], f.getErrorMessage()))  # type: ignore[union-attr]
+
+    class TcpDns(Protocol, TimeoutMixin):
+        """RFC 7766: many queries per connection, answered as each is ready (pipelining)."""
+
+        def connectionMade(self) -> None:  # noqa: N802
+            self.buffer = b""
+            self.pending = 0
+            self.setTimeout(TCP_IDLE_TIMEOUT_S)
+            self.source = self.transport.getPeer().host  # type: ignore[union-attr]
+
+        def dataReceived(self, data: bytes) -> None:  # noqa: N802
+            self.resetTimeout()
+            self.buffer += data
+            while len(self.buffer) >= 2:
+                (length,) = struct.unpack_from("!H", self.buffer)
+                if len(self.buffer) < 2 + length:
+                    break
+                message, self.buffer = self.buffer[2 : 2 + length], self.buffer[2 + length :]
+                if self.pending >= TCP_MAX_PENDING:
+                    self.transport.loseConnection()  # type: ignore[union-attr]
+                    return
+                self._query(message)
+
+        def _query(self, message: bytes) -> None:
+            try:
+                result = chain.handle(message, self.source, False)
+            except Exception:  # noqa: BLE001
+                log.exception("TCP query from %s failed", self.source)
+                self.transport.loseConnection()  # type: ignore[union-attr]
+                return
+            if result is None:
+                self.transport.loseConnection()  # type: ignore[union-attr]
+            elif type(result) is bytes:
+                self._send(result)
+            else:
+                self.pending += 1
+                result.addCallback(self._deferred_answer)  # type: ignore[union-attr]
+                result.addErrback(lambda f: self.transport.loseConnection())  # type: ignore[union-attr]
+
+        def _deferred_answer(self, response: bytes) -> None:
+            self.pending -= 1
+            self._send(response)
+
+        def _send(self, response: bytes) -> None:
+            self.transport.write(struct.pack("!H", len(response)) + response)  # type: ignore[union-attr]
+
+        def timeoutConnection(self) -> None:  # noqa: N802
+            self.transport.loseConnection()  # type: ignore[union-attr]
+
+    udp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_DGRAM)
+    tcp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_STREAM)
+    reactor.adoptDatagramPort(udp.fileno(), udp.family, UdpDns(), maxPacketSize=65535)
+    reactor.adoptStreamPort(tcp.fileno(), tcp.family, Factory.forProtocol(TcpDns))
+    udp.close()  # the reactor holds its own duplicate of each descriptor
+    tcp.close()
+
+    follower.start()
+    task.LoopingCall(check_blocklists).start(settings.blocklist_check_s, now=False)
+    task.LoopingCall(chain.limiter.sweep).start(60, now=False)
+
+    def refresh_gauges() -> None:
+        metrics.gauges["policy_age_seconds"] = round(follower.age_s(), 3)
+        metrics.gauges["policy_table_size"] = len(table)
+        metrics.gauges["cache_entries"] = len(chain.cache)
+
+    task.LoopingCall(refresh_gauges).start(1.0)
+    return reactor, metrics, refresh_gauges, follower
+
+
+def _metrics_files(state_dir: Path) -> list[Path]:
+    return sorted((state_dir / "metrics").glob("worker-*.json"))
+
+
+def _serve_metrics_http(settings: DnsSettings, snapshots) -> ThreadingHTTPServer | None:  # noqa: ANN001
+    """A tiny /metrics server on a thread (stdlib: works in the supervisor and in a worker)."""
+    if not settings.metrics_port:
+        return None
+    from dns_filter.metrics import render
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = render(snapshots()).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((settings.metrics_address, settings.metrics_port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+def _run_worker(settings: DnsSettings, worker_index: int, supervised: bool) -> None:
+    from twisted.internet import task
+
+    reactor, metrics, refresh_gauges, _follower = _build_worker(settings, worker_index)
+    if supervised:
+        path = settings.state_dir / "metrics" / f"worker-{worker_index}.json"
+
+        def dump() -> None:
+            refresh_gauges()
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(metrics.snapshot()))
+            os.replace(tmp, path)
+
+        task.LoopingCall(dump).start(1.0)
+    else:
+        def live() -> list[dict[str, object]]:
+            return [metrics.snapshot()]
+
+        _serve_metrics_http(settings, live)
+    log.info("dns_filter worker %d serving on %s port %d", worker_index, settings.listen_address, settings.listen_port)
+    print(f"READY dns_filter worker {worker_index} port {settings.listen_port}", flush=True)
+    reactor.run()
+
+
+def _ensure_blocklists(settings: DnsSettings) -> None:
+    from blocklists.settings import BlocklistSettings
+    from blocklists.update import current_generation, update
+
+    if current_generation(settings.blocklist_dir) is None:
+        log.info("blocklists: no store in %s yet; building the built-in lists", settings.blocklist_dir)
+        update(BlocklistSettings(blocklist_dir=settings.blocklist_dir))
+
+
+def run(settings: DnsSettings) -> None:
+    """Serve DNS until SIGTERM/SIGINT. Blocks."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    _ensure_blocklists(settings)
+    workers = settings.worker_count()
+    if workers == 1:
+        _run_worker(settings, 0, supervised=False)
+        return
+    _supervise(settings, workers)
+
+
+def _supervise(settings: DnsSettings, workers: int) -> None:
+    metrics_dir = settings.state_dir / "metrics"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for old in _metrics_files(settings.state_dir):
+        old.unlink()
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            try:
+                _run_worker(settings, index, supervised=True)
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                log.exception("worker %d crashed", index)
+                os._exit(1)
+        children[pid] = index
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def snapshots() -> list[dict[str, object]]:
+        out = []
+        for path in _metrics_files(settings.state_dir):
+            try:
+                out.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    _serve_metrics_http(settings, snapshots)
+    for index in range(workers):
+        spawn(index)
+    while children:
+        try:
+            pid, status = os.wait()
+        except InterruptedError:
+            continue
+        except OSError as e:
+            if e.errno == errno.ECHILD:
+                break
+            raise
+        index = children.pop(pid, None)
+        if index is not None and not stopping:
+            log.error("worker %d (pid %d) exited with status %d; restarting", index, pid, status)
+            time.sleep(0.5)
+            spawn(index)
+    sys.stdout.flush()

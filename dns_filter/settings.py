@@ -1,0 +1,82 @@
+"""Resolver settings: plain values the CLI fills from the TOML config."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+BLOCK_MODES = ("nxdomain", "null", "page")
+
+
+@dataclass
+class DnsSettings:
+    listen_address: str = "0.0.0.0"  # "::" listens dual-stack
+    listen_port: int = 53
+    upstreams: list[str] = field(default_factory=lambda: ["9.9.9.9:53", "1.1.1.1:53"])  # "host:port", "[v6]:port"
+    upstream_timeout_s: float = 1.5
+    # Sources inside these networks are served; anything else is REFUSED.
+    served_networks: list[str] = field(default_factory=lambda: ["10.0.0.0/8", "100.64.0.0/10", "192.168.0.0/16"])
+    default_categories: list[str] = field(default_factory=list)  # served address with no subscriber
+    # A category switched on also switches these on (DoH bypass defeats adult filtering).
+    implied_categories: dict[str, list[str]] = field(default_factory=lambda: {"adult": ["doh"]})
+    block_mode: str = "nxdomain"  # nxdomain | null (0.0.0.0 / ::) | page (blocked_page_ipv4/ipv6)
+    blocked_page_ipv4: str = ""
+    blocked_page_ipv6: str = ""
+    blocked_ttl: int = 60
+    cache_min_ttl: int = 0
+    cache_max_ttl: int = 86400
+    cache_stale_s: int = 86400  # how long past expiry an answer may be served when upstreams fail
+    cache_max_entries: int = 200_000
+    rate_limit_qps: float = 200.0  # per source address; 0 disables
+    rate_limit_burst: int = 400
+    workers: int | str = 1  # an int or "auto" (one per CPU)
+    metrics_address: str = "127.0.0.1"
+    metrics_port: int = 9153  # 0 disables
+    database_url: str = ""  # sqlite:///abs/path.db or postgres://user:pass@host:port/db
+    state_dir: Path = Path("/var/lib/ispedge/dns")
+    blocklist_dir: Path = Path("/var/lib/ispedge/blocklists")
+    poll_interval_s: float = 0.2
+    full_reload_s: float = 10.0
+    blocklist_check_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+        self.blocklist_dir = Path(self.blocklist_dir)
+        if self.block_mode not in BLOCK_MODES:
+            raise ValueError(f"block_mode must be one of {BLOCK_MODES}, not {self.block_mode!r}")
+        if self.block_mode == "page" and not (self.blocked_page_ipv4 or self.blocked_page_ipv6):
+            raise ValueError("block_mode 'page' needs blocked_page_ipv4 and/or blocked_page_ipv6")
+        if len(self.upstreams) < 1:
+            raise ValueError("at least one upstream is required")
+
+    def worker_count(self) -> int:
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return max(1, int(self.workers))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> DnsSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown dns settings: {sorted(unknown)}")
+        return cls(**raw)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> DnsSettings:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def parse_hostport(value: str, default_port: int = 53) -> tuple[str, int]:
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    if value.count(":") == 1:
+        host, port = value.split(":")
+        return host, int(port)
+    return value, default_port
