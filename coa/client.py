@@ -48,6 +48,8 @@ class ClientStats:
     bad_authenticator: int = 0
     # datagrams matching no outstanding request, or not RADIUS at all
     stray: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
 
 
 @dataclass
@@ -253,6 +255,9 @@ class CoaClient:
 
         destination = (ipaddress.ip_address(nas.address).compressed, nas.coa_port)
         endpoint, packet_id = await self._reserve(destination)
+        stats = self.stats
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
             request.id = packet_id
             raw = request.RequestPacket()
@@ -264,6 +269,7 @@ class CoaClient:
             self._transmit(endpoint, pending)
             return await pending.future
         finally:
+            stats.in_flight -= 1
             endpoint.release(destination, packet_id)
             self._wake_one_waiter()
 

@@ -32,6 +32,7 @@ class ReceivedRequest:
     packet_id: int
     attributes: dict[str, list[Any]]
     source: tuple[str, int]
+    raw: bytes
     received_at: float = field(default_factory=time.monotonic)
 
 
@@ -95,7 +96,9 @@ class NasEmulator(asyncio.DatagramProtocol):
         source = (str(addr[0]), int(addr[1]))
         if self.record:
             attributes = {name: list(request[name]) for name in request.keys()}
-            self.received.append(ReceivedRequest(request.code, request.id, attributes, source))
+            self.received.append(
+                ReceivedRequest(request.code, request.id, attributes, source, data)
+            )
         self.copies[data] += 1
         if self.silent or self.copies[data] <= self.drop_first:
             return
