@@ -39,7 +39,7 @@ class Upstream:
         self.name = spec
         self.consecutive_failures = 0
         self.down_until = 0.0
-        self.latency_ms = 0.0  # moving average, used to prefer the faster healthy upstream
+        self.latency_ms = 0.0  # moving average, for metrics and operators
 
     def healthy(self, now: float) -> bool:
         return now >= self.down_until
@@ -115,8 +115,9 @@ class UpstreamPool:
         self.metrics = metrics
 
     def ordered(self) -> list[Upstream]:
+        """Healthy upstreams in configured order, then the ones marked down (still tried last)."""
         now = time.monotonic()
-        return sorted(self.upstreams, key=lambda u: (not u.healthy(now), u.latency_ms))
+        return sorted(self.upstreams, key=lambda u: not u.healthy(now))
 
     async def resolve(self, query: bytes, question: bytes) -> bytes:
         """Answer for `query` from the first upstream that gives a usable one.
