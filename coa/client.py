@@ -14,6 +14,8 @@ so a NAS that already acted on the first copy can recognise the duplicate.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import ipaddress
 import socket
 import struct
@@ -33,6 +35,7 @@ from coa.types import CoaResult, Nas, Rate, SessionRef
 _ERROR_CAUSE = 101
 _REPLY_MESSAGE = 18
 _MAX_PACKET = 4096
+_RECEIVE_BUFFER = 1 << 20
 
 Destination = tuple[str, int]
 
@@ -62,6 +65,29 @@ class _Pending:
     attempts: int = 1
     bad_authenticator: int = 0
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class _Request(CoAPacket):
+    """A CoA/Disconnect request encoded in one pass.
+
+    pyrad's RequestPacket encodes every attribute twice when a
+    Message-Authenticator is present (once for the HMAC, once to send); at
+    thousands of requests a second that is a third of the client's CPU. Same
+    result per RFC 5176 section 3.3: HMAC over the packet with a zero
+    Authenticator and zero Message-Authenticator, then the Request
+    Authenticator over the packet with the HMAC in place.
+    """
+
+    def RequestPacket(self) -> bytes:  # noqa: N802 - pyrad's name
+        if self.message_authenticator:
+            self._set_message_authenticator(bytes(16))  # first attribute
+        attributes = self._PktEncodeAttributes()
+        header = struct.pack("!BBH", self.code, self.id, 20 + len(attributes))
+        if self.message_authenticator:
+            mac = hmac.new(self.secret, header + bytes(16) + attributes, "md5").digest()
+            attributes = attributes[:2] + mac + attributes[18:]
+        self.authenticator = hashlib.md5(header + bytes(16) + attributes + self.secret).digest()
+        return header + self.authenticator + attributes
 
 
 def session_attributes(session: SessionRef) -> list[Attribute]:
@@ -199,7 +225,7 @@ class CoaClient:
         self.stats = ClientStats()
         self._endpoints: dict[int, list[_Endpoint]] = {}
         self._id_waiters: deque[asyncio.Future[None]] = deque()
-        self._open_lock = asyncio.Lock()
+        self._opening: dict[int, asyncio.Future[None]] = {}
         self._closed = False
 
     @property
@@ -247,7 +273,7 @@ class CoaClient:
             raise ValueError(f"not a CoA or Disconnect request code: {code}")
         if self._closed:
             raise RuntimeError("CoaClient is closed")
-        request = CoAPacket(code=code, id=0, secret=nas.secret.encode(), dict=self.dictionary)
+        request = _Request(code=code, id=0, secret=nas.secret.encode(), dict=self.dictionary)
         if self.message_authenticator:
             request.add_message_authenticator()
         for name, value in attributes:
@@ -302,24 +328,31 @@ class CoaClient:
             if found is not None:
                 return found
             if len(endpoints) < self.max_sockets:
-                async with self._open_lock:
-                    # another caller may have opened a socket meanwhile
-                    found = _reserve_on(endpoints, destination)
-                    if found is not None:
-                        return found
-                    if len(endpoints) < self.max_sockets:
-                        endpoints.append(await self._open(family))
+                # Everyone short of an id waits for the same new socket and
+                # then looks again, instead of queueing one by one on a lock.
+                opening = self._opening.get(family)
+                if opening is None:
+                    opening = asyncio.ensure_future(self._open(family, endpoints))
+                    self._opening[family] = opening
+                await asyncio.shield(opening)
                 continue
             waiter = self.loop.create_future()
             self._id_waiters.append(waiter)
             await waiter
 
-    async def _open(self, family: int) -> _Endpoint:
-        local = "::" if family == socket.AF_INET6 else "0.0.0.0"
-        _, protocol = await self.loop.create_datagram_endpoint(
-            lambda: _Endpoint(self), local_addr=(local, 0), family=family
-        )
-        return protocol
+    async def _open(self, family: int, endpoints: list[_Endpoint]) -> None:
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            # a burst of answers must not overflow the default ~200 KB buffer
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            _, protocol = await self.loop.create_datagram_endpoint(
+                lambda: _Endpoint(self), sock=sock
+            )
+            endpoints.append(protocol)
+        finally:
+            self._opening.pop(family, None)
 
     def _wake_one_waiter(self) -> None:
         while self._id_waiters:

@@ -163,3 +163,23 @@ def test_no_answer_is_retryable_and_mentions_bad_authenticators() -> None:
     assert not result.ok and result.retryable and result.code is None
     assert "3 attempt(s)" in result.message and "wrong shared secret" in result.message
     assert "secret" not in no_answer("127.0.0.1:3799", 3, 0, 900.0).message
+
+
+@pytest.mark.parametrize("message_authenticator", [True, False])
+def test_one_pass_request_encoding_matches_pyrad(message_authenticator: bool) -> None:
+    from coa.client import _Request
+
+    encoded = []
+    for cls in (CoAPacket, _Request):
+        packet = cls(code=43, id=7, secret=b"s3cret", dict=load_dictionary())
+        if message_authenticator:
+            packet.add_message_authenticator()
+        packet.AddAttribute("User-Name", "bob")
+        packet.AddAttribute("Mikrotik-Rate-Limit", "2000k/10000k")
+        encoded.append(packet.RequestPacket())
+    assert encoded[0] == encoded[1]
+    # and a NAS-side pyrad accepts it
+    received = CoAPacket(packet=encoded[1], secret=b"s3cret", dict=load_dictionary())
+    assert received.VerifyCoARequest()
+    if message_authenticator:
+        assert received.verify_message_authenticator()
