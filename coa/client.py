@@ -224,7 +224,8 @@ class CoaClient:
         self.message_authenticator = message_authenticator
         self.stats = ClientStats()
         self._endpoints: dict[int, list[_Endpoint]] = {}
-        self._id_waiters: deque[asyncio.Future[None]] = deque()
+        # callers waiting for an id towards one NAS (all sockets full)
+        self._id_waiters: dict[Destination, deque[asyncio.Future[None]]] = {}
         self._opening: dict[int, asyncio.Future[None]] = {}
         self._closed = False
 
@@ -250,9 +251,10 @@ class CoaClient:
                 if endpoint.transport is not None:
                     endpoint.transport.close()
         self._endpoints.clear()
-        for waiter in self._id_waiters:
-            if not waiter.done():
-                waiter.cancel()
+        for waiters in self._id_waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.cancel()
 
     async def change_rate(self, nas: Nas, session: SessionRef, rate: Rate) -> CoaResult:
         profile = get_profile(nas.profile, self.profiles)
@@ -284,6 +286,7 @@ class CoaClient:
         stats = self.stats
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        pending: _Pending | None = None
         try:
             request.id = packet_id
             raw = request.RequestPacket()
@@ -295,9 +298,12 @@ class CoaClient:
             self._transmit(endpoint, pending)
             return await pending.future
         finally:
+            # also reached when the caller cancels: no timer may outlive it
+            if pending is not None and pending.timer is not None:
+                pending.timer.cancel()
             stats.in_flight -= 1
             endpoint.release(destination, packet_id)
-            self._wake_one_waiter()
+            self._wake_one_waiter(destination)
 
     def _transmit(self, endpoint: _Endpoint, pending: _Pending) -> None:
         assert endpoint.transport is not None
@@ -337,7 +343,7 @@ class CoaClient:
                 await asyncio.shield(opening)
                 continue
             waiter = self.loop.create_future()
-            self._id_waiters.append(waiter)
+            self._id_waiters.setdefault(destination, deque()).append(waiter)
             await waiter
 
     async def _open(self, family: int, endpoints: list[_Endpoint]) -> None:
@@ -354,9 +360,10 @@ class CoaClient:
         finally:
             self._opening.pop(family, None)
 
-    def _wake_one_waiter(self) -> None:
-        while self._id_waiters:
-            waiter = self._id_waiters.popleft()
+    def _wake_one_waiter(self, destination: Destination) -> None:
+        waiters = self._id_waiters.get(destination)
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return

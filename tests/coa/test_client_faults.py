@@ -241,3 +241,32 @@ async def test_bad_requests_raise_instead_of_becoming_results(start_nas) -> None
         await client.change_rate(nas, SESSION, RATE)
     with pytest.raises(ValueError):
         CoaClient(timeout_s=0)
+
+
+async def test_cancelled_request_frees_its_id_and_stops_retransmitting(start_nas) -> None:  # type: ignore[no-untyped-def]
+    nas_emulator, nas = await start_nas(silent=True)
+    async with CoaClient(timeout_s=0.05, retries=5) as client:
+        task = asyncio.create_task(client.change_rate(nas, SESSION, RATE))
+        await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.2)
+        assert client.stats.sent == 1 and client.stats.in_flight == 0
+        [endpoint] = next(iter(client._endpoints.values()))
+        assert endpoint.pending == {}
+    assert len(nas_emulator.received) == 1
+
+
+async def test_full_sockets_towards_one_nas_do_not_hold_up_another(start_nas) -> None:  # type: ignore[no-untyped-def]
+    _, slow = await start_nas(delay_s=0.3, record=False)
+    _, fast = await start_nas(record=False)
+    async with CoaClient(timeout_s=2.0, retries=0, max_sockets=1) as client:
+        slow_batch = asyncio.gather(
+            *(client.change_rate(slow, SessionRef("u", f"s{i}"), RATE) for i in range(300))
+        )
+        await asyncio.sleep(0.05)  # 256 outstanding to the slow NAS, 44 waiting
+        started = time.monotonic()
+        fast_result = await client.change_rate(fast, SESSION, RATE)
+        assert fast_result.ok and time.monotonic() - started < 0.2
+        assert all(r.ok for r in await slow_batch)
