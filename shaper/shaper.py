@@ -1,0 +1,701 @@
+"""Make the kernel's tc trees match a desired {address: rate}; read their counters.
+
+Two-port layout: download is shaped on the egress of the subscriber-facing
+interface (matching destination addresses), upload on the egress of the
+uplink (matching source addresses). ``layout`` says where each piece lives.
+
+``reconcile`` reads what is installed, then issues only the difference, in
+phases: deletes, then per subscriber class → leaf → inner filter → outer
+filter, each phase only for subscribers whose previous step succeeded. Until
+the outer filter exists no packet reaches a new class, so a failure at any
+step leaves traffic either shaped correctly or falling to the default, and
+the next reconcile finds the half-built pieces and rebuilds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from shaper import layout, links
+from shaper import state as state_mod
+from shaper.addresses import Prefix, parse_prefix
+from shaper.capabilities import Capabilities, detect
+from shaper.errors import FailedOperation, ShaperError
+from shaper.netlink import NLM_F_CREATE, NLM_F_REPLACE, Failure, NetlinkSocket, Request
+from shaper.state import Installed
+from shaper.tc import (
+    RTM_GETTCLASS,
+    TC_H_ROOT,
+    HtbRate,
+    class_counters,
+    delete_class,
+    delete_filter,
+    delete_qdisc,
+    dump_request,
+    htb_class,
+    htb_qdisc,
+    leaf_qdisc,
+    u32_handle,
+    u32_link,
+    u32_match,
+    u32_table,
+)
+
+# Leaf queue: ~30 ms at the subscriber's rate, but never below what two
+# 64 KB GRO/GSO aggregates need, or a fifo counted in bytes would drop them.
+LEAF_QUEUE_MS = 30
+LEAF_MIN_BYTES = 128 * 1024
+MTU_BYTES = 1514
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A subscriber's speed. kbit/s = 1000 bit/s; burst in kB (1000 bytes)."""
+
+    down_kbps: int
+    up_kbps: int
+    burst_kbytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.down_kbps <= 0 or self.up_kbps <= 0:
+            raise ValueError(f"rates must be positive: {self}")
+        if self.burst_kbytes is not None and self.burst_kbytes <= 0:
+            raise ValueError(f"burst must be positive: {self}")
+
+    def htb(self, download: bool) -> HtbRate:
+        kbps = self.down_kbps if download else self.up_kbps
+        rate_bps = kbps * 125
+        if self.burst_kbytes is not None:
+            burst = self.burst_kbytes * 1000
+        else:
+            # What tc picks by default: one timer tick (1 ms) of data plus an MTU.
+            burst = rate_bps // 1000 + 1600
+        return HtbRate(rate_bps, burst)
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Bytes and packets sent through a subscriber's classes since they were made."""
+
+    down_bytes: int = 0
+    down_packets: int = 0
+    up_bytes: int = 0
+    up_packets: int = 0
+
+
+@dataclass
+class ReconcileResult:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # half-built or damaged, rebuilt
+    operations: int = 0  # netlink change requests issued
+
+    @property
+    def unchanged(self) -> bool:
+        return self.operations == 0
+
+
+@dataclass
+class _Side:
+    """One direction: an interface and which address field identifies a subscriber."""
+
+    name: str  # "download" / "upload"
+    ifname: str
+    source: bool
+    ifindex: int = 0
+    class_of: dict[Prefix, int] = field(default_factory=dict)  # last known mapping
+
+    @property
+    def download(self) -> bool:
+        return not self.source
+
+    def where(self) -> str:
+        return f"on {self.ifname} ({self.name})"
+
+
+@dataclass
+class _Add:
+    side: _Side
+    prefix: Prefix
+    rate: HtbRate
+    classid: int = 0
+    leaf: int = 0
+
+
+class _Pool:
+    """Smallest-first ids from ``span`` not in ``used``."""
+
+    def __init__(self, span: range, used: Iterable[int], what: str) -> None:
+        self._span = span
+        self._used = set(used)
+        self._next = span.start
+        self._what = what
+
+    def take(self) -> int:
+        while self._next in self._used:
+            self._next += 1
+        if self._next >= self._span.stop:
+            raise ShaperError(
+                [FailedOperation(f"allocate {self._what}", None, 28, "no free ids left")]
+            )
+        value = self._next
+        self._used.add(value)
+        return value
+
+
+class Shaper:
+    """Per-subscriber HTB shaping on two interfaces, driven by reconcile()."""
+
+    def __init__(
+        self,
+        down_ifname: str,
+        up_ifname: str,
+        *,
+        netns: str | None = None,
+        default: Rate | None = None,
+        capabilities: Capabilities | None = None,
+    ) -> None:
+        self.netns = netns
+        self.default = default
+        self.capabilities = capabilities or detect(netns)
+        self.leaf_kind = self.capabilities.leaf_kind()
+        self._nl = NetlinkSocket(netns)
+        self._sides = [
+            _Side("download", down_ifname, source=False),
+            _Side("upload", up_ifname, source=True),
+        ]
+        # Check qdisc kinds (one extra dump) on the first pass and after any failure.
+        self._verify = True
+
+    def close(self) -> None:
+        self._nl.close()
+
+    # ------------------------------------------------------------ public API
+
+    def reconcile(self, desired: Mapping[str, Rate]) -> ReconcileResult:
+        """Make the installed trees match ``desired``; only differences are sent.
+
+        Keys are IPv4 addresses or IPv4/IPv6 prefixes; results name them in
+        canonical form (``10.0.0.5``, ``2001:db8:1::/64``). Raises ShaperError
+        (naming each failed operation and address) after applying everything
+        that could be applied; calling again repairs what was left.
+        """
+        wanted: dict[Prefix, Rate] = {}
+        for text, rate in desired.items():
+            wanted[parse_prefix(text)] = rate
+        start = self._nl.sent
+        result = ReconcileResult()
+        failures: list[FailedOperation] = []
+        try:
+            for side in self._sides:
+                self._resolve(side)
+            installed = self._read_all()
+            if self._fix_skeleton(installed, failures):
+                installed = self._read_all()
+            self._apply(installed, wanted, result, failures)
+        except ShaperError:
+            self._verify = True
+            raise
+        finally:
+            result.operations = self._nl.sent - start
+        if failures:
+            self._verify = True
+            raise ShaperError(failures)
+        self._verify = False
+        return result
+
+    def counters(self) -> dict[str, Counters]:
+        """Bytes/packets per subscriber, both directions: one class dump per interface."""
+        if any(not side.ifindex for side in self._sides):
+            for side in self._sides:
+                self._resolve(side)
+            installed = self._read_all()
+            for side in self._sides:
+                side.class_of = _class_map(installed[side.name])
+        per_side: dict[str, dict[int, tuple[int, int]]] = {}
+        for side in self._sides:
+            stats: dict[int, tuple[int, int]] = {}
+            try:
+                for _t, payload in self._nl.dump(RTM_GETTCLASS, dump_request(side.ifindex)):
+                    classid, nbytes, npackets = class_counters(payload)
+                    stats[classid] = (nbytes, npackets)
+            except OSError as exc:
+                raise ShaperError(
+                    [
+                        FailedOperation(
+                            f"read counters {side.where()}", None, exc.errno or 0, str(exc)
+                        )
+                    ]
+                ) from exc
+            per_side[side.name] = stats
+        down, up = self._sides
+        out: dict[str, Counters] = {}
+        for prefix in set(down.class_of) | set(up.class_of):
+            d = per_side["download"].get(down.class_of.get(prefix, -1), (0, 0))
+            u = per_side["upload"].get(up.class_of.get(prefix, -1), (0, 0))
+            out[str(prefix)] = Counters(d[0], d[1], u[0], u[1])
+        return out
+
+    def teardown(self) -> None:
+        """Remove both trees; the interfaces go back to their default qdisc."""
+        failures: list[FailedOperation] = []
+        for side in self._sides:
+            index = links.ifindex(self._nl, side.ifname)
+            side.class_of = {}
+            side.ifindex = 0
+            if index is None:
+                continue
+            for f in self._nl.execute(
+                [delete_qdisc(index, 0, TC_H_ROOT, f"delete root qdisc {side.where()}")]
+            ):
+                if f.errno not in (2, 22):  # nothing there / not ours to delete
+                    failures.append(_failed(f))
+        self._verify = True
+        if failures:
+            raise ShaperError(failures)
+
+    # ------------------------------------------------------------ reading
+
+    def _resolve(self, side: _Side) -> None:
+        index = links.ifindex(self._nl, side.ifname)
+        if index is None:
+            side.ifindex = 0
+            raise ShaperError(
+                [
+                    FailedOperation(
+                        f"find interface {side.ifname} ({side.name})", None, 19, "no such device"
+                    )
+                ]
+            )
+        side.ifindex = index
+
+    def _read_all(self) -> dict[str, Installed]:
+        out = {}
+        for side in self._sides:
+            try:
+                out[side.name] = state_mod.read(self._nl, side.ifindex, side.source, self._verify)
+            except OSError as exc:
+                raise ShaperError(
+                    [
+                        FailedOperation(
+                            f"read tc tree {side.where()}", None, exc.errno or 0, str(exc)
+                        )
+                    ]
+                ) from exc
+        return out
+
+    # ------------------------------------------------------------ skeleton
+
+    def _fix_skeleton(
+        self, installed: dict[str, Installed], failures: list[FailedOperation]
+    ) -> bool:
+        """Root HTB, groups, their HTBs and the default class. True if anything was sent."""
+        requests: list[Request] = []
+        for side in self._sides:
+            inst = installed[side.name]
+            idx = side.ifindex
+            where = side.where()
+            if not inst.root_ok:
+                # Whatever root is there (the kernel's default, or a stale tree) goes.
+                requests.append(delete_qdisc(idx, 0, TC_H_ROOT, f"delete root qdisc {where}"))
+                requests.append(
+                    htb_qdisc(
+                        idx, layout.ROOT, TC_H_ROOT, layout.DEFAULT_MINOR, f"add root htb {where}"
+                    )
+                )
+            group_rate = HtbRate(layout.GROUP_RATE_BPS, layout.GROUP_RATE_BPS // 1000)
+            for g in range(layout.GROUPS):
+                have = inst.groups.get(g) if inst.root_ok else None
+                if have is None:
+                    requests.append(
+                        htb_class(
+                            idx,
+                            layout.group_class(g),
+                            layout.ROOT,
+                            group_rate,
+                            f"add group class {where}",
+                            None,
+                            True,
+                        )
+                    )
+                if have != layout.inner_qdisc(g):
+                    op = f"add group htb {layout.inner_qdisc(g) >> 16:x}: {where}"
+                    req = htb_qdisc(idx, layout.inner_qdisc(g), layout.group_class(g), 0, op)
+                    if have:  # something else is grafted there: replace it
+                        req = Request(req.msg_type, NLM_F_CREATE | NLM_F_REPLACE, req.body, op)
+                    requests.append(req)
+            requests.extend(self._default_class_requests(side, inst))
+        if not requests:
+            return False
+        for f in self._nl.execute(requests):
+            if f.request.operation.startswith("delete root qdisc") and f.errno in (2, 22):
+                continue  # there was no root of ours to delete
+            failures.append(_failed(f))
+        return True
+
+    def _default_class_requests(self, side: _Side, inst: Installed) -> list[Request]:
+        where = side.where()
+        have = inst.default_class if inst.root_ok else None
+        if self.default is None:
+            if have is None:
+                return []
+            return [
+                delete_class(
+                    side.ifindex,
+                    layout.DEFAULT_CLASS,
+                    layout.ROOT,
+                    f"delete default class {where}",
+                    None,
+                )
+            ]
+        rate = self.default.htb(side.download)
+        if have is not None and _same_rate(have.rate, have.ceil_bps, rate) and have.leaf:
+            return []
+        out = [
+            htb_class(
+                side.ifindex,
+                layout.DEFAULT_CLASS,
+                layout.ROOT,
+                rate,
+                f"set default class {where}",
+                None,
+                have is None,
+            )
+        ]
+        leaf_major = 0x0FFF  # reserved for the default class's leaf
+        out.append(
+            self._leaf(
+                side,
+                leaf_major << 16,
+                layout.DEFAULT_CLASS,
+                rate,
+                f"set default leaf {where}",
+                "",
+                True,
+            )
+        )
+        out[-1] = Request(
+            out[-1].msg_type, NLM_F_CREATE | NLM_F_REPLACE, out[-1].body, out[-1].operation
+        )
+        return out
+
+    def _leaf(
+        self,
+        side: _Side,
+        handle: int,
+        parent: int,
+        rate: HtbRate,
+        op: str,
+        address: str,
+        create: bool,
+    ) -> Request:
+        limit = max(rate.rate_bps * LEAF_QUEUE_MS // 1000, LEAF_MIN_BYTES)
+        if self.leaf_kind == "pfifo":
+            limit = limit // MTU_BYTES
+        return leaf_qdisc(side.ifindex, handle, parent, self.leaf_kind, limit, op, address, create)
+
+    # ------------------------------------------------------------ subscribers
+
+    def _apply(
+        self,
+        installed: dict[str, Installed],
+        wanted: dict[Prefix, Rate],
+        result: ReconcileResult,
+        failures: list[FailedOperation],
+    ) -> None:
+        deletes: list[Request] = []
+        class_deletes: list[Request] = []
+        changes: list[tuple[Request, Request]] = []
+        adds: list[_Add] = []
+        added: set[Prefix] = set()
+        changed: set[Prefix] = set()
+        repaired: set[Prefix] = set()
+        removed: set[Prefix] = set()
+
+        for side in self._sides:
+            inst = installed[side.name]
+            idx = side.ifindex
+            where = side.where()
+            kept_classes: set[int] = set()
+            for placed in inst.stray:
+                deletes.append(_delete_filter(idx, placed, f"delete stray filter {where}", None))
+            for prefix in inst.prefixes() | set(wanted):
+                rate = wanted[prefix].htb(side.download) if prefix in wanted else None
+                g = layout.group_of(prefix)
+                outer = inst.outer.get(prefix, [])
+                inner = inst.inner.get(prefix, [])
+                cls = inst.classes.get(inner[0].info.classid) if len(inner) == 1 else None
+                complete = (
+                    len(outer) == 1
+                    and outer[0].info.classid == layout.group_class(g)
+                    and len(inner) == 1
+                    and inner[0].qdisc == layout.inner_qdisc(g)
+                    and cls is not None
+                    and cls.classid >> 16 == layout.inner_qdisc(g) >> 16
+                    and cls.leaf >> 16 in layout.LEAF_MAJORS
+                )
+                if complete and rate is not None:
+                    assert cls is not None
+                    kept_classes.add(cls.classid)
+                    if not _same_rate(cls.rate, cls.ceil_bps, rate):
+                        address = str(prefix)
+                        changes.append(
+                            (
+                                htb_class(
+                                    idx,
+                                    cls.classid,
+                                    layout.inner_qdisc(g),
+                                    rate,
+                                    f"change class {cls.classid:x} {where}",
+                                    address,
+                                    False,
+                                ),
+                                self._leaf(
+                                    side,
+                                    cls.leaf,
+                                    cls.classid,
+                                    rate,
+                                    f"change leaf {where}",
+                                    address,
+                                    False,
+                                ),
+                            )
+                        )
+                        changed.add(prefix)
+                    continue
+                address = str(prefix)
+                # Take apart whatever exists, outermost first, so no packet
+                # ever reaches a half-removed class.
+                for placed in outer:
+                    deletes.append(
+                        _delete_filter(idx, placed, f"delete outer filter {where}", address)
+                    )
+                for placed in inner:
+                    deletes.append(
+                        _delete_filter(idx, placed, f"delete inner filter {where}", address)
+                    )
+                    old = inst.classes.get(placed.info.classid)
+                    if old is not None:
+                        class_deletes.append(
+                            delete_class(
+                                idx,
+                                old.classid,
+                                old.classid & 0xFFFF0000,
+                                f"delete class {old.classid:x} {where}",
+                                address,
+                            )
+                        )
+                        kept_classes.add(old.classid)  # handled here, not as an orphan
+                if rate is None:
+                    removed.add(prefix)
+                else:
+                    adds.append(_Add(side, prefix, rate))
+                    (repaired if outer or inner else added).add(prefix)
+            for classid in inst.classes:
+                if classid not in kept_classes:
+                    class_deletes.append(
+                        delete_class(
+                            idx,
+                            classid,
+                            classid & 0xFFFF0000,
+                            f"delete orphan class {classid:x} {where}",
+                            None,
+                        )
+                    )
+
+        self._record(self._nl.execute(deletes + class_deletes), failures)
+        if changes:
+            bad = self._record(self._nl.execute([c for c, _leaf in changes]), failures)
+            self._record(
+                self._nl.execute([leaf for c, leaf in changes if id(c) not in bad]), failures
+            )
+        if adds:
+            self._add(installed, adds, failures)
+
+        result.added = sorted(str(p) for p in added - repaired)
+        result.repaired = sorted(str(p) for p in repaired)
+        result.changed = sorted(str(p) for p in changed - added - repaired)
+        result.removed = sorted(str(p) for p in removed - added - repaired - changed)
+        for side in self._sides:
+            side.class_of = _class_map(installed[side.name])
+            for add in adds:
+                if add.side is side:
+                    side.class_of.pop(add.prefix, None)
+            for prefix in removed:
+                side.class_of.pop(prefix, None)
+        for add in adds:
+            if add.classid:
+                add.side.class_of[add.prefix] = add.classid
+
+    def _add(
+        self, installed: dict[str, Installed], adds: list[_Add], failures: list[FailedOperation]
+    ) -> None:
+        minors: dict[tuple[str, int], _Pool] = {}
+        leaves: dict[str, _Pool] = {}
+        nodes: dict[tuple[str, int, int], _Pool] = {}
+        tables: list[Request] = []
+        made: set[tuple[str, int, int]] = set()
+
+        def node(side: _Side, qdisc: int, table: int, bucket: int) -> int:
+            key = (side.name, qdisc, (table << 8) | bucket)
+            if key not in nodes:
+                used = installed[side.name].nodes.get((qdisc, (table << 8) | bucket), set())
+                nodes[key] = _Pool(layout.U32_NODES, used, "u32 filter node")
+            return nodes[key].take()
+
+        def need_table(side: _Side, qdisc: int, prefix: Prefix, byte: int) -> None:
+            inst = installed[side.name]
+            table = layout.table_id(prefix)
+            key = (side.name, qdisc, table)
+            if key in made:
+                return
+            made.add(key)
+            where = side.where()
+            prio, proto = layout.PRIO[prefix.version], prefix.protocol
+            if (qdisc, table) not in inst.tables:
+                tables.append(
+                    u32_table(
+                        side.ifindex, qdisc, prio, proto, table, f"add u32 table {table:x} {where}"
+                    )
+                )
+            if (qdisc, table) not in inst.links:
+                hmask, hoff = prefix.hash_word(byte, side.source)
+                tables.append(
+                    u32_link(
+                        side.ifindex,
+                        qdisc,
+                        prio,
+                        proto,
+                        layout.link_node(prefix),
+                        table,
+                        hmask,
+                        hoff,
+                        f"add u32 link to {table:x} {where}",
+                    )
+                )
+
+        class_reqs: list[Request] = []
+        for add in adds:
+            side, inst = add.side, installed[add.side.name]
+            g = layout.group_of(add.prefix)
+            key = (side.name, g)
+            if key not in minors:
+                used = {c & 0xFFFF for c in inst.classes if c >> 16 == layout.inner_qdisc(g) >> 16}
+                minors[key] = _Pool(layout.SUBSCRIBER_MINORS, used, "class id")
+            if side.name not in leaves:
+                leaves[side.name] = _Pool(layout.LEAF_MAJORS, inst.leaf_majors, "leaf qdisc handle")
+            add.classid = layout.inner_qdisc(g) | minors[key].take()
+            add.leaf = leaves[side.name].take() << 16
+            need_table(side, layout.ROOT, add.prefix, add.prefix.hash_byte)
+            need_table(side, layout.inner_qdisc(g), add.prefix, add.prefix.inner_hash_byte)
+            class_reqs.append(
+                htb_class(
+                    side.ifindex,
+                    add.classid,
+                    layout.inner_qdisc(g),
+                    add.rate,
+                    f"add class {add.classid:x} {side.where()}",
+                    str(add.prefix),
+                    True,
+                )
+            )
+        self._record(self._nl.execute(tables), failures)
+
+        def phase(todo: list[_Add], build: list[Request]) -> list[_Add]:
+            bad = self._record(self._nl.execute(build), failures)
+            return [a for a, r in zip(todo, build, strict=True) if id(r) not in bad]
+
+        todo = phase(adds, class_reqs)
+        for a in adds:
+            if a not in todo:
+                a.classid = 0
+        todo = phase(
+            todo,
+            [
+                self._leaf(
+                    a.side,
+                    a.leaf,
+                    a.classid,
+                    a.rate,
+                    f"add leaf {a.side.where()}",
+                    str(a.prefix),
+                    True,
+                )
+                for a in todo
+            ],
+        )
+        inner_reqs = []
+        for a in todo:
+            g = layout.group_of(a.prefix)
+            qdisc = layout.inner_qdisc(g)
+            bucket = a.prefix.bucket(a.prefix.inner_hash_byte)
+            table = layout.table_id(a.prefix)
+            handle = u32_handle(table, bucket, node(a.side, qdisc, table, bucket))
+            inner_reqs.append(
+                u32_match(
+                    a.side.ifindex,
+                    qdisc,
+                    layout.PRIO[a.prefix.version],
+                    a.prefix.protocol,
+                    handle,
+                    a.prefix.keys(a.side.source),
+                    a.classid,
+                    f"add inner filter {a.side.where()}",
+                    str(a.prefix),
+                )
+            )
+        todo = phase(todo, inner_reqs)
+        outer_reqs = []
+        for a in todo:
+            g = layout.group_of(a.prefix)
+            bucket = a.prefix.bucket(a.prefix.hash_byte)
+            table = layout.table_id(a.prefix)
+            handle = u32_handle(table, bucket, node(a.side, layout.ROOT, table, bucket))
+            outer_reqs.append(
+                u32_match(
+                    a.side.ifindex,
+                    layout.ROOT,
+                    layout.PRIO[a.prefix.version],
+                    a.prefix.protocol,
+                    handle,
+                    a.prefix.keys(a.side.source),
+                    layout.group_class(g),
+                    f"add outer filter {a.side.where()}",
+                    str(a.prefix),
+                )
+            )
+        phase(todo, outer_reqs)
+
+    @staticmethod
+    def _record(failed: list[Failure], failures: list[FailedOperation]) -> set[int]:
+        """Note the failures; return the ids of the requests that failed."""
+        failures.extend(_failed(f) for f in failed)
+        return {id(f.request) for f in failed}
+
+
+def _failed(f: Failure) -> FailedOperation:
+    return FailedOperation(f.request.operation, f.request.address, f.errno, f.message)
+
+
+def _delete_filter(
+    ifindex: int, placed: state_mod.PlacedFilter, op: str, address: str | None
+) -> Request:
+    info = placed.info
+    return delete_filter(ifindex, placed.qdisc, info.prio, info.protocol, info.handle, op, address)
+
+
+def _same_rate(have: HtbRate | None, ceil_bps: int, want: HtbRate) -> bool:
+    if have is None or have.rate_bps != want.rate_bps or ceil_bps != want.rate_bps:
+        return False
+    # The kernel keeps the burst as time; allow for its rounding.
+    return abs(have.burst_bytes - want.burst_bytes) <= want.rate_bps * 128 // 1_000_000_000 + 2
+
+
+def _class_map(inst: Installed) -> dict[Prefix, int]:
+    out = {}
+    for prefix, placed in inst.inner.items():
+        if len(placed) == 1 and placed[0].info.classid in inst.classes:
+            out[prefix] = placed[0].info.classid
+    return out

@@ -1,0 +1,335 @@
+"""Encode and decode the tc messages the shaper uses: HTB, fifo leaves, u32.
+
+Only what we send and read is here, laid out as in <linux/pkt_sched.h> and
+<linux/pkt_cls.h>. Rates on the wire are bytes per second.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+from shaper.netlink import (
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    TCMSG,
+    Request,
+    attr,
+    attr_str,
+    attr_u32,
+    parse_attrs,
+)
+
+RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
+RTM_NEWTCLASS, RTM_DELTCLASS, RTM_GETTCLASS = 40, 41, 42
+RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
+
+TC_H_ROOT = 0xFFFFFFFF
+TCA_KIND, TCA_OPTIONS, TCA_STATS2 = 1, 2, 7
+TCA_STATS_BASIC, TCA_STATS_PKT64 = 1, 8
+
+TCA_HTB_PARMS, TCA_HTB_INIT, TCA_HTB_RATE64, TCA_HTB_CEIL64 = 1, 2, 6, 7
+TC_LINKLAYER_ETHERNET = 1
+
+TCA_U32_CLASSID, TCA_U32_HASH, TCA_U32_LINK, TCA_U32_DIVISOR, TCA_U32_SEL = 1, 2, 3, 4, 5
+TC_U32_TERMINAL = 1
+
+TCA_FQ_CODEL_FLOWS = 5
+
+RATESPEC = struct.Struct("=BBHhHI")
+HTB_OPT = struct.Struct("=12s12sIIIII")
+HTB_GLOB = struct.Struct("=IIIII")
+BASIC = struct.Struct("=QI")
+
+# One psched tick is 64 ns on every kernel since 2.6.x (/proc/net/psched).
+NS_PER_TICK = 64
+
+
+def handle(major: int, minor: int = 0) -> int:
+    return (major << 16) | minor
+
+
+def _tcmsg(ifindex: int, handle_: int, parent: int, info: int = 0) -> bytes:
+    return TCMSG.pack(socket.AF_UNSPEC, ifindex, handle_, parent, info)
+
+
+def filter_info(prio: int, protocol: int) -> int:
+    return (prio << 16) | socket.htons(protocol)
+
+
+# ---------------------------------------------------------------- qdiscs
+
+
+def htb_qdisc(
+    ifindex: int, handle_: int, parent: int, default_minor: int, operation: str
+) -> Request:
+    glob = HTB_GLOB.pack(3, 10, default_minor, 0, 0)
+    body = (
+        _tcmsg(ifindex, handle_, parent)
+        + attr_str(TCA_KIND, "htb")
+        + attr(TCA_OPTIONS, attr(TCA_HTB_INIT, glob))
+    )
+    return Request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+
+
+def leaf_qdisc(
+    ifindex: int,
+    handle_: int,
+    parent: int,
+    kind: str,
+    limit: int,
+    operation: str,
+    address: str,
+    create: bool,
+) -> Request:
+    """A class's leaf: fq_codel, or a fifo limited in bytes (bfifo) or packets (pfifo)."""
+    if kind == "fq_codel":
+        # 1024 flows per subscriber would cost ~70 KB each; a home needs few.
+        options = attr(TCA_OPTIONS, attr_u32(TCA_FQ_CODEL_FLOWS, 256))
+    else:
+        options = attr(TCA_OPTIONS, struct.pack("=I", limit))
+    body = _tcmsg(ifindex, handle_, parent) + attr_str(TCA_KIND, kind) + options
+    flags = NLM_F_CREATE | NLM_F_EXCL if create else 0
+    return Request(RTM_NEWQDISC, flags, body, operation, address)
+
+
+def delete_qdisc(ifindex: int, handle_: int, parent: int, operation: str) -> Request:
+    return Request(RTM_DELQDISC, 0, _tcmsg(ifindex, handle_, parent), operation)
+
+
+# ---------------------------------------------------------------- classes
+
+
+@dataclass(frozen=True)
+class HtbRate:
+    """What an HTB class is set to: bytes/s and burst in bytes (both directions the same)."""
+
+    rate_bps: int  # bytes per second
+    burst_bytes: int
+
+    def quantum(self) -> int:
+        # Only matters when siblings borrow (ours never do); keep it in the
+        # range HTB does not warn about.
+        return min(max(self.rate_bps // 10, 1600), 200_000)
+
+    def buffer_ticks(self) -> int:
+        return self.burst_bytes * 1_000_000_000 // (self.rate_bps * NS_PER_TICK)
+
+
+def _ratespec(rate_bps: int) -> bytes:
+    # linklayer set → the kernel computes rates itself, no rate table needed.
+    return RATESPEC.pack(0, TC_LINKLAYER_ETHERNET, 0, 0, 0, min(rate_bps, 0xFFFFFFFF))
+
+
+def htb_class(
+    ifindex: int,
+    classid: int,
+    parent: int,
+    rate: HtbRate,
+    operation: str,
+    address: str | None,
+    create: bool,
+) -> Request:
+    ticks = rate.buffer_ticks()
+    spec = _ratespec(rate.rate_bps)
+    opt = HTB_OPT.pack(spec, spec, ticks, ticks, rate.quantum(), 0, 0)
+    options = attr(TCA_HTB_PARMS, opt)
+    if rate.rate_bps > 0xFFFFFFFF:
+        rate64 = struct.pack("=Q", rate.rate_bps)
+        options += attr(TCA_HTB_RATE64, rate64) + attr(TCA_HTB_CEIL64, rate64)
+    body = _tcmsg(ifindex, classid, parent) + attr_str(TCA_KIND, "htb") + attr(TCA_OPTIONS, options)
+    flags = NLM_F_CREATE | NLM_F_EXCL if create else 0
+    return Request(RTM_NEWTCLASS, flags, body, operation, address)
+
+
+def delete_class(
+    ifindex: int, classid: int, parent: int, operation: str, address: str | None
+) -> Request:
+    return Request(RTM_DELTCLASS, 0, _tcmsg(ifindex, classid, parent), operation, address)
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    classid: int
+    parent: int
+    leaf: int  # handle of the leaf qdisc (0: HTB's built-in default)
+    rate: HtbRate | None
+    ceil_bps: int
+    bytes: int
+    packets: int
+
+
+def parse_class(payload: memoryview) -> ClassInfo:
+    _fam, _ifindex, classid, parent, leaf = TCMSG.unpack_from(payload, 0)
+    attrs = parse_attrs(payload, TCMSG.size)
+    rate = None
+    ceil_bps = 0
+    opts = attrs.get(TCA_OPTIONS)
+    if opts is not None:
+        o = parse_attrs(opts)
+        parms = o.get(TCA_HTB_PARMS)
+        if parms is not None and len(parms) >= HTB_OPT.size:
+            rspec, cspec, buffer, _cbuf, _q, _lvl, _prio = HTB_OPT.unpack_from(parms, 0)
+            rate_bps = RATESPEC.unpack(rspec)[5]
+            ceil_bps = RATESPEC.unpack(cspec)[5]
+            if TCA_HTB_RATE64 in o:
+                (rate_bps,) = struct.unpack_from("=Q", o[TCA_HTB_RATE64], 0)
+            if TCA_HTB_CEIL64 in o:
+                (ceil_bps,) = struct.unpack_from("=Q", o[TCA_HTB_CEIL64], 0)
+            # The kernel reports the buffer back in ticks, rounded: recover bytes.
+            burst = round(buffer * NS_PER_TICK * rate_bps / 1_000_000_000)
+            rate = HtbRate(rate_bps, burst)
+    nbytes = npackets = 0
+    stats = attrs.get(TCA_STATS2)
+    if stats is not None:
+        s = parse_attrs(stats)
+        basic = s.get(TCA_STATS_BASIC)
+        if basic is not None:
+            nbytes, npackets = BASIC.unpack_from(basic, 0)
+        pkt64 = s.get(TCA_STATS_PKT64)
+        if pkt64 is not None:
+            (npackets,) = struct.unpack_from("=Q", pkt64, 0)
+    return ClassInfo(classid, parent, leaf, rate, ceil_bps, nbytes, npackets)
+
+
+def class_counters(payload: memoryview) -> tuple[int, int, int]:
+    """(classid, bytes, packets) without decoding anything else: the hot path."""
+    classid = struct.unpack_from("=I", payload, 8)[0]
+    attrs = parse_attrs(payload, TCMSG.size)
+    stats = attrs.get(TCA_STATS2)
+    if stats is None:
+        return classid, 0, 0
+    s = parse_attrs(stats)
+    nbytes, npackets = BASIC.unpack_from(s[TCA_STATS_BASIC], 0)
+    pkt64 = s.get(TCA_STATS_PKT64)
+    if pkt64 is not None:
+        (npackets,) = struct.unpack_from("=Q", pkt64, 0)
+    return classid, nbytes, npackets
+
+
+def dump_request(ifindex: int, parent: int = 0) -> bytes:
+    return _tcmsg(ifindex, 0, parent)
+
+
+# ---------------------------------------------------------------- u32
+
+
+def _sel(keys: list[tuple[int, int, int]], flags: int = 0, hmask: int = 0, hoff: int = 0) -> bytes:
+    head = struct.pack("=BBBx", flags, 0, len(keys)) + struct.pack("!H", 0)
+    head += struct.pack("=Hhh", 0, 0, hoff) + struct.pack("!I", hmask)
+    return head + b"".join(
+        struct.pack("!II", m, v) + struct.pack("=ii", off, 0) for m, v, off in keys
+    )
+
+
+def u32_handle(htid: int, bucket: int, node: int) -> int:
+    return (htid << 20) | (bucket << 12) | node
+
+
+def u32_table(
+    ifindex: int, parent: int, prio: int, protocol: int, htid: int, operation: str
+) -> Request:
+    options = attr(TCA_U32_DIVISOR, struct.pack("=I", 256))
+    body = (
+        _tcmsg(ifindex, u32_handle(htid, 0, 0), parent, filter_info(prio, protocol))
+        + attr_str(TCA_KIND, "u32")
+        + attr(TCA_OPTIONS, options)
+    )
+    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+
+
+def u32_link(
+    ifindex: int,
+    parent: int,
+    prio: int,
+    protocol: int,
+    node: int,
+    htid: int,
+    hmask: int,
+    hoff: int,
+    operation: str,
+) -> Request:
+    """A filter in the root table sending packets to table htid, bucket = masked byte."""
+    options = attr_u32(TCA_U32_LINK, u32_handle(htid, 0, 0)) + attr(
+        TCA_U32_SEL, _sel([], 0, hmask, hoff)
+    )
+    body = (
+        _tcmsg(ifindex, node, parent, filter_info(prio, protocol))
+        + attr_str(TCA_KIND, "u32")
+        + attr(TCA_OPTIONS, options)
+    )
+    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+
+
+def u32_match(
+    ifindex: int,
+    parent: int,
+    prio: int,
+    protocol: int,
+    handle_: int,
+    keys: list[tuple[int, int, int]],
+    classid: int,
+    operation: str,
+    address: str,
+    create: bool = True,
+) -> Request:
+    options = (
+        attr_u32(TCA_U32_HASH, handle_ & 0xFFFFF000)
+        + attr_u32(TCA_U32_CLASSID, classid)
+        + attr(TCA_U32_SEL, _sel(keys, TC_U32_TERMINAL))
+    )
+    body = (
+        _tcmsg(ifindex, handle_, parent, filter_info(prio, protocol))
+        + attr_str(TCA_KIND, "u32")
+        + attr(TCA_OPTIONS, options)
+    )
+    flags = NLM_F_CREATE | NLM_F_EXCL if create else 0
+    return Request(RTM_NEWTFILTER, flags, body, operation, address)
+
+
+def delete_filter(
+    ifindex: int,
+    parent: int,
+    prio: int,
+    protocol: int,
+    handle_: int,
+    operation: str,
+    address: str | None,
+) -> Request:
+    body = _tcmsg(ifindex, handle_, parent, filter_info(prio, protocol)) + attr_str(TCA_KIND, "u32")
+    return Request(RTM_DELTFILTER, 0, body, operation, address)
+
+
+@dataclass(frozen=True)
+class FilterInfo:
+    handle: int
+    prio: int
+    protocol: int
+    classid: int  # 0 if none
+    link: int  # 0 if none
+    divisor: int  # 0 unless a hash table
+    keys: list[tuple[int, int, int]]
+
+
+def parse_filter(payload: memoryview) -> FilterInfo | None:
+    _fam, _ifindex, handle_, _parent, info = TCMSG.unpack_from(payload, 0)
+    attrs = parse_attrs(payload, TCMSG.size)
+    opts = attrs.get(TCA_OPTIONS)
+    if opts is None or bytes(attrs.get(TCA_KIND, b"")).rstrip(b"\0") != b"u32":
+        return None
+    o = parse_attrs(opts)
+    classid = struct.unpack_from("=I", o[TCA_U32_CLASSID], 0)[0] if TCA_U32_CLASSID in o else 0
+    link = struct.unpack_from("=I", o[TCA_U32_LINK], 0)[0] if TCA_U32_LINK in o else 0
+    divisor = struct.unpack_from("=I", o[TCA_U32_DIVISOR], 0)[0] if TCA_U32_DIVISOR in o else 0
+    keys: list[tuple[int, int, int]] = []
+    sel = o.get(TCA_U32_SEL)
+    if sel is not None:
+        nkeys = sel[2]
+        for i in range(nkeys):
+            mask, value = struct.unpack_from("!II", sel, 16 + 16 * i)
+            (off,) = struct.unpack_from("=i", sel, 24 + 16 * i)
+            keys.append((mask, value, off))
+    return FilterInfo(
+        handle_, info >> 16, socket.ntohs(info & 0xFFFF), classid, link, divisor, keys
+    )
