@@ -83,11 +83,6 @@ class NasEmulator(asyncio.DatagramProtocol):
         if self.transport is not None:
             self.transport.close()
 
-    @property
-    def port(self) -> int:
-        assert self.transport is not None
-        return int(self.transport.get_extra_info("sockname")[1])
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
@@ -105,9 +100,13 @@ class NasEmulator(asyncio.DatagramProtocol):
             self.received.append(
                 ReceivedRequest(request.code, request.id, attributes, source, data)
             )
-        self.copies[data] += 1
-        if self.silent or self.copies[data] <= self.drop_first:
+        if self.silent:
             return
+        if self.drop_first:
+            # counted only when asked: a long-running emulator must not grow
+            self.copies[data] += 1
+            if self.copies[data] <= self.drop_first:
+                return
         answer = self._answer(request)
         if self.delay_s > 0:
             asyncio.get_running_loop().call_later(self.delay_s, self._send, answer, source)
