@@ -12,8 +12,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-_HOSTS_ADDRESSES = {"0.0.0.0", "127.0.0.1", "::", "::1", "0:0:0:0:0:0:0:0", "255.255.255.255", "::0"}
-_SKIP_NAMES = {"localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "ip6-loopback"}
+_HOSTS_ADDRESSES = {
+    "0.0.0.0",
+    "127.0.0.1",
+    "::",
+    "::1",
+    "0:0:0:0:0:0:0:0",
+    "255.255.255.255",
+    "::0",
+}
+_SKIP_NAMES = {
+    "localhost",
+    "localhost.localdomain",
+    "local",
+    "broadcasthost",
+    "ip6-localhost",
+    "ip6-loopback",
+}
 
 
 @dataclass

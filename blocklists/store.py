@@ -60,7 +60,12 @@ def build_store(
     with open(out_dir / MASK_FILE, "wb") as f:
         by_id.tofile(f)
     marisa_trie.Trie([reverse_key(d) for d in allowlist]).save(str(out_dir / ALLOW_FILE))
-    manifest = {"categories": names, "counts": counts, "domains": len(trie), **(extra_manifest or {})}
+    manifest = {
+        "categories": names,
+        "counts": counts,
+        "domains": len(trie),
+        **(extra_manifest or {}),
+    }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
     return counts
 

@@ -97,7 +97,12 @@ class _SourceCache:
 
     def save(self, body: bytes, domains: int, etag: str | None, last_modified: str | None) -> None:
         _atomic_write(self.body_path, body)
-        self.meta = {"etag": etag, "last_modified": last_modified, "domains": domains, "saved_at": time.time()}
+        self.meta = {
+            "etag": etag,
+            "last_modified": last_modified,
+            "domains": domains,
+            "saved_at": time.time(),
+        }
         _atomic_write(self.meta_path, json.dumps(self.meta).encode())
 
 
@@ -113,13 +118,22 @@ def _validate(result: ParseResult, previous_count: int, settings: BlocklistSetti
     return ""
 
 
-def _fetch_source(source: str, category: str, cache: _SourceCache, settings: BlocklistSettings) -> tuple[SourceResult, set[str]]:
+def _fetch_source(
+    source: str, category: str, cache: _SourceCache, settings: BlocklistSettings
+) -> tuple[SourceResult, set[str]]:
     previous_count = int(cache.meta.get("domains", 0) or 0)  # type: ignore[call-overload]
 
     def fallback(status: str, error: str) -> tuple[SourceResult, set[str]]:
         prev = cache.previous()
         domains = prev.domains if prev else set()
-        log.warning("blocklist source %s (%s) %s: %s; keeping previous copy (%d domains)", source, category, status, error, len(domains))
+        log.warning(
+            "blocklist source %s (%s) %s: %s; keeping previous copy (%d domains)",
+            source,
+            category,
+            status,
+            error,
+            len(domains),
+        )
         return SourceResult(category, source, status, len(domains), error), domains
 
     etag = last_modified = None
@@ -134,12 +148,16 @@ def _fetch_source(source: str, category: str, cache: _SourceCache, settings: Blo
             with urllib.request.urlopen(request, timeout=settings.http_timeout_s) as response:
                 body = response.read(settings.max_source_bytes + 1)
                 etag = response.headers.get("ETag")
-                last_modified = response.headers.get("Last-Modified") or email.utils.formatdate(usegmt=True)
+                last_modified = response.headers.get("Last-Modified") or email.utils.formatdate(
+                    usegmt=True
+                )
         except urllib.error.HTTPError as e:
             if e.code == 304:
                 prev = cache.previous()
                 if prev is not None:
-                    return SourceResult(category, source, "not-modified", len(prev.domains)), prev.domains
+                    return SourceResult(
+                        category, source, "not-modified", len(prev.domains)
+                    ), prev.domains
                 return fallback("failed", "304 without a cached copy")
             return fallback("failed", f"HTTP {e.code}")
         except (urllib.error.URLError, OSError, TimeoutError) as e:
@@ -189,10 +207,14 @@ def update(settings: BlocklistSettings) -> UpdateReport:
         if settings.include_builtin:
             builtin = _builtin(category)
             if builtin:
-                report.sources.append(SourceResult(category, f"builtin:{category}", "builtin", len(builtin)))
+                report.sources.append(
+                    SourceResult(category, f"builtin:{category}", "builtin", len(builtin))
+                )
             domains |= builtin
         for source in settings.sources.get(category, []):
-            result, found = _fetch_source(source, category, _SourceCache(root / SOURCES, source), settings)
+            result, found = _fetch_source(
+                source, category, _SourceCache(root / SOURCES, source), settings
+            )
             report.sources.append(result)
             if result.status in ("failed", "rejected"):
                 report.ok = False
@@ -200,14 +222,18 @@ def update(settings: BlocklistSettings) -> UpdateReport:
         categories[category] = domains
     allow = parse_text(settings.allowlist).domains
     for source in settings.allowlist_sources:
-        result, found = _fetch_source(source, "allowlist", _SourceCache(root / SOURCES, source), settings)
+        result, found = _fetch_source(
+            source, "allowlist", _SourceCache(root / SOURCES, source), settings
+        )
         report.sources.append(result)
         allow |= found
     report.counts = {c: len(d) for c, d in categories.items()}
 
     digest = hashlib.sha256()
     for category in sorted(categories):
-        digest.update(category.encode() + b"\0" + "\n".join(sorted(categories[category])).encode() + b"\1")
+        digest.update(
+            category.encode() + b"\0" + "\n".join(sorted(categories[category])).encode() + b"\1"
+        )
     digest.update("\n".join(sorted(allow)).encode())
     content_digest = digest.hexdigest()
     current = current_generation(root)
@@ -222,7 +248,9 @@ def update(settings: BlocklistSettings) -> UpdateReport:
     name = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() % 1_000_000_000:09d}"
     building = root / GENERATIONS / f".{name}.building"
     try:
-        build_store(building, categories, allow, {"digest": content_digest, "built_at": time.time()})
+        build_store(
+            building, categories, allow, {"digest": content_digest, "built_at": time.time()}
+        )
         final = root / GENERATIONS / name
         os.replace(building, final)
         tmp_link = root / f".{CURRENT}.{os.getpid()}.tmp"
@@ -239,7 +267,11 @@ def update(settings: BlocklistSettings) -> UpdateReport:
         return report
     report.changed = True
     report.generation = name
-    log.info("blocklists: published generation %s (%s)", name, ", ".join(f"{c}={n}" for c, n in report.counts.items()))
+    log.info(
+        "blocklists: published generation %s (%s)",
+        name,
+        ", ".join(f"{c}={n}" for c, n in report.counts.items()),
+    )
     _prune(root, keep=settings.keep_generations, current=name)
     return report
 

@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config-json", required=True, help="JSON object of DnsSettings fields")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     run(DnsSettings.from_json_file(args.config_json))
 
 

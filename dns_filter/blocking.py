@@ -130,9 +130,13 @@ class BlockResponder:
         if self.mode == "nxdomain":
             return wire.build_response(data, q, wire.RCODE_NXDOMAIN, ede=ede)
         if q.qtype == wire.TYPE_A and self.v4 is not None:
-            return wire.build_response(data, q, 0, wire.rr_to_question(wire.TYPE_A, self.ttl, self.v4), 1, ede)
+            return wire.build_response(
+                data, q, 0, wire.rr_to_question(wire.TYPE_A, self.ttl, self.v4), 1, ede
+            )
         if q.qtype == wire.TYPE_AAAA and self.v6 is not None:
-            return wire.build_response(data, q, 0, wire.rr_to_question(wire.TYPE_AAAA, self.ttl, self.v6), 1, ede)
+            return wire.build_response(
+                data, q, 0, wire.rr_to_question(wire.TYPE_AAAA, self.ttl, self.v6), 1, ede
+            )
         # Other types (or no page address for this family): an empty NOERROR.
         return wire.build_response(data, q, 0, ede=ede)
 

@@ -22,9 +22,24 @@ STALE_TTL = 30  # RFC 8767 section 4 recommends 30 s
 
 
 class CacheEntry:
-    __slots__ = ("wire", "ttl_offsets", "stored_at", "expires", "stale_until", "rendered", "rendered_age")
+    __slots__ = (
+        "wire",
+        "ttl_offsets",
+        "stored_at",
+        "expires",
+        "stale_until",
+        "rendered",
+        "rendered_age",
+    )
 
-    def __init__(self, data: bytes, ttl_offsets: list[tuple[int, int]], stored_at: float, ttl: int, stale_s: int):
+    def __init__(
+        self,
+        data: bytes,
+        ttl_offsets: list[tuple[int, int]],
+        stored_at: float,
+        ttl: int,
+        stale_s: int,
+    ):
         self.wire = data
         self.ttl_offsets = ttl_offsets  # (offset, original ttl) of every record but OPT
         self.stored_at = stored_at

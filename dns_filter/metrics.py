@@ -42,7 +42,9 @@ class Metrics:
             "blocks": dict(self.blocks),
             "upstream_queries": dict(self.upstream_queries),
             "upstream_failures": dict(self.upstream_failures),
-            "upstream_latency_buckets": {k: list(v) for k, v in self.upstream_latency_buckets.items()},
+            "upstream_latency_buckets": {
+                k: list(v) for k, v in self.upstream_latency_buckets.items()
+            },
             "upstream_latency_sum_ms": dict(self.upstream_latency_sum_ms),
             "gauges": dict(self.gauges),
         }
@@ -86,11 +88,17 @@ def render(snapshots: Iterable[dict[str, object]]) -> str:
     hits = float(m["queries"].get("cached", 0))  # type: ignore[arg-type]
     forwarded = float(m["queries"].get("forwarded", 0))  # type: ignore[arg-type]
     family("ispedge_dns_cache_hit_ratio", "gauge", "Cache hits / (hits + upstream lookups)")
-    out.append(f"ispedge_dns_cache_hit_ratio {hits / (hits + forwarded) if hits + forwarded else 0:.6f}")
+    out.append(
+        f"ispedge_dns_cache_hit_ratio {hits / (hits + forwarded) if hits + forwarded else 0:.6f}"
+    )
     family("ispedge_dns_upstream_queries_total", "counter", "Upstream answers received")
     for up, n in sorted(m["upstream_queries"].items()):
         out.append(f'ispedge_dns_upstream_queries_total{{upstream="{_label(up)}"}} {n}')
-    family("ispedge_dns_upstream_failures_total", "counter", "Upstream timeouts, errors and SERVFAIL/REFUSED")
+    family(
+        "ispedge_dns_upstream_failures_total",
+        "counter",
+        "Upstream timeouts, errors and SERVFAIL/REFUSED",
+    )
     for up, n in sorted(m["upstream_failures"].items()):
         out.append(f'ispedge_dns_upstream_failures_total{{upstream="{_label(up)}"}} {n}')
     family("ispedge_dns_upstream_latency_ms", "histogram", "Upstream round trip in milliseconds")
@@ -98,8 +106,10 @@ def render(snapshots: Iterable[dict[str, object]]) -> str:
         total = 0
         for bound, n in zip((*LATENCY_BUCKETS_MS, "+Inf"), buckets, strict=True):  # type: ignore[arg-type]
             total += n
-            out.append(f'ispedge_dns_upstream_latency_ms_bucket{{upstream="{_label(up)}",le="{bound}"}} {total}')
-        out.append(f'ispedge_dns_upstream_latency_ms_sum{{upstream="{_label(up)}"}} {m["upstream_latency_sum_ms"].get(up, 0)}')
+            labels = f'upstream="{_label(up)}",le="{bound}"'
+            out.append(f"ispedge_dns_upstream_latency_ms_bucket{{{labels}}} {total}")
+        latency_sum = m["upstream_latency_sum_ms"].get(up, 0)
+        out.append(f'ispedge_dns_upstream_latency_ms_sum{{upstream="{_label(up)}"}} {latency_sum}')
         out.append(f'ispedge_dns_upstream_latency_ms_count{{upstream="{_label(up)}"}} {total}')
     for name, value in sorted(m["gauges"].items()):
         family(f"ispedge_dns_{name}", "gauge", name.replace("_", " "))

@@ -108,7 +108,9 @@ class PolicyTable:
 class ClientPolicies:
     """The first stage: source address → categories, or None for REFUSED."""
 
-    def __init__(self, table: PolicyTable, served_networks: Iterable[str], default_categories: Iterable[str]):
+    def __init__(
+        self, table: PolicyTable, served_networks: Iterable[str], default_categories: Iterable[str]
+    ):
         self.table = table
         self.served = [ipaddress.ip_network(n, strict=False) for n in served_networks]
         self.default = frozenset(default_categories)

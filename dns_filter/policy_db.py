@@ -42,7 +42,9 @@ class PolicyDatabase:
             else:
                 import psycopg
 
-                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s)
+                conn = psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=self.connect_timeout_s
+                )
             self._conn = conn
         return self._conn
 
@@ -66,11 +68,15 @@ class PolicyDatabase:
         return head, [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
 
     def load_username(self, username: str) -> list[PolicyRow]:
-        rows = self._query("SELECT address, username, categories FROM dns_policy WHERE username = ?", (username,))
+        rows = self._query(
+            "SELECT address, username, categories FROM dns_policy WHERE username = ?", (username,)
+        )
         return [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
 
     def changes_since(self, cursor: int) -> list[tuple[int, str | None, str]]:
-        rows = self._query("SELECT id, username, kind FROM change_journal WHERE id > ? ORDER BY id", (cursor,))
+        rows = self._query(
+            "SELECT id, username, kind FROM change_journal WHERE id > ? ORDER BY id", (cursor,)
+        )
         return [(int(i), u, str(k)) for i, u, k in rows]
 
     def close(self) -> None:

@@ -64,21 +64,27 @@ class PolicyFollower:
         self._loop: task.LoopingCall | None = None
 
     def load_initial(self) -> str:
-        """Blocking first load before serving: the database, else the snapshot. Returns the source."""
+        """Blocking first load before serving: the database, else the snapshot; returns which."""
         if self.db is not None:
             try:
                 cursor, rows = self.db.load_all()
                 self._apply_full(cursor, rows)
                 self._save(rows, cursor)
                 self.db_ok = True
-                log.info("policy: loaded %d rows from the database (journal at %d)", len(rows), cursor)
+                log.info(
+                    "policy: loaded %d rows from the database (journal at %d)", len(rows), cursor
+                )
                 return "database"
             except Exception as e:  # noqa: BLE001 - any DB failure falls back to the snapshot
                 log.warning("policy: database unavailable at start (%s)", e)
         try:
             saved_at, rows = read_snapshot(self.snapshot_path)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            log.warning("policy: no usable snapshot at %s (%s); serving with default categories only", self.snapshot_path, e)
+            log.warning(
+                "policy: no usable snapshot at %s (%s); serving with default categories only",
+                self.snapshot_path,
+                e,
+            )
             return "none"
         self.table.replace_all(rows)
         self.loaded_at = saved_at
@@ -143,7 +149,10 @@ class PolicyFollower:
     def _failed(self, failure: object) -> None:
         self.busy = False
         if self.db_ok:
-            log.warning("policy: database poll failed, keeping current policy: %s", getattr(failure, "value", failure))
+            log.warning(
+                "policy: database poll failed, keeping current policy: %s",
+                getattr(failure, "value", failure),
+            )
         self.db_ok = False
         self._gauges()
 

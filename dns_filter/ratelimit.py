@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, qps: float, burst: int, clock: Callable[[], float] = time.monotonic, max_clients: int = 500_000):
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 500_000,
+    ):
         self.qps = qps
         self.burst = float(max(burst, 1))
         self.clock = clock

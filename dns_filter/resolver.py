@@ -11,6 +11,7 @@ upstream must be asked, or None to send nothing.
 from __future__ import annotations
 
 import logging
+import struct
 
 from dnslib import CNAME, QTYPE, RR, DNSHeader, DNSQuestion, DNSRecord
 from twisted.internet import defer
@@ -78,7 +79,9 @@ class FilterChain:
             if decision.kind == Decision.BLOCK:
                 counts["blocked"] += 1
                 self.metrics.blocks[decision.detail] += 1
-                return self._fit(data, q, self.responder.respond(data, q, key, decision.detail), udp)
+                return self._fit(
+                    data, q, self.responder.respond(data, q, key, decision.detail), udp
+                )
             if decision.kind == Decision.CANARY:
                 counts["canary"] += 1
                 return self.responder.canary(data, q)
@@ -88,7 +91,9 @@ class FilterChain:
         cached = self.cache.get(key)
         if cached is not None:
             counts["cached"] += 1
-            return self._fit(data, q, data[:2] + cached[2:12] + data[12 : q.qend] + cached[q.qend :], udp)
+            return self._fit(
+                data, q, data[:2] + cached[2:12] + data[12 : q.qend] + cached[q.qend :], udp
+            )
         counts["forwarded"] += 1
         d = self._lookup(data, q, key)
         d.addCallback(self._reply, data, q, udp)
@@ -100,14 +105,21 @@ class FilterChain:
             return wire.truncated_response(data, q)
         return response
 
-    def _reply(self, upstream_answer: bytes | None, data: bytes, q: wire.Question, udp: bool) -> bytes:
+    def _reply(
+        self, upstream_answer: bytes | None, data: bytes, q: wire.Question, udp: bool
+    ) -> bytes:
         if upstream_answer is None:
             self.metrics.queries["servfail"] += 1
             return wire.build_response(data, q, wire.RCODE_SERVFAIL)
-        return self._fit(data, q, data[:2] + upstream_answer[2:12] + data[12 : q.qend] + upstream_answer[q.qend :], udp)
+        return self._fit(
+            data,
+            q,
+            data[:2] + upstream_answer[2:12] + data[12 : q.qend] + upstream_answer[q.qend :],
+            udp,
+        )
 
     def _lookup(self, data: bytes, q: wire.Question, key: bytes) -> defer.Deferred[bytes | None]:
-        """Upstream answer for the question (or stale, or None); one upstream query per key in flight."""
+        """Upstream answer (or stale, or None); one upstream query per key in flight."""
         d: defer.Deferred[bytes | None] = defer.Deferred()
         waiters = self.inflight.get(key)
         if waiters is not None:
@@ -136,20 +148,39 @@ class FilterChain:
 
     async def _safesearch(self, data: bytes, q: wire.Question, target: str, udp: bool) -> bytes:
         """CNAME the search front end to its safe host, with the host's own records after it."""
-        target_query = bytearray(DNSRecord.question(target, QTYPE.get(q.qtype, q.qtype)).pack())
+        try:
+            return await self._safesearch_answer(data, q, target, udp)
+        except Exception:  # noqa: BLE001 - odd types or answers dnslib cannot rebuild
+            log.exception("safe-search rewrite of %s failed", q.qname)
+            self.metrics.queries["servfail"] += 1
+            return wire.build_response(data, q, wire.RCODE_SERVFAIL)
+
+    async def _safesearch_answer(
+        self, data: bytes, q: wire.Question, target: str, udp: bool
+    ) -> bytes:
+        name = (
+            b"".join(bytes((len(label),)) + label.encode() for label in target.split(".")) + b"\x00"
+        )
+        arcount = b"\x00\x01" if q.flags & wire.EDNS_FLAG else b"\x00\x00"
+        target_query = (
+            b"\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00"
+            + arcount
+            + name
+            + struct.pack("!HH", q.qtype, q.qclass)
+        )
         if q.flags & wire.EDNS_FLAG:
-            target_query[10:12] = b"\x00\x01"
             target_query += wire.opt_record(1232)
-        tq = wire.parse_question(bytes(target_query))
-        tkey = tq.cache_key(bytes(target_query))
+        tq = wire.parse_question(target_query)
+        tkey = tq.cache_key(target_query)
         answer = self.cache.get(tkey)
         if answer is None:
-            answer = await self._lookup(bytes(target_query), tq, tkey)
+            answer = await self._lookup(target_query, tq, tkey)
         if answer is None:
             self.metrics.queries["servfail"] += 1
             return wire.build_response(data, q, wire.RCODE_SERVFAIL)
         upstream = DNSRecord.parse(answer)
-        reply = DNSRecord(DNSHeader(id=0, qr=1, ra=1, rd=(data[2] & 1), rcode=upstream.header.rcode), q=DNSQuestion(q.qname or ".", q.qtype, q.qclass))
+        header = DNSHeader(id=0, qr=1, ra=1, rd=(data[2] & 1), rcode=upstream.header.rcode)
+        reply = DNSRecord(header, q=DNSQuestion(q.qname or ".", q.qtype, q.qclass))
         ttl = min([SAFESEARCH_TTL, *(rr.ttl for rr in upstream.rr)])
         reply.add_answer(RR(q.qname or ".", QTYPE.CNAME, rdata=CNAME(target), ttl=ttl))
         for rr in upstream.rr:
@@ -159,4 +190,6 @@ class FilterChain:
         packed = reply.pack()
         if q.flags & wire.EDNS_FLAG:
             packed = packed[:10] + b"\x00\x01" + packed[12:] + wire.opt_record(1232)
-        return self._fit(data, q, data[:2] + packed[2:12] + data[12 : q.qend] + packed[q.qend :], udp)
+        return self._fit(
+            data, q, data[:2] + packed[2:12] + data[12 : q.qend] + packed[q.qend :], udp
+        )

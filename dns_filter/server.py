@@ -88,7 +88,12 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
         store_state["path"] = path
         store_state["store"] = store
         metrics.gauges["blocklist_domains"] = len(store)
-        log.info("blocklists: generation %s, %d domains, opened in %.2f ms", path.name, len(store), (time.perf_counter() - started) * 1000)
+        log.info(
+            "blocklists: generation %s, %d domains, opened in %.2f ms",
+            path.name,
+            len(store),
+            (time.perf_counter() - started) * 1000,
+        )
         return store
 
     decider = BlockDecider(open_store(), settings.implied_categories)
@@ -102,8 +107,18 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
         ClientPolicies(table, settings.served_networks, settings.default_categories),
         RateLimiter(settings.rate_limit_qps, settings.rate_limit_burst),
         decider,
-        BlockResponder(settings.block_mode, settings.blocked_page_ipv4, settings.blocked_page_ipv6, settings.blocked_ttl),
-        AnswerCache(settings.cache_min_ttl, settings.cache_max_ttl, settings.cache_stale_s, settings.cache_max_entries),
+        BlockResponder(
+            settings.block_mode,
+            settings.blocked_page_ipv4,
+            settings.blocked_page_ipv6,
+            settings.blocked_ttl,
+        ),
+        AnswerCache(
+            settings.cache_min_ttl,
+            settings.cache_max_ttl,
+            settings.cache_stale_s,
+            settings.cache_max_entries,
+        ),
         UpstreamPool(settings.upstreams, settings.upstream_timeout_s, reactor, metrics),
         metrics,
     )
@@ -122,7 +137,9 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
                 self.transport.write(result, addr)
             else:
                 result.addCallback(self.transport.write, addr)  # type: ignore[union-attr]
-                result.addErrback(lambda f: log.error("query from %s: %s", addr[0], f.getErrorMessage()))  # type: ignore[union-attr]
+                result.addErrback(
+                    lambda f: log.error("query from %s: %s", addr[0], f.getErrorMessage())
+                )  # type: ignore[union-attr]
 
     class TcpDns(Protocol, TimeoutMixin):
         """RFC 7766: many queries per connection, answered as each is ready (pipelining)."""
@@ -238,11 +255,17 @@ def _run_worker(settings: DnsSettings, worker_index: int, supervised: bool) -> N
 
         task.LoopingCall(dump).start(1.0)
     else:
+
         def live() -> list[dict[str, object]]:
             return [metrics.snapshot()]
 
         _serve_metrics_http(settings, live)
-    log.info("dns_filter worker %d serving on %s port %d", worker_index, settings.listen_address, settings.listen_port)
+    log.info(
+        "dns_filter worker %d serving on %s port %d",
+        worker_index,
+        settings.listen_address,
+        settings.listen_port,
+    )
     print(f"READY dns_filter worker {worker_index} port {settings.listen_port}", flush=True)
     reactor.run()
 
@@ -252,7 +275,9 @@ def _ensure_blocklists(settings: DnsSettings) -> None:
     from blocklists.update import current_generation, update
 
     if current_generation(settings.blocklist_dir) is None:
-        log.info("blocklists: no store in %s yet; building the built-in lists", settings.blocklist_dir)
+        log.info(
+            "blocklists: no store in %s yet; building the built-in lists", settings.blocklist_dir
+        )
         update(BlocklistSettings(blocklist_dir=settings.blocklist_dir))
 
 

@@ -14,10 +14,14 @@ BLOCK_MODES = ("nxdomain", "null", "page")
 class DnsSettings:
     listen_address: str = "0.0.0.0"  # "::" listens dual-stack
     listen_port: int = 53
-    upstreams: list[str] = field(default_factory=lambda: ["9.9.9.9:53", "1.1.1.1:53"])  # "host:port", "[v6]:port"
+    upstreams: list[str] = field(
+        default_factory=lambda: ["9.9.9.9:53", "1.1.1.1:53"]
+    )  # "host:port", "[v6]:port"
     upstream_timeout_s: float = 1.5
     # Sources inside these networks are served; anything else is REFUSED.
-    served_networks: list[str] = field(default_factory=lambda: ["10.0.0.0/8", "100.64.0.0/10", "192.168.0.0/16"])
+    served_networks: list[str] = field(
+        default_factory=lambda: ["10.0.0.0/8", "100.64.0.0/10", "192.168.0.0/16"]
+    )
     default_categories: list[str] = field(default_factory=list)  # served address with no subscriber
     # A category switched on also switches these on (DoH bypass defeats adult filtering).
     implied_categories: dict[str, list[str]] = field(default_factory=lambda: {"adult": ["doh"]})
@@ -65,7 +69,10 @@ class DnsSettings:
         return cls(**raw)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
-        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
+        return {
+            f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v)
+            for f in fields(self)
+        }
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> DnsSettings:

@@ -47,7 +47,9 @@ class Upstream:
     def record_success(self, latency_ms: float) -> None:
         self.consecutive_failures = 0
         self.down_until = 0.0
-        self.latency_ms = latency_ms if not self.latency_ms else 0.8 * self.latency_ms + 0.2 * latency_ms
+        self.latency_ms = (
+            latency_ms if not self.latency_ms else 0.8 * self.latency_ms + 0.2 * latency_ms
+        )
 
     def record_failure(self, now: float) -> None:
         self.consecutive_failures += 1
@@ -75,7 +77,12 @@ class _UdpExchange(DatagramProtocol):
         self.deferred: defer.Deferred[bytes] = defer.Deferred()
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:  # noqa: N802
-        if addr[0] == self.peer[0] and addr[1] == self.peer[1] and not self.deferred.called and _accept(data, self.txid, self.question):
+        if (
+            addr[0] == self.peer[0]
+            and addr[1] == self.peer[1]
+            and not self.deferred.called
+            and _accept(data, self.txid, self.question)
+        ):
             self.deferred.callback(data)
 
 
@@ -108,7 +115,9 @@ class _TcpExchange(Protocol):
 
 
 class UpstreamPool:
-    def __init__(self, specs: Sequence[str], timeout_s: float, reactor: IReactorUDP, metrics: Metrics):
+    def __init__(
+        self, specs: Sequence[str], timeout_s: float, reactor: IReactorUDP, metrics: Metrics
+    ):
         self.upstreams = [Upstream(s) for s in specs]
         self.timeout_s = timeout_s
         self.reactor = reactor
@@ -159,8 +168,12 @@ class UpstreamPool:
 
     async def _ask_tcp(self, upstream: Upstream, query: bytes, question: bytes) -> bytes:
         txid = secrets.token_bytes(2)
-        endpoint_class = TCP6ClientEndpoint if upstream.family == socket.AF_INET6 else TCP4ClientEndpoint
-        endpoint = endpoint_class(self.reactor, upstream.host, upstream.port, timeout=self.timeout_s)  # type: ignore[arg-type]
+        endpoint_class = (
+            TCP6ClientEndpoint if upstream.family == socket.AF_INET6 else TCP4ClientEndpoint
+        )
+        endpoint = endpoint_class(
+            self.reactor, upstream.host, upstream.port, timeout=self.timeout_s
+        )  # type: ignore[arg-type]
         exchange = _TcpExchange(txid + query[2:], txid, question)
         d = connectProtocol(endpoint, exchange)
         d.addTimeout(self.timeout_s, self.reactor)  # type: ignore[arg-type]
@@ -171,4 +184,3 @@ class UpstreamPool:
         finally:
             if exchange.transport is not None:
                 exchange.transport.loseConnection()
-

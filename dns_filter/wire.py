@@ -55,7 +55,11 @@ class Question:
 
     def cache_key(self, data: bytes) -> bytes:
         # Only the name is lowered: QTYPE bytes may fall in 'A'..'Z' (HTTPS = 65).
-        return data[12 : self.name_end].lower() + data[self.name_end : self.qend] + bytes((self.flags,))
+        return (
+            data[12 : self.name_end].lower()
+            + data[self.name_end : self.qend]
+            + bytes((self.flags,))
+        )
 
     def max_udp(self) -> int:
         return self.edns_size if self.edns_size else 512
@@ -96,7 +100,12 @@ def parse_question(data: bytes) -> Question:
     edns_size = 0
     if data[11] or data[10]:
         # OPT is the only additional record a stub sends after the question.
-        if n >= qend + 11 and data[qend] == 0 and data[qend + 1] == 0 and data[qend + 2] == TYPE_OPT:
+        if (
+            n >= qend + 11
+            and data[qend] == 0
+            and data[qend + 1] == 0
+            and data[qend + 2] == TYPE_OPT
+        ):
             edns_size = max(512, min(4096, (data[qend + 3] << 8) | data[qend + 4]))
             flags |= EDNS_FLAG
             if data[qend + 7] & 0x80:
@@ -147,7 +156,11 @@ def build_response(
 ) -> bytes:
     """Header + the client's own question + answers (+ OPT when the client sent one)."""
     opt = opt_record(1232, ede) if q.flags & EDNS_FLAG else b""
-    head = data[:2] + _flags(data, rcode, aa=aa, tc=tc) + struct.pack("!HHHH", 1, ancount, 0, 1 if opt else 0)
+    head = (
+        data[:2]
+        + _flags(data, rcode, aa=aa, tc=tc)
+        + struct.pack("!HHHH", 1, ancount, 0, 1 if opt else 0)
+    )
     return head + data[12 : q.qend] + answers + opt
 
 

@@ -40,11 +40,20 @@ class ZoneResolver(BaseResolver):
             return reply
         if qname.startswith("nx"):
             reply.header.rcode = RCODE.NXDOMAIN
-            reply.add_auth(RR("test.", QTYPE.SOA, ttl=120, rdata=SOA("ns.test.", "admin.test.", (1, 3600, 600, 86400, 60))))
+            reply.add_auth(
+                RR(
+                    "test.",
+                    QTYPE.SOA,
+                    ttl=120,
+                    rdata=SOA("ns.test.", "admin.test.", (1, 3600, 600, 86400, 60)),
+                )
+            )
             return reply
         if qname == "big.test." and qtype == "TXT":
             for i in range(20):
-                reply.add_answer(RR(qname, QTYPE.TXT, ttl=300, rdata=TXT(f"record {i} " + "x" * 40)))
+                reply.add_answer(
+                    RR(qname, QTYPE.TXT, ttl=300, rdata=TXT(f"record {i} " + "x" * 40))
+                )
             return reply
         ttl = 1 if qname.startswith("ttl1.") else 300
         if qtype in ("A", "ANY"):
@@ -52,7 +61,14 @@ class ZoneResolver(BaseResolver):
         elif qtype == "AAAA":
             reply.add_answer(RR(qname, QTYPE.AAAA, ttl=ttl, rdata=AAAA("2001:db8::1")))
         else:
-            reply.add_auth(RR("test.", QTYPE.SOA, ttl=120, rdata=SOA("ns.test.", "admin.test.", (1, 3600, 600, 86400, 60))))
+            reply.add_auth(
+                RR(
+                    "test.",
+                    QTYPE.SOA,
+                    ttl=120,
+                    rdata=SOA("ns.test.", "admin.test.", (1, 3600, 600, 86400, 60)),
+                )
+            )
         return reply
 
 
@@ -73,7 +89,14 @@ def main() -> None:
 
     resolver = ZoneResolver(args.answer_ip)
     for tcp in (False, True):
-        server = DNSServer(resolver, port=args.port, address=args.address, tcp=tcp, handler=TruncatingHandler, logger=Quiet())
+        server = DNSServer(
+            resolver,
+            port=args.port,
+            address=args.address,
+            tcp=tcp,
+            handler=TruncatingHandler,
+            logger=Quiet(),
+        )
         server.start_thread()
     print("READY", flush=True)
     while True:

@@ -28,13 +28,15 @@ PYTHON = sys.executable
 AUTHSERVER = Path(__file__).with_name("authserver.py")
 
 CONTRACT_SQLITE = """
-CREATE TABLE IF NOT EXISTS dns_policy (address TEXT NOT NULL, username TEXT NOT NULL, categories TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS dns_policy (
+  address TEXT NOT NULL, username TEXT NOT NULL, categories TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS change_journal (
   id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
   username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}');
 """
 CONTRACT_POSTGRES = """
-CREATE TABLE IF NOT EXISTS dns_policy (address TEXT NOT NULL, username TEXT NOT NULL, categories TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS dns_policy (
+  address TEXT NOT NULL, username TEXT NOT NULL, categories TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS change_journal (
   id BIGSERIAL PRIMARY KEY, created_at TIMESTAMPTZ DEFAULT now(),
   username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}');
@@ -95,7 +97,9 @@ class Launcher:
         log_path = self.tmp / f"{name}-{port}.log"
         out = open(log_path, "w")  # noqa: SIM115 - closed with the process
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT
+        )
         out.close()
         p = Proc(proc, port, log_path)
         self.procs.append(p)
@@ -104,7 +108,9 @@ class Launcher:
 
     def authserver(self, answer_ip: str = "192.0.2.1") -> Proc:
         port = free_port()
-        return self._start([PYTHON, str(AUTHSERVER), "--port", str(port), "--answer-ip", answer_ip], "auth", port)
+        return self._start(
+            [PYTHON, str(AUTHSERVER), "--port", str(port), "--answer-ip", answer_ip], "auth", port
+        )
 
     def resolver(self, upstreams: list[int], **overrides: object) -> Proc:
         port = free_port()
@@ -154,11 +160,18 @@ def query(
     q = dns.message.make_query(name, rdtype, use_edns=payload is not None, payload=payload or 512)
     if tcp:
         return dns.query.tcp(q, "127.0.0.1", port=port, source=source, timeout=timeout)
-    return dns.query.udp(q, "127.0.0.1", port=port, source=source, timeout=timeout, ignore_trailing=True)
+    return dns.query.udp(
+        q, "127.0.0.1", port=port, source=source, timeout=timeout, ignore_trailing=True
+    )
 
 
 def addresses(msg: dns.message.Message) -> list[str]:
-    return [r.to_text() for rrset in msg.answer for r in rrset if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)]
+    return [
+        r.to_text()
+        for rrset in msg.answer
+        for r in rrset
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+    ]
 
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("ISPEDGE_TEST_DATABASE_URL") else [])
@@ -169,11 +182,19 @@ class ContractDb:
     url: str
     execute: Callable[..., None]
 
-    def set_policy(self, address: str, username: str, categories: str, journal: bool = True) -> None:
+    def set_policy(
+        self, address: str, username: str, categories: str, journal: bool = True
+    ) -> None:
         self.execute("DELETE FROM dns_policy WHERE address = ?", (address,))
-        self.execute("INSERT INTO dns_policy (address, username, categories) VALUES (?, ?, ?)", (address, username, categories))
+        self.execute(
+            "INSERT INTO dns_policy (address, username, categories) VALUES (?, ?, ?)",
+            (address, username, categories),
+        )
         if journal:
-            self.execute("INSERT INTO change_journal (username, kind, payload) VALUES (?, 'parental', '{}')", (username,))
+            self.execute(
+                "INSERT INTO change_journal (username, kind, payload) VALUES (?, 'parental', '{}')",
+                (username,),
+            )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -28,7 +28,9 @@ def dig(port: int, *args: str, source: str = "127.0.0.1") -> str:
     binary = need_binary("dig", "bind9-dnsutils")
     out = subprocess.run(
         [binary, "@127.0.0.1", "-p", str(port), "-b", source, "+tries=1", "+time=2", *args],
-        capture_output=True, text=True, timeout=10,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     return out.stdout
 
@@ -117,10 +119,21 @@ def test_safesearch_cnames_for_adult_only(world) -> None:  # noqa: ANN001
     _, _, _, r = world
     out = dig(r.port, "+short", "www.google.com", source="127.0.0.2").split()
     assert out == ["forcesafesearch.google.com.", "216.239.38.120"]
-    assert dig(r.port, "+short", "www.youtube.com", source="127.0.0.2").split()[0] == "restrict.youtube.com."
-    assert dig(r.port, "+short", "www.bing.com", source="127.0.0.2").split()[0] == "strict.bing.com."
-    assert dig(r.port, "+short", "duckduckgo.com", source="127.0.0.2").split()[0] == "safe.duckduckgo.com."
-    assert dig(r.port, "+short", "www.google.co.uk", source="127.0.0.2").split()[0] == "forcesafesearch.google.com."
+    assert (
+        dig(r.port, "+short", "www.youtube.com", source="127.0.0.2").split()[0]
+        == "restrict.youtube.com."
+    )
+    assert (
+        dig(r.port, "+short", "www.bing.com", source="127.0.0.2").split()[0] == "strict.bing.com."
+    )
+    assert (
+        dig(r.port, "+short", "duckduckgo.com", source="127.0.0.2").split()[0]
+        == "safe.duckduckgo.com."
+    )
+    assert (
+        dig(r.port, "+short", "www.google.co.uk", source="127.0.0.2").split()[0]
+        == "forcesafesearch.google.com."
+    )
     assert dig(r.port, "+short", "mail.google.com", source="127.0.0.2").split() == ["192.0.2.1"]
     assert dig(r.port, "+short", "www.google.com", source="127.0.0.3").split() == ["192.0.2.1"]
 
@@ -135,7 +148,9 @@ def test_tcp_truncation_and_pipelining(world) -> None:  # noqa: ANN001
     assert small.flags & dns.flags.TC and not small.answer
     assert sum(len(s) for s in query(r.port, "big.test", "TXT", tcp=True).answer) == 20
     # dig retries over TCP on its own after TC
-    assert dig(r.port, "+noedns", "big.test", "TXT").count("TXT\t") >= 20 or "record 19" in dig(r.port, "+noedns", "big.test", "TXT")
+    assert dig(r.port, "+noedns", "big.test", "TXT").count("TXT\t") >= 20 or "record 19" in dig(
+        r.port, "+noedns", "big.test", "TXT"
+    )
     # three pipelined queries on one connection, all answered
     with socket.create_connection(("127.0.0.1", r.port), timeout=3) as s:
         wanted = {}
@@ -166,7 +181,11 @@ def test_metrics_endpoint(world) -> None:  # noqa: ANN001
     dig(r.port, "m1.test")
     dig(r.port, "pornhub.com", source="127.0.0.2")
     time.sleep(1.1)
-    text = urllib.request.urlopen(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=3).read().decode()
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=3)
+        .read()
+        .decode()
+    )
     assert 'ispedge_dns_queries_total{result="cached"}' in text
     assert 'ispedge_dns_blocked_total{category="adult"} 1' in text
     assert "ispedge_dns_cache_hit_ratio" in text
@@ -217,7 +236,9 @@ def test_rate_limit_per_source(launcher: Launcher) -> None:
     assert addresses(query(r.port, "rl.test", source="127.0.0.10")) == ["192.0.2.1"]
 
 
-def test_starts_from_snapshot_when_database_missing(launcher: Launcher, contract_db: ContractDb, tmp_path: Path) -> None:
+def test_starts_from_snapshot_when_database_missing(
+    launcher: Launcher, contract_db: ContractDb, tmp_path: Path
+) -> None:
     contract_db.set_policy("127.0.0.2", "alice", "gambling")
     auth = launcher.authserver()
     first = launcher.resolver([auth.port], database_url=contract_db.url)
@@ -229,7 +250,9 @@ def test_starts_from_snapshot_when_database_missing(launcher: Launcher, contract
     assert dig(second.port, "+short", "bet365.com", source="127.0.0.3").strip() == "192.0.2.1"
 
 
-def test_blocklist_update_is_picked_up_without_dropping_queries(launcher: Launcher, tmp_path: Path) -> None:
+def test_blocklist_update_is_picked_up_without_dropping_queries(
+    launcher: Launcher, tmp_path: Path
+) -> None:
     auth = launcher.authserver()
     r = launcher.resolver([auth.port], default_categories=["gambling"], blocklist_check_s=0.2)
     assert addresses(query(r.port, "newcasino.example")) == ["192.0.2.1"]
@@ -248,7 +271,9 @@ def test_blocklist_update_is_picked_up_without_dropping_queries(launcher: Launch
     thread.start()
     extra = tmp_path / "more-gambling.txt"
     extra.write_text("newcasino.example\n")
-    report = update(BlocklistSettings(blocklist_dir=tmp_path / "blocklists", sources={"gambling": [str(extra)]}))
+    report = update(
+        BlocklistSettings(blocklist_dir=tmp_path / "blocklists", sources={"gambling": [str(extra)]})
+    )
     assert report.ok and report.changed
     deadline = time.monotonic() + 3
     while query(r.port, "www.newcasino.example").rcode() != dns.rcode.NXDOMAIN:
@@ -267,7 +292,11 @@ def test_two_workers_share_the_port(launcher: Launcher) -> None:
         sock_source = f"127.0.{i // 200}.{10 + i % 200}"
         assert addresses(query(r.port, f"w{i}.test", source=sock_source)) == ["192.0.2.1"]
     time.sleep(1.2)
-    text = urllib.request.urlopen(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=3).read().decode()
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=3)
+        .read()
+        .decode()
+    )
     assert 'ispedge_dns_queries_total{result="forwarded"} 40' in text
 
 

@@ -1,0 +1,99 @@
+"""Block decisions over a real built store, and the blocked answers' bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.edns
+import dns.message
+import dns.rcode
+import pytest
+
+from blocklists.store import DomainStore, build_store
+from dns_filter import wire
+from dns_filter.blocking import BlockDecider, BlockResponder, Decision
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DomainStore:
+    build_store(
+        tmp_path,
+        {
+            "adult": ["adult.example"],
+            "gambling": ["bet.example", "casino.example"],
+            "doh": ["dns.google"],
+        },
+        allowlist=["ok.casino.example"],
+    )
+    return DomainStore(tmp_path)
+
+
+def test_category_blocks_domain_and_subdomains(store: DomainStore) -> None:
+    d = BlockDecider(store, {"adult": ["doh"]})
+    assert d.decide("bet.example", frozenset({"gambling"})).detail == "gambling"
+    assert d.decide("a.b.bet.example", frozenset({"gambling"})).kind == Decision.BLOCK
+    assert d.decide("notbet.example", frozenset({"gambling"})).kind == Decision.PASS
+    assert d.decide("bet.example", frozenset({"adult"})).kind == Decision.PASS
+    assert d.decide("bet.example", frozenset()).kind == Decision.PASS
+    # allowlist beats the block
+    assert d.decide("ok.casino.example", frozenset({"gambling"})).kind == Decision.PASS
+    assert d.decide("x.casino.example", frozenset({"gambling"})).kind == Decision.BLOCK
+
+
+def test_adult_implies_doh_and_safesearch(store: DomainStore) -> None:
+    d = BlockDecider(store, {"adult": ["doh"]})
+    assert d.decide("dns.google", frozenset({"adult"})).detail == "doh"
+    assert d.decide("dns.google", frozenset({"gambling"})).kind == Decision.PASS
+    cname = d.decide("www.google.de", frozenset({"adult"}))
+    assert (cname.kind, cname.detail) == (Decision.CNAME, "forcesafesearch.google.com")
+    assert d.decide("www.google.de", frozenset({"gambling"})).kind == Decision.PASS
+    assert d.decide("docs.google.com", frozenset({"adult"})).kind == Decision.PASS
+
+
+def test_canary_for_everyone_even_without_categories(store: DomainStore) -> None:
+    d = BlockDecider(store)
+    assert d.decide("use-application-dns.net", frozenset()).kind == Decision.CANARY
+
+
+def test_swapping_store_clears_memos(store: DomainStore, tmp_path: Path) -> None:
+    d = BlockDecider(store)
+    assert d.decide("new.example", frozenset({"gambling"})).kind == Decision.PASS
+    build_store(tmp_path / "g2", {"gambling": ["new.example"]})
+    d.set_store(DomainStore(tmp_path / "g2"))
+    assert d.decide("new.example", frozenset({"gambling"})).kind == Decision.BLOCK
+
+
+def test_no_store_blocks_nothing() -> None:
+    assert BlockDecider(None).decide("bet.example", frozenset({"gambling"})).kind == Decision.PASS
+
+
+def _respond(responder: BlockResponder, rdtype: str, edns: bool = True) -> dns.message.Message:
+    data = dns.message.make_query("Bet.Example", rdtype, use_edns=0 if edns else False).to_wire()
+    q = wire.parse_question(data)
+    first = responder.respond(data, q, q.cache_key(data), "gambling")
+    again = responder.respond(data, q, q.cache_key(data), "gambling")  # memoised path
+    assert first == again
+    return dns.message.from_wire(first)
+
+
+def test_nxdomain_mode_with_ede() -> None:
+    msg = _respond(BlockResponder("nxdomain"), "A")
+    assert msg.rcode() == dns.rcode.NXDOMAIN
+    (ede,) = msg.options
+    assert ede.otype == dns.edns.EDE and ede.code == 15 and "gambling" in ede.text
+
+
+def test_null_mode_answers_unspecified_addresses_with_short_ttl() -> None:
+    r = BlockResponder("null", ttl=30)
+    a = _respond(r, "A")
+    assert a.rcode() == 0 and a.answer[0][0].address == "0.0.0.0" and a.answer[0].ttl == 30
+    assert _respond(r, "AAAA").answer[0][0].address == "::"
+    mx = _respond(r, "MX")
+    assert mx.rcode() == 0 and not mx.answer
+
+
+def test_page_mode_answers_block_page_address() -> None:
+    r = BlockResponder("page", "192.0.2.80", "2001:db8::80")
+    assert _respond(r, "A").answer[0][0].address == "192.0.2.80"
+    assert _respond(r, "AAAA").answer[0][0].address == "2001:db8::80"
+    assert _respond(r, "A", edns=False).edns < 0
