@@ -121,7 +121,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument(
+        "--uvloop", action="store_true", help="run the client on uvloop (as Sanic does)"
+    )
     args = parser.parse_args()
+    if args.uvloop:
+        import uvloop
+
+        sys.exit(0 if uvloop.run(run(args)) else 1)
     sys.exit(0 if asyncio.run(run(args)) else 1)
 
 

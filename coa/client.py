@@ -19,6 +19,7 @@ import hmac
 import ipaddress
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class _Pending:
     raw: bytes
     destination: Destination
     future: asyncio.Future[CoaResult]
-    first_sent: float
+    first_sent: float  # perf_counter: uvloop's loop.time() has 1 ms resolution
     attempts: int = 1
     bad_authenticator: int = 0
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
@@ -150,7 +151,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         stats.answered += 1
         if pending.timer is not None:
             pending.timer.cancel()
-        rtt_ms = (self.client.loop.time() - pending.first_sent) * 1000
+        rtt_ms = (time.perf_counter() - pending.first_sent) * 1000
         pending.future.set_result(answered(code, _error_cause(data), _reply_message(data), rtt_ms))
 
     def error_received(self, exc: Exception) -> None:
@@ -293,7 +294,7 @@ class CoaClient:
             if len(raw) > _MAX_PACKET:
                 raise ValueError(f"request is {len(raw)} octets, RADIUS allows {_MAX_PACKET}")
             loop = self.loop
-            pending = _Pending(request, raw, destination, loop.create_future(), loop.time())
+            pending = _Pending(request, raw, destination, loop.create_future(), time.perf_counter())
             endpoint.pending[(*destination, packet_id)] = pending
             self._transmit(endpoint, pending)
             return await pending.future
@@ -321,7 +322,7 @@ class CoaClient:
             return
         self.stats.timeouts += 1
         host, port = pending.destination
-        rtt_ms = (self.loop.time() - pending.first_sent) * 1000
+        rtt_ms = (time.perf_counter() - pending.first_sent) * 1000
         pending.future.set_result(
             no_answer(f"{host}:{port}", pending.attempts, pending.bad_authenticator, rtt_ms)
         )
