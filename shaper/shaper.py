@@ -159,9 +159,15 @@ class Shaper:
     ) -> None:
         self.netns = netns
         self.default = default
-        self.capabilities = capabilities or detect(netns)
+        try:
+            self._nl = NetlinkSocket(netns)
+            self.capabilities = capabilities or detect(netns)
+        except OSError as exc:
+            where = f"in network namespace {netns}" if netns else "in this network namespace"
+            raise ShaperError(
+                [FailedOperation(f"open netlink {where}", None, exc.errno or 0, str(exc))]
+            ) from exc
         self.leaf_kind = self.capabilities.leaf_kind()
-        self._nl = NetlinkSocket(netns)
         self._sides = [
             _Side("download", down_ifname, source=False),
             _Side("upload", up_ifname, source=True),
@@ -208,9 +214,12 @@ class Shaper:
 
     def counters(self) -> dict[str, Counters]:
         """Bytes/packets per subscriber, both directions: one class dump per interface."""
-        if any(not side.ifindex for side in self._sides):
-            for side in self._sides:
-                self._resolve(side)
+        # Resolve names every time: an interface recreated under the same name
+        # gets a new index, and a dump of a vanished index is silently empty.
+        known = all(side.ifindex for side in self._sides)
+        for side in self._sides:
+            self._resolve(side)
+        if not known:
             installed = self._read_all()
             for side in self._sides:
                 side.class_of = _class_map(installed[side.name])
@@ -320,12 +329,24 @@ class Shaper:
                             True,
                         )
                     )
-                if have != layout.inner_qdisc(g):
-                    op = f"add group htb {layout.inner_qdisc(g) >> 16:x}: {where}"
-                    req = htb_qdisc(idx, layout.inner_qdisc(g), layout.group_class(g), 0, op)
-                    if have:  # something else is grafted there: replace it
-                        req = Request(req.msg_type, NLM_F_CREATE | NLM_F_REPLACE, req.body, op)
-                    requests.append(req)
+                if have == layout.inner_qdisc(g):
+                    continue
+                op = f"add group htb {layout.inner_qdisc(g) >> 16:x}: {where}"
+                req = htb_qdisc(idx, layout.inner_qdisc(g), layout.group_class(g), 0, op)
+                if have == state_mod.WRONG_KIND:
+                    # Our handle on the wrong kind of qdisc: a replace cannot
+                    # change the kind, so delete it first.
+                    requests.append(
+                        delete_qdisc(
+                            idx,
+                            layout.inner_qdisc(g),
+                            layout.group_class(g),
+                            f"delete wrong {op[4:]}",
+                        )
+                    )
+                elif have:  # someone else's qdisc is grafted there
+                    req = Request(req.msg_type, NLM_F_CREATE | NLM_F_REPLACE, req.body, op)
+                requests.append(req)
             requests.extend(self._default_class_requests(side, inst))
         if not requests:
             return False
@@ -448,7 +469,7 @@ class Shaper:
                                     cls.classid,
                                     layout.inner_qdisc(g),
                                     rate,
-                                    f"change class {cls.classid:x} {where}",
+                                    f"change class {_cid(cls.classid)} {where}",
                                     address,
                                     False,
                                 ),
@@ -483,7 +504,7 @@ class Shaper:
                                 idx,
                                 old.classid,
                                 old.classid & 0xFFFF0000,
-                                f"delete class {old.classid:x} {where}",
+                                f"delete class {_cid(old.classid)} {where}",
                                 address,
                             )
                         )
@@ -500,7 +521,7 @@ class Shaper:
                             idx,
                             classid,
                             classid & 0xFFFF0000,
-                            f"delete orphan class {classid:x} {where}",
+                            f"delete orphan class {_cid(classid)} {where}",
                             None,
                         )
                     )
@@ -557,7 +578,13 @@ class Shaper:
             if (qdisc, table) not in inst.tables:
                 tables.append(
                     u32_table(
-                        side.ifindex, qdisc, prio, proto, table, f"add u32 table {table:x} {where}"
+                        side.ifindex,
+                        qdisc,
+                        prio,
+                        proto,
+                        table,
+                        f"add u32 table {table:x} {where}",
+                        str(prefix),
                     )
                 )
             if (qdisc, table) not in inst.links:
@@ -573,6 +600,7 @@ class Shaper:
                         hmask,
                         hoff,
                         f"add u32 link to {table:x} {where}",
+                        str(prefix),
                     )
                 )
 
@@ -596,7 +624,7 @@ class Shaper:
                     add.classid,
                     layout.inner_qdisc(g),
                     add.rate,
-                    f"add class {add.classid:x} {side.where()}",
+                    f"add class {_cid(add.classid)} {side.where()}",
                     str(add.prefix),
                     True,
                 )
@@ -673,6 +701,10 @@ class Shaper:
         """Note the failures; return the ids of the requests that failed."""
         failures.extend(_failed(f) for f in failed)
         return {id(f.request) for f in failed}
+
+
+def _cid(classid: int) -> str:
+    return f"{classid >> 16:x}:{classid & 0xFFFF:x}"
 
 
 def _failed(f: Failure) -> FailedOperation:

@@ -31,7 +31,9 @@ from shaper.tc import (
 )
 
 _VERSION = {ETH_P_IP: 4, ETH_P_IPV6: 6}
-_U32_ROOT_TABLES = 0x800  # u32 numbers its automatic root tables from 800:
+_U32_ROOT_TABLES = 0x800
+# Installed.groups value: our handle is there, but not an HTB.
+WRONG_KIND = -1  # u32 numbers its automatic root tables from 800:
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,12 @@ def read(nl: NetlinkSocket, ifindex: int, source: bool, verify_kinds: bool) -> I
         state.root_ok = root is not None and root == (TC_H_ROOT, "htb")
         for group, leaf in list(state.groups.items()):
             if kinds.get(leaf) != (layout.group_class(group), "htb"):
-                state.groups[group] = 0
+                state.groups[group] = WRONG_KIND if leaf == layout.inner_qdisc(group) else leaf
     if not state.root_ok:
         return Installed(ifindex)
     _read_filters(nl, state, layout.ROOT, source, outer=True)
     for group, leaf in state.groups.items():
-        if leaf == layout.inner_qdisc(group):
+        if leaf == layout.inner_qdisc(group):  # (not WRONG_KIND)
             _read_filters(nl, state, leaf, source, outer=False)
     return state
 

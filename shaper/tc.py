@@ -228,7 +228,13 @@ def u32_handle(htid: int, bucket: int, node: int) -> int:
 
 
 def u32_table(
-    ifindex: int, parent: int, prio: int, protocol: int, htid: int, operation: str
+    ifindex: int,
+    parent: int,
+    prio: int,
+    protocol: int,
+    htid: int,
+    operation: str,
+    address: str | None = None,
 ) -> Request:
     options = attr(TCA_U32_DIVISOR, struct.pack("=I", 256))
     body = (
@@ -236,7 +242,7 @@ def u32_table(
         + attr_str(TCA_KIND, "u32")
         + attr(TCA_OPTIONS, options)
     )
-    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, operation, address)
 
 
 def u32_link(
@@ -249,6 +255,7 @@ def u32_link(
     hmask: int,
     hoff: int,
     operation: str,
+    address: str | None = None,
 ) -> Request:
     """A filter in the root table sending packets to table htid, bucket = masked byte."""
     options = attr_u32(TCA_U32_LINK, u32_handle(htid, 0, 0)) + attr(
@@ -259,7 +266,7 @@ def u32_link(
         + attr_str(TCA_KIND, "u32")
         + attr(TCA_OPTIONS, options)
     )
-    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, operation)
+    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, body, operation, address)
 
 
 def u32_match(
