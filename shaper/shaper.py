@@ -105,7 +105,8 @@ class _Side:
     ifname: str
     source: bool
     ifindex: int = 0
-    class_of: dict[Prefix, int] = field(default_factory=dict)  # last known mapping
+    # Last known (class id, leaf handle) per subscriber: counters and update() use it.
+    known: dict[Prefix, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def download(self) -> bool:
@@ -174,6 +175,7 @@ class Shaper:
         ]
         # Check qdisc kinds (one extra dump) on the first pass and after any failure.
         self._verify = True
+        self._desired: dict[Prefix, Rate] | None = None  # as of the last reconcile
 
     def close(self) -> None:
         self._nl.close()
@@ -194,6 +196,7 @@ class Shaper:
         start = self._nl.sent
         result = ReconcileResult()
         failures: list[FailedOperation] = []
+        self._desired = wanted
         try:
             for side in self._sides:
                 self._resolve(side)
@@ -212,6 +215,57 @@ class Shaper:
         self._verify = False
         return result
 
+    def update(self, changes: Mapping[str, Rate | None]) -> ReconcileResult:
+        """Apply a few changes (None = remove) on top of the last reconcile.
+
+        The journal-following path: a new rate for an installed subscriber is
+        sent straight to its class (no dump; ~0.1 ms); additions and removals
+        go through ``reconcile`` of the last desired state plus ``changes``.
+        Needs one ``reconcile`` first (the enforcer reconciles on start).
+        """
+        if self._desired is None:
+            raise RuntimeError("Shaper.update() needs a reconcile() first")
+        parsed = {parse_prefix(text): rate for text, rate in changes.items()}
+        fast = {
+            p: r
+            for p, r in parsed.items()
+            if r is not None and p in self._desired and all(p in s.known for s in self._sides)
+        }
+        if len(fast) < len(parsed):
+            desired = {**self._desired, **parsed}
+            return self.reconcile({str(p): r for p, r in desired.items() if r is not None})
+        start = self._nl.sent
+        result = ReconcileResult()
+        requests: list[Request] = []
+        for prefix, rate in fast.items():
+            old = self._desired[prefix]
+            for side in self._sides:
+                want = rate.htb(side.download)
+                if want == old.htb(side.download):
+                    continue
+                classid, leaf = side.known[prefix]
+                op = f"change class {_cid(classid)} {side.where()}"
+                parent = classid & 0xFFFF0000
+                requests.append(
+                    htb_class(side.ifindex, classid, parent, want, op, str(prefix), False)
+                )
+                if leaf >> 16 in layout.LEAF_MAJORS:
+                    leaf_op = f"change leaf {side.where()}"
+                    requests.append(
+                        self._leaf(side, leaf, classid, want, leaf_op, str(prefix), False)
+                    )
+                result.changed.append(str(prefix))
+        previous = {p: self._desired[p] for p in fast}
+        self._desired.update(fast)
+        failed = self._nl.execute(requests)
+        result.changed = sorted(set(result.changed))
+        result.operations = self._nl.sent - start
+        if failed:
+            self._desired.update(previous)  # so a retry sends them again
+            self._verify = True
+            raise ShaperError([_failed(f) for f in failed])
+        return result
+
     def counters(self) -> dict[str, Counters]:
         """Bytes/packets per subscriber, both directions: one class dump per interface."""
         # Resolve names every time: an interface recreated under the same name
@@ -222,7 +276,7 @@ class Shaper:
         if not known:
             installed = self._read_all()
             for side in self._sides:
-                side.class_of = _class_map(installed[side.name])
+                side.known = _known_map(installed[side.name])
         per_side: dict[str, dict[int, tuple[int, int]]] = {}
         for side in self._sides:
             stats: dict[int, tuple[int, int]] = {}
@@ -241,9 +295,9 @@ class Shaper:
             per_side[side.name] = stats
         down, up = self._sides
         out: dict[str, Counters] = {}
-        for prefix in set(down.class_of) | set(up.class_of):
-            d = per_side["download"].get(down.class_of.get(prefix, -1), (0, 0))
-            u = per_side["upload"].get(up.class_of.get(prefix, -1), (0, 0))
+        for prefix in set(down.known) | set(up.known):
+            d = per_side["download"].get(down.known.get(prefix, (-1, 0))[0], (0, 0))
+            u = per_side["upload"].get(up.known.get(prefix, (-1, 0))[0], (0, 0))
             out[str(prefix)] = Counters(d[0], d[1], u[0], u[1])
         return out
 
@@ -252,7 +306,7 @@ class Shaper:
         failures: list[FailedOperation] = []
         for side in self._sides:
             index = links.ifindex(self._nl, side.ifname)
-            side.class_of = {}
+            side.known = {}
             side.ifindex = 0
             if index is None:
                 continue
@@ -540,15 +594,15 @@ class Shaper:
         result.changed = sorted(str(p) for p in changed - added - repaired)
         result.removed = sorted(str(p) for p in removed - added - repaired - changed)
         for side in self._sides:
-            side.class_of = _class_map(installed[side.name])
+            side.known = _known_map(installed[side.name])
             for add in adds:
                 if add.side is side:
-                    side.class_of.pop(add.prefix, None)
+                    side.known.pop(add.prefix, None)
             for prefix in removed:
-                side.class_of.pop(prefix, None)
+                side.known.pop(prefix, None)
         for add in adds:
             if add.classid:
-                add.side.class_of[add.prefix] = add.classid
+                add.side.known[add.prefix] = (add.classid, add.leaf)
 
     def _add(
         self, installed: dict[str, Installed], adds: list[_Add], failures: list[FailedOperation]
@@ -725,9 +779,10 @@ def _same_rate(have: HtbRate | None, ceil_bps: int, want: HtbRate) -> bool:
     return abs(have.burst_bytes - want.burst_bytes) <= want.rate_bps * 128 // 1_000_000_000 + 2
 
 
-def _class_map(inst: Installed) -> dict[Prefix, int]:
+def _known_map(inst: Installed) -> dict[Prefix, tuple[int, int]]:
     out = {}
     for prefix, placed in inst.inner.items():
-        if len(placed) == 1 and placed[0].info.classid in inst.classes:
-            out[prefix] = placed[0].info.classid
+        cls = inst.classes.get(placed[0].info.classid) if len(placed) == 1 else None
+        if cls is not None:
+            out[prefix] = (cls.classid, cls.leaf)
     return out

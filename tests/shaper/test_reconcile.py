@@ -275,3 +275,38 @@ def test_kernel_refusal_names_address_and_operation_then_next_reconcile_repairs(
     assert f"qdisc htb {inner}" in tc(lab, "qdisc", "show", "dev", "vd")
     assert "8Mbit" in subscriber_classes(lab, "vd").values()
     assert shaper.reconcile(desired).operations == 0
+
+
+def test_update_changes_rates_directly_and_routes_the_rest_through_reconcile(
+    lab: Lab, shaper: Shaper
+) -> None:
+    with pytest.raises(RuntimeError):
+        shaper.update({"10.0.0.5": Rate(1_000, 1_000)})
+    shaper.reconcile(DESIRED)
+
+    changed = shaper.update({"10.0.0.5": Rate(10_000, 6_000), "10.0.3.5": DESIRED["10.0.3.5"]})
+    assert changed.changed == ["10.0.0.5"] and changed.operations == 2  # upload class + leaf
+    assert "6Mbit" in subscriber_classes(lab, "vu").values()
+
+    added = shaper.update({"10.0.0.69": Rate(1_000, 1_000), "100.64.7.200": None})
+    assert added.added == ["10.0.0.69"] and added.removed == ["100.64.7.200"]
+
+    expected = {**DESIRED, "10.0.0.5": Rate(10_000, 6_000), "10.0.0.69": Rate(1_000, 1_000)}
+    del expected["100.64.7.200"]
+    assert shaper.reconcile(expected).operations == 0
+
+
+def test_update_of_a_class_removed_behind_our_back_raises_then_reconcile_repairs(
+    lab: Lab, shaper: Shaper
+) -> None:
+    shaper.reconcile(DESIRED)
+    tc(lab, "qdisc", "del", "dev", "vu", "root")  # an operator cleared it by hand
+
+    with pytest.raises(ShaperError) as info:
+        shaper.update({"10.0.0.5": Rate(10_000, 9_000)})
+    assert info.value.address == "10.0.0.5"
+    assert "change class" in info.value.operation and "vu (upload)" in info.value.operation
+
+    repaired = shaper.reconcile({**DESIRED, "10.0.0.5": Rate(10_000, 9_000)})
+    assert "10.0.0.5" in repaired.added
+    assert "9Mbit" in subscriber_classes(lab, "vu").values()

@@ -53,13 +53,17 @@ def test_download_and_upload_goodput_follow_rate_and_counters_account(
     assert middle.down_packets - before.down_packets >= down.received_bytes // 1448
 
 
-def test_rate_change_takes_effect_in_place(lab: Lab, shaper: Shaper) -> None:
+@pytest.mark.parametrize("how", ["reconcile", "update"])
+def test_rate_change_takes_effect_in_place(lab: Lab, shaper: Shaper, how: str) -> None:
     address = SUB_ADDRESSES[0]
     shaper.reconcile({address: Rate(20_000, 20_000)})
     assert_shaped(lab.measure(download=True).goodput_bps, 20_000)
     bytes_before = shaper.counters()[address].down_bytes
 
-    result = shaper.reconcile({address: Rate(5_000, 20_000)})
+    if how == "reconcile":
+        result = shaper.reconcile({address: Rate(5_000, 20_000)})
+    else:
+        result = shaper.update({address: Rate(5_000, 20_000)})
 
     assert result.changed == [address] and not result.added and not result.repaired
     assert result.operations == 2  # the class and its leaf's queue limit, download only
