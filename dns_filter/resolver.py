@@ -73,21 +73,19 @@ class FilterChain:
             counts["any"] += 1
             return wire.rfc8482_response(data, q)
 
-        key = q.cache_key(data)
         decision = self.decider.decide(q.qname, categories)
         if decision.kind is not Decision.PASS:
             if decision.kind == Decision.BLOCK:
                 counts["blocked"] += 1
                 self.metrics.blocks[decision.detail] += 1
-                return self._fit(
-                    data, q, self.responder.respond(data, q, key, decision.detail), udp
-                )
+                return self._fit(data, q, self.responder.respond(data, q, decision.detail), udp)
             if decision.kind == Decision.CANARY:
                 counts["canary"] += 1
                 return self.responder.canary(data, q)
             counts["safesearch"] += 1
             return defer.Deferred.fromCoroutine(self._safesearch(data, q, decision.detail, udp))
 
+        key = q.cache_key(data)
         cached = self.cache.get(key)
         if cached is not None:
             counts["cached"] += 1

@@ -76,15 +76,16 @@ def parse_question(data: bytes) -> Question:
         raise NotAQuery("opcode")
     if data[4] != 0 or data[5] != 1:
         raise FormatError("qdcount != 1")
+    # Walk the labels, remembering where each length byte sits: those become dots.
     i = 12
-    labels: list[bytes] = []
+    dots: list[int] = []
     try:
-        length = data[i]
+        length = data[12]
         while length:
             if length > 63:
                 raise FormatError("compressed or bad label in question")
-            labels.append(data[i + 1 : i + 1 + length])
             i += length + 1
+            dots.append(i)
             length = data[i]
     except IndexError:
         raise FormatError("name runs past the packet") from None
@@ -110,7 +111,13 @@ def parse_question(data: bytes) -> Question:
             flags |= EDNS_FLAG
             if data[qend + 7] & 0x80:
                 flags |= DO_FLAG
-    qname = b".".join(labels).lower().decode("latin-1")
+    if dots:
+        raw = bytearray(data[13:i])
+        for dot in dots[:-1]:
+            raw[dot - 13] = 46  # "."
+        qname = raw.lower().decode("latin-1")
+    else:
+        qname = ""
     return Question(qname, qtype, qclass, name_end, qend, edns_size, flags)
 
 
@@ -153,9 +160,16 @@ def build_response(
     *,
     aa: bool = False,
     tc: bool = False,
+    opt: bytes | None = None,
 ) -> bytes:
-    """Header + the client's own question + answers (+ OPT when the client sent one)."""
-    opt = opt_record(1232, ede) if q.flags & EDNS_FLAG else b""
+    """Header + the client's own question + answers (+ OPT when the client sent one).
+
+    `opt` is a prebuilt OPT record (hot callers keep one); else built from `ede`.
+    """
+    if not q.flags & EDNS_FLAG:
+        opt = b""
+    elif opt is None:
+        opt = opt_record(1232, ede)
     head = (
         data[:2]
         + _flags(data, rcode, aa=aa, tc=tc)
