@@ -48,7 +48,7 @@ def bind_socket(address: str, port: int, kind: int) -> socket.socket:
 
 def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - returns reactor-bound objects
     from twisted.internet import reactor, task
-    from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
+    from twisted.internet.protocol import Factory, Protocol
     from twisted.protocols.policies import TimeoutMixin
 
     from blocklists.store import DomainStore
@@ -60,6 +60,7 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
     from dns_filter.policy_sync import PolicyFollower
     from dns_filter.ratelimit import RateLimiter
     from dns_filter.resolver import FilterChain
+    from dns_filter.udp import UdpReader
     from dns_filter.upstream import UpstreamPool
 
     metrics = Metrics()
@@ -124,24 +125,6 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
         metrics,
     )
 
-    class UdpDns(DatagramProtocol):
-        def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:  # noqa: N802
-            try:
-                result = chain.handle(data, addr[0], True)
-            except Exception:  # noqa: BLE001 - one bad packet must never stop the server
-                log.exception("query from %s failed", addr[0])
-                metrics.queries["error"] += 1
-                return
-            if result is None:
-                return
-            if type(result) is bytes:
-                self.transport.write(result, addr)
-            else:
-                result.addCallback(self.transport.write, addr)  # type: ignore[union-attr]
-                result.addErrback(
-                    lambda f: log.error("query from %s: %s", addr[0], f.getErrorMessage())
-                )  # type: ignore[union-attr]
-
     class TcpDns(Protocol, TimeoutMixin):
         """RFC 7766: many queries per connection, answered as each is ready (pipelining)."""
 
@@ -192,10 +175,13 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
 
     udp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_DGRAM)
     tcp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_STREAM)
-    reactor.adoptDatagramPort(udp.fileno(), udp.family, UdpDns(), maxPacketSize=65535)
+
+    def count_error() -> None:
+        metrics.queries["error"] += 1
+
+    reactor.addReader(UdpReader(udp, chain.handle, count_error))
     reactor.adoptStreamPort(tcp.fileno(), tcp.family, Factory.forProtocol(TcpDns))
-    udp.close()  # the reactor holds its own duplicate of each descriptor
-    tcp.close()
+    tcp.close()  # adoptStreamPort holds its own duplicate of the descriptor
 
     follower.start()
     task.LoopingCall(check_blocklists).start(settings.blocklist_check_s, now=False)
