@@ -22,7 +22,7 @@ def ifindex(nl: NetlinkSocket, name: str) -> int | None:
     """Index of interface ``name`` in the socket's namespace, None if absent."""
     got: list[int] = []
 
-    def collect(payload: memoryview) -> None:
+    def collect(payload: bytes) -> None:
         got.append(IFINFOMSG.unpack_from(payload, 0)[2])
 
     failures = nl.execute(

@@ -6,13 +6,17 @@ Only what we send and read is here, laid out as in <linux/pkt_sched.h> and
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from shaper.netlink import (
     NLM_F_CREATE,
     NLM_F_EXCL,
+    RTA_HDR,
     TCMSG,
     Request,
     attr,
@@ -73,6 +77,16 @@ def htb_qdisc(
     return Request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, body, operation)
 
 
+@functools.lru_cache(maxsize=4096)
+def _leaf_attrs(kind: str, limit: int) -> bytes:
+    if kind == "fq_codel":
+        # 1024 flows per subscriber would cost ~70 KB each; a home needs few.
+        options = attr(TCA_OPTIONS, attr_u32(TCA_FQ_CODEL_FLOWS, 256))
+    else:
+        options = attr(TCA_OPTIONS, struct.pack("=I", limit))
+    return attr_str(TCA_KIND, kind) + options
+
+
 def leaf_qdisc(
     ifindex: int,
     handle_: int,
@@ -84,12 +98,7 @@ def leaf_qdisc(
     create: bool,
 ) -> Request:
     """A class's leaf: fq_codel, or a fifo limited in bytes (bfifo) or packets (pfifo)."""
-    if kind == "fq_codel":
-        # 1024 flows per subscriber would cost ~70 KB each; a home needs few.
-        options = attr(TCA_OPTIONS, attr_u32(TCA_FQ_CODEL_FLOWS, 256))
-    else:
-        options = attr(TCA_OPTIONS, struct.pack("=I", limit))
-    body = _tcmsg(ifindex, handle_, parent) + attr_str(TCA_KIND, kind) + options
+    body = _tcmsg(ifindex, handle_, parent) + _leaf_attrs(kind, limit)
     flags = NLM_F_CREATE | NLM_F_EXCL if create else 0
     return Request(RTM_NEWQDISC, flags, body, operation, address)
 
@@ -122,6 +131,18 @@ def _ratespec(rate_bps: int) -> bytes:
     return RATESPEC.pack(0, TC_LINKLAYER_ETHERNET, 0, 0, 0, min(rate_bps, 0xFFFFFFFF))
 
 
+@functools.lru_cache(maxsize=4096)
+def _htb_class_attrs(rate: HtbRate) -> bytes:
+    """TCA_KIND + TCA_OPTIONS of a class: the same for every class of one rate."""
+    ticks = rate.buffer_ticks()
+    spec = _ratespec(rate.rate_bps)
+    options = attr(TCA_HTB_PARMS, HTB_OPT.pack(spec, spec, ticks, ticks, rate.quantum(), 0, 0))
+    if rate.rate_bps > 0xFFFFFFFF:
+        rate64 = struct.pack("=Q", rate.rate_bps)
+        options += attr(TCA_HTB_RATE64, rate64) + attr(TCA_HTB_CEIL64, rate64)
+    return attr_str(TCA_KIND, "htb") + attr(TCA_OPTIONS, options)
+
+
 def htb_class(
     ifindex: int,
     classid: int,
@@ -131,14 +152,7 @@ def htb_class(
     address: str | None,
     create: bool,
 ) -> Request:
-    ticks = rate.buffer_ticks()
-    spec = _ratespec(rate.rate_bps)
-    opt = HTB_OPT.pack(spec, spec, ticks, ticks, rate.quantum(), 0, 0)
-    options = attr(TCA_HTB_PARMS, opt)
-    if rate.rate_bps > 0xFFFFFFFF:
-        rate64 = struct.pack("=Q", rate.rate_bps)
-        options += attr(TCA_HTB_RATE64, rate64) + attr(TCA_HTB_CEIL64, rate64)
-    body = _tcmsg(ifindex, classid, parent) + attr_str(TCA_KIND, "htb") + attr(TCA_OPTIONS, options)
+    body = _tcmsg(ifindex, classid, parent) + _htb_class_attrs(rate)
     flags = NLM_F_CREATE | NLM_F_EXCL if create else 0
     return Request(RTM_NEWTCLASS, flags, body, operation, address)
 
@@ -149,63 +163,96 @@ def delete_class(
     return Request(RTM_DELTCLASS, 0, _tcmsg(ifindex, classid, parent), operation, address)
 
 
-@dataclass(frozen=True)
-class ClassInfo:
+class ClassInfo(NamedTuple):
     classid: int
     parent: int
     leaf: int  # handle of the leaf qdisc (0: HTB's built-in default)
     rate: HtbRate | None
     ceil_bps: int
-    bytes: int
-    packets: int
 
 
-def parse_class(payload: memoryview) -> ClassInfo:
-    _fam, _ifindex, classid, parent, leaf = TCMSG.unpack_from(payload, 0)
-    attrs = parse_attrs(payload, TCMSG.size)
-    rate = None
-    ceil_bps = 0
-    opts = attrs.get(TCA_OPTIONS)
-    if opts is not None:
-        o = parse_attrs(opts)
-        parms = o.get(TCA_HTB_PARMS)
-        if parms is not None and len(parms) >= HTB_OPT.size:
-            rspec, cspec, buffer, _cbuf, _q, _lvl, _prio = HTB_OPT.unpack_from(parms, 0)
-            rate_bps = RATESPEC.unpack(rspec)[5]
-            ceil_bps = RATESPEC.unpack(cspec)[5]
-            if TCA_HTB_RATE64 in o:
-                (rate_bps,) = struct.unpack_from("=Q", o[TCA_HTB_RATE64], 0)
-            if TCA_HTB_CEIL64 in o:
-                (ceil_bps,) = struct.unpack_from("=Q", o[TCA_HTB_CEIL64], 0)
-            # The kernel reports the buffer back in ticks, rounded: recover bytes.
-            burst = round(buffer * NS_PER_TICK * rate_bps / 1_000_000_000)
-            rate = HtbRate(rate_bps, burst)
-    nbytes = npackets = 0
-    stats = attrs.get(TCA_STATS2)
-    if stats is not None:
-        s = parse_attrs(stats)
-        basic = s.get(TCA_STATS_BASIC)
-        if basic is not None:
-            nbytes, npackets = BASIC.unpack_from(basic, 0)
-        pkt64 = s.get(TCA_STATS_PKT64)
-        if pkt64 is not None:
-            (npackets,) = struct.unpack_from("=Q", pkt64, 0)
-    return ClassInfo(classid, parent, leaf, rate, ceil_bps, nbytes, npackets)
+_RTA = RTA_HDR.unpack_from
+_U32 = struct.Struct("=I").unpack_from
+_U64 = struct.Struct("=Q").unpack_from
 
 
-def class_counters(payload: memoryview) -> tuple[int, int, int]:
-    """(classid, bytes, packets) without decoding anything else: the hot path."""
-    classid = struct.unpack_from("=I", payload, 8)[0]
-    attrs = parse_attrs(payload, TCMSG.size)
-    stats = attrs.get(TCA_STATS2)
+def find_attr(buf: bytes, offset: int, end: int, kind: int) -> tuple[int, int] | None:
+    """(start, end) of the payload of the first attribute ``kind`` in buf[offset:end]."""
+    while offset + 4 <= end:
+        length, t = _RTA(buf, offset)
+        if length < 4:
+            return None
+        if t & 0x7FFF == kind:
+            return offset + 4, offset + length
+        offset += (length + 3) & ~3
+    return None
+
+
+def htb_options(options: bytes) -> tuple[HtbRate | None, int]:
+    """(rate with burst, ceil) from an HTB class's TCA_OPTIONS payload."""
+    o = parse_attrs(options)
+    parms = o.get(TCA_HTB_PARMS)
+    if parms is None or len(parms) < HTB_OPT.size:
+        return None, 0
+    rspec, cspec, buffer, _cbuf, _q, _lvl, _prio = HTB_OPT.unpack_from(parms, 0)
+    rate_bps = RATESPEC.unpack(rspec)[5]
+    ceil_bps = RATESPEC.unpack(cspec)[5]
+    if TCA_HTB_RATE64 in o:
+        (rate_bps,) = struct.unpack_from("=Q", o[TCA_HTB_RATE64], 0)
+    if TCA_HTB_CEIL64 in o:
+        (ceil_bps,) = struct.unpack_from("=Q", o[TCA_HTB_CEIL64], 0)
+    # The kernel reports the buffer back in ticks, rounded: recover bytes.
+    burst = round(buffer * NS_PER_TICK * rate_bps / 1_000_000_000) if rate_bps else 0
+    return HtbRate(rate_bps, burst), ceil_bps
+
+
+def class_header(buf: bytes, start: int, end: int) -> tuple[int, int, int, bytes]:
+    """(classid, parent, leaf, raw TCA_OPTIONS) of one class message, parsed in place.
+
+    The options hold the rate and never change with traffic, so callers can
+    memoise ``htb_options`` on them; the rest of the message is statistics.
+    """
+    _fam, _ifindex, classid, parent, leaf = TCMSG.unpack_from(buf, start)
+    where = find_attr(buf, start + TCMSG.size, end, TCA_OPTIONS)
+    options = buf[where[0] : where[1]] if where else b""
+    return classid, parent, leaf, options
+
+
+def parse_class(payload: bytes) -> ClassInfo:
+    classid, parent, leaf, options = class_header(payload, 0, len(payload))
+    rate, ceil_bps = htb_options(options) if options else (None, 0)
+    return ClassInfo(classid, parent, leaf, rate, ceil_bps)
+
+
+def class_counters(buf: bytes, start: int, end: int) -> tuple[int, int, int]:
+    """(classid, bytes, packets) of one class message: the hot path of counters().
+
+    The kernel writes TCA_STATS_PKT64 (packets beyond 32 bits) only when
+    needed, and then right after TCA_STATS_BASIC (maybe after a pad).
+    """
+    (classid,) = _U32(buf, start + 8)
+    stats = find_attr(buf, start + TCMSG.size, end, TCA_STATS2)
     if stats is None:
         return classid, 0, 0
-    s = parse_attrs(stats)
-    nbytes, npackets = BASIC.unpack_from(s[TCA_STATS_BASIC], 0)
-    pkt64 = s.get(TCA_STATS_PKT64)
-    if pkt64 is not None:
-        (npackets,) = struct.unpack_from("=Q", pkt64, 0)
-    return classid, nbytes, npackets
+    offset, stop = stats
+    while offset + 4 <= stop:
+        length, kind = _RTA(buf, offset)
+        if length < 4:
+            break
+        if kind == TCA_STATS_BASIC:
+            nbytes, npackets = BASIC.unpack_from(buf, offset + 4)
+            offset += (length + 3) & ~3
+            for _ in range(2):
+                if offset + 12 > stop:
+                    break
+                length, kind = _RTA(buf, offset)
+                if kind == TCA_STATS_PKT64:
+                    (npackets,) = _U64(buf, offset + 4)
+                    break
+                offset += (length + 3) & ~3
+            return classid, nbytes, npackets
+        offset += (length + 3) & ~3
+    return classid, 0, 0
 
 
 def dump_request(ifindex: int, parent: int = 0) -> bytes:
@@ -215,12 +262,29 @@ def dump_request(ifindex: int, parent: int = 0) -> bytes:
 # ---------------------------------------------------------------- u32
 
 
-def _sel(keys: list[tuple[int, int, int]], flags: int = 0, hmask: int = 0, hoff: int = 0) -> bytes:
-    head = struct.pack("=BBBx", flags, 0, len(keys)) + struct.pack("!H", 0)
-    head += struct.pack("=Hhh", 0, 0, hoff) + struct.pack("!I", hmask)
-    return head + b"".join(
-        struct.pack("!II", m, v) + struct.pack("=ii", off, 0) for m, v, off in keys
+@functools.lru_cache(maxsize=8)
+def _sel_struct(nkeys: int) -> struct.Struct:
+    # rtattr header, tc_u32_sel (offmask and hmask big-endian, passed pre-swapped),
+    # then per key: mask, value (big-endian, pre-swapped), off, offmask.
+    return struct.Struct("=HHBBBxHHhhI" + "IIii" * nkeys)
+
+
+def _sel_attr(
+    keys: Sequence[tuple[int, int, int]], flags: int = 0, hmask: int = 0, hoff: int = 0
+) -> bytes:
+    """TCA_U32_SEL attribute: one struct.pack, this is built 40,000 times a build."""
+    packer = _sel_struct(len(keys))
+    flat: list[int] = []
+    for mask, value, off in keys:
+        flat += (socket.htonl(mask), socket.htonl(value), off, 0)
+    return packer.pack(
+        packer.size, TCA_U32_SEL, flags, 0, len(keys), 0, 0, 0, hoff, socket.htonl(hmask), *flat
     )
+
+
+# TCA_OPTIONS header, then TCA_U32_HASH and TCA_U32_CLASSID.
+_HASH_CLASSID = struct.Struct("=HHHHIHHI")
+_KIND_U32 = attr_str(TCA_KIND, "u32")
 
 
 def u32_handle(htid: int, bucket: int, node: int) -> int:
@@ -258,9 +322,7 @@ def u32_link(
     address: str | None = None,
 ) -> Request:
     """A filter in the root table sending packets to table htid, bucket = masked byte."""
-    options = attr_u32(TCA_U32_LINK, u32_handle(htid, 0, 0)) + attr(
-        TCA_U32_SEL, _sel([], 0, hmask, hoff)
-    )
+    options = attr_u32(TCA_U32_LINK, u32_handle(htid, 0, 0)) + _sel_attr([], 0, hmask, hoff)
     body = (
         _tcmsg(ifindex, node, parent, filter_info(prio, protocol))
         + attr_str(TCA_KIND, "u32")
@@ -275,22 +337,24 @@ def u32_match(
     prio: int,
     protocol: int,
     handle_: int,
-    keys: list[tuple[int, int, int]],
+    keys: Sequence[tuple[int, int, int]],
     classid: int,
     operation: str,
     address: str,
     create: bool = True,
 ) -> Request:
-    options = (
-        attr_u32(TCA_U32_HASH, handle_ & 0xFFFFF000)
-        + attr_u32(TCA_U32_CLASSID, classid)
-        + attr(TCA_U32_SEL, _sel(keys, TC_U32_TERMINAL))
+    sel = _sel_attr(keys, TC_U32_TERMINAL)
+    options = _HASH_CLASSID.pack(
+        4 + 16 + len(sel),
+        TCA_OPTIONS,
+        8,
+        TCA_U32_HASH,
+        handle_ & 0xFFFFF000,
+        8,
+        TCA_U32_CLASSID,
+        classid,
     )
-    body = (
-        _tcmsg(ifindex, handle_, parent, filter_info(prio, protocol))
-        + attr_str(TCA_KIND, "u32")
-        + attr(TCA_OPTIONS, options)
-    )
+    body = _tcmsg(ifindex, handle_, parent, filter_info(prio, protocol)) + _KIND_U32 + options + sel
     flags = NLM_F_CREATE | NLM_F_EXCL if create else 0
     return Request(RTM_NEWTFILTER, flags, body, operation, address)
 
@@ -308,18 +372,17 @@ def delete_filter(
     return Request(RTM_DELTFILTER, 0, body, operation, address)
 
 
-@dataclass(frozen=True)
-class FilterInfo:
+class FilterInfo(NamedTuple):
     handle: int
     prio: int
     protocol: int
     classid: int  # 0 if none
     link: int  # 0 if none
     divisor: int  # 0 unless a hash table
-    keys: list[tuple[int, int, int]]
+    keys: tuple[tuple[int, int, int], ...]
 
 
-def parse_filter(payload: memoryview) -> FilterInfo | None:
+def parse_filter(payload: bytes) -> FilterInfo | None:
     _fam, _ifindex, handle_, _parent, info = TCMSG.unpack_from(payload, 0)
     attrs = parse_attrs(payload, TCMSG.size)
     opts = attrs.get(TCA_OPTIONS)
@@ -338,5 +401,5 @@ def parse_filter(payload: memoryview) -> FilterInfo | None:
             (off,) = struct.unpack_from("=i", sel, 24 + 16 * i)
             keys.append((mask, value, off))
     return FilterInfo(
-        handle_, info >> 16, socket.ntohs(info & 0xFFFF), classid, link, divisor, keys
+        handle_, info >> 16, socket.ntohs(info & 0xFFFF), classid, link, divisor, tuple(keys)
     )

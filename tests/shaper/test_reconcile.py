@@ -310,3 +310,16 @@ def test_update_of_a_class_removed_behind_our_back_raises_then_reconcile_repairs
     repaired = shaper.reconcile({**DESIRED, "10.0.0.5": Rate(10_000, 9_000)})
     assert "10.0.0.5" in repaired.added
     assert "9Mbit" in subscriber_classes(lab, "vu").values()
+
+
+def test_change_behind_our_back_is_seen_after_a_quiet_reconcile(lab: Lab, shaper: Shaper) -> None:
+    shaper.reconcile(DESIRED)
+    assert shaper.reconcile(DESIRED).operations == 0  # remembered as quiet
+    assert shaper.reconcile(DESIRED).operations == 0
+    classid = next(c for c, rate in subscriber_classes(lab, "vd").items() if rate == "3Mbit")
+    tc(lab, "class", "change", "dev", "vd", "classid", classid, "htb", "rate", "1mbit")
+
+    result = shaper.reconcile(DESIRED)
+
+    assert result.changed == ["100.64.7.200"]
+    assert subscriber_classes(lab, "vd")[classid] == "3Mbit"
