@@ -61,6 +61,7 @@ class PolicyFollower:
         self.last_full = 0.0
         self.db_ok = False
         self.busy = False
+        self.saving = False
         self._loop: task.LoopingCall | None = None
 
     def load_initial(self) -> str:
@@ -128,7 +129,6 @@ class PolicyFollower:
             else:
                 return "partial", new_cursor, {u: self.db.load_username(u) for u in names if u}
         head, rows = self.db.load_all()
-        self._save(rows, head)
         return "full", head, rows
 
     def _applied(self, result: tuple[str, int, object]) -> None:
@@ -139,6 +139,7 @@ class PolicyFollower:
         self.db_ok = True
         if kind == "full":
             self._apply_full(cursor, payload)  # type: ignore[arg-type]
+            self._save_in_background(payload, cursor)  # type: ignore[arg-type]
         elif kind == "partial":
             for username, rows in payload.items():  # type: ignore[attr-defined]
                 self.table.replace_username(username, rows)
@@ -162,6 +163,17 @@ class PolicyFollower:
         self.loaded_at = time.time()
         self.last_full = time.monotonic()
         self._gauges()
+
+    def _save_in_background(self, rows: list[PolicyRow], cursor: int) -> None:
+        # fsync can take long on a busy disk: never let it hold up the next poll.
+        if self.saving:
+            return
+        self.saving = True
+        d = threads.deferToThread(self._save, rows, cursor)
+        d.addBoth(self._saved)
+
+    def _saved(self, _result: object) -> None:
+        self.saving = False
 
     def _save(self, rows: list[PolicyRow], cursor: int) -> None:
         try:
