@@ -10,6 +10,7 @@ with REFUSED so the box is never an open resolver.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,12 +42,21 @@ class PolicyTable:
     def __len__(self) -> int:
         return len(self.v4) + sum(len(t) for t in self.v6.values())
 
-    def replace_all(self, rows: Iterable[PolicyRow]) -> None:
-        fresh = PolicyTable()
+    @classmethod
+    def build(cls, rows: Iterable[PolicyRow]) -> PolicyTable:
+        """A new table (may run in a worker thread; `adopt` it on the reactor thread)."""
+        fresh = cls()
         for row in rows:
             fresh._add(row)
+        return fresh
+
+    def adopt(self, fresh: PolicyTable) -> None:
         self.v4, self.v6, self.by_username = fresh.v4, fresh.v6, fresh.by_username
+        self._interned = fresh._interned
         self.version += 1
+
+    def replace_all(self, rows: Iterable[PolicyRow]) -> None:
+        self.adopt(PolicyTable.build(rows))
 
     def replace_username(self, username: str, rows: Iterable[PolicyRow]) -> None:
         for address in self.by_username.pop(username, []):
@@ -71,8 +81,18 @@ class PolicyTable:
 
     def _add(self, row: PolicyRow) -> None:
         cats = self._intern(parse_categories(row.categories))
+        address = row.address.strip()
+        if "/" not in address and ":" not in address:
+            # IPv4 fast path (10k rows per full reload): strict C parser, canonical text.
+            try:
+                key = socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, address))
+            except OSError:
+                return
+            self.v4[key] = cats
+            self.by_username.setdefault(row.username, []).append(key)
+            return
         try:
-            net = ipaddress.ip_network(row.address.strip(), strict=False)
+            net = ipaddress.ip_network(address, strict=False)
         except ValueError:
             return  # a malformed row must not take the table down; the DB owns validation
         if net.version == 4:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from twisted.internet import task, threads
@@ -28,8 +27,16 @@ log = logging.getLogger("ispedge.dns.policy")
 def write_snapshot(path: Path, rows: list[PolicyRow], cursor: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Rows as plain lists: json's C encoder, so the thread holds the GIL briefly.
     with open(tmp, "w") as f:
-        json.dump({"saved_at": time.time(), "cursor": cursor, "rows": [asdict(r) for r in rows]}, f)
+        json.dump(
+            {
+                "saved_at": time.time(),
+                "cursor": cursor,
+                "rows": [[r.address, r.username, r.categories] for r in rows],
+            },
+            f,
+        )
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -37,7 +44,7 @@ def write_snapshot(path: Path, rows: list[PolicyRow], cursor: int) -> None:
 
 def read_snapshot(path: Path) -> tuple[float, list[PolicyRow]]:
     raw = json.loads(path.read_text())
-    return float(raw["saved_at"]), [PolicyRow(**r) for r in raw["rows"]]
+    return float(raw["saved_at"]), [PolicyRow(*r) for r in raw["rows"]]
 
 
 class PolicyFollower:
@@ -62,6 +69,7 @@ class PolicyFollower:
         self.db_ok = False
         self.busy = False
         self.saving = False
+        self._last_rows: list[PolicyRow] | None = None  # touched only by the polling thread
         self._loop: task.LoopingCall | None = None
 
     def load_initial(self) -> str:
@@ -127,9 +135,14 @@ class PolicyFollower:
             if None in names:
                 full = True
             else:
+                # The table now differs from the last full load: the next one must rebuild.
+                self._last_rows = None
                 return "partial", new_cursor, {u: self.db.load_username(u) for u in names if u}
         head, rows = self.db.load_all()
-        return "full", head, rows
+        if rows == self._last_rows:
+            return "same", head, None  # the usual case: nothing to rebuild or persist
+        self._last_rows = rows
+        return "full", head, (rows, PolicyTable.build(rows))
 
     def _applied(self, result: tuple[str, int, object]) -> None:
         self.busy = False
@@ -138,8 +151,12 @@ class PolicyFollower:
             log.info("policy: database reachable again")
         self.db_ok = True
         if kind == "full":
-            self._apply_full(cursor, payload)  # type: ignore[arg-type]
-            self._save_in_background(payload, cursor)  # type: ignore[arg-type]
+            rows, fresh = payload  # type: ignore[misc]
+            self.table.adopt(fresh)
+            self._mark_full(cursor)
+            self._save_in_background(rows, cursor)
+        elif kind == "same":
+            self._mark_full(cursor)
         elif kind == "partial":
             for username, rows in payload.items():  # type: ignore[attr-defined]
                 self.table.replace_username(username, rows)
@@ -159,6 +176,10 @@ class PolicyFollower:
 
     def _apply_full(self, cursor: int, rows: list[PolicyRow]) -> None:
         self.table.replace_all(rows)
+        self._last_rows = rows
+        self._mark_full(cursor)
+
+    def _mark_full(self, cursor: int) -> None:
         self.cursor = cursor
         self.loaded_at = time.time()
         self.last_full = time.monotonic()

@@ -116,5 +116,26 @@ def test_snapshot_is_written_atomically(tmp_path: Path) -> None:
 
     write_snapshot(tmp_path / "s.json", [PolicyRow("10.0.0.1", "a", "adult")], 7)
     raw = json.loads((tmp_path / "s.json").read_text())
-    assert raw["cursor"] == 7 and raw["rows"][0]["address"] == "10.0.0.1"
+    assert raw["cursor"] == 7 and raw["rows"] == [["10.0.0.1", "a", "adult"]]
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_unchanged_full_reload_rebuilds_nothing_but_partial_forces_next_rebuild(
+    contract_db: ContractDb, tmp_path: Path
+) -> None:
+    contract_db.set_policy("10.0.0.5", "alice", "adult")
+    f, table = follower_for(contract_db.url, tmp_path)
+    f.load_initial()
+    version = table.version
+    result = f._work(True, f.cursor)
+    assert result[0] == "same"
+    f._applied(result)
+    assert table.version == version
+    contract_db.set_policy("10.0.0.5", "alice", "gambling")
+    f._applied(f._work(False, f.cursor))
+    # back to the old rows without a journal row (a radacct session change): still rebuilt
+    contract_db.set_policy("10.0.0.5", "alice", "adult", journal=False)
+    result = f._work(True, f.cursor)
+    assert result[0] == "full"
+    f._applied(result)
+    assert table.v4 == {"10.0.0.5": {"adult"}}

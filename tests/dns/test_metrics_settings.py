@@ -1,0 +1,76 @@
+"""Metrics rendering (summed over workers) and settings validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from dns_filter.metrics import Metrics, render
+from dns_filter.safesearch import BING, DUCKDUCKGO, GOOGLE, YOUTUBE, safesearch_target
+from dns_filter.settings import DnsSettings, parse_hostport
+
+
+def test_render_sums_workers_and_keeps_histogram_cumulative() -> None:
+    a, b = Metrics(), Metrics()
+    a.queries["cached"] += 3
+    a.queries["forwarded"] += 1
+    b.queries["cached"] += 1
+    b.blocks["adult"] += 2
+    a.observe_upstream("u1", 0.5)
+    b.observe_upstream("u1", 30)
+    b.upstream_failures["u1"] += 1
+    a.gauges["policy_table_size"] = 10
+    b.gauges["policy_table_size"] = 10
+    a.gauges["policy_age_seconds"] = 1.5
+    b.gauges["policy_age_seconds"] = 2.5
+    text = render([a.snapshot(), b.snapshot()])
+    assert 'ispedge_dns_queries_total{result="cached"} 4' in text
+    assert 'ispedge_dns_blocked_total{category="adult"} 2' in text
+    assert "ispedge_dns_cache_hit_ratio 0.800000" in text
+    assert 'ispedge_dns_upstream_latency_ms_bucket{upstream="u1",le="1"} 1' in text
+    assert 'ispedge_dns_upstream_latency_ms_bucket{upstream="u1",le="50"} 2' in text
+    assert 'ispedge_dns_upstream_latency_ms_count{upstream="u1"} 2' in text
+    assert 'ispedge_dns_upstream_failures_total{upstream="u1"} 1' in text
+    assert "ispedge_dns_policy_table_size 10" in text
+    assert "ispedge_dns_policy_age_seconds 2.5" in text
+    assert render([]).startswith("# HELP")
+
+
+def test_settings_validation_and_parsing() -> None:
+    s = DnsSettings.from_dict({"listen_port": 5353, "workers": "auto", "state_dir": "/tmp/x"})
+    assert s.listen_port == 5353 and s.worker_count() >= 1 and str(s.state_dir) == "/tmp/x"
+    assert DnsSettings(workers=3).worker_count() == 3
+    with pytest.raises(ValueError, match="unknown"):
+        DnsSettings.from_dict({"listen_prot": 53})
+    with pytest.raises(ValueError, match="block_mode"):
+        DnsSettings(block_mode="sinkhole")
+    with pytest.raises(ValueError, match="blocked_page"):
+        DnsSettings(block_mode="page")
+    with pytest.raises(ValueError, match="upstream"):
+        DnsSettings(upstreams=[])
+    assert DnsSettings.from_dict(DnsSettings().to_dict()) == DnsSettings()
+    assert parse_hostport("9.9.9.9") == ("9.9.9.9", 53)
+    assert parse_hostport("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert parse_hostport("[2620:fe::fe]:5353") == ("2620:fe::fe", 5353)
+    assert parse_hostport("2620:fe::fe") == ("2620:fe::fe", 53)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("www.google.com", GOOGLE),
+        ("google.com", GOOGLE),
+        ("www.google.co.uk", GOOGLE),
+        ("www.google.com.br", GOOGLE),
+        ("www.google.de", GOOGLE),
+        ("mail.google.com", None),
+        ("google.example.com", None),
+        ("www.youtube.com", YOUTUBE),
+        ("m.youtube.com", YOUTUBE),
+        ("youtubei.googleapis.com", YOUTUBE),
+        ("www.bing.com", BING),
+        ("duckduckgo.com", DUCKDUCKGO),
+        ("example.com", None),
+    ],
+)
+def test_safesearch_targets(name: str, target: str | None) -> None:
+    assert safesearch_target(name) == target
