@@ -231,6 +231,35 @@ class NetlinkSocket:
                     return
                 yield data, start, end
 
+    def dump_datagrams(self, msg_type: int, body: bytes) -> Iterator[tuple[bytes, int]]:
+        """Yield (datagram, end) of a dump for callers that walk messages themselves.
+
+        The hottest dump (counters, every few seconds) skips building a tuple
+        per message; ``end`` excludes a trailing NLMSG_DONE.
+        """
+        seq = self._next_seq()
+        header = NLMSG_HDR.pack(
+            NLMSG_HDR.size + len(body), msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+        )
+        self._sock.sendall(header + body)
+        while True:
+            data = self._sock.recv(1 << 20)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, rtype, _flags, rseq, _pid = NLMSG_HDR.unpack_from(data, offset)
+                if length < 16:
+                    return
+                if rseq == seq and rtype in (NLMSG_DONE, NLMSG_ERROR):
+                    if rtype == NLMSG_ERROR:
+                        (code,) = struct.unpack_from("=i", data, offset + 16)
+                        if code:
+                            raise OSError(-code, os.strerror(-code))
+                    if offset:
+                        yield data, offset
+                    return
+                offset += (length + 3) & ~3
+            yield data, len(data)
+
 
 def _messages(data: bytes) -> list[tuple[int, int, int, int]]:
     """(type, seq, payload start, payload end) of each message in a datagram."""

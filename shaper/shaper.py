@@ -29,7 +29,7 @@ from shaper.tc import (
     RTM_GETTCLASS,
     TC_H_ROOT,
     HtbRate,
-    class_counters,
+    counters_in,
     delete_class,
     delete_filter,
     delete_qdisc,
@@ -163,6 +163,10 @@ class Shaper:
         self.default = default
         try:
             self._nl = NetlinkSocket(netns)
+            # A second socket and thread read the upload side while the main
+            # one reads the download side (dumps and counters).
+            self._nl2 = NetlinkSocket(netns)
+            self._pool = ThreadPoolExecutor(max_workers=1)
             self.capabilities = capabilities or detect(netns)
         except OSError as exc:
             where = f"in network namespace {netns}" if netns else "in this network namespace"
@@ -183,6 +187,8 @@ class Shaper:
 
     def close(self) -> None:
         self._nl.close()
+        self._nl2.close()
+        self._pool.shutdown()
 
     # ------------------------------------------------------------ public API
 
@@ -290,29 +296,32 @@ class Shaper:
             installed = self._read_all()
             for side in self._sides:
                 side.known = _known_map(installed[side.name])
-        per_side: dict[str, dict[int, tuple[int, int]]] = {}
-        for side in self._sides:
-            stats: dict[int, tuple[int, int]] = {}
-            try:
-                for buf, start, end in self._nl.dump(RTM_GETTCLASS, dump_request(side.ifindex)):
-                    classid, nbytes, npackets = class_counters(buf, start, end)
-                    stats[classid] = (nbytes, npackets)
-            except OSError as exc:
-                raise ShaperError(
-                    [
-                        FailedOperation(
-                            f"read counters {side.where()}", None, exc.errno or 0, str(exc)
-                        )
-                    ]
-                ) from exc
-            per_side[side.name] = stats
+        # The kernel fills one side's dump while Python parses the other's:
+        # two sockets, two threads (recv releases the GIL).
+        other = self._pool.submit(self._class_stats, self._nl2, self._sides[1])
+        per_side = {self._sides[0].name: self._class_stats(self._nl, self._sides[0])}
+        per_side[self._sides[1].name] = other.result()
         down, up = self._sides
         out: dict[str, Counters] = {}
-        for prefix in set(down.known) | set(up.known):
-            d = per_side["download"].get(down.known.get(prefix, (-1, 0))[0], (0, 0))
-            u = per_side["upload"].get(up.known.get(prefix, (-1, 0))[0], (0, 0))
+        down_stats, up_stats = per_side["download"], per_side["upload"]
+        none = (-1, 0)
+        zero = (0, 0)
+        for prefix in down.known.keys() | up.known.keys():
+            d = down_stats.get(down.known.get(prefix, none)[0], zero)
+            u = up_stats.get(up.known.get(prefix, none)[0], zero)
             out[str(prefix)] = Counters(d[0], d[1], u[0], u[1])
         return out
+
+    @staticmethod
+    def _class_stats(nl: NetlinkSocket, side: _Side) -> dict[int, tuple[int, int]]:
+        stats: dict[int, tuple[int, int]] = {}
+        try:
+            for data, end in nl.dump_datagrams(RTM_GETTCLASS, dump_request(side.ifindex)):
+                counters_in(data, end, stats)
+        except OSError as exc:
+            op = f"read counters {side.where()}"
+            raise ShaperError([FailedOperation(op, None, exc.errno or 0, str(exc))]) from exc
+        return stats
 
     def teardown(self) -> None:
         """Remove both trees; the interfaces go back to their default qdisc."""
@@ -349,14 +358,16 @@ class Shaper:
         side.ifindex = index
 
     def _snapshots(self) -> dict[str, state_mod.Snapshot]:
-        out = {}
-        for side in self._sides:
+        def take(nl: NetlinkSocket, side: _Side) -> state_mod.Snapshot:
             try:
-                out[side.name] = state_mod.take_snapshot(self._nl, side.ifindex, self._verify)
+                return state_mod.take_snapshot(nl, side.ifindex, self._verify)
             except OSError as exc:
                 op = f"read tc tree {side.where()}"
                 raise ShaperError([FailedOperation(op, None, exc.errno or 0, str(exc))]) from exc
-        return out
+
+        down, up = self._sides
+        other = self._pool.submit(take, self._nl2, up)
+        return {down.name: take(self._nl, down), up.name: other.result()}
 
     def _decode(self, snaps: dict[str, state_mod.Snapshot]) -> dict[str, Installed]:
         return {
@@ -749,10 +760,9 @@ class Shaper:
         # The kernel spends ~100 µs on each class add; encode the later steps
         # meanwhile (sendmsg releases the GIL). Steps of subscribers whose
         # class failed are then simply not sent.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self._nl.execute, class_reqs)
-            steps = [(leaf(a), inner_filter(a), outer_filter(a)) for a in adds]
-            bad = self._record(pending.result(), failures)
+        pending = self._pool.submit(self._nl.execute, class_reqs)
+        steps = [(leaf(a), inner_filter(a), outer_filter(a)) for a in adds]
+        bad = self._record(pending.result(), failures)
         todo = []
         for a, request, step in zip(adds, class_reqs, steps, strict=True):
             if id(request) in bad:

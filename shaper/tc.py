@@ -255,6 +255,20 @@ def class_counters(buf: bytes, start: int, end: int) -> tuple[int, int, int]:
     return classid, 0, 0
 
 
+def counters_in(data: bytes, end: int, out: dict[int, tuple[int, int]]) -> None:
+    """Add {classid: (bytes, packets)} of every class message in a datagram."""
+    offset = 0
+    while offset + 16 <= end:
+        length, msg_type = _NLHDR(data, offset)
+        if msg_type == RTM_NEWTCLASS:
+            classid, nbytes, npackets = class_counters(data, offset + 16, offset + length)
+            out[classid] = (nbytes, npackets)
+        offset += (length + 3) & ~3
+
+
+_NLHDR = struct.Struct("=IH").unpack_from
+
+
 def dump_request(ifindex: int, parent: int = 0) -> bytes:
     return _tcmsg(ifindex, 0, parent)
 
