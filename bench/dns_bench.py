@@ -164,19 +164,28 @@ def dnsperf(
     return found
 
 
-def measure(
-    label: str, port: int, pids: list[int], datafile: Path, seconds: float
-) -> dict[str, float]:
+def cpu_busy_seconds(cpu: str) -> float:
+    """Busy time of one CPU (all processes), to see what else ran on the server's CPU."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            v = [int(x) for x in line.split()[1:]]
+            return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # minus idle and iowait
+    return 0.0
+
+
+def measure(label: str, port: int, pids: list[int], datafile: Path, seconds: float) -> dict[str, float]:
     before = cpu_seconds(pids)
+    busy_before = cpu_busy_seconds(SERVER_CPU)
+    started = time.monotonic()
     result = dnsperf(port, datafile, seconds)
     used = cpu_seconds(pids) - before
-    result["us_per_query"] = (
-        used / result["completed"] * 1e6 if result["completed"] else float("nan")
-    )
+    other = (cpu_busy_seconds(SERVER_CPU) - busy_before - used) / (time.monotonic() - started)
+    result["us_per_query"] = used / result["completed"] * 1e6 if result["completed"] else float("nan")
     result["cpu_s"] = used
     print(
         f"  {label:<38} {result['qps']:>9,.0f} qps  {result['us_per_query']:6.2f} µs CPU/query  "
-        f"avg {result['avg_ms']:.2f} ms  lost {int(result['lost'])}",
+        f"avg {result['avg_ms']:.2f} ms  lost {int(result['lost'])}  "
+        f"(other load on CPU {SERVER_CPU}: {max(other, 0):.0%})",
         flush=True,
     )
     return result
