@@ -114,6 +114,8 @@ def prefix_from_keys(
 ) -> Prefix | None:
     """Inverse of Prefix.keys, for filters read back from the kernel."""
     base = (_SRC_OFFSET if source else _DST_OFFSET)[version]
+    if version == 4 and len(keys) == 1 and keys[0][0] == 0xFFFFFFFF and keys[0][2] == base:
+        return Prefix(4, 32, keys[0][1].to_bytes(4, "big"))  # the common case, fast
     size = 4 if version == 4 else 16
     raw = bytearray(size)
     length = 0

@@ -396,24 +396,46 @@ class FilterInfo(NamedTuple):
     keys: tuple[tuple[int, int, int], ...]
 
 
+_KIND_U32_PAYLOAD = b"u32\0"
+
+
 def parse_filter(payload: bytes) -> FilterInfo | None:
+    """One u32 filter message (None if another classifier), walked in place."""
     _fam, _ifindex, handle_, _parent, info = TCMSG.unpack_from(payload, 0)
-    attrs = parse_attrs(payload, TCMSG.size)
-    opts = attrs.get(TCA_OPTIONS)
-    if opts is None or bytes(attrs.get(TCA_KIND, b"")).rstrip(b"\0") != b"u32":
+    end = len(payload)
+    kind = find_attr(payload, TCMSG.size, end, TCA_KIND)
+    if kind is None or payload[kind[0] : kind[1]] != _KIND_U32_PAYLOAD:
         return None
-    o = parse_attrs(opts)
-    classid = struct.unpack_from("=I", o[TCA_U32_CLASSID], 0)[0] if TCA_U32_CLASSID in o else 0
-    link = struct.unpack_from("=I", o[TCA_U32_LINK], 0)[0] if TCA_U32_LINK in o else 0
-    divisor = struct.unpack_from("=I", o[TCA_U32_DIVISOR], 0)[0] if TCA_U32_DIVISOR in o else 0
-    keys: list[tuple[int, int, int]] = []
-    sel = o.get(TCA_U32_SEL)
-    if sel is not None:
-        nkeys = sel[2]
-        for i in range(nkeys):
-            mask, value = struct.unpack_from("!II", sel, 16 + 16 * i)
-            (off,) = struct.unpack_from("=i", sel, 24 + 16 * i)
-            keys.append((mask, value, off))
+    opts = find_attr(payload, TCMSG.size, end, TCA_OPTIONS)
+    classid = link = divisor = 0
+    keys: tuple[tuple[int, int, int], ...] = ()
+    if opts is not None:
+        offset, stop = opts
+        while offset + 4 <= stop:
+            length, t = _RTA(payload, offset)
+            if length < 4:
+                break
+            t &= 0x7FFF
+            if t == TCA_U32_CLASSID:
+                (classid,) = _U32(payload, offset + 4)
+            elif t == TCA_U32_LINK:
+                (link,) = _U32(payload, offset + 4)
+            elif t == TCA_U32_DIVISOR:
+                (divisor,) = _U32(payload, offset + 4)
+            elif t == TCA_U32_SEL:
+                nkeys = payload[offset + 4 + 2]
+                keys = tuple(_key(payload, offset + 4 + 16 + 16 * i) for i in range(nkeys))
+            offset += (length + 3) & ~3
     return FilterInfo(
-        handle_, info >> 16, socket.ntohs(info & 0xFFFF), classid, link, divisor, tuple(keys)
+        handle_, info >> 16, socket.ntohs(info & 0xFFFF), classid, link, divisor, keys
     )
+
+
+def _key(buf: bytes, offset: int) -> tuple[int, int, int]:
+    mask, value = _KEY_MV(buf, offset)
+    (off,) = _KEY_OFF(buf, offset + 8)
+    return mask, value, off
+
+
+_KEY_MV = struct.Struct("!II").unpack_from
+_KEY_OFF = struct.Struct("=i").unpack_from

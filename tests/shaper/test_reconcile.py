@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from shaper import Rate, Shaper, ShaperError, canonical, layout
+from shaper import Capabilities, Rate, Shaper, ShaperError, canonical, detect, layout
 from shaper.addresses import parse_prefix
 from tests.shaper.netlab import Lab
 
@@ -54,6 +54,15 @@ def test_build_then_same_state_sends_nothing(lab: Lab, shaper: Shaper) -> None:
         ["10Mbit", "20Mbit", "3Mbit", "30Mbit", "40Mbit", "50Mbit"]
     )
     assert sorted(up.values()) == sorted(["5Mbit", "5Mbit", "1Mbit", "10Mbit", "20Mbit", "50Mbit"])
+    # Classification is hashed on both layers: 256 buckets on the last octet
+    # (outer) and on the one before it (inside a group), IPv6 on its prefix bytes.
+    outer = tc(lab, "filter", "show", "dev", "vd", "parent", "1:")
+    assert "link 220:" in outer and "hash mask 000000ff at 16" in outer
+    assert "link 340:" in outer and "hash mask 000000ff at 28" in outer  # /64: byte 7
+    assert "link 338:" in outer and "hash mask 0000ff00 at 28" in outer  # /56: byte 6
+    inner = tc(lab, "filter", "show", "dev", "vd", "parent", "105:")
+    assert "hash mask 0000ff00 at 16" in inner and "ht divisor 256" in inner
+    assert "hash mask 0000ff00 at 12" in tc(lab, "filter", "show", "dev", "vu", "parent", "105:")
     # burst_kbytes=64 → 64,000 bytes; the default is 1 ms of rate + 1600 bytes.
     shown = tc(lab, "class", "show", "dev", "vd")
     assert "rate 20Mbit ceil 20Mbit burst 64000b cburst 64000b" in shown
@@ -323,3 +332,52 @@ def test_change_behind_our_back_is_seen_after_a_quiet_reconcile(lab: Lab, shaper
 
     assert result.changed == ["100.64.7.200"]
     assert subscriber_classes(lab, "vd")[classid] == "3Mbit"
+
+
+def test_leaf_kind_is_the_best_the_kernel_really_has(lab: Lab, shaper: Shaper) -> None:
+    found = detect(lab.edge)
+    # Probed, not assumed: what the kernel lacks is reported absent.
+    assert {"htb", "pfifo", "bfifo"} <= found.qdiscs and "u32" in found.classifiers
+    kernel_has_fq_codel = (
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                lab.edge,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "root",
+                "fq_codel",
+            ],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    subprocess.run(["tc", "-n", lab.edge, "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+    assert ("fq_codel" in found.qdiscs) == kernel_has_fq_codel
+    assert shaper.leaf_kind == ("fq_codel" if kernel_has_fq_codel else "bfifo")
+
+    shaper.reconcile({"10.0.0.5": Rate(10_000, 5_000)})
+    leaves = [
+        line for line in tc(lab, "qdisc", "show", "dev", "vd").splitlines() if "parent 1" in line
+    ]
+    assert any(line.startswith(f"qdisc {shaper.leaf_kind} ") for line in leaves)
+    if shaper.leaf_kind == "bfifo":  # ~30 ms of the rate, at least 128 KiB
+        assert any("limit 128Kb" in line for line in leaves)
+
+
+def test_pfifo_leaves_when_that_is_all_there_is(lab: Lab) -> None:
+    only_pfifo = Capabilities(frozenset({"htb", "pfifo"}), frozenset({"u32"}))
+    s = Shaper("vd", "vu", netns=lab.edge, capabilities=only_pfifo)
+    try:
+        s.reconcile({"10.0.0.5": Rate(100_000, 5_000)})
+        shown = tc(lab, "qdisc", "show", "dev", "vd")
+        # 30 ms of 100 Mbit/s = 375,000 bytes = 247 full frames.
+        assert "qdisc pfifo 1000: parent" in shown and "limit 247p" in shown
+    finally:
+        s.teardown()
+        s.close()
