@@ -270,7 +270,17 @@ def _ensure_blocklists(settings: DnsSettings) -> None:
         log.info(
             "blocklists: no store in %s yet; building the built-in lists", settings.blocklist_dir
         )
-        update(BlocklistSettings(blocklist_dir=settings.blocklist_dir))
+        try:
+            update(BlocklistSettings(blocklist_dir=settings.blocklist_dir))
+        except OSError as e:
+            # Read-only here (the updater owns the directory): serve unfiltered
+            # until a generation appears; the watcher picks it up within a second.
+            log.error(
+                "blocklists: cannot build in %s (%s); nothing is blocked until "
+                "`ispedge blocklists update` publishes a store",
+                settings.blocklist_dir,
+                e,
+            )
 
 
 def run(settings: DnsSettings) -> None:
@@ -326,9 +336,11 @@ def _supervise(settings: DnsSettings, workers: int) -> None:
                 continue
         return out
 
-    _serve_metrics_http(settings, snapshots)
     for index in range(workers):
         spawn(index)
+    # Threads only after the first fork; a restart forks with this thread
+    # running, which is safe because it takes no lock the workers need.
+    _serve_metrics_http(settings, snapshots)
     while children:
         try:
             pid, status = os.wait()

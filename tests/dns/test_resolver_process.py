@@ -321,3 +321,19 @@ def test_garbage_packets_never_stop_the_server(launcher: Launcher) -> None:
     assert r.proc.poll() is None
     assert addresses(query(r.port, "still-alive.test")) == ["192.0.2.1"]
     assert "Traceback" not in r.log()
+
+
+def test_serves_unfiltered_when_blocklist_dir_cannot_be_built(
+    launcher: Launcher, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the blocklist directory should be")
+    auth = launcher.authserver()
+    r = launcher.resolver(
+        [auth.port], blocklist_dir=str(blocker / "bl"), default_categories=["gambling"]
+    )
+    assert "nothing is blocked until" in r.log()
+    assert addresses(query(r.port, "bet365.com")) == ["192.0.2.1"]
+    # canary and REFUSED still work without a store
+    assert query(r.port, "use-application-dns.net").rcode() == dns.rcode.NXDOMAIN
+    assert query(r.port, "x.test", source="127.3.0.1").rcode() == dns.rcode.REFUSED
