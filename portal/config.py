@@ -1,0 +1,161 @@
+"""One TOML configuration file for every ispedge daemon.
+
+Lookup order for the file: the --config argument, $ISPEDGE_CONFIG, ./ispedge.toml,
+/etc/ispedge/ispedge.toml; none found means all defaults (the embedded mode).
+Any key can be overridden from the environment as ISPEDGE_<SECTION>_<KEY>
+(e.g. ISPEDGE_PORTAL_PORT=8080), so containers and tests need no file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SEARCH_PATH = (Path("ispedge.toml"), Path("/etc/ispedge/ispedge.toml"))
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "general": {
+        "state_dir": "/var/lib/ispedge",
+        "timezone": "UTC",
+        "currency": "USD",
+    },
+    "database": {
+        # Empty means "<state_dir>/ispedge.db" (embedded SQLite in WAL mode).
+        "url": "",
+    },
+    "portal": {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "public_url": "",
+        "trusted_proxies": [],
+        "token_days": 7,
+        "max_body_bytes": 65536,
+        "workers": 1,
+    },
+    "lockout": {
+        "window_minutes": 15,
+    },
+    "billing": {
+        "max_topup_gb": 100,
+        "cycle": "renewal",  # or "calendar"
+    },
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    raw: dict[str, dict[str, Any]]
+    path: Path | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, section: str, key: str, default: Any = None) -> Any:
+        return self.raw.get(section, {}).get(key, default)
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.raw.get(name, {}))
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.get("general", "state_dir"))
+
+    @property
+    def database_url(self) -> str:
+        url = self.get("database", "url")
+        return url or f"sqlite://{(self.state_dir / 'ispedge.db').resolve()}"
+
+    @property
+    def timezone(self) -> str:
+        return str(self.get("general", "timezone"))
+
+
+def _coerce(value: str, like: Any) -> Any:
+    """Env values are strings; give them the type of the default they replace."""
+    if isinstance(like, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"expected a boolean, got {value!r}")
+    if isinstance(like, int):
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise ConfigError(f"expected an integer, got {value!r}") from exc
+    if isinstance(like, float):
+        return float(value)
+    if isinstance(like, list):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    env = os.environ.get("ISPEDGE_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"ISPEDGE_CONFIG points to a missing file: {path}")
+        return path
+    return next((p for p in SEARCH_PATH if p.is_file()), None)
+
+
+def load_config(explicit: str | None = None, environ: dict[str, str] | None = None) -> Config:
+    environ = dict(os.environ if environ is None else environ)
+    path = find_config_file(explicit)
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DEFAULTS.items()}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+            merged.setdefault(section, {}).update(values)
+    prefix = "ISPEDGE_"
+    for name, value in environ.items():
+        if not name.startswith(prefix) or name == "ISPEDGE_CONFIG":
+            continue
+        rest = name[len(prefix):].lower()
+        section = next((s for s in merged if rest.startswith(s + "_")), None)
+        if section is None:
+            continue
+        key = rest[len(section) + 1:]
+        like = merged[section].get(key, "")
+        try:
+            merged[section][key] = _coerce(value, like)
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+    return Config(raw=merged, path=path)
+
+
+def jwt_key(config: Config) -> bytes:
+    """The token signing key, created on first use with mode 0600.
+
+    O_EXCL makes two processes starting at once agree on one key.
+    """
+    path = config.state_dir / "jwt.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes().strip()
+        if len(key) < 32:
+            raise ConfigError(f"{path} holds a key shorter than 32 bytes") from None
+        return key
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key

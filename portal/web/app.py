@@ -1,0 +1,73 @@
+"""The portal application: one factory, blueprints by tab, one error handler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, raw
+
+from portal import db
+from portal.config import Config, jwt_key
+from portal.models import Reseller
+from portal.security.client_ip import parse_networks
+from portal.web import customer_api, errors, login
+
+STATIC = Path(__file__).parent.parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def create_app(config: Config, name: str = "ispedge") -> Sanic:
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = int(config.get("portal", "max_body_bytes"))
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.ACCESS_LOG = False
+    app.ctx.config = config
+    app.ctx.jwt_key = jwt_key(config)
+    app.ctx.trusted_proxies = parse_networks(config.get("portal", "trusted_proxies") or [])
+    app.ctx.hostnames = {"localhost", *[h.lower() for h in config.get("portal", "hostnames", [])]}
+    errors.install(app)
+
+    @app.before_server_start
+    async def _open(app: Sanic) -> None:
+        await db.open_db(config.database_url)
+
+    @app.after_server_stop
+    async def _close(app: Sanic) -> None:
+        await db.close_db()
+
+    @app.on_response
+    async def _headers(request: Request, response: HTTPResponse) -> None:
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        if request.path.startswith("/customer/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+
+    @app.get("/customer/branding/logo/<reseller_id:int>")
+    async def logo(request: Request, reseller_id: int) -> HTTPResponse:
+        reseller = await Reseller.get_or_none(id=reseller_id)
+        if reseller is None or not reseller.logo_bytes:
+            from portal.errors import NotFound
+
+            raise NotFound("no_logo", "no logo")
+        # A sandbox CSP makes an SVG opened directly inert: no script in our origin.
+        return raw(reseller.logo_bytes, content_type=reseller.logo_content_type,
+                   headers={"Content-Security-Policy": "default-src 'none'; style-src "
+                            "'unsafe-inline'; sandbox", "Cache-Control": "public, max-age=300"})
+
+    app.static("/customer/static", STATIC, name="static")
+    app.blueprint(login.bp)
+    app.blueprint(customer_api.bp)
+    return app

@@ -1,0 +1,29 @@
+"""Reading requests safely."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from typing import Any
+
+from sanic import Request
+
+from portal.errors import PortalError
+from portal.security.client_ip import client_ip
+
+
+def client_address(request: Request) -> str:
+    peer = request.conn_info.client_ip if request.conn_info else request.ip
+    return client_ip(peer or "", request.headers.get("x-forwarded-for"),
+                     request.app.ctx.trusted_proxies)
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    if not request.body:
+        raise PortalError("missing_body", "a JSON object body is required", 400)
+    try:
+        data = jsonlib.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise PortalError("malformed_json", "the body is not valid JSON", 400) from None
+    if not isinstance(data, dict):
+        raise PortalError("malformed_json", "the body must be a JSON object", 400)
+    return data

@@ -1,0 +1,45 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="ispedge",
+    version="0.1.0",
+    description="ISP edge appliance: subscriber portal, DNS filter, shaper and RADIUS CoA",
+    python_requires=">=3.11",
+    packages=find_packages(include=["portal*", "dns_filter*", "shaper*", "coa*", "blocklists*"]),
+    include_package_data=True,
+    package_data={
+        "portal": ["templates/*.html", "templates/**/*.html", "static/*", "static/**/*",
+                   "migrations/sql/*.sql", "fonts/*"],
+        "coa": ["dictionaries/*"],
+        "blocklists": ["data/*"],
+    },
+    install_requires=[
+        "sanic>=25.12",
+        "sanic-ext>=25.12",
+        "pydantic>=2",  # sanic-ext imports it unconditionally
+        "tortoise-orm>=1.1.9",
+        "aiosqlite",
+        "asyncpg",
+        "psycopg[binary]>=3.2",
+        "twisted>=26.10",
+        "dnslib>=0.9.26",
+        "pyroute2>=0.9.7",
+        "pyrad>=2.6",
+        "pyjwt>=2.15",
+        "jinja2>=3.1",
+        "fpdf2>=2.8",
+        "marisa-trie>=1.4",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=9",
+            "pytest-asyncio>=1.5",
+            "hypothesis",
+            "dnspython",
+            "httpx",
+            "playwright>=1.65",
+            "ruff",
+        ],
+    },
+    entry_points={"console_scripts": ["ispedge=portal.cli:main"]},
+)
