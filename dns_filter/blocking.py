@@ -107,6 +107,7 @@ class BlockResponder:
             self.v4 = self.v6 = None
         self._rr_a = wire.rr_to_question(wire.TYPE_A, ttl, self.v4) if self.v4 else b""
         self._rr_aaaa = wire.rr_to_question(wire.TYPE_AAAA, ttl, self.v6) if self.v6 else b""
+        self._soa = wire.negative_soa(ttl)
         self._opt: dict[str, bytes] = {}  # category -> OPT record carrying its EDE
 
     def respond(self, data: bytes, q: wire.Question, category: str) -> bytes:
@@ -116,13 +117,15 @@ class BlockResponder:
             ede = wire.ede_option(wire.EDE_BLOCKED, f"blocked by ispedge: category {category}")
             opt = self._opt[category] = wire.opt_record(1232, ede)
         if self.mode == "nxdomain":
-            return wire.build_response(data, q, wire.RCODE_NXDOMAIN, opt=opt)
+            return wire.build_response(
+                data, q, wire.RCODE_NXDOMAIN, opt=opt, authority=self._soa, nscount=1
+            )
         if q.qtype == wire.TYPE_A and self._rr_a:
             return wire.build_response(data, q, 0, self._rr_a, 1, opt=opt)
         if q.qtype == wire.TYPE_AAAA and self._rr_aaaa:
             return wire.build_response(data, q, 0, self._rr_aaaa, 1, opt=opt)
-        # Other types (or no page address for this family): an empty NOERROR.
-        return wire.build_response(data, q, 0, opt=opt)
+        # Other types (or no page address for this family): NODATA, cacheable for ttl.
+        return wire.build_response(data, q, 0, opt=opt, authority=self._soa, nscount=1)
 
     def canary(self, data: bytes, q: wire.Question) -> bytes:
         return wire.build_response(data, q, wire.RCODE_NXDOMAIN)

@@ -161,6 +161,8 @@ def build_response(
     aa: bool = False,
     tc: bool = False,
     opt: bytes | None = None,
+    authority: bytes = b"",
+    nscount: int = 0,
 ) -> bytes:
     """Header + the client's own question + answers (+ OPT when the client sent one).
 
@@ -173,9 +175,9 @@ def build_response(
     head = (
         data[:2]
         + _flags(data, rcode, aa=aa, tc=tc)
-        + struct.pack("!HHHH", 1, ancount, 0, 1 if opt else 0)
+        + struct.pack("!HHHH", 1, ancount, nscount, 1 if opt else 0)
     )
-    return head + data[12 : q.qend] + answers + opt
+    return head + data[12 : q.qend] + answers + authority + opt
 
 
 def truncated_response(data: bytes, q: Question) -> bytes:
@@ -185,6 +187,19 @@ def truncated_response(data: bytes, q: Question) -> bytes:
 def rr_to_question(rtype: int, ttl: int, rdata: bytes) -> bytes:
     """One answer record whose owner is the question name (pointer to offset 12)."""
     return b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
+
+
+def encode_name(name: str) -> bytes:
+    labels = [label.encode("ascii") for label in name.strip(".").split(".") if label]
+    return b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+
+
+def negative_soa(ttl: int) -> bytes:
+    """An SOA owned by the question name whose MINIMUM (and TTL) let resolvers and
+    stubs cache a synthesised NXDOMAIN for `ttl` seconds (RFC 2308)."""
+    rdata = encode_name("blocked.ispedge.invalid") + encode_name("hostmaster.ispedge.invalid")
+    rdata += struct.pack("!IIIII", 1, ttl, ttl, ttl, ttl)
+    return rr_to_question(TYPE_SOA, ttl, rdata)
 
 
 def rfc8482_response(data: bytes, q: Question) -> bytes:

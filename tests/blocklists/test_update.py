@@ -210,3 +210,34 @@ def test_old_generations_are_pruned(tmp_path: Path) -> None:
         local.write_text("".join(f"g{i}-{j}.example\n" for j in range(10 + i)))
         assert update(s).changed
     assert len(list((tmp_path / "bl" / "generations").iterdir())) == 2
+
+
+def test_command_line_entry(http: ListServer, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    http.bodies["/g.txt"] = domains(5)
+    cfg = tmp_path / "bl.json"
+    cfg.write_text(
+        json.dumps(
+            {"blocklist_dir": str(tmp_path / "bl"), "sources": {"gambling": [http.url + "/g.txt"]}}
+        )
+    )
+    root = Path(__file__).resolve().parents[2]
+    ok = subprocess.run(
+        [sys.executable, "-m", "blocklists", "--config-json", str(cfg)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["changed"] is True
+    http.status["/g.txt"] = 503
+    failed = subprocess.run(
+        [sys.executable, "-m", "blocklists", "--config-json", str(cfg)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 1 and json.loads(failed.stdout)["ok"] is False

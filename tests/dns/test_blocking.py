@@ -7,6 +7,7 @@ from pathlib import Path
 import dns.edns
 import dns.message
 import dns.rcode
+import dns.rdatatype
 import pytest
 
 from blocklists.store import DomainStore, build_store
@@ -76,8 +77,11 @@ def _respond(responder: BlockResponder, rdtype: str, edns: bool = True) -> dns.m
 
 
 def test_nxdomain_mode_with_ede() -> None:
-    msg = _respond(BlockResponder("nxdomain"), "A")
+    msg = _respond(BlockResponder("nxdomain", ttl=45), "A")
     assert msg.rcode() == dns.rcode.NXDOMAIN
+    # an SOA so stubs and downstream caches keep the NXDOMAIN for the short blocked TTL
+    (soa,) = msg.authority
+    assert soa.rdtype == dns.rdatatype.SOA and soa.ttl == 45 and soa[0].minimum == 45
     (ede,) = msg.options
     assert ede.otype == dns.edns.EDE and ede.code == 15 and "gambling" in ede.text
 
@@ -88,7 +92,7 @@ def test_null_mode_answers_unspecified_addresses_with_short_ttl() -> None:
     assert a.rcode() == 0 and a.answer[0][0].address == "0.0.0.0" and a.answer[0].ttl == 30
     assert _respond(r, "AAAA").answer[0][0].address == "::"
     mx = _respond(r, "MX")
-    assert mx.rcode() == 0 and not mx.answer
+    assert mx.rcode() == 0 and not mx.answer and mx.authority[0].ttl == 30
 
 
 def test_page_mode_answers_block_page_address() -> None:
