@@ -14,6 +14,7 @@ from pathlib import Path
 import dns.edns
 import dns.flags
 import dns.message
+import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -337,3 +338,24 @@ def test_serves_unfiltered_when_blocklist_dir_cannot_be_built(
     # canary and REFUSED still work without a store
     assert query(r.port, "use-application-dns.net").rcode() == dns.rcode.NXDOMAIN
     assert query(r.port, "x.test", source="127.3.0.1").rcode() == dns.rcode.REFUSED
+
+
+def test_dual_stack_ipv4_mapped_and_ipv6_prefix_subscribers(
+    launcher: Launcher, contract_db: ContractDb
+) -> None:
+    contract_db.set_policy("127.0.0.2", "alice", "gambling")
+    contract_db.set_policy("::1/128", "v6user", "adult")
+    auth = launcher.authserver()
+    r = launcher.resolver(
+        [auth.port],
+        listen_address="::",
+        database_url=contract_db.url,
+        served_networks=["127.0.0.0/16", "::1/128"],
+    )
+    # IPv4 clients arrive as ::ffff:127.0.0.2 on the dual-stack socket
+    assert query(r.port, "bet365.com", source="127.0.0.2").rcode() == dns.rcode.NXDOMAIN
+    assert addresses(query(r.port, "pornhub.com", source="127.0.0.2")) == ["192.0.2.1"]
+    v6 = dns.message.make_query("pornhub.com", "A", use_edns=0)
+    assert dns.query.udp(v6, "::1", port=r.port, timeout=2).rcode() == dns.rcode.NXDOMAIN
+    ok = dns.query.tcp(dns.message.make_query("bet365.com", "A"), "::1", port=r.port, timeout=2)
+    assert [a.to_text() for s in ok.answer for a in s] == ["192.0.2.1"]
