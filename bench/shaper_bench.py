@@ -66,7 +66,7 @@ def tc_batch_text(dev: str, desired: dict[str, Rate], download: bool, leaf_kind:
     tables: set[int] = set()
     minors = dict.fromkeys(range(layout.GROUPS), 0)
     nodes: dict[tuple[int, int], int] = {}
-    leaf = 0x1000
+    leaves = iter(layout.LEAF_MAJORS)
     for address, rate in desired.items():
         prefix = parse_prefix(address)
         g = layout.group_of(prefix)
@@ -88,10 +88,10 @@ def tc_batch_text(dev: str, desired: dict[str, Rate], download: bool, leaf_kind:
             f"ceil {htb.rate_bps * 8}bit burst {htb.burst_bytes}b quantum {quantum}"
         )
         limit = max(htb.rate_bps * LEAF_QUEUE_MS // 1000, LEAF_MIN_BYTES)
+        leaf = next(leaves)
         lines.append(
             f"qdisc add dev {dev} parent {classid} handle {leaf:x}: {leaf_kind} limit {limit}"
         )
-        leaf += 1
         inner_bucket, outer_bucket = prefix.packed[2], prefix.packed[3]
         for parent, bucket, flow in (
             (inner, inner_bucket, classid),

@@ -14,7 +14,7 @@ the next reconcile finds the half-built pieces and rebuilds them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -127,23 +127,24 @@ class _Add:
 
 
 class _Pool:
-    """Smallest-first ids from ``span`` not in ``used``."""
+    """Ids from ``span``, in order, skipping those in ``used``."""
 
-    def __init__(self, span: range, used: Iterable[int], what: str) -> None:
+    def __init__(self, span: Sequence[int], used: Iterable[int], what: str) -> None:
         self._span = span
         self._used = set(used)
-        self._next = span.start
+        self._index = 0
         self._what = what
 
     def take(self) -> int:
-        while self._next in self._used:
-            self._next += 1
-        if self._next >= self._span.stop:
+        span, used = self._span, self._used
+        while self._index < len(span) and span[self._index] in used:
+            self._index += 1
+        if self._index >= len(span):
             raise ShaperError(
                 [FailedOperation(f"allocate {self._what}", None, 28, "no free ids left")]
             )
-        value = self._next
-        self._used.add(value)
+        value = span[self._index]
+        used.add(value)
         return value
 
 
@@ -267,7 +268,7 @@ class Shaper:
                 requests.append(
                     htb_class(side.ifindex, classid, parent, want, op, str(prefix), False)
                 )
-                if leaf >> 16 in layout.LEAF_MAJORS:
+                if leaf >> 16 in layout.LEAF_MAJOR_SET:
                     leaf_op = f"change leaf {side.where()}"
                     requests.append(
                         self._leaf(side, leaf, classid, want, leaf_op, str(prefix), False)
@@ -468,7 +469,7 @@ class Shaper:
                 have is None,
             )
         ]
-        leaf_major = 0x0FFF  # reserved for the default class's leaf
+        leaf_major = layout.DEFAULT_LEAF_MAJOR
         out.append(
             self._leaf(
                 side,
@@ -544,7 +545,7 @@ class Shaper:
                     and inner[0].qdisc == layout.inner_qdisc(g)
                     and cls is not None
                     and cls.classid >> 16 == layout.inner_qdisc(g) >> 16
-                    and cls.leaf >> 16 in layout.LEAF_MAJORS
+                    and cls.leaf >> 16 in layout.LEAF_MAJOR_SET
                 )
                 if complete and rate is not None:
                     assert cls is not None

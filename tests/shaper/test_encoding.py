@@ -92,7 +92,15 @@ def test_u32_match_message_reads_back() -> None:
 def test_layout_ids_stay_clear_of_each_other() -> None:
     assert max(layout.table_id(parse_prefix(p)) for p in ("10.0.0.1", "2001:db8::1")) < 0x800
     inner = {layout.inner_qdisc(g) >> 16 for g in range(layout.GROUPS)}
-    assert not inner & set(layout.LEAF_MAJORS) and layout.ROOT_MAJOR not in inner
+    assert len(inner) == layout.GROUPS
+    assert not inner & layout.LEAF_MAJOR_SET and layout.ROOT_MAJOR not in inner
+    assert layout.DEFAULT_LEAF_MAJOR not in inner | layout.LEAF_MAJOR_SET
+    assert len(layout.LEAF_MAJORS) > 50_000
+    # Group qdiscs share the root's bucket of the kernel's qdisc hash; leaves never do.
+    root_bucket = layout.qdisc_hash_bucket(layout.ROOT_MAJOR)
+    assert {layout.qdisc_hash_bucket(m) for m in inner} == {root_bucket}
+    assert root_bucket not in {layout.qdisc_hash_bucket(m) for m in layout.LEAF_MAJORS}
+    assert [layout.group_of_inner(layout.inner_qdisc(g)) for g in range(3)] == [0, 1, 2]
     assert layout.link_node(parse_prefix("2001:db8::/64")) < layout.link_node(
         parse_prefix("2001:db8::/56")
     )

@@ -60,9 +60,10 @@ def test_build_then_same_state_sends_nothing(lab: Lab, shaper: Shaper) -> None:
     assert "link 220:" in outer and "hash mask 000000ff at 16" in outer
     assert "link 340:" in outer and "hash mask 000000ff at 28" in outer  # /64: byte 7
     assert "link 338:" in outer and "hash mask 0000ff00 at 28" in outer  # /56: byte 6
-    inner = tc(lab, "filter", "show", "dev", "vd", "parent", "105:")
+    group5 = f"{layout.inner_qdisc(5) >> 16:x}:"  # 10.0.0.5 and 10.0.3.5 live in group 5
+    inner = tc(lab, "filter", "show", "dev", "vd", "parent", group5)
     assert "hash mask 0000ff00 at 16" in inner and "ht divisor 256" in inner
-    assert "hash mask 0000ff00 at 12" in tc(lab, "filter", "show", "dev", "vu", "parent", "105:")
+    assert "hash mask 0000ff00 at 12" in tc(lab, "filter", "show", "dev", "vu", "parent", group5)
     # burst_kbytes=64 → 64,000 bytes; the default is 1 ms of rate + 1600 bytes.
     shown = tc(lab, "class", "show", "dev", "vd")
     assert "rate 20Mbit ceil 20Mbit burst 64000b cburst 64000b" in shown
@@ -158,6 +159,8 @@ def test_deleted_filter_is_repaired(lab: Lab, shaper: Shaper) -> None:
 
 def test_foreign_class_in_a_group_is_removed(lab: Lab, shaper: Shaper) -> None:
     shaper.reconcile(DESIRED)
+    group0 = f"{layout.inner_qdisc(0) >> 16:x}:"
+    foreign = f"{group0}999"
     tc(
         lab,
         "class",
@@ -165,9 +168,9 @@ def test_foreign_class_in_a_group_is_removed(lab: Lab, shaper: Shaper) -> None:
         "dev",
         "vd",
         "parent",
-        "100:",
+        group0,
         "classid",
-        "100:999",
+        foreign,
         "htb",
         "rate",
         "1mbit",
@@ -176,7 +179,7 @@ def test_foreign_class_in_a_group_is_removed(lab: Lab, shaper: Shaper) -> None:
     result = shaper.reconcile(DESIRED)
 
     assert result.operations == 1
-    assert "100:999" not in subscriber_classes(lab, "vd")
+    assert foreign not in subscriber_classes(lab, "vd")
 
 
 def test_unknown_root_qdisc_is_replaced(lab: Lab, shaper: Shaper) -> None:
