@@ -88,18 +88,39 @@
     });
   }
 
-  if (page === "dashboard") {
-    api("/customer/api/me").then(function (res) {
-      if (res.status !== 200) return;
-      const me = res.data;
-      applyBranding(me.branding);
-      setText("plan-name", me.plan.name);
-      setText("plan-down", speed(me.plan.down_kbps));
-      setText("plan-up", speed(me.plan.up_kbps));
-      setText("plan-quota", me.plan.quota_bytes ? "Quota " + gb(me.plan.quota_bytes) : "Unlimited data");
-      setText("balance", money(me.balance_cents, me.currency));
-      setText("expiry-countdown", countdown(me.expires_in_seconds));
-      setText("expires-at", new Date(me.expires_at).toLocaleString());
+  // Every shell page: load the subscriber once, build the nav, then let the
+  // tab's own script (static/tabs/<tab>.js) render from the same data.
+  const meHandlers = [];
+  let meData = null;
+  window.ispedge.onMe = function (fn) { if (meData) fn(meData); else meHandlers.push(fn); };
+  window.ispedge.reloadMe = loadMe;
+  function buildNav(tabs) {
+    const nav = document.getElementById("tabs");
+    if (!nav) return;
+    nav.textContent = "";
+    tabs.forEach(function (t) {
+      const a = document.createElement("a");
+      a.href = t.url;
+      a.className = "tab" + (t.name === page ? " active" : "");
+      a.dataset.tab = t.name;
+      const icon = document.createElement("span");
+      icon.className = "tab-icon";
+      icon.textContent = t.icon;
+      const label = document.createElement("span");
+      label.className = "tab-label";
+      label.textContent = t.label;
+      a.append(icon, label);
+      nav.appendChild(a);
     });
   }
+  function loadMe() {
+    return api("/customer/api/me").then(function (res) {
+      if (res.status !== 200) return;
+      meData = res.data;
+      applyBranding(meData.branding);
+      buildNav(meData.tabs || []);
+      meHandlers.splice(0).forEach(function (fn) { fn(meData); });
+    });
+  }
+  if (page && page !== "login") loadMe();
 })();

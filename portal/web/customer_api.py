@@ -8,12 +8,12 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from portal.models import Subscriber
-from portal.web import auth, branding
+from portal.web import auth, branding, tabs
 
 bp = Blueprint("customer_api")
 
 
-async def summary(sub: Subscriber, now: datetime) -> dict[str, object]:
+async def summary(sub: Subscriber, now: datetime, config: object = None) -> dict[str, object]:
     plan = await sub.plan
     reseller = await sub.reseller
     remaining = (sub.expires_at - now).total_seconds()
@@ -31,10 +31,11 @@ async def summary(sub: Subscriber, now: datetime) -> dict[str, object]:
         "expires_in_seconds": max(0, int(remaining)),
         "expired": remaining <= 0,
         "branding": branding.of(reseller).as_json(),
+        "tabs": tabs.visible(reseller, config),
     }
 
 
 @bp.get("/customer/api/me")
 @auth.customer
 async def me(request: Request) -> HTTPResponse:
-    return json(await summary(request.ctx.subscriber, datetime.now(UTC)))
+    return json(await summary(request.ctx.subscriber, datetime.now(UTC), request.app.ctx.config))

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up ispedge on a fresh Debian/Ubuntu machine, then run it.
+#   sudo ./bootstrap.sh demo    install, then `ispedge demo` (portal on a printed URL)
+#   sudo ./bootstrap.sh test    install everything the tests use, then scripts/run-tests
+set -euo pipefail
+cd "$(dirname "$0")"
+MODE=${1:-demo}
+shift || true
+
+# Runtime needs: Python and its venv module. Tests also need the real peers.
+APT_PACKAGES_RUNTIME="python3 python3-venv python3-dev gcc sqlite3 iproute2"
+APT_PACKAGES_TEST="postgresql freeradius freeradius-utils freeradius-postgresql chromium iperf3 dnsutils dnsperf unbound dnsmasq-base poppler-utils fonts-noto-core fonts-dejavu-core systemd procps util-linux"
+
+case "$MODE" in
+  demo) APT_PACKAGES="$APT_PACKAGES_RUNTIME" ;;
+  test) APT_PACKAGES="$APT_PACKAGES_RUNTIME $APT_PACKAGES_TEST" ;;
+  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in $APT_PACKAGES; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts these services on install; the tests start their own copies.
+for svc in freeradius unbound postgresql; do
+  systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null
+if [ "$MODE" = test ]; then
+  .venv/bin/pip install -q -e '.[test]'
+else
+  .venv/bin/pip install -q -e .
+fi
+
+case "$MODE" in
+  demo) exec .venv/bin/ispedge demo "$@" ;;
+  test) exec scripts/run-tests "$@" ;;
+esac

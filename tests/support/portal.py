@@ -1,0 +1,89 @@
+"""Run the real portal (`ispedge portal`) as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PortalServer:
+    url: str
+    db_url: str
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def login(self, username: str, password: str, ip: str | None = None) -> str:
+        headers = {"X-Forwarded-For": ip} if ip else {}
+        with self.client() as c:
+            r = c.post("/customer/api/login", json={"username": username, "password": password},
+                       headers=headers)
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def portal_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEDGE_")}
+    env.update({
+        "ISPEDGE_DATABASE_URL": db_url,
+        "ISPEDGE_GENERAL_STATE_DIR": str(state_dir),
+        # Tests reach the portal through loopback and may set X-Forwarded-For.
+        "ISPEDGE_PORTAL_TRUSTED_PROXIES": "127.0.0.1/32",
+        **extra,
+    })
+    return env
+
+
+def start_portal(db_url: str, state_dir: Path, **extra_env: str) -> PortalServer:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = state_dir / "portal.log"
+    env = portal_env(db_url, state_dir, **extra_env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "portal", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server = PortalServer(url, db_url, state_dir, proc, log_path, env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"portal exited with {proc.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(url + "/customer/api/branding", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"portal did not start within 30 s:\n{server.log()}")

@@ -1,0 +1,29 @@
+"""Small, explicit test data built with the same domain functions operators use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from portal import resellers, subscribers
+from portal.models import Subscriber
+
+
+async def reseller_with_plans(name: str = "acme", parent: str | None = None,
+                              **settings: object) -> None:
+    await subscribers.add_reseller(name, parent=parent, company_name=f"{name.title()} Net")
+    if settings:
+        await resellers.configure(name, **settings)  # type: ignore[arg-type]
+    await subscribers.add_plan(name, "Basic", 10000, 5000, 1500, quota_bytes=100 * 10**9,
+                               tiers=[subscribers.parse_tier("monthly:1:100GB:2000/1000")])
+    await subscribers.add_plan(name, "Fast", 50000, 20000, 3000)
+
+
+async def subscriber(username: str, password: str = "secret-pw", reseller: str = "acme",
+                     plan: str = "Basic", balance_cents: int = 0,
+                     now: datetime | None = None) -> Subscriber:
+    sub = await subscribers.add_subscriber(username, password, reseller, plan,
+                                           profile="mikrotik", full_name="Test Person",
+                                           now=now or datetime.now(UTC))
+    if balance_cents:
+        await subscribers.credit(username, balance_cents, "test")
+    return await Subscriber.get(id=sub.id)
