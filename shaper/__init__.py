@@ -8,7 +8,8 @@ It knows nothing about plans or subscribers beyond an address and a rate.
 from shaper.addresses import parse_prefix
 from shaper.capabilities import Capabilities, detect
 from shaper.errors import FailedOperation, ShaperError
-from shaper.shaper import Counters, Rate, ReconcileResult, Shaper
+from shaper.shaper import Shaper
+from shaper.values import Counters, Rate, ReconcileResult
 
 
 def canonical(address: str) -> str:

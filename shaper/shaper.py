@@ -42,60 +42,13 @@ from shaper.tc import (
     u32_match,
     u32_table,
 )
+from shaper.values import Counters, Rate, ReconcileResult
 
 # Leaf queue: ~30 ms at the subscriber's rate, but never below what two
 # 64 KB GRO/GSO aggregates need, or a fifo counted in bytes would drop them.
 LEAF_QUEUE_MS = 30
 LEAF_MIN_BYTES = 128 * 1024
 MTU_BYTES = 1514
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A subscriber's speed. kbit/s = 1000 bit/s; burst in kB (1000 bytes)."""
-
-    down_kbps: int
-    up_kbps: int
-    burst_kbytes: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.down_kbps <= 0 or self.up_kbps <= 0:
-            raise ValueError(f"rates must be positive: {self}")
-        if self.burst_kbytes is not None and self.burst_kbytes <= 0:
-            raise ValueError(f"burst must be positive: {self}")
-
-    def htb(self, download: bool) -> HtbRate:
-        kbps = self.down_kbps if download else self.up_kbps
-        rate_bps = kbps * 125
-        if self.burst_kbytes is not None:
-            burst = self.burst_kbytes * 1000
-        else:
-            # What tc picks by default: one timer tick (1 ms) of data plus an MTU.
-            burst = rate_bps // 1000 + 1600
-        return HtbRate(rate_bps, burst)
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """Bytes and packets sent through a subscriber's classes since they were made."""
-
-    down_bytes: int = 0
-    down_packets: int = 0
-    up_bytes: int = 0
-    up_packets: int = 0
-
-
-@dataclass
-class ReconcileResult:
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)  # half-built or damaged, rebuilt
-    operations: int = 0  # netlink change requests issued
-
-    @property
-    def unchanged(self) -> bool:
-        return self.operations == 0
 
 
 @dataclass
@@ -149,7 +102,11 @@ class _Pool:
 
 
 class Shaper:
-    """Per-subscriber HTB shaping on two interfaces, driven by reconcile()."""
+    """Per-subscriber HTB shaping on two interfaces, driven by reconcile().
+
+    One caller at a time (the enforcer's loop); it uses two netlink sockets
+    and one helper thread of its own. close() releases them.
+    """
 
     def __init__(
         self,
@@ -762,8 +719,13 @@ class Shaper:
         # meanwhile (sendmsg releases the GIL). Steps of subscribers whose
         # class failed are then simply not sent.
         pending = self._pool.submit(self._nl.execute, class_reqs)
-        steps = [(leaf(a), inner_filter(a), outer_filter(a)) for a in adds]
-        bad = self._record(pending.result(), failures)
+        try:
+            steps = [(leaf(a), inner_filter(a), outer_filter(a)) for a in adds]
+        finally:
+            # Even if encoding failed (ids exhausted), let the socket go quiet
+            # before anyone else uses it.
+            class_failures = pending.result()
+        bad = self._record(class_failures, failures)
         todo = []
         for a, request, step in zip(adds, class_reqs, steps, strict=True):
             if id(request) in bad:

@@ -61,6 +61,8 @@ def test_rate_validation_and_conversion() -> None:
         Rate(0, 1_000)
     with pytest.raises(ValueError):
         Rate(1_000, 1_000, burst_kbytes=0)
+    with pytest.raises(ValueError):
+        Rate(1_500.5, 1_000)  # type: ignore[arg-type]
     rate = Rate(down_kbps=8_000, up_kbps=800, burst_kbytes=50)
     assert rate.htb(download=True) == HtbRate(1_000_000, 50_000)
     assert rate.htb(download=False) == HtbRate(100_000, 50_000)

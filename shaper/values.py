@@ -1,0 +1,58 @@
+"""The plain values the shaper's API takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shaper.tc import HtbRate
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A subscriber's speed. kbit/s = 1000 bit/s; burst in kB (1000 bytes)."""
+
+    down_kbps: int
+    up_kbps: int
+    burst_kbytes: int | None = None
+
+    def __post_init__(self) -> None:
+        numbers = (self.down_kbps, self.up_kbps, self.burst_kbytes or 1)
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+            raise ValueError(f"rates and burst are whole numbers: {self}")
+        if self.down_kbps <= 0 or self.up_kbps <= 0:
+            raise ValueError(f"rates must be positive: {self}")
+        if self.burst_kbytes is not None and self.burst_kbytes <= 0:
+            raise ValueError(f"burst must be positive: {self}")
+
+    def htb(self, download: bool) -> HtbRate:
+        kbps = self.down_kbps if download else self.up_kbps
+        rate_bps = kbps * 125
+        if self.burst_kbytes is not None:
+            burst = self.burst_kbytes * 1000
+        else:
+            # What tc picks by default: one timer tick (1 ms) of data plus an MTU.
+            burst = rate_bps // 1000 + 1600
+        return HtbRate(rate_bps, burst)
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Bytes and packets sent through a subscriber's classes since they were made."""
+
+    down_bytes: int = 0
+    down_packets: int = 0
+    up_bytes: int = 0
+    up_packets: int = 0
+
+
+@dataclass
+class ReconcileResult:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # half-built or damaged, rebuilt
+    operations: int = 0  # netlink change requests issued
+
+    @property
+    def unchanged(self) -> bool:
+        return self.operations == 0
