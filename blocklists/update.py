@@ -234,7 +234,7 @@ def update(settings: BlocklistSettings) -> UpdateReport:
         digest.update(
             category.encode() + b"\0" + "\n".join(sorted(categories[category])).encode() + b"\1"
         )
-    digest.update("\n".join(sorted(allow)).encode())
+    digest.update("\n".join(sorted(allow)).encode() + f"\2{settings.trie_levels}".encode())
     content_digest = digest.hexdigest()
     current = current_generation(root)
     if current is not None:
@@ -249,7 +249,11 @@ def update(settings: BlocklistSettings) -> UpdateReport:
     building = root / GENERATIONS / f".{name}.building"
     try:
         build_store(
-            building, categories, allow, {"digest": content_digest, "built_at": time.time()}
+            building,
+            categories,
+            allow,
+            {"digest": content_digest, "built_at": time.time()},
+            trie_levels=settings.trie_levels,
         )
         final = root / GENERATIONS / name
         os.replace(building, final)

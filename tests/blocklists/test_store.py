@@ -51,3 +51,12 @@ def test_many_random_domains_agree_with_a_set(tmp_path: Path) -> None:
     for _ in range(2000):
         probe = "".join(rng.choices(string.ascii_lowercase, k=9)) + ".com"
         assert s.lookup(probe) == (1 if probe in names else 0)
+
+
+def test_compact_trie_gives_same_answers(tmp_path: Path) -> None:
+    names = [f"n{i}.example" for i in range(3000)]
+    build_store(tmp_path / "fast", {"c": names}, trie_levels=1)
+    build_store(tmp_path / "small", {"c": names}, trie_levels=3)
+    fast, small = DomainStore(tmp_path / "fast"), DomainStore(tmp_path / "small")
+    for probe in ["n1.example", "www.n2999.example", "n3000.example", "example"]:
+        assert fast.lookup(probe) == small.lookup(probe)
