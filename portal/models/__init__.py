@@ -1,7 +1,9 @@
 """The data model. Every table is created by a migration in portal/migrations."""
 
+from portal.models.billing import IdempotencyKey, Invoice, InvoiceCounter, InvoiceLine, Topup
 from portal.models.business import FupTier, ParentalSettings, Plan, Reseller, Subscriber
 from portal.models.ledger import AuditLog, ChangeJournal, LoginFailure, RevokedToken, WalletEntry
+from portal.models.usage import LiveRate, UsageDaily, UsageIngest, UsageSession
 from portal.models.radius import (
     Nas,
     RadCheck,
@@ -15,4 +17,6 @@ __all__ = [
     "AuditLog", "ChangeJournal", "FupTier", "LoginFailure", "Nas", "ParentalSettings", "Plan",
     "RadCheck", "RadGroupCheck", "RadGroupReply", "RadReply", "RadUserGroup", "Reseller",
     "RevokedToken", "Subscriber", "WalletEntry",
+    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "Topup",
+    "LiveRate", "UsageDaily", "UsageIngest", "UsageSession",
 ]

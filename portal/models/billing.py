@@ -1,0 +1,103 @@
+"""Billing: data top-ups, invoices with gap-free numbers, idempotency keys."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Topup(Model):
+    """Data bought for one billing cycle: raises that cycle's allowance, expires at its reset."""
+
+    id = fields.BigIntField(primary_key=True)
+    subscriber = fields.ForeignKeyField(
+        "models.Subscriber", related_name="topups", on_delete=fields.RESTRICT
+    )
+    gb = fields.IntField()
+    bytes = fields.BigIntField()
+    price_per_gb_cents = fields.IntField()
+    amount_cents = fields.BigIntField()
+    cycle_start = fields.DatetimeField()  # the cycle it was bought in
+    invoice = fields.ForeignKeyField(
+        "models.Invoice", related_name="topups", null=True, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "topups"
+        indexes = (("subscriber_id", "created_at"),)
+
+
+class InvoiceCounter(Model):
+    """The last number issued per reseller and year; bumped inside the charging transaction."""
+
+    id = fields.IntField(primary_key=True)
+    reseller = fields.ForeignKeyField(
+        "models.Reseller", related_name="invoice_counters", on_delete=fields.RESTRICT
+    )
+    year = fields.IntField()
+    last_seq = fields.IntField(default=0)
+
+    class Meta:
+        table = "invoice_counters"
+        unique_together = (("reseller", "year"),)
+
+
+class Invoice(Model):
+    """An immutable document: the seller's and buyer's details are copied at issue time."""
+
+    id = fields.BigIntField(primary_key=True)
+    reseller = fields.ForeignKeyField(
+        "models.Reseller", related_name="invoices", on_delete=fields.RESTRICT
+    )
+    subscriber = fields.ForeignKeyField(
+        "models.Subscriber", related_name="invoices", on_delete=fields.RESTRICT
+    )
+    number = fields.CharField(max_length=32)
+    year = fields.IntField()
+    seq = fields.IntField()
+    kind = fields.CharField(max_length=16)  # invoice | credit_note
+    issued_at = fields.DatetimeField()
+    company_name = fields.CharField(max_length=128)
+    registration = fields.CharField(max_length=500)
+    currency = fields.CharField(max_length=3)
+    tax_rate_bp = fields.IntField()
+    customer_name = fields.CharField(max_length=128)
+    username = fields.CharField(max_length=64)
+    subtotal_cents = fields.BigIntField()
+    tax_cents = fields.BigIntField()
+    total_cents = fields.BigIntField()
+
+    class Meta:
+        table = "invoices"
+        unique_together = (("reseller", "year", "seq"),)
+        indexes = (("subscriber_id", "issued_at"),)
+
+
+class InvoiceLine(Model):
+    id = fields.BigIntField(primary_key=True)
+    invoice = fields.ForeignKeyField(
+        "models.Invoice", related_name="lines", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    description = fields.CharField(max_length=255)
+    amount_cents = fields.BigIntField()  # tax-inclusive, like every price we show
+
+    class Meta:
+        table = "invoice_lines"
+
+
+class IdempotencyKey(Model):
+    """A purchase's first answer, stored in the charging transaction; a retry replays it."""
+
+    id = fields.BigIntField(primary_key=True)
+    subscriber = fields.ForeignKeyField(
+        "models.Subscriber", related_name="idempotency_keys", on_delete=fields.CASCADE
+    )
+    key = fields.CharField(max_length=128)
+    request_hash = fields.CharField(max_length=64)
+    status = fields.IntField()
+    response = fields.TextField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "idempotency_keys"
+        unique_together = (("subscriber", "key"),)
