@@ -37,6 +37,15 @@ class Metrics:
         self.upstream_queries[upstream] += 1
 
     def snapshot(self) -> dict[str, object]:
+        """A copy safe to take from another thread (the /metrics thread)."""
+        for _ in range(10):
+            try:
+                return self._snapshot()
+            except RuntimeError:  # a dict grew mid-copy on the reactor thread; try again
+                continue
+        return self._snapshot()
+
+    def _snapshot(self) -> dict[str, object]:
         return {
             "queries": dict(self.queries),
             "blocks": dict(self.blocks),

@@ -101,9 +101,12 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
     decider = BlockDecider(open_store(), settings.implied_categories)
 
     def check_blocklists() -> None:
+        old = decider.store
         store = open_store()
         if store is not None:
             decider.set_store(store)  # an atomic swap between two queries
+            if isinstance(old, DomainStore):
+                old.close()  # nothing else holds it: the reactor is single-threaded
 
     chain = FilterChain(
         ClientPolicies(table, settings.served_networks, settings.default_categories),
