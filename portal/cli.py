@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tortoise.exceptions import BaseORMException
+
 from portal import db, migrations
 from portal.config import Config, ConfigError, load_config
 from portal.errors import PortalError
@@ -384,8 +386,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --config may come anywhere (`ispedge dns --config F`, as the systemd units say).
+    config_path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            config_path = argv[i + 1]
+            del argv[i:i + 2]
+            break
+        if arg.startswith("--config="):
+            config_path = arg.split("=", 1)[1]
+            del argv[i]
+            break
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.config = config_path
     try:
         config = load_config(args.config)
         if args.group == "portal":
@@ -401,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(COMMANDS[name](args, config))
     except (PortalError, ConfigError) as exc:
         print(f"ispedge: error: {exc}", file=sys.stderr)
+        return 1
+    except BaseORMException as exc:
+        # e.g. "database is locked" after busy_timeout, or an unreachable server.
+        print(f"ispedge: database error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"ispedge: error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}",

@@ -96,13 +96,13 @@ def _coerce(value: str, like: Any) -> Any:
     return value
 
 
-def find_config_file(explicit: str | None) -> Path | None:
+def find_config_file(explicit: str | None, environ: dict[str, str] | None = None) -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         return path
-    env = os.environ.get("ISPEDGE_CONFIG")
+    env = (os.environ if environ is None else environ).get("ISPEDGE_CONFIG")
     if env:
         path = Path(env)
         if not path.is_file():
@@ -113,7 +113,7 @@ def find_config_file(explicit: str | None) -> Path | None:
 
 def load_config(explicit: str | None = None, environ: dict[str, str] | None = None) -> Config:
     environ = dict(os.environ if environ is None else environ)
-    path = find_config_file(explicit)
+    path = find_config_file(explicit, environ)
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in DEFAULTS.items()}
     if path is not None:
         try:

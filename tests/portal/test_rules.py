@@ -1,0 +1,131 @@
+"""Plain rules: lockout tiers, client address, money parsing, config."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from portal.config import ConfigError, jwt_key, load_config
+from portal.errors import PortalError
+from portal.money import fmt, parse_amount
+from portal.security.client_ip import client_ip, parse_networks
+from portal.security.lockout import blocked_until
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def ago(**kw: float) -> datetime:
+    return NOW - timedelta(**kw)
+
+
+def test_four_failures_do_not_block():
+    assert blocked_until([ago(minutes=i) for i in range(4)], NOW) is None
+
+
+def test_five_failures_within_the_window_block_for_fifteen_minutes():
+    until = blocked_until([ago(minutes=i) for i in range(5)], NOW)
+    assert until == NOW + timedelta(minutes=15)
+
+
+def test_five_failures_spread_over_an_hour_do_not_block():
+    assert blocked_until([ago(minutes=20 * i) for i in range(5)], NOW) is None
+
+
+def test_block_ends_after_fifteen_minutes():
+    fails = [ago(minutes=16 + i) for i in range(5)]
+    assert blocked_until(fails, NOW) is None
+
+
+def test_ten_failures_in_a_day_block_for_an_hour():
+    fails = [ago(hours=5, minutes=i) for i in range(9)] + [NOW]
+    assert blocked_until(fails, NOW) == NOW + timedelta(hours=1)
+
+
+def test_twenty_failures_in_a_day_block_for_a_day():
+    fails = [ago(hours=6, minutes=i) for i in range(19)] + [NOW]
+    assert blocked_until(fails, NOW) == NOW + timedelta(hours=24)
+
+
+def test_failures_older_than_a_day_are_forgotten():
+    fails = [ago(hours=25, minutes=i) for i in range(30)]
+    assert blocked_until(fails, NOW) is None
+
+
+TRUSTED = parse_networks(["10.0.0.0/8", "::1/128"])
+
+
+@pytest.mark.parametrize(("peer", "xff", "expected"), [
+    ("203.0.113.5", None, "203.0.113.5"),
+    ("203.0.113.5", "1.2.3.4", "203.0.113.5"),           # untrusted peer: header ignored
+    ("10.0.0.2", "1.2.3.4", "1.2.3.4"),                  # trusted proxy
+    ("10.0.0.2", "6.6.6.6, 1.2.3.4", "1.2.3.4"),         # client forged the left part
+    ("10.0.0.2", "1.2.3.4, 10.0.0.9", "1.2.3.4"),        # two trusted hops
+    ("10.0.0.2", "garbage", "10.0.0.2"),
+    ("::1", "2001:db8::7", "2001:db8::7"),
+])
+def test_client_ip(peer, xff, expected):
+    assert client_ip(peer, xff, TRUSTED) == expected
+    ipaddress.ip_address(client_ip(peer, xff, TRUSTED))
+
+
+@pytest.mark.parametrize(("text", "cents"), [("12.50", 1250), ("0.01", 1), ("7", 700),
+                                            (" 3.1 ", 310)])
+def test_parse_amount(text, cents):
+    assert parse_amount(text) == cents
+
+
+@pytest.mark.parametrize("text", ["-1", "0", "abc", "1.001", "NaN", "Infinity", "", "1e12"])
+def test_parse_amount_refuses(text):
+    with pytest.raises(PortalError):
+        parse_amount(text)
+
+
+def test_fmt():
+    assert fmt(1250) == "12.50"
+    assert fmt(-5) == "-0.05"
+
+
+def test_config_defaults_are_embedded_mode(tmp_path):
+    cfg = load_config(environ={"ISPEDGE_GENERAL_STATE_DIR": str(tmp_path)})
+    assert cfg.database_url == f"sqlite://{tmp_path.resolve()}/ispedge.db"
+    assert cfg.get("portal", "token_days") == 7
+
+
+def test_config_file_and_env_override(tmp_path):
+    path = tmp_path / "ispedge.toml"
+    path.write_text('[portal]\nport = 9000\nhost = "0.0.0.0"\n[database]\nurl = "postgres://x/y"\n')
+    cfg = load_config(str(path), environ={"ISPEDGE_PORTAL_PORT": "9100",
+                                          "ISPEDGE_PORTAL_TRUSTED_PROXIES": "10.0.0.0/8,::1"})
+    assert cfg.get("portal", "port") == 9100
+    assert cfg.get("portal", "host") == "0.0.0.0"
+    assert cfg.get("portal", "trusted_proxies") == ["10.0.0.0/8", "::1"]
+    assert cfg.database_url == "postgres://x/y"
+
+
+def test_config_env_var_names_the_file(tmp_path):
+    path = tmp_path / "other.toml"
+    path.write_text("[portal]\nport = 9200\n")
+    cfg = load_config(environ={"ISPEDGE_CONFIG": str(path)})
+    assert cfg.path == path and cfg.get("portal", "port") == 9200
+
+
+def test_config_errors_are_clear(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[portal\nport=")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        load_config(str(bad))
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="ISPEDGE_PORTAL_PORT"):
+        load_config(environ={"ISPEDGE_PORTAL_PORT": "eighty"})
+
+
+def test_jwt_key_created_once_with_mode_0600(tmp_path):
+    cfg = load_config(environ={"ISPEDGE_GENERAL_STATE_DIR": str(tmp_path)})
+    key = jwt_key(cfg)
+    assert len(key) >= 32
+    assert os.stat(tmp_path / "jwt.key").st_mode & 0o777 == 0o600
+    assert jwt_key(cfg) == key
