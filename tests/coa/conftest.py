@@ -3,7 +3,6 @@ running FreeRADIUS."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,7 @@ import pytest
 
 from tests.support.freeradius import (
     FreeRadius,
-    create_postgres_database,
     create_sqlite_schema,
-    drop_postgres_database,
     shipped_schema,
 )
 from tests.support.requirements import need_binary, need_root
@@ -37,25 +34,15 @@ def sqlite_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def postgres_db() -> Iterator[str]:
+def database(db_url: str) -> str:
+    """The suite's database (SQLite, or PostgreSQL in the second pass), migrated by
+    ispedge's own migrations, as FreeRADIUS will be pointed at it: a path or a URL."""
     need_freeradius()
-    server = os.environ.get("ISPEDGE_TEST_DATABASE_URL")
-    if not server:
-        pytest.skip("set ISPEDGE_TEST_DATABASE_URL=postgres://... to test against PostgreSQL")
+    if db_url.startswith("sqlite://"):
+        return db_url.split("://", 1)[1]
     if not Path("/usr/lib/freeradius/rlm_sql_postgresql.so").exists():
         pytest.skip("needs rlm_sql_postgresql: apt-get install freeradius-postgresql")
-    url = create_postgres_database(server)
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> str:
-    """Each FreeRADIUS database the appliance supports, by URL or path."""
-    name = "sqlite_db" if request.param == "sqlite" else "postgres_db"
-    return str(request.getfixturevalue(name))
+    return db_url
 
 
 def execute(database: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
