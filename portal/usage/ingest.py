@@ -1,0 +1,293 @@
+"""RADIUS accounting -> per-subscriber per-day usage.
+
+FreeRADIUS keeps ONE radacct row per session and overwrites its counters at
+each Interim-Update and at Stop. The ingest follows rows by their change time
+(stop, else update, else start), remembers per session the counters it last
+saw (usage_sessions) and attributes each increase to the interval since that
+previous observation, split across local midnights in proportion to time.
+
+`step` is the whole rule for one row, a plain function; `ingest_once` is one
+pass over the database in one transaction (usage, memory, journal and stale
+closes commit together, so a crash mid-pass counts nothing and a rerun counts
+nothing twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.transactions import in_transaction
+
+from portal import db, radacct
+from portal.models import ChangeJournal
+from portal.usage import days
+
+log = logging.getLogger("ispedge.usage")
+
+STALE_CAUSE = "Stale-Session"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the ingest remembers of one session (usage_sessions row)."""
+
+    username: str
+    bytes_in: int
+    bytes_out: int
+    seen_at: int
+    prev_bytes_in: int | None = None
+    prev_bytes_out: int | None = None
+    prev_seen_at: int | None = None
+    stopped_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """The radacct row as it is now (times in epoch seconds)."""
+
+    acctuniqueid: str
+    username: str
+    start: int
+    update: int | None
+    stop: int | None
+    bytes_in: int
+    bytes_out: int
+
+    @property
+    def changed_at(self) -> int:
+        return self.stop or self.update or self.start
+
+
+@dataclass(frozen=True)
+class Step:
+    seen: Seen | None  # the new memory; None = nothing changed
+    t0: int = 0  # traffic moved in [t0, t1]
+    t1: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    event: str | None = None  # "start" | "stop": a journal row for the followers
+
+
+def step(prev: Seen | None, row: Row) -> Step:
+    """One radacct row against the memory of its session."""
+    t = row.changed_at
+    bin_, bout = max(0, row.bytes_in), max(0, row.bytes_out)
+    if prev is None:
+        # First sight (a Start, or a Stop/Interim whose Start we never saw):
+        # counters are totals since the session began.
+        seen = Seen(row.username, bin_, bout, t, stopped_at=row.stop)
+        return Step(seen, min(row.start, t), t, bin_, bout, "stop" if row.stop else "start")
+    if prev.stopped_at is not None:
+        return Step(None)  # final already; a repeated Stop changes nothing
+    if row.stop is None and t < prev.seen_at:
+        return Step(None)  # an older interim delivered late: newer counters already counted
+    if row.stop is None and t == prev.seen_at and (bin_, bout) == (prev.bytes_in,
+                                                                  prev.bytes_out):
+        return Step(None)  # duplicate
+    t = max(t, prev.seen_at)
+    # A counter below the last one is a reset (NAS reboot, wrap): it becomes the
+    # new baseline and this step counts nothing for it -- never a negative delta.
+    d_in = bin_ - prev.bytes_in if bin_ >= prev.bytes_in else 0
+    d_out = bout - prev.bytes_out if bout >= prev.bytes_out else 0
+    seen = Seen(row.username, bin_, bout, t, prev.bytes_in, prev.bytes_out, prev.seen_at,
+                row.stop and max(row.stop, prev.seen_at))
+    return Step(seen, prev.seen_at, t, d_in, d_out, "stop" if row.stop else None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    tz: ZoneInfo
+    interim_seconds: int = 300  # when radacct.acctinterval is empty
+    stale_after_missed: int = 3  # open sessions silent this many interims (+ half) are closed
+    overlap_seconds: int = 900  # re-read this far behind the watermark (late packets)
+    keep_stopped_seconds: int = 7 * 86400  # forget stopped sessions this long after the watermark
+
+    @classmethod
+    def from_config(cls, config: Any) -> Settings:
+        def get(key: str, default: int) -> int:
+            return int(config.get("usage", key, default))
+
+        return cls(days.zone(config.timezone), get("interim_seconds", 300),
+                   get("stale_after_missed", 3), get("overlap_seconds", 900),
+                   get("keep_stopped_seconds", 7 * 86400))
+
+
+@dataclass
+class Result:
+    rows: int = 0
+    changed: int = 0
+    started: int = 0
+    stopped: int = 0
+    stale_closed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+    days: dict[tuple[str, date], list[int]] = field(default_factory=dict, repr=False)
+
+
+def _epoch(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    parsed = radacct.from_db_time(value)
+    return int(parsed.timestamp()) if parsed else None
+
+
+def _sql(text: str) -> str:
+    return db._numbered(text) if db.current_dialect() == "postgres" else text
+
+
+_SELECT = (
+    "SELECT r.radacctid, r.acctuniqueid, r.username, r.acctstarttime, r.acctupdatetime,"
+    " r.acctstoptime, r.acctinputoctets, r.acctoutputoctets, r.acctinterval,"
+    " r.framedipaddress, s.username AS s_username, s.bytes_in, s.bytes_out, s.seen_at,"
+    " s.prev_bytes_in, s.prev_bytes_out, s.prev_seen_at, s.stopped_at"
+    " FROM radacct r LEFT JOIN usage_sessions s ON s.acctuniqueid = r.acctuniqueid"
+    " WHERE r.acctstoptime IS NULL OR r.acctstoptime >= ? OR r.acctupdatetime >= ?"
+)
+_UPSERT_SEEN = (
+    "INSERT INTO usage_sessions (acctuniqueid, username, bytes_in, bytes_out, seen_at,"
+    " prev_bytes_in, prev_bytes_out, prev_seen_at, stopped_at) VALUES (?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (acctuniqueid) DO UPDATE SET username = excluded.username,"
+    " bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out,"
+    " seen_at = excluded.seen_at, prev_bytes_in = excluded.prev_bytes_in,"
+    " prev_bytes_out = excluded.prev_bytes_out, prev_seen_at = excluded.prev_seen_at,"
+    " stopped_at = excluded.stopped_at"
+)
+_ADD_DAILY = (
+    "INSERT INTO usage_daily (username, day, bytes_in, bytes_out) VALUES (?,?,?,?)"
+    " ON CONFLICT (username, day) DO UPDATE SET"
+    " bytes_in = usage_daily.bytes_in + excluded.bytes_in,"
+    " bytes_out = usage_daily.bytes_out + excluded.bytes_out"
+)
+_CLOSE_STALE = (
+    "UPDATE radacct SET acctstoptime = ?, acctterminatecause = ?, acctsessiontime = ?"
+    " WHERE radacctid = ? AND acctstoptime IS NULL"
+    " AND COALESCE(acctupdatetime, acctstarttime) <= ?"
+)
+
+
+def day_param(day: date) -> object:
+    return day if db.current_dialect() == "postgres" else day.isoformat()
+
+
+async def ingest_once(settings: Settings, now: datetime | None = None) -> Result:
+    """One pass: everything changed since the last pass (and every open session)."""
+    started = time.perf_counter()
+    now_epoch = int((now or datetime.now(UTC)).timestamp())
+    result = Result()
+    async with in_transaction() as tx:
+        # Write first: takes the write lock (SQLite) / row lock (PostgreSQL) so two
+        # passes never read the same memory and both count the same bytes.
+        await tx.execute_query(_sql("UPDATE usage_ingest SET last_run_at = ? WHERE id = 1"),
+                               [now_epoch])
+        _, cursor = await tx.execute_query(_sql("SELECT watermark FROM usage_ingest WHERE id = 1"))
+        watermark = int(cursor[0]["watermark"])
+        since = radacct.to_db_time(datetime.fromtimestamp(max(0, watermark -
+                                                              settings.overlap_seconds), UTC))
+        rows = await tx.execute_query_dict(_sql(_SELECT), [since, since])
+        seen_rows: list[list[object]] = []
+        daily: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+        journal: list[ChangeJournal] = []
+        stale: list[list[object]] = []
+        new_mark = watermark
+        for r in rows:
+            result.rows += 1
+            start = _epoch(r["acctstarttime"])
+            update, stop = _epoch(r["acctupdatetime"]), _epoch(r["acctstoptime"])
+            if start is None:
+                start = update or stop or now_epoch
+            row = Row(r["acctuniqueid"], r["username"], start, update, stop,
+                      int(r["acctinputoctets"] or 0), int(r["acctoutputoctets"] or 0))
+            prev = None if r["seen_at"] is None else Seen(
+                r["s_username"], int(r["bytes_in"]), int(r["bytes_out"]), int(r["seen_at"]),
+                r["prev_bytes_in"], r["prev_bytes_out"], r["prev_seen_at"], r["stopped_at"])
+            reason = ""
+            if stop is None:
+                last = max(row.changed_at, prev.seen_at if prev else 0)
+                interval = int(r["acctinterval"] or 0) or settings.interim_seconds
+                if now_epoch - last > interval * settings.stale_after_missed + interval // 2:
+                    # Never stopped and silent for N interims: close it in radacct so it
+                    # is neither counted as online forever nor shown as open.
+                    stale.append([radacct.to_db_time(datetime.fromtimestamp(last, UTC)),
+                                  STALE_CAUSE, last - start, r["radacctid"],
+                                  radacct.to_db_time(datetime.fromtimestamp(last, UTC))])
+                    row = Row(row.acctuniqueid, row.username, start, update, last,
+                              row.bytes_in, row.bytes_out)
+                    reason = "stale"
+                    result.stale_closed += 1
+            s = step(prev, row)
+            new_mark = max(new_mark, min(row.changed_at, now_epoch))
+            if s.seen is None:
+                continue
+            result.changed += 1
+            n = s.seen
+            seen_rows.append([row.acctuniqueid, n.username, n.bytes_in, n.bytes_out, n.seen_at,
+                              n.prev_bytes_in, n.prev_bytes_out, n.prev_seen_at, n.stopped_at])
+            if s.bytes_in or s.bytes_out:
+                for day, b_in, b_out in days.spread(s.t0, s.t1, s.bytes_in, s.bytes_out,
+                                                    settings.tz):
+                    acc = daily[(row.username, day)]
+                    acc[0] += b_in
+                    acc[1] += b_out
+                result.bytes_in += s.bytes_in
+                result.bytes_out += s.bytes_out
+            if s.event:
+                result.started += s.event == "start"
+                result.stopped += s.event == "stop"
+                payload: dict[str, object] = {"event": s.event, "acctuniqueid": row.acctuniqueid,
+                                              "framed_ip": str(r["framedipaddress"] or "")}
+                if reason:
+                    payload["reason"] = reason
+                journal.append(ChangeJournal(username=row.username, kind="session",
+                                             payload=json.dumps(payload, sort_keys=True)))
+        if stale:
+            await tx.execute_many(_sql(_CLOSE_STALE), stale)
+        if seen_rows:
+            await tx.execute_many(_sql(_UPSERT_SEEN), seen_rows)
+        if daily:
+            await tx.execute_many(_sql(_ADD_DAILY), [[u, day_param(d), v[0], v[1]]
+                                                     for (u, d), v in daily.items()])
+        if journal:
+            await ChangeJournal.bulk_create(journal, using_db=tx)
+        forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
+        await tx.execute_query(_sql("DELETE FROM usage_sessions WHERE stopped_at < ?"), [forget])
+        await tx.execute_query(_sql("UPDATE usage_ingest SET watermark = ? WHERE id = 1"),
+                               [new_mark])
+    result.days = dict(daily)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def ingest_job(config: Any) -> Result:
+    """One pass with the settings from config: what the enforcer daemon runs each minute."""
+    result = await ingest_once(Settings.from_config(config))
+    if result.changed:
+        log.info("usage ingest: %d rows, %d changed, %d started, %d stopped, %d stale, %.3f s",
+                 result.rows, result.changed, result.started, result.stopped,
+                 result.stale_closed, result.seconds)
+    return result
+
+
+async def run_forever(config: Any, every_seconds: float = 60.0,
+                      stop: asyncio.Event | None = None) -> None:
+    """The periodic job: a failed pass is logged and retried at the next tick."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            await ingest_job(config)
+        except Exception:  # noqa: BLE001 - a daemon loop must outlive one bad pass
+            log.exception("usage ingest pass failed; retrying in %.0f s", every_seconds)
+        try:
+            await asyncio.wait_for(stop.wait(), every_seconds)
+        except TimeoutError:
+            pass

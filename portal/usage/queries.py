@@ -1,0 +1,95 @@
+"""Reading usage back: today and this cycle, the daily history, a day's sessions.
+
+Each is one SQL statement keyed on the caller's username (the portal passes
+only the signed-in subscriber's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from portal import db, radacct
+from portal.usage import days
+from portal.usage.ingest import day_param
+
+
+@dataclass(frozen=True)
+class Totals:
+    today_in: int
+    today_out: int
+    cycle_in: int
+    cycle_out: int
+
+    @property
+    def today(self) -> int:
+        return self.today_in + self.today_out
+
+    @property
+    def cycle(self) -> int:
+        return self.cycle_in + self.cycle_out
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+async def totals(username: str, today: date, cycle_first_day: date) -> Totals:
+    first = min(today, cycle_first_day)
+    rows = await db.fetch(
+        "SELECT COALESCE(SUM(CASE WHEN day = ? THEN bytes_in ELSE 0 END), 0) AS ti,"
+        " COALESCE(SUM(CASE WHEN day = ? THEN bytes_out ELSE 0 END), 0) AS tou,"
+        " COALESCE(SUM(CASE WHEN day >= ? THEN bytes_in ELSE 0 END), 0) AS ci,"
+        " COALESCE(SUM(CASE WHEN day >= ? THEN bytes_out ELSE 0 END), 0) AS co"
+        " FROM usage_daily WHERE username = ? AND day >= ?",
+        [day_param(today), day_param(today), day_param(cycle_first_day),
+         day_param(cycle_first_day), username, day_param(first)])
+    r = rows[0]
+    return Totals(int(r["ti"]), int(r["tou"]), int(r["ci"]), int(r["co"]))
+
+
+async def history(username: str, today: date, count: int = 30) -> list[dict[str, object]]:
+    """The last `count` local days, oldest first, zero-filled."""
+    first = today - timedelta(days=count - 1)
+    rows = await db.fetch(
+        "SELECT day, bytes_in, bytes_out FROM usage_daily WHERE username = ? AND day >= ?"
+        " AND day <= ?", [username, day_param(first), day_param(today)])
+    by_day = {_as_date(r["day"]): r for r in rows}
+    out = []
+    for i in range(count):
+        d = first + timedelta(days=i)
+        r = by_day.get(d)
+        out.append({"day": d.isoformat(), "bytes_in": int(r["bytes_in"]) if r else 0,
+                    "bytes_out": int(r["bytes_out"]) if r else 0})
+    return out
+
+
+async def sessions_on(username: str, day: date, tz: ZoneInfo, now: datetime
+                      ) -> list[dict[str, object]]:
+    """Sessions that overlap one local day (up to now), newest first, with their totals."""
+    start = days.day_start(day, tz)
+    end = days.day_start(day + timedelta(days=1), tz)
+    if start >= now:
+        return []
+    rows = await db.fetch(
+        "SELECT acctstarttime, acctstoptime, acctupdatetime, framedipaddress, nasipaddress,"
+        " acctinputoctets, acctoutputoctets, acctterminatecause FROM radacct"
+        " WHERE username = ? AND acctstarttime < ?"
+        " AND (acctstoptime IS NULL OR acctstoptime >= ?) ORDER BY acctstarttime DESC LIMIT 200",
+        [username, radacct.to_db_time(min(end, now)), radacct.to_db_time(start)])
+    out = []
+    for r in rows:
+        began = radacct.from_db_time(r["acctstarttime"])
+        stopped = radacct.from_db_time(r["acctstoptime"])
+        if began is None:
+            continue
+        out.append({
+            "start": began.isoformat(), "stop": stopped.isoformat() if stopped else None,
+            "duration_seconds": int(((stopped or now) - began).total_seconds()),
+            "framed_ip": str(r["framedipaddress"] or ""), "nas_ip": str(r["nasipaddress"] or ""),
+            "bytes_in": int(r["acctinputoctets"] or 0),
+            "bytes_out": int(r["acctoutputoctets"] or 0),
+            "terminate_cause": r["acctterminatecause"] or "",
+        })
+    return out
