@@ -373,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--reseller")
     a.add_argument("--json", action="store_true")
 
+    from portal.usage import cli as usage_cli  # registers `usage ingest`
+
+    usage_cli.add_parsers(sub)
+
     a = sub.add_parser("portal", help="run the customer portal")
     a.add_argument("--host")
     a.add_argument("--port", type=int)
