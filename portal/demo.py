@@ -2,7 +2,9 @@
 
 Creates a SQLite database in WAL mode under --state-dir, two resellers (one a
 sub-reseller with its own branding on cedar.localhost), plans with FUP tiers,
-~50 subscribers and 60 days of RADIUS accounting, then serves the portal.
+~50 subscribers and 60 days of RADIUS accounting written by a simulated NAS the
+way FreeRADIUS writes it, turned into usage history by the real ingest; then
+serves the portal.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ import argparse
 import asyncio
 import random
 import socket
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from portal import db, migrations, radacct, resellers, subscribers
+from portal import db, migrations, resellers, subscribers
 from portal.config import Config
 from portal.models import Subscriber
+from portal.usage import days as days_mod
+from portal.usage import ingest, simnas
+from portal.usage.ingest import Settings
 
 DEMO_LOGINS = (("alice@demo.net", "alice-pass"), ("omar@cedar.net", "omar-pass"))
 FIRST = ["Alice", "Bilal", "Chloe", "Dani", "Elias", "Farah", "Georg", "Hana", "Ivan", "Jana",
@@ -29,7 +34,7 @@ GB = 10**9
 
 
 async def create_demo_data(seed: int = 7, count: int = 50, days: int = 60,
-                           now: datetime | None = None) -> None:
+                           now: datetime | None = None, timezone: str = "UTC") -> None:
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     profile = "mikrotik"
@@ -58,7 +63,6 @@ async def create_demo_data(seed: int = 7, count: int = 50, days: int = 60,
         first = rng.choice(FIRST).lower()
         name = f"{first}{len(users)}@{'demo' if len(users) % 3 else 'cedar'}.net"
         users.append((name, f"pw-{rng.randrange(10**6):06d}"))
-    sessions: list[radacct.AcctSession] = []
     for i, (username, password) in enumerate(users):
         reseller = "cedar" if username.endswith("@cedar.net") else "demo"
         plan = rng.choice(["Fiber 10M", "Fiber 50M", "Fiber 100M"]) if i > 1 else "Fiber 50M"
@@ -69,43 +73,71 @@ async def create_demo_data(seed: int = 7, count: int = 50, days: int = 60,
         await subscribers.add_subscriber(username, password, reseller, plan, profile=profile,
                                          full_name=full, email=username, now=joined)
         await subscribers.credit(username, rng.randrange(5, 60) * 100, "demo opening balance")
-        sessions += _sessions(rng, username, i, now, days)
     # Cycles renew monthly: put each subscriber mid-cycle, as in real life.
     for sub in await Subscriber.all():
         start = now - timedelta(days=rng.randrange(1, 29), hours=rng.randrange(24))
         sub.cycle_start, sub.expires_at = start, start + timedelta(days=30)
         await sub.save(update_fields=["cycle_start", "expires_at"])
-    async with in_transaction():
-        await radacct.insert_sessions(sessions)
+    await simulate_accounting(rng, [u for u, _ in users], now, days, days_mod.zone(timezone))
 
 
-def _sessions(rng: random.Random, username: str, index: int, now: datetime, days: int
-              ) -> list[radacct.AcctSession]:
-    """Sessions of 1-4 days with evening-heavy daily volumes, the last one open."""
-    out = []
-    t = now - timedelta(days=days)
-    heavy = rng.random() < 0.2
-    n = 0
+# Share of a day's traffic in each local hour: quiet nights, busy evenings.
+_WEIGHTS = [0.3] * 7 + [0.7] * 10 + [2.2] * 5 + [1.0] * 2
+HOURLY = [w * 24 / sum(_WEIGHTS) for w in _WEIGHTS]
+
+
+async def simulate_accounting(rng: random.Random, usernames: list[str], now: datetime,
+                              days: int, tz: ZoneInfo, interim: timedelta = timedelta(hours=1)
+                              ) -> None:
+    """A NAS writes radacct as FreeRADIUS would; the ingest builds the history from it.
+
+    Each subscriber has sessions of 20-96 h with short gaps; at every interim the
+    NAS reports growing counters and the ingest runs, as the enforcer would.
+    """
+    settings = Settings(tz, interim_seconds=int(interim.total_seconds()))
+    t = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    daily_gb = {u: rng.uniform(1, 12 if rng.random() < 0.2 else 5) for u in usernames}
+    open_: dict[str, tuple[simnas.SimSession, datetime]] = {}
+    next_start = {u: t + timedelta(minutes=rng.randrange(0, 120)) for u in usernames}
+    share = interim.total_seconds() / 86400
+    counter = 0
     while t < now:
-        length = timedelta(hours=rng.randrange(20, 96))
-        end = min(t + length, now)
-        day_gb = rng.uniform(1, 12 if heavy else 5)
-        down = int(day_gb * GB * (end - t).total_seconds() / 86400)
-        up = int(down * rng.uniform(0.05, 0.2))
-        is_open = end >= now
-        session = radacct.AcctSession(
-            username=username, acct_session_id=f"{index:04x}{n:04x}", nas_ip="127.0.0.1",
-            start=t, update=end if is_open else None, stop=None if is_open else end,
-            input_octets=up, output_octets=down,
-            framed_ip=f"127.1.{index // 250}.{index % 250 + 2}" if is_open else "",
-            terminate_cause="" if is_open else "User-Request",
-        )
-        if is_open:
-            session = replace(session, update=now - timedelta(seconds=rng.randrange(10, 280)))
-        out.append(session)
-        t = end + timedelta(minutes=rng.randrange(1, 30))
-        n += 1
-    return out
+        starting, stopping = [], []
+        for i, u in enumerate(usernames):
+            if u not in open_ and next_start[u] <= t:
+                counter += 1
+                s = simnas.SimSession(u, f"{i:04x}{counter:06x}",
+                                      framed_ip=f"127.1.{i // 250}.{i % 250 + 2}")
+                starting.append(s)
+                open_[u] = (s, t + timedelta(hours=rng.randrange(20, 96)))
+        running = []
+        for u, (s, ends) in list(open_.items()):
+            if s in starting:
+                continue
+            down = int(daily_gb[u] * GB * share * HOURLY[t.astimezone(tz).hour]
+                       * rng.uniform(0.5, 1.5))
+            s.bytes_out += down
+            s.bytes_in += int(down * rng.uniform(0.05, 0.2))
+            if ends <= t:
+                stopping.append(s)
+                del open_[u]
+                next_start[u] = t + timedelta(minutes=rng.randrange(1, 30))
+            else:
+                running.append(s)
+        async with in_transaction():
+            await simnas.start(starting, t)
+            await simnas.interim(running, t)
+            await simnas.stop(stopping, t)
+        await ingest.ingest_once(settings, t)
+        t += interim
+    # A last interim just before now, so the dashboard shows a fresh live rate.
+    last = now - timedelta(seconds=30)
+    running = [s for s, _ in open_.values()]
+    for s in running:
+        s.bytes_out += int(rng.uniform(1, 40) * 10**6 / 8 * 30)
+        s.bytes_in += int(rng.uniform(0.2, 4) * 10**6 / 8 * 30)
+    await simnas.interim(running, last)
+    await ingest.ingest_once(settings, now)
 
 
 def free_port(preferred: int) -> int:
@@ -139,7 +171,7 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
             await migrations.upgrade()
             if await Subscriber.all().count():
                 return False
-            await create_demo_data()
+            await create_demo_data(timezone=demo_config.timezone)
             return True
         finally:
             await db.close_db()
