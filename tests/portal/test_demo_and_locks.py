@@ -1,0 +1,90 @@
+"""`ispedge demo` end to end, and a locked database answered with a clear error."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.portal import free_port, portal_env
+
+
+def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
+    state = tmp_path / "demo"
+    port = free_port()
+    env = portal_env("", tmp_path / "unused")
+    env.pop("ISPEDGE_DATABASE_URL")
+    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "demo", "--state-dir",
+                             str(state), "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line and proc.poll() is not None:
+                break
+            lines.append(line)
+            if line.startswith("Logins:"):
+                break
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{port}/customer/login" in text, text
+        logins = text.split("Logins:", 1)[1].split()
+        username, password = logins[0], logins[2]
+        with sqlite3.connect(state / "ispedge.db") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert 45 <= conn.execute("SELECT count(*) FROM subscribers").fetchone()[0] <= 60
+            first, last = conn.execute(
+                "SELECT min(acctstarttime), max(coalesce(acctstoptime, acctupdatetime))"
+                " FROM radacct").fetchone()
+            assert (last - first) >= 59 * 86400
+            assert conn.execute("SELECT count(DISTINCT reseller_id) FROM subscribers"
+                                ).fetchone()[0] == 2
+        base = f"http://127.0.0.1:{port}"
+        page = httpx.get(base + "/customer/login")
+        assert page.status_code == 200 and "Sign in" in page.text
+        r = httpx.post(base + "/customer/api/login", json={"username": username,
+                                                           "password": password})
+        assert r.status_code == 200, r.text
+        me = httpx.get(base + "/customer/api/me",
+                       headers={"Authorization": f"Bearer {r.json()['token']}"}).json()
+        assert me["plan"]["name"] and me["balance_cents"] > 0 and me["expires_in_seconds"] > 0
+        cedar = httpx.get(base + "/customer/api/branding",
+                          headers={"Host": f"cedar.localhost:{port}"}).json()
+        assert cedar["company_name"] == "Cedar Net"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_locked_database_is_a_clear_error_and_writes_nothing(db_url: str, tmp_path: Path):
+    if not db_url.startswith("sqlite://"):
+        # PostgreSQL has no file lock; its failure path is an unreachable server.
+        env = portal_env("postgres://postgres@127.0.0.1:1/nothing", tmp_path / "s")
+        proc = subprocess.run([sys.executable, "-m", "portal.cli", "subscriber", "list"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1
+        assert proc.stderr.startswith("ispedge: ") and "Traceback" not in proc.stderr
+        return
+    env = portal_env(db_url, tmp_path / "s")
+    run = [sys.executable, "-m", "portal.cli"]
+    subprocess.run([*run, "reseller", "add", "acme"], env=env, check=True, capture_output=True)
+    path = db_url.split("://", 1)[1]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = subprocess.run([*run, "reseller", "add", "beta"], env=env, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode == 1
+    assert "database" in proc.stderr and "locked" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM resellers")]
+    assert names == ["acme"]
