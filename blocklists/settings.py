@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -26,6 +26,9 @@ class BlocklistSettings:
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> BlocklistSettings:
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown blocklists settings: {sorted(unknown)}")
         values = dict(raw)
         if "blocklist_dir" in values:
             values["blocklist_dir"] = Path(str(values["blocklist_dir"]))

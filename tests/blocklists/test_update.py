@@ -241,3 +241,12 @@ def test_command_line_entry(http: ListServer, tmp_path: Path) -> None:
         text=True,
     )
     assert failed.returncode == 1 and json.loads(failed.stdout)["ok"] is False
+
+
+def test_settings_from_dict() -> None:
+    s = BlocklistSettings.from_dict(
+        {"blocklist_dir": "/tmp/x", "sources": {"adult": ["https://example/list"]}}
+    )
+    assert s.blocklist_dir == Path("/tmp/x") and s.sources["adult"] == ["https://example/list"]
+    with pytest.raises(ValueError, match="unknown"):
+        BlocklistSettings.from_dict({"blocklist_dri": "/tmp/x"})
