@@ -49,12 +49,14 @@ class BlockDecider:
     def __init__(self, store: Store | None, implied: Mapping[str, Sequence[str]] | None = None):
         self.implied = {k: tuple(v) for k, v in (implied or {}).items()}
         self.store: Store | None = None
+        self.generation = 0
         self._category_masks: dict[frozenset[str], int] = {}
         self._block_decisions: dict[str, Decision] = {}
         self.set_store(store)
 
     def set_store(self, store: Store | None) -> None:
         self.store = store
+        self.generation += 1  # invalidates every remembered "allowed" decision
         self._category_masks = {}
         self._block_decisions = {}
 

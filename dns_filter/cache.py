@@ -23,6 +23,7 @@ STALE_TTL = 30  # RFC 8767 section 4 recommends 30 s
 
 class CacheEntry:
     __slots__ = (
+        "allowed",
         "wire",
         "ttl_offsets",
         "stored_at",
@@ -47,6 +48,9 @@ class CacheEntry:
         self.stale_until = self.expires + stale_s
         self.rendered = data
         self.rendered_age = 0
+        # policy (categories) -> blocklist generation under which this name was
+        # allowed: lets a repeat query skip the block decision (see resolver.py)
+        self.allowed: dict[frozenset[str], int] = {}
 
     def render(self, age: int, stale: bool = False) -> bytes:
         if stale:
@@ -102,14 +106,19 @@ class AnswerCache:
 
     def get(self, key: bytes) -> bytes | None:
         """A fresh answer (TTLs counted down), or None."""
+        entry = self.fresh_entry(key)
+        return None if entry is None else self.render(entry)
+
+    def fresh_entry(self, key: bytes) -> CacheEntry | None:
         entry = self.entries.get(key)
-        if entry is not None:
-            now = self.clock()
-            if now < entry.expires:
-                self.hits += 1
-                return entry.render(int(now - entry.stored_at))
+        if entry is not None and self.clock() < entry.expires:
+            self.hits += 1
+            return entry
         self.misses += 1
         return None
+
+    def render(self, entry: CacheEntry) -> bytes:
+        return entry.render(int(self.clock() - entry.stored_at))
 
     def get_stale(self, key: bytes) -> bytes | None:
         entry = self.entries.get(key)

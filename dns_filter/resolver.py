@@ -73,6 +73,15 @@ class FilterChain:
             counts["any"] += 1
             return wire.rfc8482_response(data, q)
 
+        # Fast lane: a cached answer this policy was already allowed to see under
+        # the current blocklist generation needs no block decision (no qname built).
+        key = q.cache_key(data)
+        entry = self.cache.fresh_entry(key)
+        generation = self.decider.generation
+        if entry is not None and entry.allowed.get(categories) == generation:
+            counts["cached"] += 1
+            return self._from_cache(data, q, self.cache.render(entry), udp)
+
         decision = self.decider.decide(q.qname, categories)
         if decision.kind is not Decision.PASS:
             if decision.kind == Decision.BLOCK:
@@ -85,17 +94,22 @@ class FilterChain:
             counts["safesearch"] += 1
             return defer.Deferred.fromCoroutine(self._safesearch(data, q, decision.detail, udp))
 
-        key = q.cache_key(data)
-        cached = self.cache.get(key)
-        if cached is not None:
+        if entry is not None:
+            if len(entry.allowed) < 64:  # distinct policies are few; never let it grow unbounded
+                entry.allowed[categories] = generation
             counts["cached"] += 1
-            return self._fit(
-                data, q, data[:2] + cached[2:12] + data[12 : q.qend] + cached[q.qend :], udp
-            )
+            return self._from_cache(data, q, self.cache.render(entry), udp)
         counts["forwarded"] += 1
         d = self._lookup(data, q, key)
         d.addCallback(self._reply, data, q, udp)
         return d
+
+    @classmethod
+    def _from_cache(cls, data: bytes, q: wire.Question, cached: bytes, udp: bool) -> bytes:
+        """The cached answer with the client's ID and question (its letter case) put back."""
+        return cls._fit(
+            data, q, data[:2] + cached[2:12] + data[12 : q.qend] + cached[q.qend :], udp
+        )
 
     @staticmethod
     def _fit(data: bytes, q: wire.Question, response: bytes, udp: bool) -> bytes:

@@ -43,15 +43,57 @@ class NotAQuery(Exception):
     """A response or an unsupported opcode: never answered with a query answer."""
 
 
-@dataclass(slots=True)
 class Question:
-    qname: str  # lower case, no trailing dot, "" for the root
-    qtype: int
-    qclass: int
-    name_end: int  # offset just past the name's terminating zero
-    qend: int  # offset just past QTYPE/QCLASS
-    edns_size: int  # 0 when the query carried no OPT record
-    flags: int  # EDNS_FLAG | DO_FLAG | CD_FLAG
+    """The one question of a query, as offsets into the packet.
+
+    `qname` (lower case, no trailing dot, "" for the root) is built only when
+    asked: a cache hit already approved for the subscriber's policy never needs it.
+    """
+
+    __slots__ = (
+        "qtype",
+        "qclass",
+        "name_end",
+        "qend",
+        "edns_size",
+        "flags",
+        "_data",
+        "_dots",
+        "_qname",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        dots: list[int],
+        qtype: int,
+        qclass: int,
+        name_end: int,
+        qend: int,
+        edns_size: int,
+        flags: int,
+    ):
+        self.qtype = qtype
+        self.qclass = qclass
+        self.name_end = name_end  # offset just past the name's terminating zero
+        self.qend = qend  # offset just past QTYPE/QCLASS
+        self.edns_size = edns_size  # 0 when the query carried no OPT record
+        self.flags = flags  # EDNS_FLAG | DO_FLAG | CD_FLAG
+        self._data = data
+        self._dots = dots  # offsets of the length bytes after the first: they become dots
+        self._qname: str | None = None
+
+    @property
+    def qname(self) -> str:
+        if self._qname is None:
+            if self.name_end == 13:
+                self._qname = ""
+            else:
+                raw = bytearray(self._data[13 : self.name_end - 1])
+                for dot in self._dots:
+                    raw[dot - 13] = 46  # "."
+                self._qname = raw.lower().decode("latin-1")
+        return self._qname
 
     def cache_key(self, data: bytes) -> bytes:
         # Only the name is lowered: QTYPE bytes may fall in 'A'..'Z' (HTTPS = 65).
@@ -111,14 +153,7 @@ def parse_question(data: bytes) -> Question:
             flags |= EDNS_FLAG
             if data[qend + 7] & 0x80:
                 flags |= DO_FLAG
-    if dots:
-        raw = bytearray(data[13:i])
-        for dot in dots[:-1]:
-            raw[dot - 13] = 46  # "."
-        qname = raw.lower().decode("latin-1")
-    else:
-        qname = ""
-    return Question(qname, qtype, qclass, name_end, qend, edns_size, flags)
+    return Question(data, dots[:-1], qtype, qclass, name_end, qend, edns_size, flags)
 
 
 def _flags(query: bytes, rcode: int, *, aa: bool = False, tc: bool = False) -> bytes:

@@ -157,3 +157,20 @@ def test_fuzz_mutated_queries_get_formerr_or_an_answer(
     assert result is None or isinstance(result, bytes)
     if isinstance(result, bytes) and wire.rcode_of(result) == wire.RCODE_FORMERR:
         assert result[:2] == bytes(data[:2])
+
+
+def test_cached_allow_is_rechecked_after_store_or_policy_change(
+    chain: FilterChain, tmp_path: Path
+) -> None:
+    assert ask(chain, "late.example").rcode() == dns.rcode.NOERROR  # forwarded, cached
+    assert ask(chain, "late.example").rcode() == dns.rcode.NOERROR  # fast lane (allowed, cached)
+    assert ask(chain, "late.example", source="10.0.0.6").rcode() == dns.rcode.NOERROR
+    assert chain.metrics.queries["cached"] == 2
+    build_store(tmp_path / "g2", {"gambling": ["late.example"], "adult": [], "doh": []})
+    chain.decider.set_store(DomainStore(tmp_path / "g2"))
+    assert ask(chain, "late.example").rcode() == dns.rcode.NXDOMAIN
+    assert (
+        ask(chain, "late.example", source="10.0.0.6").rcode() == dns.rcode.NOERROR
+    )  # bob blocks nothing
+    chain.clients.table.replace_username("bob", [PolicyRow("10.0.0.6", "bob", "gambling")])
+    assert ask(chain, "late.example", source="10.0.0.6").rcode() == dns.rcode.NXDOMAIN
