@@ -28,6 +28,7 @@ setup(
         "pyjwt>=2.15",
         "jinja2>=3.1",
         "fpdf2>=2.8",
+        "uharfbuzz",  # fpdf2 text shaping: Arabic joins and runs right-to-left
         "marisa-trie>=1.4",
     ],
     extras_require={

@@ -9,11 +9,18 @@ re-credit bonus already used (usage is counted separately, never reset here).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Sum
 
-from portal.models import Topup
+from portal import journal, wallet
+from portal.billing import purchase
+from portal.billing.idempotency import Claim
+from portal.billing.invoices import Line, as_json, issue
+from portal.errors import Conflict, Forbidden
+from portal.models import Reseller, Subscriber, Topup, WalletEntry
+from portal.money import fmt
 
 GB = 10**9  # data is sold in decimal GB, like the quotas
 
@@ -28,3 +35,48 @@ async def cycle_bonus_bytes(
     rows = await query.annotate(total=Sum("bytes")).values("total")
     total = rows[0]["total"] if rows else None
     return int(total or 0)
+
+
+def data_line(gb: int, price_per_gb_cents: int) -> str:
+    return f"Data top-up — {gb} GB @ {fmt(price_per_gb_cents)}"
+
+
+async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now: datetime, *,
+                   ip: str = "", claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
+    """Charge gb x the reseller's price per GB and add the bytes to this cycle's bonus.
+
+    gb is already validated (billing.quantity.parse_gb). previewed_cents, when given,
+    must equal the total (409 price_changed otherwise). Returns (result, replayed).
+    """
+
+    async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
+        reseller = await Reseller.get(id=sub.reseller_id).using_db(tx)
+        if reseller.price_per_gb_cents <= 0:
+            raise Forbidden("feature_disabled", "buying data is not enabled for your account")
+        if now >= sub.expires_at:
+            raise Forbidden("subscription_expired",
+                            "your subscription has expired: renew it before buying data")
+        amount = gb * reseller.price_per_gb_cents
+        if previewed_cents is not None and previewed_cents != amount:
+            raise Conflict("price_changed",
+                           f"price changed: {gb} GB now costs {fmt(amount)}, please review it",
+                           amount_cents=amount)
+        actor = f"customer:{sub.username}"
+        entry = await wallet.debit(tx, sub.id, amount, "topup", "", actor)
+        invoice = await issue(tx, sub, reseller, "invoice",
+                              [Line(data_line(gb, reseller.price_per_gb_cents), amount)], now)
+        await WalletEntry.filter(id=entry.id).using_db(tx).update(reference=invoice.number)
+        topup = await Topup.create(subscriber_id=sub.id, gb=gb, bytes=gb * GB,
+                                   price_per_gb_cents=reseller.price_per_gb_cents,
+                                   amount_cents=amount, cycle_start=sub.cycle_start,
+                                   invoice_id=invoice.id, created_at=now, using_db=tx)
+        bonus = await cycle_bonus_bytes(sub.id, sub.cycle_start, tx)
+        await journal.record(tx, sub.username, "topup", gb=gb, bytes=gb * GB,
+                             bonus_bytes=bonus, cycle_start=sub.cycle_start.isoformat())
+        await journal.audit(tx, actor, "data.buy", sub.username, ip=ip, gb=gb,
+                            amount_cents=amount, invoice=invoice.number)
+        return {"topup": {"id": topup.id, "gb": gb, "bytes": gb * GB, "amount_cents": amount},
+                "invoice": as_json(invoice), "balance_cents": entry.balance_after_cents,
+                "bonus_bytes": bonus, "currency": reseller.currency}
+
+    return await purchase.run(subscriber_id, claim, now, body)

@@ -12,6 +12,9 @@ from portal.config import Config, jwt_key
 from portal.models import Reseller
 from portal.security.client_ip import parse_networks
 from portal.web import customer_api, errors, login
+from portal.web import data as data_tab
+from portal.web import invoices as invoices_tab
+from portal.web import plans as plans_tab
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -70,4 +73,7 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.static("/customer/static", STATIC, name="static")
     app.blueprint(login.bp)
     app.blueprint(customer_api.bp)
+    app.blueprint(plans_tab.bp)
+    app.blueprint(data_tab.bp)
+    app.blueprint(invoices_tab.bp)
     return app

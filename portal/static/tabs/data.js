@@ -1,0 +1,85 @@
+// Buy Data tab: price per GB, total and balance after, confirm, new state.
+"use strict";
+(function () {
+  const ix = window.ispedge, f = ix.fmt;
+  let offer = null, idemKey = null, pending = null;
+  const input = document.getElementById("gb");
+
+  function money(c) { return f.money(c, offer.currency); }
+  function showError(msg) {
+    const e = document.getElementById("buy-error");
+    e.textContent = msg; e.hidden = !msg;
+  }
+  function wholeGb() {
+    const v = input.value.trim();
+    if (!/^[0-9]+$/.test(v)) return null;
+    const n = parseInt(v, 10);
+    return n >= 1 && n <= offer.max_gb ? n : null;
+  }
+  function update() {
+    const gb = wholeGb();
+    const button = document.getElementById("buy-button");
+    if (gb === null) {
+      f.setText("total", "—"); f.setText("balance-after", "—");
+      showError("Enter a whole number of GB from 1 to " + offer.max_gb + ".");
+      button.disabled = true;
+      return;
+    }
+    const total = gb * offer.price_per_gb_cents;
+    f.setText("total", money(total));
+    f.setText("balance-after", money(offer.balance_cents - total));
+    const short = total - offer.balance_cents;
+    showError(short > 0 ? "Not enough balance: " + money(short) + " more is needed." : "");
+    button.disabled = short > 0;
+  }
+  function render() {
+    f.setText("price-per-gb", money(offer.price_per_gb_cents));
+    f.setText("balance", money(offer.balance_cents));
+    f.setText("bonus", f.gb(offer.bonus_bytes));
+    f.setText("max-gb", String(offer.max_gb));
+    f.setText("expires-at", new Date(offer.expires_at).toLocaleDateString());
+    input.max = String(offer.max_gb);
+    update();
+  }
+  async function load() {
+    const res = await ix.api("/customer/api/data");
+    if (res.status !== 200) {
+      showError((res.data && res.data.error && res.data.error.message) || "Unavailable");
+      return;
+    }
+    offer = res.data;
+    render();
+  }
+  document.getElementById("buy-button").addEventListener("click", function () {
+    const gb = wholeGb();
+    if (gb === null) return;
+    pending = { gb: gb, amount_cents: gb * offer.price_per_gb_cents };
+    idemKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+    f.setText("confirm-text", "Buy " + gb + " GB for " + money(pending.amount_cents) +
+      "? Your balance will be " + money(offer.balance_cents - pending.amount_cents) + ".");
+    document.getElementById("done").hidden = true;
+    document.getElementById("confirm").hidden = false;
+    document.getElementById("confirm-button").disabled = false;
+  });
+  document.getElementById("cancel-button").addEventListener("click", function () {
+    document.getElementById("confirm").hidden = true;
+  });
+  document.getElementById("confirm-button").addEventListener("click", async function () {
+    this.disabled = true;
+    const res = await ix.api("/customer/api/data/buy", { method: "POST",
+      headers: { "Idempotency-Key": idemKey }, body: pending });
+    document.getElementById("confirm").hidden = true;
+    if (res.status !== 200) {
+      showError((res.data && res.data.error && res.data.error.message) || "The purchase failed");
+      return;
+    }
+    const r = res.data;
+    f.setText("done-text", r.topup.gb + " GB added for " + money(r.topup.amount_cents) +
+      ". Extra data this cycle: " + f.gb(r.bonus_bytes) + ". Balance " + money(r.balance_cents) +
+      ". Invoice " + r.invoice.number + ".");
+    document.getElementById("done").hidden = false;
+    await load();
+  });
+  input.addEventListener("input", function () { if (offer) update(); });
+  load();
+})();

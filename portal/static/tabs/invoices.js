@@ -1,0 +1,52 @@
+// Invoices tab: the subscriber's invoices and credit notes, each downloadable as PDF.
+"use strict";
+(function () {
+  const ix = window.ispedge, f = ix.fmt;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function showError(msg) {
+    const e = document.getElementById("invoice-error");
+    e.textContent = msg; e.hidden = !msg;
+  }
+  async function download(inv) {
+    // The token travels only in the header, so fetch the PDF and save the blob.
+    const res = await fetch("/customer/api/invoices/" + inv.id + "/pdf",
+      { headers: { "Authorization": "Bearer " + ix.token() } });
+    if (!res.ok) { showError("Could not download " + inv.number); return; }
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = inv.number + ".pdf";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+  }
+  async function load() {
+    const res = await ix.api("/customer/api/invoices");
+    if (res.status !== 200) { showError("Could not load your invoices"); return; }
+    const list = document.getElementById("invoice-list");
+    list.textContent = "";
+    document.getElementById("empty").hidden = res.data.invoices.length > 0;
+    res.data.invoices.forEach(function (inv) {
+      const li = el("li");
+      li.dataset.invoiceId = inv.id;
+      const kind = inv.kind === "credit_note" ? "Credit note " : "Invoice ";
+      li.append(el("span", "number", kind + inv.number),
+        el("span", "date", new Date(inv.issued_at).toLocaleDateString()),
+        el("span", "amount", (inv.kind === "credit_note" ? "−" : "") + f.money(inv.total_cents, inv.currency)));
+      const what = el("span", "muted lines", inv.lines.map(function (l) { return l.description; }).join("; "));
+      const b = el("button", "", "PDF");
+      b.type = "button";
+      b.addEventListener("click", function () { download(inv); });
+      li.append(b, what);
+      list.appendChild(li);
+    });
+  }
+  load();
+})();

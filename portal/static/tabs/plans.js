@@ -1,0 +1,109 @@
+// Change Plan tab: list offered plans, preview the exact prorated amount, confirm.
+"use strict";
+(function () {
+  const ix = window.ispedge, f = ix.fmt;
+  let state = null, quote = null, idemKey = null;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function money(c) { return f.money(c, state.currency); }
+  function showError(msg) {
+    const e = document.getElementById("confirm-error");
+    e.textContent = msg; e.hidden = !msg;
+  }
+
+  function render() {
+    const current = state.plans.find(function (p) { return p.current; });
+    f.setText("current-plan", current ? current.name : "—");
+    f.setText("balance", money(state.balance_cents));
+    f.setText("refund-note", state.refund_allowed
+      ? "Upgrades are charged and downgrades refunded for the rest of this billing cycle."
+      : "Upgrades are charged for the rest of this billing cycle; downgrades are not refunded.");
+    const list = document.getElementById("plan-list");
+    list.textContent = "";
+    state.plans.forEach(function (p) {
+      const card = el("article", "card plan" + (p.current ? " current" : ""));
+      card.dataset.planId = p.id;
+      card.append(el("h3", "", p.name),
+        el("p", "", f.speed(p.down_kbps) + " down · " + f.speed(p.up_kbps) + " up"),
+        el("p", "", p.quota_bytes ? f.gb(p.quota_bytes) + " per cycle" : "Unlimited data"),
+        el("p", "price", money(p.price_cents) + " / " + p.period_days + " days"));
+      const b = el("button", p.current ? "secondary" : "primary", p.current ? "Your plan" : "Choose");
+      b.type = "button";
+      b.disabled = p.current;
+      b.addEventListener("click", function () { preview(p.id); });
+      card.appendChild(b);
+      list.appendChild(card);
+    });
+  }
+
+  async function preview(planId) {
+    showError("");
+    document.getElementById("done").hidden = true;
+    const res = await ix.api("/customer/api/plans/quote", { method: "POST", body: { plan_id: planId } });
+    const box = document.getElementById("confirm");
+    if (res.status !== 200) {
+      box.hidden = false;
+      f.setText("confirm-description", "");
+      f.setText("confirm-amount", "");
+      showError((res.data && res.data.error && res.data.error.message) || "Could not price this change");
+      document.getElementById("confirm-button").disabled = true;
+      return;
+    }
+    quote = res.data;
+    idemKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+    f.setText("confirm-description", quote.description);
+    let amountText;
+    if (quote.amount_cents > 0) amountText = "You pay " + money(quote.amount_cents);
+    else if (quote.amount_cents < 0) amountText = "Refund " + money(-quote.amount_cents);
+    else amountText = quote.prorated_cents < 0 ? "No charge (no refund)" : "No charge";
+    f.setText("confirm-amount", amountText);
+    f.setText("confirm-balance-after", money(quote.balance_after_cents));
+    document.getElementById("confirm-button").disabled = false;
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+
+  async function confirm() {
+    const button = document.getElementById("confirm-button");
+    button.disabled = true;
+    const res = await ix.api("/customer/api/plans/change", { method: "POST",
+      headers: { "Idempotency-Key": idemKey },
+      body: { plan_id: quote.plan_id, amount_cents: quote.amount_cents, quoted_at: quote.quoted_at } });
+    if (res.status !== 200) {
+      showError((res.data && res.data.error && res.data.error.message) || "The change failed");
+      button.disabled = false;
+      return;
+    }
+    document.getElementById("confirm").hidden = true;
+    const r = res.data;
+    let text = "You are now on " + r.plan.name + " (" + f.speed(r.plan.down_kbps) + "). ";
+    if (r.amount_cents > 0) text += "Charged " + money(r.amount_cents) + ". ";
+    if (r.amount_cents < 0) text += "Refunded " + money(-r.amount_cents) + ". ";
+    text += "Balance " + money(r.balance_cents) + ".";
+    if (r.invoice) text += " Invoice " + r.invoice.number + ".";
+    f.setText("done-text", text);
+    document.getElementById("done").hidden = false;
+    await load();
+  }
+
+  async function load() {
+    const res = await ix.api("/customer/api/plans");
+    if (res.status !== 200) {
+      f.setText("current-plan", (res.data && res.data.error && res.data.error.message) || "Unavailable");
+      return;
+    }
+    state = res.data;
+    render();
+  }
+
+  document.getElementById("confirm-button").addEventListener("click", confirm);
+  document.getElementById("cancel-button").addEventListener("click", function () {
+    document.getElementById("confirm").hidden = true;
+  });
+  load();
+})();
