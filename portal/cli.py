@@ -377,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     usage_cli.add_parsers(sub)
 
+    from portal.enforcer import cli as enforcer_cli  # registers `enforcer [status]`
+
+    enforcer_cli.add_parsers(sub)
+
     a = sub.add_parser("portal", help="run the customer portal")
     a.add_argument("--host")
     a.add_argument("--port", type=int)
@@ -432,4 +436,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m portal.cli`: run portal.cli's main, where the command modules
+    # (usage, enforcer, ...) registered themselves, not this __main__ copy's.
+    from portal.cli import main as _main
+
+    sys.exit(_main())

@@ -43,6 +43,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_topup_gb": 100,
         "cycle": "renewal",  # or "calendar"
     },
+    # The enforcer daemon (portal/enforcer/README.md describes every key).
+    "enforcer": {
+        "shaper": False,
+        "down_interface": "",
+        "up_interface": "",
+        "netns": "",
+        "suspended_down_kbps": 256,
+        "suspended_up_kbps": 256,
+        "expired_action": "suspend",  # or "disconnect"
+        "poll_ms": 200,
+        "reconcile_s": 60.0,
+        "ingest_s": 60.0,
+        "sample_s": 1.0,
+        "coa_timeout_s": 1.0,
+        "coa_retries": 2,
+        "retry_base_s": 1.0,
+        "retry_max_s": 60.0,
+    },
 }
 
 

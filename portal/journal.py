@@ -13,8 +13,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.models import AuditLog, ChangeJournal
 
-# Kinds: subscriber (created/plan/status), parental, topup, wallet, session
-KINDS = frozenset({"subscriber", "plan", "status", "parental", "topup", "wallet", "session"})
+# Kinds: subscriber (created/plan/status), parental, topup, wallet, session, speed
+# "speed": the enforcer changed the effective speed itself (FUP tier, expiry).
+KINDS = frozenset({"subscriber", "plan", "status", "parental", "topup", "wallet", "session",
+                   "speed"})
 
 
 async def record(

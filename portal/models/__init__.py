@@ -2,6 +2,7 @@
 
 from portal.models.billing import IdempotencyKey, Invoice, InvoiceCounter, InvoiceLine, Topup
 from portal.models.business import FupTier, ParentalSettings, Plan, Reseller, Subscriber
+from portal.models.enforcement import EnforcementState
 from portal.models.ledger import AuditLog, ChangeJournal, LoginFailure, RevokedToken, WalletEntry
 from portal.models.usage import LiveRate, UsageDaily, UsageIngest, UsageSession
 from portal.models.radius import (
@@ -19,4 +20,5 @@ __all__ = [
     "RevokedToken", "Subscriber", "WalletEntry",
     "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "Topup",
     "LiveRate", "UsageDaily", "UsageIngest", "UsageSession",
+    "EnforcementState",
 ]

@@ -1,0 +1,492 @@
+"""The enforcer daemon: database wish -> shaper classes and NAS sessions.
+
+One worker loop follows the change journal (poll id > cursor every ~200 ms),
+picks up due retries, and runs a full reconcile on start and every minute.
+Each pass reads the facts for the subscribers it looks at, computes their
+desired state (rules.py), writes what changed (enforcement_state, and radreply
++ a "speed" journal row when the effective speed moved for a reason the portal
+did not write) in ONE transaction, then sends: one batched shaper call and one
+CoA per NAS session, all concurrently. Results are written back in batches;
+a result the database could not take yet stays queued (nothing is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+import shaper as shaper_mod
+from coa import CoaClient, CoaResult, SessionRef, get_profile
+from coa import Rate as CoaRate
+from portal import db, journal, live, radius_sync
+from portal.config import Config
+from portal.enforcer import facts, rules
+from portal.enforcer.local import LocalShaper
+from portal.enforcer.settings import Settings
+from portal.usage import days
+
+log = logging.getLogger("ispedge.enforcer")
+
+# Journal kinds that can change what the network must do for a subscriber.
+FOLLOWED = frozenset({"subscriber", "plan", "status", "topup", "session", "speed"})
+
+Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
+
+
+@dataclass
+class PassReport:
+    subscribers: int = 0
+    sent: int = 0
+    radreply_updated: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _Result:
+    username: str
+    key: Key
+    attempts_before: int
+    outcome: rules.Outcome
+    at: float = field(default_factory=time.time)
+
+
+def _sql(text: str) -> str:
+    return db._numbered(text) if db.current_dialect() == "postgres" else text
+
+
+_UPSERT_STATE = (
+    "INSERT INTO enforcement_state (username, target, acct_session_id, address, desired_action,"
+    " desired_down_kbps, desired_up_kbps, reason, state, attempts, last_error, next_retry_at,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', NULL, ?)"
+    " ON CONFLICT (username) DO UPDATE SET target = excluded.target,"
+    " acct_session_id = excluded.acct_session_id, address = excluded.address,"
+    " desired_action = excluded.desired_action, desired_down_kbps = excluded.desired_down_kbps,"
+    " desired_up_kbps = excluded.desired_up_kbps, reason = excluded.reason,"
+    " state = excluded.state, attempts = 0, last_error = '', next_retry_at = NULL,"
+    " updated_at = excluded.updated_at"
+)
+# Only the wish the result belongs to: a newer wish recorded meanwhile is left alone.
+_RESULT = (
+    "UPDATE enforcement_state SET state = ?, attempts = ?, last_error = ?, next_retry_at = ?,"
+    " applied_action = CASE WHEN ? THEN ? ELSE applied_action END,"
+    " applied_down_kbps = CASE WHEN ? THEN ? ELSE applied_down_kbps END,"
+    " applied_up_kbps = CASE WHEN ? THEN ? ELSE applied_up_kbps END,"
+    " applied_at = CASE WHEN ? THEN ? ELSE applied_at END, updated_at = ?"
+    " WHERE username = ? AND target = ? AND acct_session_id = ? AND address = ?"
+    " AND desired_action = ? AND desired_down_kbps = ? AND desired_up_kbps = ?"
+)
+
+
+class Enforcer:
+    def __init__(self, settings: Settings, coa: CoaClient, local: LocalShaper | None = None,
+                 config: Config | None = None) -> None:
+        self.settings = settings
+        self.coa = coa
+        self.local = local
+        self.config = config
+        self.tz = days.zone(settings.timezone)
+        self.cursor = 0
+        self.dirty: set[str] = set()
+        self.wake = asyncio.Event()
+        self.inflight: dict[str, Key] = {}
+        self.results: list[_Result] = []
+        self.flushed = asyncio.Event()
+        self.shaped: dict[str, str] = {}  # canonical address -> username
+        self.shaper_desired: dict[str, shaper_mod.Rate] = {}
+        self.shaper_ready = False  # one full shaper reconcile done
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._samples: dict[str, tuple[float, int, int]] = {}
+        self.last_pass = PassReport()
+
+    # --- journal ------------------------------------------------------------------
+
+    async def start_cursor(self) -> None:
+        rows = await db.fetch("SELECT MAX(id) AS m FROM change_journal")
+        self.cursor = int(str(rows[0]["m"] or 0))
+
+    async def poll_journal(self) -> int:
+        rows = await db.fetch(
+            "SELECT id, username, kind, payload FROM change_journal WHERE id > ? ORDER BY id"
+            " LIMIT 10000", [self.cursor])
+        for r in rows:
+            self.cursor = max(self.cursor, int(str(r["id"])))
+            if r["kind"] not in FOLLOWED or not r["username"]:
+                continue
+            if r["kind"] == "speed" and '"source": "enforcer"' in str(r["payload"]):
+                continue  # our own write: the wish behind it is already being sent
+            self.dirty.add(str(r["username"]))
+        return len(rows)
+
+    async def due_retries(self, now: float) -> set[str]:
+        rows = await db.fetch("SELECT username FROM enforcement_state WHERE state = 'retrying'"
+                              " AND next_retry_at <= ?", [now])
+        return {str(r["username"]) for r in rows}
+
+    # --- one pass -----------------------------------------------------------------
+
+    async def enforce(self, usernames: set[str] | None) -> PassReport:
+        """Bring these subscribers (None: everyone) to their desired state."""
+        started = time.perf_counter()
+        report = PassReport()
+        now_dt = datetime.now(UTC)
+        now = now_dt.timestamp()
+        sessions = await facts.open_sessions(usernames)
+        recorded = await facts.recorded(usernames)
+        nas = await facts.nas_table()
+        known = await facts.subscriber_facts(sorted(sessions), now_dt, self.tz,
+                                             self.settings.cycle)
+        profile = get_profile(self.settings.reply_profile)
+        wishes: dict[str, tuple[Key, facts.Session]] = {}
+        to_send: list[str] = []
+        new_rows: list[list[object]] = []
+        for u, s in sessions.items():
+            if u not in known:
+                continue  # a RADIUS user the portal does not manage
+            desired = rules.desired_state(known[u], self.settings.policy, now_dt)
+            target = rules.target_for(s.nas_ip, s.nas_ip in nas, self.local is not None)
+            address = s.framed_ip
+            if target == "shaper":
+                try:
+                    address = shaper_mod.canonical(address)
+                except ValueError:
+                    target = "none"  # no (usable) Framed-IP-Address: nothing to classify on
+            key: Key = (target, s.acct_session_id, address, desired)
+            wishes[u] = (key, s)
+            r = recorded.get(u)
+            if rules.is_new(r, target, s.acct_session_id, address, desired):
+                new_rows.append([u, target, s.acct_session_id, address, desired.action,
+                                 desired.down_kbps, desired.up_kbps, desired.reason,
+                                 "unenforced" if target == "none" else "pending", now])
+            if rules.should_send(r, target, s.acct_session_id, address, desired, now) \
+                    and self.inflight.get(u) != key:
+                to_send.append(u)
+        gone = [u for u in recorded if u not in wishes]
+        # radreply must say the effective speed, so a reconnect gets what CoA set.
+        names = sorted({a for a, _, _ in profile.reply_attributes(CoaRate(1000, 1000))})
+        current = await facts.radreply_rows(sorted(wishes), names)
+        stale_reply = [u for u, (key, _) in wishes.items() if rules.radreply_needs_update(
+            current.get(u, []), profile.reply_attributes(CoaRate(key[3].down_kbps,
+                                                                 key[3].up_kbps)))]
+        if new_rows or gone or stale_reply:
+            async with in_transaction() as tx:
+                for u in stale_reply:
+                    d = wishes[u][0][3]
+                    await radius_sync.set_rate(tx, u, d.down_kbps, d.up_kbps,
+                                               self.settings.reply_profile)
+                    await journal.record(tx, u, "speed", source="enforcer", reason=d.reason,
+                                         action=d.action, down_kbps=d.down_kbps,
+                                         up_kbps=d.up_kbps)
+                if new_rows:
+                    await tx.execute_many(_sql(_UPSERT_STATE), new_rows)
+                if gone:
+                    await tx.execute_many(_sql("DELETE FROM enforcement_state WHERE username = ?"),
+                                          [[u] for u in gone])
+        report.subscribers, report.radreply_updated, report.removed = (
+            len(wishes), len(stale_reply), len(gone))
+        attempts = {u: (recorded[u].attempts if u in recorded and not rules.is_new(
+            recorded[u], *wishes[u][0]) else 0) for u in to_send}
+        self._apply_shaper(usernames is None, wishes, to_send, attempts, recorded, gone)
+        for u in to_send:
+            key, s = wishes[u]
+            if key[0].startswith("nas:"):
+                self.inflight[u] = key
+                self._spawn(self._send_coa(u, key, s, nas[s.nas_ip], attempts[u]))
+        report.sent = len(to_send)
+        report.seconds = time.perf_counter() - started
+        self.last_pass = report
+        return report
+
+    def _apply_shaper(self, full: bool, wishes: dict[str, tuple[Key, facts.Session]],
+                      to_send: list[str], attempts: dict[str, int],
+                      recorded: dict[str, rules.Recorded], gone: list[str]) -> None:
+        if self.local is None:
+            return
+        sending = [u for u in to_send if wishes[u][0][0] == "shaper"]
+        changes: dict[str, shaper_mod.Rate | None] = {}
+        for u in gone:
+            r = recorded[u]
+            if r.target == "shaper" and r.address and self.shaped.get(r.address) == u:
+                changes[r.address] = None
+        for u, (key, _) in wishes.items():
+            old = recorded.get(u)
+            if old is not None and old.target == "shaper" and old.address != key[2] \
+                    and self.shaped.get(old.address) == u:
+                changes[old.address] = None  # the subscriber came back on a new address
+        for u in sending:
+            key = wishes[u][0]
+            changes[key[2]] = shaper_mod.Rate(key[3].down_kbps, key[3].up_kbps)
+        if full or not self.shaper_ready:
+            desired = {key[2]: shaper_mod.Rate(key[3].down_kbps, key[3].up_kbps)
+                       for u, (key, _) in wishes.items() if key[0] == "shaper"}
+            if not full:
+                desired = {**self.shaper_desired, **desired}
+                for address, rate in changes.items():
+                    if rate is None:
+                        desired.pop(address, None)
+            owners = {wishes[u][0][2]: u for u in wishes if wishes[u][0][0] == "shaper"}
+            self._spawn(self._shape(sending, wishes, attempts, desired, None, owners))
+        elif changes:
+            owners = {**self.shaped, **{wishes[u][0][2]: u for u in sending}}
+            self._spawn(self._shape(sending, wishes, attempts, None, changes, owners))
+
+    async def _shape(self, sending: list[str], wishes: dict[str, tuple[Key, facts.Session]],
+                     attempts: dict[str, int], desired: dict[str, shaper_mod.Rate] | None,
+                     changes: dict[str, shaper_mod.Rate | None] | None,
+                     owners: dict[str, str]) -> None:
+        assert self.local is not None
+        for u in sending:
+            self.inflight[u] = wishes[u][0]
+        failed: dict[str, str] = {}
+        try:
+            if desired is not None:
+                await self.local.reconcile(desired)
+                self.shaper_desired = dict(desired)
+                self.shaper_ready = True
+            else:
+                assert changes is not None
+                await self.local.update(changes)
+                for address, rate in changes.items():
+                    if rate is None:
+                        self.shaper_desired.pop(address, None)
+                    else:
+                        self.shaper_desired[address] = rate
+        except shaper_mod.ShaperError as exc:
+            for f in exc.failures:
+                failed[str(f.address or "*")] = str(f)
+            log.warning("shaper: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - e.g. the namespace vanished: retried later
+            failed["*"] = f"{type(exc).__name__}: {exc}"
+            log.warning("shaper failed: %s", failed["*"])
+        self.shaped = {a: u for a, u in owners.items() if a in self.shaper_desired}
+        for u in sending:
+            key = wishes[u][0]
+            error = failed.get(key[2]) or failed.get("*")
+            self._record(_Result(u, key, attempts[u], rules.Outcome(error is None, error or "")))
+
+    async def _send_coa(self, u: str, key: Key, s: facts.Session, nas: object,
+                        attempts_before: int) -> None:
+        from coa import Nas
+
+        assert isinstance(nas, Nas)
+        desired = key[3]
+        session = SessionRef(u, s.acct_session_id, s.framed_ip or None, s.nas_ip)
+        try:
+            if desired.action == "disconnect":
+                result: CoaResult = await self.coa.disconnect(nas, session)
+            else:
+                result = await self.coa.change_rate(
+                    nas, session, CoaRate(desired.down_kbps, desired.up_kbps))
+            outcome = _coa_outcome(result)
+        except Exception as exc:  # noqa: BLE001 - a bad NAS row must not stop the others
+            outcome = rules.Outcome(False, f"{type(exc).__name__}: {exc}", retryable=False)
+        self._record(_Result(u, key, attempts_before, outcome))
+
+    # --- results --------------------------------------------------------------------
+
+    def _record(self, result: _Result) -> None:
+        self.results.append(result)
+        if self.inflight.get(result.username) == result.key:
+            del self.inflight[result.username]
+        self.flushed.clear()
+
+    async def flush(self) -> int:
+        """Write queued results in one transaction; on failure they stay queued."""
+        if not self.results:
+            self.flushed.set()
+            return 0
+        batch, self.results = self.results, []
+        rows = []
+        for r in batch:
+            nxt = rules.after_attempt(r.attempts_before, r.outcome, self.settings.policy, r.at)
+            ok = r.outcome.ok
+            target, session, address, d = r.key
+            applied = "rate" if target == "shaper" else d.action
+            rows.append([nxt.state, nxt.attempts, nxt.last_error, nxt.next_retry_at,
+                         ok, applied, ok, d.down_kbps, ok, d.up_kbps, ok, r.at, r.at,
+                         r.username, target, session, address, d.action, d.down_kbps,
+                         d.up_kbps])
+            if not ok:
+                log.warning("%s: %s failed (attempt %d): %s", r.username, target,
+                            nxt.attempts, nxt.last_error)
+        try:
+            async with in_transaction() as tx:
+                await tx.execute_many(_sql(_RESULT), rows)
+        except Exception:
+            self.results = batch + self.results
+            raise
+        if not self.results:
+            self.flushed.set()
+        return len(batch)
+
+    # --- live rates -------------------------------------------------------------------
+
+    async def sample(self) -> int:
+        """Shaper counters -> live_rates (bit/s per subscriber), one batched upsert."""
+        if self.local is None or not self.shaper_ready:
+            return 0
+        counters = await self.local.counters()
+        now = time.monotonic()
+        stamp = datetime.now(UTC)
+        rates: dict[str, tuple[int, int]] = {}
+        for address, c in counters.items():
+            u = self.shaped.get(address)
+            if u is None:
+                continue
+            prev = self._samples.get(address)
+            self._samples[address] = (now, c.down_bytes, c.up_bytes)
+            if prev is None or now <= prev[0]:
+                continue
+            dt = now - prev[0]
+            # A counter that went back is a rebuilt class: count from it afresh.
+            down = max(0, c.down_bytes - prev[1]) * 8 / dt
+            up = max(0, c.up_bytes - prev[2]) * 8 / dt
+            rates[u] = (int(down), int(up))
+        for address in set(self._samples) - set(counters):
+            del self._samples[address]
+        await live.publish(rates, stamp)  # one batched upsert (portal.live's writer)
+        return len(rates)
+
+    # --- the daemon -------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for every send in flight and write their results (tests, bench)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.flush()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await _retry_until(stop, self.start_cursor, "reading the journal cursor")
+        loops = [self._worker(stop), self._flusher(stop)]
+        if self.config is not None and self.settings.ingest_s > 0:
+            loops.append(self._every(stop, self.settings.ingest_s, self._ingest, "usage ingest"))
+        if self.local is not None and self.settings.sample_s > 0:
+            loops.append(self._every(stop, self.settings.sample_s, self.sample, "live sample"))
+        await asyncio.gather(*loops)
+        await self.settle()
+
+    async def _worker(self, stop: asyncio.Event) -> None:
+        next_full = 0.0
+        while not stop.is_set():
+            batch: set[str] = set()
+            try:
+                if time.monotonic() >= next_full:
+                    report = await self.enforce(None)
+                    next_full = time.monotonic() + self.settings.reconcile_s
+                    log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, "
+                             "%.3f s", report.subscribers, report.sent, report.radreply_updated,
+                             report.removed, report.seconds)
+                else:
+                    await self.poll_journal()
+                    batch = self.dirty | await self.due_retries(time.time())
+                    self.dirty = set()
+                    if batch:
+                        await self.enforce(batch)
+            except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
+                self.dirty |= batch
+                log.exception("enforcer pass failed; retrying")
+            await _sleep(stop, self.wake, self.settings.poll_s)
+
+    async def _flusher(self, stop: asyncio.Event) -> None:
+        while not stop.is_set() or self.results:
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001
+                log.exception("writing enforcement results failed; kept for the next try")
+                await asyncio.sleep(0.5)
+            if stop.is_set():
+                break
+            await asyncio.sleep(0.05)
+
+    async def _ingest(self) -> int:
+        from portal.usage import ingest
+
+        assert self.config is not None
+        result = await ingest.ingest_job(self.config)
+        changed = {u for (u, _day) in result.days}
+        if changed:
+            self.dirty |= changed
+            self.wake.set()
+        return len(changed)
+
+    async def _every(self, stop: asyncio.Event, seconds: float,
+                     job: Callable[[], Awaitable[int]], what: str) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await job()
+            except Exception:  # noqa: BLE001 - the next tick tries again
+                log.exception("%s failed", what)
+            await _sleep(stop, None, max(0.0, seconds - (time.monotonic() - started)))
+
+
+def _coa_outcome(result: CoaResult) -> rules.Outcome:
+    if result.ok:
+        return rules.Outcome(True)
+    if result.session_gone:
+        return rules.Outcome(False, "NAK 503: session gone", retryable=False)
+    what = (f"NAK code {result.code} Error-Cause {result.error_cause}" if result.code
+            else "no answer")
+    return rules.Outcome(False, f"{what}: {result.message}".rstrip(": "), result.retryable)
+
+
+async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for p in pending:
+        p.cancel()
+    if wake is not None:
+        wake.clear()
+
+
+async def _retry_until(stop: asyncio.Event, fn: Callable[[], Awaitable[None]], what: str) -> None:
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            await fn()
+            return
+        except Exception:  # noqa: BLE001 - the database may come up after us
+            log.warning("%s failed; retrying in %.1f s", what, delay, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 5.0)
+
+
+def status_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """enforcement_state rows as an operator reads them (`ispedge enforcer status`)."""
+
+    def when(value: object) -> str:
+        if value is None:
+            return "-"
+        return datetime.fromtimestamp(float(str(value)), UTC).isoformat(timespec="seconds")
+
+    out = []
+    for r in rows:
+        applied = "-" if r["applied_down_kbps"] is None else (
+            f"{r['applied_action']} {r['applied_down_kbps']}/{r['applied_up_kbps']}")
+        out.append({"username": r["username"], "target": r["target"], "state": r["state"],
+                    "desired": f"{r['desired_action']} {r['desired_down_kbps']}/"
+                               f"{r['desired_up_kbps']} ({r['reason']})",
+                    "applied": applied, "applied_at": when(r["applied_at"]),
+                    "attempts": r["attempts"], "next_retry_at": when(r["next_retry_at"]),
+                    "last_error": r["last_error"] or "-"})
+    return out
+
+
+def dumps(rows: list[dict[str, object]]) -> str:
+    return json.dumps(rows, indent=2)

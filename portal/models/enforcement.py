@@ -1,0 +1,36 @@
+"""What the enforcer wants for each subscriber on the network and what it got."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class EnforcementState(Model):
+    """One row per subscriber with an open session: desired vs applied, retries.
+
+    Times are epoch seconds (float) in both dialects: the enforcer does
+    arithmetic on them (backoff) and writes them in batches with plain SQL.
+    state: pending (to send) | applied | retrying (failed, next_retry_at set) |
+    failed (final: e.g. the NAS no longer knows the session) | unenforced (no
+    NAS row and no local shaper for this session).
+    """
+
+    username = fields.CharField(max_length=64, primary_key=True)
+    target = fields.CharField(max_length=64)  # "shaper" | "nas:<ip>" | "none"
+    acct_session_id = fields.CharField(max_length=64, default="")
+    address = fields.CharField(max_length=64, default="")  # framed IP the shaper keys on
+    desired_action = fields.CharField(max_length=16)  # rate | disconnect
+    desired_down_kbps = fields.IntField()
+    desired_up_kbps = fields.IntField()
+    reason = fields.CharField(max_length=32)  # plan | fup:daily:1 | expired | disabled ...
+    state = fields.CharField(max_length=16, default="pending")
+    applied_action = fields.CharField(max_length=16, null=True)
+    applied_down_kbps = fields.IntField(null=True)
+    applied_up_kbps = fields.IntField(null=True)
+    applied_at = fields.FloatField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    next_retry_at = fields.FloatField(null=True)
+    updated_at = fields.FloatField()
+
+    class Meta:
+        table = "enforcement_state"
