@@ -145,6 +145,9 @@ def timed(func, repeat: int = 1) -> tuple[float, float, object]:  # type: ignore
         value = func()
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu0)
+    if repeat > 1:
+        low, high = min(walls) * 1000, max(walls) * 1000
+        print(f"    ({repeat} runs, wall min {low:.2f} ms, max {high:.2f} ms)")
     return statistics.median(walls), statistics.median(cpus), value
 
 
@@ -188,12 +191,20 @@ def main() -> None:
 
         build, build_cpu, result = timed(lambda: shaper.reconcile(desired))
         ops = result.operations  # type: ignore[attr-defined]
+        # tc -batch builds the same tree on other veths, alone in the namespace
+        # like ours was: the kernel slows down with every qdisc it holds, on
+        # any device (teardown of ours takes 1.5 s alone, 6 s beside a copy).
+        shaper.teardown()
         text = tc_batch_text("td", desired, True, shaper.leaf_kind) + tc_batch_text(
             "tu", desired, False, shaper.leaf_kind
         )
         batch, batch_cpu = run_tc_batch(netns, text)
         line(f"full build ({ops} netlink requests)", build, build_cpu, 4.0, batch)
         line("  tc -batch, same tree", batch, batch_cpu)
+        for dev in ("td", "tu"):
+            sh("tc", "-n", netns, "qdisc", "del", "dev", dev, "root")
+        again, again_cpu, _ = timed(lambda: shaper.reconcile(desired))
+        line("full build again (after teardown)", again, again_cpu, 4.0)
 
         first, first_cpu, result = timed(lambda: shaper.reconcile(desired))
         assert result.operations == 0  # type: ignore[attr-defined]
@@ -223,20 +234,18 @@ def main() -> None:
         line("teardown", teardown, teardown_cpu)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
 
-        if args.flat_reference:
+        if args.flat_reference:  # classes only, one interface, each tree alone
             flat, flat_cpu = run_tc_batch(netns, flat_batch_text("fd", desired))
-            grouped_classes, grouped_cpu = run_tc_batch(
-                netns,
-                "\n".join(
-                    ln
-                    for ln in tc_batch_text("fdp", desired, True, shaper.leaf_kind).splitlines()
-                    if ln.startswith(
-                        ("qdisc add dev fdp root", "class add", "qdisc add dev fdp parent 1:")
-                    )
-                )
-                + "\n",
-            )
             line(f"reference: tc -batch {n} classes, ONE htb", flat, flat_cpu)
+            sh("tc", "-n", netns, "qdisc", "del", "dev", "fd", "root")
+            grouped = "\n".join(
+                ln
+                for ln in tc_batch_text("fdp", desired, True, shaper.leaf_kind).splitlines()
+                if ln.startswith(
+                    ("qdisc add dev fdp root", "class add", "qdisc add dev fdp parent 1:")
+                )
+            )
+            grouped_classes, grouped_cpu = run_tc_batch(netns, grouped + "\n")
             line(
                 f"reference: tc -batch {n} classes, {layout.GROUPS} htbs",
                 grouped_classes,
