@@ -22,7 +22,7 @@ def _enabled(reseller: Reseller, config: object) -> bool:
     return reseller.price_per_gb_cents > 0
 
 
-tabs.register(tabs.Tab("data", "Buy Data", "＋", _enabled,
+tabs.register(tabs.Tab("data", "Buy Data", "+", _enabled,
                        "buying data is not enabled for your account"))
 
 

@@ -1,0 +1,101 @@
+"""Invoices tab: list and PDF, only ever the subscriber's own, read back with pdftotext."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from portal import resellers
+from portal.models import Invoice, Plan, Subscriber
+from tests.portal.billing_helpers import bearer, customer, setup_resellers
+from tests.support.portal import PortalServer
+from tests.support.requirements import need_binary
+
+ARABIC_NAME = "فاطمة حسن"
+ARABIC_COMPANY = "شركة النور"
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    need_binary("pdftotext")
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+async def acme(db: str) -> None:
+    await setup_resellers(refund=True)
+    await resellers.brand("acme", company_name=ARABIC_COMPANY,
+                          registration="CR 1010-22 · VAT 300012345600003")
+    await customer("ann@x", 5000, full_name=ARABIC_NAME, days_used=18)
+    await customer("bob@x", 5000, full_name="Bob Builder")
+
+
+async def test_invoice_pdf_has_numbers_amounts_and_arabic_names(
+        acme: None, portal_server: PortalServer, tmp_path: Path):
+    h = bearer(portal_server, "ann@x")
+    with portal_server.client() as c:
+        assert c.post("/customer/api/data/buy", json={"gb": 10}, headers=h).status_code == 200
+        listing = c.get("/customer/api/invoices", headers=h).json()["invoices"]
+        assert len(listing) == 1
+        inv = listing[0]
+        assert inv["number"].startswith("INV-") and inv["number"].endswith("-000001")
+        assert (inv["total_cents"], inv["subtotal_cents"], inv["tax_cents"]) == (1500, 1351, 149)
+        assert inv["lines"] == [{"description": "Data top-up — 10 GB @ 1.50",
+                                 "amount_cents": 1500}]
+        r = c.get(f"/customer/api/invoices/{inv['id']}/pdf", headers=h)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert inv["number"] in r.headers["content-disposition"]
+    text = pdf_text(r.content, tmp_path)
+    for expected in (inv["number"], "Tax invoice", ARABIC_NAME, ARABIC_COMPANY,
+                     "VAT 300012345600003", "Username: ann@x", "Data top-up — 10 GB @ 1.50",
+                     "15.00", "13.51", "1.49", "Tax 11%", "USD", "Prices include tax"):
+        assert expected in text, (expected, text)
+
+
+async def test_plan_change_invoice_and_refund_credit_note(
+        acme: None, portal_server: PortalServer, tmp_path: Path):
+    fast = await Plan.get(name="Fast", reseller__name="acme")
+    basic = await Plan.get(name="Basic", reseller__name="acme")
+    h = bearer(portal_server, "ann@x")
+    with portal_server.client() as c:
+        for target in (fast, basic):
+            q = c.post("/customer/api/plans/quote", json={"plan_id": target.id}, headers=h).json()
+            r = c.post("/customer/api/plans/change", headers=h, json={
+                "plan_id": target.id, "amount_cents": q["amount_cents"],
+                "quoted_at": q["quoted_at"]})
+            assert r.status_code == 200, r.text
+        docs = c.get("/customer/api/invoices", headers=h).json()["invoices"]
+        assert [d["kind"] for d in docs] == ["credit_note", "invoice"]
+        seqs = sorted(int(d["number"].rsplit("-", 1)[1]) for d in docs)
+        assert seqs == [1, 2]
+        texts = {d["kind"]: pdf_text(c.get(f"/customer/api/invoices/{d['id']}/pdf",
+                                           headers=h).content, tmp_path) for d in docs}
+    upgrade = next(d for d in docs if d["kind"] == "invoice")
+    assert "Plan change Basic → Fast, 12 of 30 days" in texts["invoice"]
+    assert f"{upgrade['total_cents'] // 100}.{upgrade['total_cents'] % 100:02d}" \
+        in texts["invoice"]
+    assert "Credit note" in texts["credit_note"]
+    assert "Refund: Plan change Fast → Basic" in texts["credit_note"]
+
+
+async def test_a_subscriber_can_only_fetch_their_own_documents(acme: None,
+                                                               portal_server: PortalServer):
+    ann, bob = bearer(portal_server, "ann@x"), bearer(portal_server, "bob@x")
+    with portal_server.client() as c:
+        assert c.post("/customer/api/data/buy", json={"gb": 1}, headers=ann).status_code == 200
+        assert c.post("/customer/api/data/buy", json={"gb": 2}, headers=bob).status_code == 200
+        ann_sub = await Subscriber.get(username="ann@x")
+        ann_inv = await Invoice.get(subscriber_id=ann_sub.id)
+        bob_list = c.get("/customer/api/invoices", headers=bob).json()["invoices"]
+        assert [d["total_cents"] for d in bob_list] == [300]
+        assert c.get(f"/customer/api/invoices/{ann_inv.id}/pdf", headers=bob).status_code == 404
+        assert c.get("/customer/api/invoices/999999/pdf", headers=bob).status_code == 404
+        assert c.get(f"/customer/api/invoices/{ann_inv.id}/pdf").status_code == 401
+        assert c.get(f"/customer/api/invoices/{ann_inv.id}/pdf", headers=ann).status_code == 200
+        # The invoice number is not a handle: it does not route anywhere.
+        assert c.get(f"/customer/api/invoices/{ann_inv.number}/pdf",
+                     headers=ann).status_code == 404
