@@ -106,6 +106,7 @@ class Enforcer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._samples: dict[str, tuple[float, int, int]] = {}
         self.last_pass = PassReport()
+        self.next_expiry = float("inf")  # epoch of the next subscription expiry online
 
     # --- journal ------------------------------------------------------------------
 
@@ -169,6 +170,10 @@ class Enforcer:
             if rules.should_send(r, target, s.acct_session_id, address, desired, now) \
                     and self.inflight.get(u) != key:
                 to_send.append(u)
+        # Expiry passes without any write: wake for the next one (a full pass).
+        upcoming = [f.expires_at.timestamp() for f in known.values() if f.expires_at > now_dt]
+        soonest = min(upcoming, default=float("inf"))
+        self.next_expiry = soonest if usernames is None else min(self.next_expiry, soonest)
         gone = [u for u in recorded if u not in wishes]
         # radreply must say the effective speed, so a reconnect gets what CoA set.
         names = sorted({a for a, _, _ in profile.reply_attributes(CoaRate(1000, 1000))})
@@ -383,7 +388,7 @@ class Enforcer:
         while not stop.is_set():
             batch: set[str] = set()
             try:
-                if time.monotonic() >= next_full:
+                if time.monotonic() >= next_full or time.time() >= self.next_expiry:
                     report = await self.enforce(None)
                     next_full = time.monotonic() + self.settings.reconcile_s
                     log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, "

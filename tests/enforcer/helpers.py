@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 from portal import db, radacct
 from portal.enforcer.rules import Policy
 from portal.enforcer.settings import Settings
-from portal.models import Nas, Subscriber
+from portal.models import EnforcementState, Nas, Subscriber
 from portal.usage.ingest import day_param
 from tests.support import seed
 
@@ -58,3 +60,22 @@ async def subscribers(*names: str, price_per_gb: str = "1.00", balance_cents: in
                       plan: str = "Basic") -> list[Subscriber]:
     await seed.reseller_with_plans("acme", price_per_gb=price_per_gb, allow_plan_change=True)
     return [await seed.subscriber(n, balance_cents=balance_cents, plan=plan) for n in names]
+
+
+async def until(check: Callable[[], Awaitable[object]], timeout_s: float = 10.0,
+                what: str = "condition", log: Callable[[], str] | None = None) -> float:
+    """Poll an async check until truthy; returns the seconds it took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not await check():
+        if loop.time() - started > timeout_s:
+            extra = ("\n" + log()[-4000:]) if log else ""
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}{extra}")
+        await asyncio.sleep(0.02)
+    return loop.time() - started
+
+
+async def state_is(username: str, state: str, down_kbps: int | None = None) -> bool:
+    row = await EnforcementState.get_or_none(username=username)
+    return row is not None and row.state == state and (
+        down_kbps is None or row.applied_down_kbps == down_kbps)

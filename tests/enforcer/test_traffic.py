@@ -1,0 +1,194 @@
+"""Real packets: the enforcer process shapes subscribers in a namespace lab, driven by the
+real portal API and the real database; iperf3 measures.
+
+    sub ns (10.0.0.5 alice, 10.0.0.6 bob) ── edge ns (vd / vu, shaped) ── inet ns (iperf3 -s)
+
+HTB shapes wire bytes; TCP goodput is ~95.5% of the rate, so 0.88-1.0 is accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from portal import subscribers
+from portal.models import EnforcementState, LiveRate
+from tests.enforcer import helpers
+from tests.enforcer.helpers import BASIC, BASIC_TIER1, FAST, GB
+from tests.shaper.netlab import INET_ADDRESS, PORTS, SUB_ADDRESSES, Lab
+from tests.support.enforcer import EnforcerProcess, start_enforcer
+from tests.support.portal import PortalServer
+from tests.support.requirements import need_binary, need_root
+
+ALICE, BOB = SUB_ADDRESSES[0], SUB_ADDRESSES[1]
+LOW, HIGH = 0.88, 1.0
+PASSWORD = "secret-pw"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    need_root()
+    need_binary("ip", "iproute2")
+    need_binary("ss", "iproute2")
+    need_binary("tc", "iproute2")
+    lab = Lab(need_binary("iperf3"), tag=f"enf{os.getpid()}")
+    try:
+        lab.open()
+        yield lab
+    finally:
+        lab.close()
+
+
+@pytest.fixture
+def clean_tree(lab: Lab) -> Iterator[Lab]:
+    yield lab
+    for dev in ("vd", "vu"):
+        subprocess.run(["ip", "netns", "exec", lab.edge, "tc", "qdisc", "del", "dev", dev,
+                        "root"], capture_output=True)
+
+
+def enforcer(db_url: str, state: Path, lab: Lab) -> EnforcerProcess:
+    return start_enforcer(db_url, state, shaper="true", down_interface="vd", up_interface="vu",
+                          netns=lab.edge, poll_ms="100", retry_base_s="0.2", retry_max_s="1")
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[EnforcerProcess]]:
+    started: list[EnforcerProcess] = []
+    yield started
+    for p in started:
+        p.stop(signal.SIGKILL)
+
+
+def iperf(lab: Lab, bind: str, port: int, seconds: float, download: bool = True
+          ) -> subprocess.Popen[str]:
+    args = ["ip", "netns", "exec", lab.sub, lab.iperf3, "-c", INET_ADDRESS, "-B", bind, "-p",
+            str(port), "-t", str(seconds), "-i", "0.5", "-J"]
+    if download:
+        args.append("-R")
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str]) -> dict[str, object]:
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, f"iperf3 failed: {out[-400:]} {err[-400:]}"
+    return dict(json.loads(out))
+
+
+def goodput(run: dict[str, object], start_s: float = 0.0) -> float:
+    """Mean bit/s over the intervals starting at or after start_s (0: the whole run)."""
+    if start_s <= 0:
+        return float(run["end"]["sum_received"]["bits_per_second"])  # type: ignore[index]
+    values = [i["sum"]["bits_per_second"] for i in run["intervals"]  # type: ignore[attr-defined]
+              if i["sum"]["start"] >= start_s - 1e-6]
+    assert values, run
+    return sum(values) / len(values)
+
+
+async def measure(lab: Lab, bind: str, seconds: float = 2, port: int = PORTS[0],
+                  download: bool = True) -> float:
+    return goodput(await asyncio.to_thread(finish, iperf(lab, bind, port, seconds, download)))
+
+
+def assert_rate(bps: float, kbps: int, what: str) -> None:
+    ratio = bps / (kbps * 1000)
+    assert LOW <= ratio <= HIGH, f"{what}: {bps / 1e6:.2f} Mbit/s is {ratio:.0%} of " \
+                                 f"{kbps / 1000} Mbit/s"
+
+
+async def test_fup_tier_then_bought_data_restores_plan_speed_two_subscribers_independent(
+        clean_tree: Lab, db: str, db_url: str, portal_server: PortalServer,
+        processes: list[EnforcerProcess], tmp_path: Path) -> None:
+    lab = clean_tree
+    await helpers.subscribers("alice", "bob")
+    await helpers.online("alice", "s-alice", ALICE)
+    await helpers.online("bob", "s-bob", BOB)
+    await helpers.use_bytes("alice", 101 * GB)  # past Basic's monthly tier 1 (100 GB)
+    proc = enforcer(db_url, tmp_path / "enf", lab)
+    processes.append(proc)
+    await helpers.until(lambda: helpers.state_is("alice", "applied", BASIC_TIER1[0]),
+                        what="alice shaped to tier 1", log=proc.log)
+    await helpers.until(lambda: helpers.state_is("bob", "applied", BASIC[0]),
+                        what="bob shaped to plan", log=proc.log)
+
+    # Two subscribers at once, each at its own rate.
+    a = iperf(lab, ALICE, PORTS[0], 2)
+    b = iperf(lab, BOB, PORTS[1], 2)
+    a_run, b_run = await asyncio.gather(asyncio.to_thread(finish, a),
+                                        asyncio.to_thread(finish, b))
+    assert_rate(goodput(a_run), BASIC_TIER1[0], "alice in tier 1")
+    assert_rate(goodput(b_run), BASIC[0], "bob on plan")
+    assert_rate(await measure(lab, ALICE, download=False), BASIC_TIER1[1], "alice upload tier 1")
+
+    # The live rate the dashboard shows comes from the shaper's counters.
+    busy = iperf(lab, BOB, PORTS[1], 2.5)
+    await asyncio.sleep(2.2)
+    live = await LiveRate.get(username="bob")
+    await asyncio.to_thread(finish, busy)
+    assert 0.7 * BASIC[0] * 1000 <= live.down_bps <= 1.1 * BASIC[0] * 1000, live.down_bps
+
+    # Buy 2 GB through the real portal API: alice is back at plan speed within 2 s.
+    token = portal_server.login("alice", PASSWORD)
+    with portal_server.client() as c:
+        bought_at = time.monotonic()
+        r = c.post("/customer/api/data/buy", json={"gb": 2},
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    run = iperf(lab, ALICE, PORTS[0], 2)
+    applied_after = await helpers.until(lambda: helpers.state_is("alice", "applied", BASIC[0]),
+                                        timeout_s=2, what="plan speed applied", log=proc.log)
+    result = await asyncio.to_thread(finish, run)
+    elapsed = time.monotonic() - bought_at
+    # the second half of a 2 s transfer started right after the purchase runs at plan speed
+    assert_rate(goodput(result, start_s=1.0), BASIC[0], "alice after buying data")
+    assert elapsed < 3.5, elapsed  # iperf3 start-up and teardown around its 2 s
+    print(f"purchase -> shaper applied {applied_after * 1000:.0f} ms (+ API time)")
+
+
+async def test_killed_enforcer_keeps_the_tree_and_reconciles_changes_made_while_down(
+        clean_tree: Lab, db: str, db_url: str, processes: list[EnforcerProcess],
+        tmp_path: Path) -> None:
+    lab = clean_tree
+    await helpers.subscribers("alice", "bob")
+    await helpers.online("alice", "s-alice", ALICE)
+    await helpers.online("bob", "s-bob", BOB)
+    first = enforcer(db_url, tmp_path / "enf", lab)
+    processes.append(first)
+    for u in ("alice", "bob"):
+        await helpers.until(lambda u=u: helpers.state_is(u, "applied", BASIC[0]),  # type: ignore[misc]
+                            what=f"{u} shaped", log=first.log)
+
+    first.stop(signal.SIGKILL)
+    # The kernel keeps shaping without the process.
+    assert_rate(await measure(lab, ALICE), BASIC[0], "alice while the enforcer is down")
+    # Changes while it is down: bob upgrades, alice crosses the FUP tier.
+    await subscribers.set_plan("bob", "Fast", profile="mikrotik")
+    await helpers.use_bytes("alice", 150 * GB)
+
+    second = enforcer(db_url, tmp_path / "enf", lab)
+    processes.append(second)
+    await helpers.until(lambda: helpers.state_is("bob", "applied", FAST[0]),
+                        what="bob on Fast after restart", log=second.log)
+    await helpers.until(lambda: helpers.state_is("alice", "applied", BASIC_TIER1[0]),
+                        what="alice in tier 1 after restart", log=second.log)
+    a = iperf(lab, ALICE, PORTS[0], 2)
+    b = iperf(lab, BOB, PORTS[1], 2)
+    a_run, b_run = await asyncio.gather(asyncio.to_thread(finish, a),
+                                        asyncio.to_thread(finish, b))
+    assert_rate(goodput(a_run), BASIC_TIER1[0], "alice after restart")
+    assert_rate(goodput(b_run), FAST[0], "bob after restart")
+    # adopted, not rebuilt: one class per subscriber and direction, no duplicates
+    classes = (await asyncio.to_thread(
+        subprocess.run, ["ip", "netns", "exec", lab.edge, "tc", "class", "show", "dev", "vd"],
+        capture_output=True, text=True, check=True)).stdout
+    assert classes.count("rate 2Mbit") == 1 and classes.count("rate 50Mbit") == 1, classes
+    state = await EnforcementState.get(username="bob")
+    assert state.reason == "plan" and state.target == "shaper" and state.address == BOB
