@@ -149,6 +149,12 @@ class FilterChain:
         except UpstreamFailed as e:
             result = self.cache.get_stale(key)
             if result is not None:
+                result = wire.add_ede(
+                    result,
+                    wire.EDE_STALE_ANSWER,
+                    "upstreams unreachable",
+                    bool(q.flags & wire.EDNS_FLAG),
+                )
                 self.metrics.queries["stale"] += 1
                 log.info("all upstreams failed for %s (%s); serving stale", q.qname, e)
         except Exception:  # noqa: BLE001 - never leave waiters hanging

@@ -297,3 +297,31 @@ def walk_records(data: bytes) -> list[RecordRef]:
             if i > len(data):
                 raise FormatError("rdata truncated")
     return refs
+
+
+def add_ede(response: bytes, info_code: int, text: str, add_opt: bool = False) -> bytes:
+    """The response with an EDE option appended to its OPT record; with no OPT, one
+    is added when `add_opt` (the client sent EDNS), else the response is unchanged.
+
+    Off the hot path (stale answers): walks the records to find the OPT.
+    """
+    try:
+        refs = walk_records(response)
+    except (FormatError, IndexError, struct.error):
+        return response
+    for ref in refs:
+        if ref.section == 2 and ref.rtype == TYPE_OPT:
+            option = ede_option(info_code, text)
+            end = ref.rdata_offset + ref.rdlength
+            rdlength = struct.pack("!H", ref.rdlength + len(option))
+            return (
+                response[: ref.rdata_offset - 2]
+                + rdlength
+                + response[ref.rdata_offset : end]
+                + option
+                + response[end:]
+            )
+    if not add_opt:
+        return response
+    arcount = struct.pack("!H", ((response[10] << 8) | response[11]) + 1)
+    return response[:10] + arcount + response[12:] + opt_record(1232, ede_option(info_code, text))

@@ -211,6 +211,9 @@ def test_failover_then_serve_stale(launcher: Launcher) -> None:
     stale = query(r.port, "ttl1.stale.test", timeout=5)
     assert addresses(stale) == ["192.0.2.1"]
     assert stale.answer[0].ttl == 30
+    assert [(o.code, o.text) for o in stale.options if o.otype == dns.edns.EDE] == [
+        (3, "upstreams unreachable")
+    ]
     failed = query(r.port, "never-seen.test", timeout=5)
     assert failed.rcode() == dns.rcode.SERVFAIL
 

@@ -123,3 +123,19 @@ def test_fuzz_mutated_valid_query(noise: bytes, where: int) -> None:
         wire.parse_question(bytes(base))
     except (wire.FormatError, wire.NotAQuery):
         pass
+
+
+def test_add_ede_appends_to_existing_opt_only() -> None:
+    query = dns.message.make_query("x.test", "A", use_edns=0)
+    response = dns.message.make_response(query)
+    response.answer.append(dns.rrset.from_text("x.test.", 30, "IN", "A", "192.0.2.1"))
+    out = dns.message.from_wire(wire.add_ede(response.to_wire(), wire.EDE_STALE_ANSWER, "stale"))
+    assert [(o.code, o.text) for o in out.options] == [(3, "stale")]
+    assert out.answer[0][0].address == "192.0.2.1"
+    plain = dns.message.make_response(
+        dns.message.make_query("x.test", "A", use_edns=False)
+    ).to_wire()
+    assert wire.add_ede(plain, 3, "stale") == plain
+    added = dns.message.from_wire(wire.add_ede(plain, 3, "stale", add_opt=True))
+    assert added.edns == 0 and [(o.code, o.text) for o in added.options] == [(3, "stale")]
+    assert wire.add_ede(b"\x00\x01", 3, "x") == b"\x00\x01"
