@@ -188,7 +188,13 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     if args.no_serve:
         print("\n".join(lines))
         return 0
+    from portal.enforcer.embedded import start_child
     from portal.serve import serve
 
-    serve(demo_config, "127.0.0.1", port, on_ready="\n".join(lines))
+    enforcer, enforcer_line = start_child(demo_config, state)
+    lines.append(enforcer_line)
+    try:
+        serve(demo_config, "127.0.0.1", port, on_ready="\n".join(lines))
+    finally:
+        enforcer.stop()
     return 0

@@ -29,7 +29,7 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
         shaper = local.LocalShaper(settings.down_interface, settings.up_interface,
                                    settings.netns)
     else:
-        print(f"ispedge enforcer: local shaper off ({reason}); NAS sessions get CoA",
+        print(f"ispedge enforcer: local shaper off: {reason}; NAS sessions get CoA",
               file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

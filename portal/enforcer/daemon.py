@@ -107,6 +107,7 @@ class Enforcer:
         self._samples: dict[str, tuple[float, int, int]] = {}
         self.last_pass = PassReport()
         self.next_expiry = float("inf")  # epoch of the next subscription expiry online
+        self.radacct_cursor: int | None = None
 
     # --- journal ------------------------------------------------------------------
 
@@ -127,6 +128,19 @@ class Enforcer:
             self.dirty.add(str(r["username"]))
         return len(rows)
 
+    async def poll_sessions(self) -> int:
+        """New radacct rows (a session started): enforce them now, not at the next ingest."""
+        if self.radacct_cursor is None:
+            rows = await db.fetch("SELECT MAX(radacctid) AS m FROM radacct")
+            self.radacct_cursor = int(str(rows[0]["m"] or 0))
+            return 0
+        rows = await db.fetch("SELECT radacctid, username FROM radacct WHERE radacctid > ?"
+                              " ORDER BY radacctid LIMIT 10000", [self.radacct_cursor])
+        for r in rows:
+            self.radacct_cursor = max(self.radacct_cursor, int(str(r["radacctid"])))
+            self.dirty.add(str(r["username"]))
+        return len(rows)
+
     async def due_retries(self, now: float) -> set[str]:
         rows = await db.fetch("SELECT username FROM enforcement_state WHERE state = 'retrying'"
                               " AND next_retry_at <= ?", [now])
@@ -143,8 +157,13 @@ class Enforcer:
         sessions = await facts.open_sessions(usernames)
         recorded = await facts.recorded(usernames)
         nas = await facts.nas_table()
-        known = await facts.subscriber_facts(sorted(sessions), now_dt, self.tz,
+        # Subscribers named by the journal are looked at even offline: their radreply
+        # must say the effective speed before they reconnect (e.g. re-activated).
+        named = set(sessions) | (usernames or set())
+        known = await facts.subscriber_facts(sorted(named), now_dt, self.tz,
                                              self.settings.cycle)
+        desired_of = {u: rules.desired_state(f, self.settings.policy, now_dt)
+                      for u, f in known.items()}
         profile = get_profile(self.settings.reply_profile)
         wishes: dict[str, tuple[Key, facts.Session]] = {}
         to_send: list[str] = []
@@ -152,7 +171,7 @@ class Enforcer:
         for u, s in sessions.items():
             if u not in known:
                 continue  # a RADIUS user the portal does not manage
-            desired = rules.desired_state(known[u], self.settings.policy, now_dt)
+            desired = desired_of[u]
             target = rules.target_for(s.nas_ip, s.nas_ip in nas, self.local is not None)
             address = s.framed_ip
             if target == "shaper":
@@ -177,14 +196,13 @@ class Enforcer:
         gone = [u for u in recorded if u not in wishes]
         # radreply must say the effective speed, so a reconnect gets what CoA set.
         names = sorted({a for a, _, _ in profile.reply_attributes(CoaRate(1000, 1000))})
-        current = await facts.radreply_rows(sorted(wishes), names)
-        stale_reply = [u for u, (key, _) in wishes.items() if rules.radreply_needs_update(
-            current.get(u, []), profile.reply_attributes(CoaRate(key[3].down_kbps,
-                                                                 key[3].up_kbps)))]
+        current = await facts.radreply_rows(sorted(desired_of), names)
+        stale_reply = [u for u, d in desired_of.items() if rules.radreply_needs_update(
+            current.get(u, []), profile.reply_attributes(CoaRate(d.down_kbps, d.up_kbps)))]
         if new_rows or gone or stale_reply:
             async with in_transaction() as tx:
                 for u in stale_reply:
-                    d = wishes[u][0][3]
+                    d = desired_of[u]
                     await radius_sync.set_rate(tx, u, d.down_kbps, d.up_kbps,
                                                self.settings.reply_profile)
                     await journal.record(tx, u, "speed", source="enforcer", reason=d.reason,
@@ -389,6 +407,7 @@ class Enforcer:
             batch: set[str] = set()
             try:
                 if time.monotonic() >= next_full or time.time() >= self.next_expiry:
+                    await self.poll_sessions()
                     report = await self.enforce(None)
                     next_full = time.monotonic() + self.settings.reconcile_s
                     log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, "
@@ -396,6 +415,7 @@ class Enforcer:
                              report.removed, report.seconds)
                 else:
                     await self.poll_journal()
+                    await self.poll_sessions()
                     batch = self.dirty | await self.due_retries(time.time())
                     self.dirty = set()
                     if batch:

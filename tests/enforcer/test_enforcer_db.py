@@ -283,3 +283,40 @@ async def test_session_end_removes_state_and_status_cli_shows_rows(
     assert row["username"] == "alice" and row["state"] == "applied"
     assert row["desired"] == "rate 10000/5000 (plan)" and row["applied"] == "rate 10000/5000"
     assert row["attempts"] == 0 and row["last_error"] == "-"
+
+
+async def test_new_session_is_picked_up_from_radacct_without_waiting(
+        nas: NasEmulator, coa: CoaClient) -> None:
+    await helpers.subscribers("alice")
+    enforcer = Enforcer(helpers.settings(), coa)
+    assert await enforcer.poll_sessions() == 0  # sets the cursor
+    await helpers.online("alice", "s-alice", "100.64.0.10")
+    assert await enforcer.poll_sessions() == 1 and enforcer.dirty == {"alice"}
+    await enforcer.enforce(enforcer.dirty)
+    await enforcer.settle()
+    assert sent(nas, "alice") == [(COA_REQUEST, rate_limit(*BASIC))]
+
+
+async def test_offline_subscriber_named_by_the_journal_gets_radreply_fixed(
+        nas: NasEmulator, coa: CoaClient) -> None:
+    """Disabled while online (suspended speed in radreply), re-activated while offline:
+    the reconnect must get the plan speed again, not the suspended one."""
+    await helpers.subscribers("alice")
+    await helpers.online("alice", "s-alice", "100.64.0.10")
+    enforcer = Enforcer(helpers.settings(), coa)
+    await enforcer.start_cursor()
+    await subscribers.set_status("alice", "disabled")
+    await enforcer.poll_journal()
+    await enforcer.enforce(enforcer.dirty)
+    await enforcer.settle()
+    assert await radreply("alice") == [rate_limit(128, 64)]
+    assert sent(nas, "alice")[-1] == (COA_REQUEST, rate_limit(128, 64))
+    await helpers.offline("s-alice")
+    enforcer.dirty.clear()
+
+    await subscribers.set_status("alice", "active")
+    await enforcer.poll_journal()
+    report = await enforcer.enforce(enforcer.dirty)
+    await enforcer.settle()
+    assert report.radreply_updated == 1 and report.sent == 0 and report.removed == 1
+    assert await radreply("alice") == [rate_limit(*BASIC)]
