@@ -320,3 +320,31 @@ async def test_offline_subscriber_named_by_the_journal_gets_radreply_fixed(
     await enforcer.settle()
     assert report.radreply_updated == 1 and report.sent == 0 and report.removed == 1
     assert await radreply("alice") == [rate_limit(*BASIC)]
+
+
+async def test_usage_ingest_job_marks_subscribers_whose_usage_moved(
+        nas: NasEmulator, coa: CoaClient, db_url: str) -> None:
+    from portal.config import load_config
+    from portal.usage import simnas
+
+    await helpers.subscribers("alice", "bob")
+    now = datetime.now(UTC)
+    alice = simnas.SimSession("alice", "s-alice", "127.0.0.1", "100.64.0.10")
+    bob = simnas.SimSession("bob", "s-bob", "127.0.0.1", "100.64.0.11")
+    await simnas.start([alice, bob], now - timedelta(minutes=5))
+    config = load_config(None, {"ISPEDGE_DATABASE_URL": db_url})
+    enforcer = Enforcer(helpers.settings(), coa, None, config)
+    await enforcer._ingest()
+    await enforcer.enforce(None)
+    await enforcer.settle()
+    enforcer.dirty.clear()
+
+    alice.bytes_out = 101 * GB  # the NAS's interim update: alice is past tier 1
+    bob.bytes_out = 1 * GB
+    await simnas.interim([alice, bob], now)
+    assert await enforcer._ingest() == 2 and enforcer.dirty == {"alice", "bob"}
+    report = await enforcer.enforce(enforcer.dirty)
+    await enforcer.settle()
+    assert report.sent == 1
+    assert sent(nas, "alice")[-1] == (COA_REQUEST, rate_limit(*BASIC_TIER1))
+    assert sent(nas, "bob") == [(COA_REQUEST, rate_limit(*BASIC))]
