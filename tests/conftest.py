@@ -41,7 +41,8 @@ PG_URL = os.environ.get("ISPEDGE_TEST_DATABASE_URL", "")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "db_url" in getattr(item, "fixturenames", ()):
+        # contract_db: dns_filter's own fixture, parametrised over the same backends.
+        if {"db_url", "contract_db"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
 
 
