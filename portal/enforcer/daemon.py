@@ -108,6 +108,7 @@ class Enforcer:
         self.last_pass = PassReport()
         self.next_expiry = float("inf")  # epoch of the next subscription expiry online
         self.radacct_cursor: int | None = None
+        self.force_full = False  # the shaper's first reconcile failed: run a full pass
 
     # --- journal ------------------------------------------------------------------
 
@@ -234,6 +235,16 @@ class Enforcer:
         if self.local is None:
             return
         sending = [u for u in to_send if wishes[u][0][0] == "shaper"]
+        if full:
+            # A full reconcile applies every shaper wish: it also settles the ones
+            # waiting for a retry (their backoff need not run out first).
+            waiting = [u for u, (key, _) in wishes.items() if key[0] == "shaper"
+                       and u not in to_send and u in recorded
+                       and recorded[u].state not in ("applied", "failed")
+                       and not rules.is_new(recorded[u], *key)]
+            for u in waiting:
+                attempts[u] = recorded[u].attempts
+            sending += waiting
         changes: dict[str, shaper_mod.Rate | None] = {}
         for u in gone:
             r = recorded[u]
@@ -247,14 +258,17 @@ class Enforcer:
         for u in sending:
             key = wishes[u][0]
             changes[key[2]] = shaper_mod.Rate(key[3].down_kbps, key[3].up_kbps)
-        if full or not self.shaper_ready:
+        if not full and not self.shaper_ready:
+            # Only a full reconcile may be the first (a partial wish would remove every
+            # other subscriber's class): these wait for it, and it comes next.
+            self.force_full = True
+            for u in sending:
+                self._record(_Result(u, wishes[u][0], attempts[u], rules.Outcome(
+                    False, "waiting for the first full shaper reconcile")))
+            return
+        if full:
             desired = {key[2]: shaper_mod.Rate(key[3].down_kbps, key[3].up_kbps)
                        for u, (key, _) in wishes.items() if key[0] == "shaper"}
-            if not full:
-                desired = {**self.shaper_desired, **desired}
-                for address, rate in changes.items():
-                    if rate is None:
-                        desired.pop(address, None)
             owners = {wishes[u][0][2]: u for u in wishes if wishes[u][0][0] == "shaper"}
             self._spawn(self._shape(sending, wishes, attempts, desired, None, owners))
         elif changes:
@@ -286,6 +300,9 @@ class Enforcer:
             for f in exc.failures:
                 failed[str(f.address or "*")] = str(f)
             log.warning("shaper: %s", exc)
+            if desired is not None:
+                # what could be applied was (and is counted); the next full pass repairs
+                self.shaper_desired = dict(desired)
         except Exception as exc:  # noqa: BLE001 - e.g. the namespace vanished: retried later
             failed["*"] = f"{type(exc).__name__}: {exc}"
             log.warning("shaper failed: %s", failed["*"])
@@ -406,7 +423,9 @@ class Enforcer:
         while not stop.is_set():
             batch: set[str] = set()
             try:
-                if time.monotonic() >= next_full or time.time() >= self.next_expiry:
+                if time.monotonic() >= next_full or time.time() >= self.next_expiry \
+                        or self.force_full:
+                    self.force_full = False
                     await self.poll_sessions()
                     report = await self.enforce(None)
                     next_full = time.monotonic() + self.settings.reconcile_s

@@ -192,3 +192,49 @@ async def test_killed_enforcer_keeps_the_tree_and_reconciles_changes_made_while_
     assert classes.count("rate 2Mbit") == 1 and classes.count("rate 50Mbit") == 1, classes
     state = await EnforcementState.get(username="bob")
     assert state.reason == "plan" and state.target == "shaper" and state.address == BOB
+
+
+async def test_netlink_failure_is_recorded_and_retried_until_the_interface_exists(
+        clean_tree: Lab, db: str) -> None:
+    from coa import CoaClient
+    from portal.enforcer.daemon import Enforcer
+    from portal.enforcer.local import LocalShaper
+
+    lab = clean_tree
+    dev = "vmiss0"
+    await helpers.subscribers("alice")
+    await helpers.online("alice", "s-alice", ALICE)
+    shaper = LocalShaper(dev, "vu", lab.edge)
+    try:
+        async with CoaClient(timeout_s=0.2, retries=0) as coa:
+            enforcer = Enforcer(helpers.settings(), coa, shaper)
+            await enforcer.enforce(None)
+            await enforcer.settle()
+            state = await EnforcementState.get(username="alice")
+            assert (state.state, state.attempts, state.applied_at) == ("retrying", 1, None)
+            assert dev in state.last_error or "No such device" in state.last_error, \
+                state.last_error
+            assert not enforcer.shaper_ready
+
+            # a due retry is not a partial reconcile of a tree never built: it asks for a full one
+            await asyncio.sleep(0.35)
+            due = await enforcer.due_retries(time.time())
+            assert due == {"alice"}
+            await enforcer.enforce(due)
+            await enforcer.settle()
+            assert enforcer.force_full
+            state = await EnforcementState.get(username="alice")
+            assert state.attempts == 2 and "first full shaper reconcile" in state.last_error
+
+            await asyncio.to_thread(subprocess.run, ["ip", "-n", lab.edge, "link", "add", dev,
+                                                     "type", "veth", "peer", "name", "vmiss1"],
+                                    check=True)
+            await enforcer.enforce(None)
+            await enforcer.settle()
+            state = await EnforcementState.get(username="alice")
+            assert (state.state, state.attempts, state.applied_down_kbps) == ("applied", 0,
+                                                                             BASIC[0])
+    finally:
+        await shaper.close()
+        await asyncio.to_thread(subprocess.run, ["ip", "-n", lab.edge, "link", "del", dev],
+                                capture_output=True)
