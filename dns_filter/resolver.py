@@ -17,6 +17,7 @@ from dnslib import CNAME, QTYPE, RR, DNSHeader, DNSQuestion, DNSRecord
 from twisted.internet import defer
 
 from dns_filter import wire
+from dns_filter.block_log import BlockLog
 from dns_filter.blocking import BlockDecider, BlockResponder, Decision
 from dns_filter.cache import AnswerCache
 from dns_filter.metrics import Metrics
@@ -38,7 +39,9 @@ class FilterChain:
         cache: AnswerCache,
         upstreams: UpstreamPool,
         metrics: Metrics,
+        block_log: BlockLog | None = None,
     ):
+        self.block_log = block_log
         self.clients = clients
         self.limiter = limiter
         self.decider = decider
@@ -87,6 +90,8 @@ class FilterChain:
             if decision.kind == Decision.BLOCK:
                 counts["blocked"] += 1
                 self.metrics.blocks[decision.detail] += 1
+                if self.block_log is not None:
+                    self.block_log.add(source, q.qname, decision.detail)
                 return self._fit(data, q, self.responder.respond(data, q, decision.detail), udp)
             if decision.kind == Decision.CANARY:
                 counts["canary"] += 1

@@ -53,6 +53,7 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
 
     from blocklists.store import DomainStore
     from blocklists.update import current_generation
+    from dns_filter.block_log import BlockLog, BlockLogDatabase
     from dns_filter.blocking import BlockDecider, BlockResponder
     from dns_filter.cache import AnswerCache
     from dns_filter.metrics import Metrics
@@ -108,6 +109,17 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
             if isinstance(old, DomainStore):
                 old.close()  # nothing else holds it: the reactor is single-threaded
 
+    block_log = None
+    if settings.block_log and settings.database_url:
+        block_log = BlockLog(
+            BlockLogDatabase(settings.database_url),
+            table,
+            metrics,
+            settings.block_log_interval_s,
+            settings.block_log_days,
+            settings.block_log_max_pending,
+        )
+
     chain = FilterChain(
         ClientPolicies(table, settings.served_networks, settings.default_categories),
         RateLimiter(settings.rate_limit_qps, settings.rate_limit_burst),
@@ -126,6 +138,7 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
         ),
         UpstreamPool(settings.upstreams, settings.upstream_timeout_s, reactor, metrics),
         metrics,
+        block_log,
     )
 
     class TcpDns(Protocol, TimeoutMixin):
@@ -187,6 +200,8 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
     tcp.close()  # adoptStreamPort holds its own duplicate of the descriptor
 
     follower.start()
+    if block_log is not None:
+        block_log.start()
     task.LoopingCall(check_blocklists).start(settings.blocklist_check_s, now=False)
     task.LoopingCall(chain.limiter.sweep).start(60, now=False)
 

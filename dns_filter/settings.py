@@ -44,6 +44,11 @@ class DnsSettings:
     poll_interval_s: float = 0.2
     full_reload_s: float = 10.0
     blocklist_check_s: float = 1.0
+    # Block log (dns_block_daily / dns_block_recent): written every block_log_interval_s.
+    block_log: bool = True
+    block_log_interval_s: float = 1.0
+    block_log_days: int = 7
+    block_log_max_pending: int = 100_000
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)

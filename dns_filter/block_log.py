@@ -1,0 +1,246 @@
+"""What the resolver blocked, for whom: batched in memory, written every ~1 s.
+
+The query path only appends `(source, name, category)` to a list (bounded:
+past `max_pending` events are counted as dropped, never queued). Once a
+second the reactor swaps the list out, turns source addresses into
+usernames with the policy table (events with no subscriber are skipped),
+and hands the batch to a thread that writes it in one transaction:
+
+- `dns_block_daily(username, day, category, count)`: upsert, day = UTC date;
+- `dns_block_recent(username, domain, category, blocked_at)`: one row per
+  (username, domain) per batch, blocked_at in epoch seconds;
+
+and prunes both to `keep_days` once a minute. A failed write drops that
+batch (logged, counted in metrics): the block log is a report, never a
+reason to hold memory or stall answers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from twisted.internet import task, threads
+
+from dns_filter.metrics import Metrics
+from dns_filter.policy import PolicyTable
+
+log = logging.getLogger("ispedge.dns.blocklog")
+PRUNE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    at: float  # epoch seconds the batch was taken (events are at most one interval older)
+    daily: dict[tuple[str, str, str], int]  # (username, day, category) -> count
+    recent: dict[tuple[str, str], str]  # (username, domain) -> category
+
+
+def summarize(
+    events: list[tuple[str, str, str]], usernames: dict[str, str], at: float
+) -> Batch:
+    """Events → one batch; sources without a username are dropped."""
+    day = datetime.fromtimestamp(at, UTC).date().isoformat()
+    daily: Counter[tuple[str, str, str]] = Counter()
+    recent: dict[tuple[str, str], str] = {}
+    for source, domain, category in events:
+        username = usernames.get(source)
+        if not username:
+            continue
+        daily[(username, day, category)] += 1
+        recent[(username, domain)] = category
+    return Batch(at, dict(daily), recent)
+
+
+class UsernameIndex:
+    """Source address → username, rebuilt only when the policy table changes."""
+
+    def __init__(self, table: PolicyTable):
+        self.table = table
+        self._version = -1
+        self._v4: dict[str, str] = {}
+        self._v6: list[tuple[ipaddress.IPv6Network, str]] = []
+
+    def lookup(self, source: str) -> str:
+        if self._version != self.table.version:
+            self._rebuild()
+        found = self._v4.get(source)
+        if found is not None:
+            return found
+        try:
+            address = ipaddress.ip_address(source.split("%", 1)[0])
+        except ValueError:
+            return ""
+        if address.version == 6 and address.ipv4_mapped is not None:
+            return self._v4.get(str(address.ipv4_mapped), "")
+        best: tuple[int, str] = (-1, "")
+        for net, username in self._v6:
+            if address in net and net.prefixlen > best[0]:
+                best = (net.prefixlen, username)
+        return best[1]
+
+    def _rebuild(self) -> None:
+        self._version = self.table.version
+        self._v4, self._v6 = {}, []
+        for username, keys in self.table.by_username.items():
+            for key in keys:
+                if "/" in key:
+                    self._v6.append((ipaddress.IPv6Network(key), username))
+                else:
+                    self._v4[key] = username
+
+
+class BlockLogDatabase:
+    """A writable connection of its own (the policy reader opens SQLite read-only)."""
+
+    def __init__(self, url: str):
+        parsed = urlparse(url)
+        if parsed.scheme == "sqlite":
+            self.kind = "sqlite"
+            self.path = "/" + url[len("sqlite://") :].lstrip("/")
+            self.mark = "?"
+        elif parsed.scheme in ("postgres", "postgresql"):
+            self.kind = "postgres"
+            self.mark = "%s"
+        else:
+            raise ValueError(f"unsupported database URL {url!r}")
+        self.url = url
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            if self.kind == "sqlite":
+                conn = sqlite3.connect(
+                    Path(self.path), timeout=5, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA busy_timeout = 5000")
+            else:
+                import psycopg
+
+                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn = conn
+        return self._conn
+
+    def write(self, batch: Batch, prune_before: float | None) -> None:
+        m = self.mark
+        try:
+            conn = self._connect()
+            cur = conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                if batch.daily:
+                    cur.executemany(
+                        "INSERT INTO dns_block_daily (username, day, category, count)"
+                        f" VALUES ({m}, {m}, {m}, {m})"
+                        " ON CONFLICT (username, day, category)"
+                        " DO UPDATE SET count = dns_block_daily.count + excluded.count",
+                        [(u, d, c, n) for (u, d, c), n in batch.daily.items()],
+                    )
+                if batch.recent:
+                    cur.executemany(
+                        "INSERT INTO dns_block_recent (username, domain, category, blocked_at)"
+                        f" VALUES ({m}, {m}, {m}, {m})",
+                        [(u, dom, c, batch.at) for (u, dom), c in batch.recent.items()],
+                    )
+                if prune_before is not None:
+                    day = datetime.fromtimestamp(prune_before, UTC).date().isoformat()
+                    cur.execute(f"DELETE FROM dns_block_recent WHERE blocked_at < {m}",
+                                (prune_before,))
+                    cur.execute(f"DELETE FROM dns_block_daily WHERE day < {m}", (day,))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
+            self._conn = None
+
+
+class BlockLog:
+    def __init__(
+        self,
+        db: BlockLogDatabase | None,
+        table: PolicyTable,
+        metrics: Metrics,
+        interval_s: float = 1.0,
+        keep_days: int = 7,
+        max_pending: int = 100_000,
+    ):
+        self.db = db
+        self.usernames = UsernameIndex(table)
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.keep_days = keep_days
+        self.max_pending = max_pending
+        self.pending: list[tuple[str, str, str]] = []
+        self.writing = False
+        self.failing = False
+        self.last_prune = 0.0
+        self.dropped = 0  # events over max_pending while a write was slow
+        self.failed_writes = 0
+        self._loop: task.LoopingCall | None = None
+
+    def add(self, source: str, domain: str, category: str) -> None:
+        """The query path: one append, nothing else."""
+        if len(self.pending) < self.max_pending:
+            self.pending.append((source, domain, category))
+        else:
+            self.dropped += 1
+
+    def start(self) -> None:
+        if self.db is None:
+            return
+        self._loop = task.LoopingCall(self.flush)
+        self._loop.start(self.interval_s, now=False)
+
+    def flush(self) -> None:
+        if self.writing or self.db is None:
+            return  # the batch keeps growing (bounded) until the last write is done
+        now = time.time()
+        prune = now - self.keep_days * 86400 if now - self.last_prune >= PRUNE_EVERY_S else None
+        if not self.pending and prune is None:
+            return
+        events, self.pending = self.pending, []
+        names = {source: self.usernames.lookup(source) for source in {e[0] for e in events}}
+        batch = summarize(events, names, now)
+        self.writing = True
+        d = threads.deferToThread(self.db.write, batch, prune)
+        d.addCallbacks(self._written, self._failed, callbackArgs=(prune,))
+
+    def _gauges(self) -> None:
+        self.metrics.gauges["blocklog_dropped_events"] = self.dropped
+        self.metrics.gauges["blocklog_failed_writes"] = self.failed_writes
+
+    def _written(self, _result: object, prune: float | None) -> None:
+        self.writing = False
+        self._gauges()
+        if prune is not None:
+            self.last_prune = time.time()
+        if self.failing:
+            log.info("block log: writing again")
+        self.failing = False
+
+    def _failed(self, failure: Any) -> None:
+        self.writing = False
+        self.failed_writes += 1
+        self._gauges()
+        if not self.failing:
+            log.warning("block log: write failed, batch dropped: %s",
+                        getattr(failure, "value", failure))
+        self.failing = True
