@@ -130,14 +130,14 @@ async def simulate_accounting(rng: random.Random, usernames: list[str], now: dat
             await simnas.stop(stopping, t)
         await ingest.ingest_once(settings, t)
         t += interim
-    # A last interim just before now, so the dashboard shows a fresh live rate.
-    last = now - timedelta(seconds=30)
+    # Two last interims a minute apart just before now: a fresh live rate.
     running = [s for s, _ in open_.values()]
-    for s in running:
-        s.bytes_out += int(rng.uniform(1, 40) * 10**6 / 8 * 30)
-        s.bytes_in += int(rng.uniform(0.2, 4) * 10**6 / 8 * 30)
-    await simnas.interim(running, last)
-    await ingest.ingest_once(settings, now)
+    for ago in (90, 30):
+        for s in running:
+            s.bytes_out += int(rng.uniform(1, 40) * 10**6 / 8 * 60)
+            s.bytes_in += int(rng.uniform(0.2, 4) * 10**6 / 8 * 60)
+        await simnas.interim(running, now - timedelta(seconds=ago))
+        await ingest.ingest_once(settings, now - timedelta(seconds=ago))
 
 
 def free_port(preferred: int) -> int:

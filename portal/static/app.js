@@ -123,4 +123,9 @@
     });
   }
   if (page && page !== "login") loadMe();
+
+  // Installable on a phone home screen: the worker caches only the static shell.
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/customer/sw.js", { scope: "/customer/" }).catch(function () {});
+  }
 })();

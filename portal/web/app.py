@@ -11,10 +11,13 @@ from portal import db
 from portal.config import Config, jwt_key
 from portal.models import Reseller
 from portal.security.client_ip import parse_networks
-from portal.web import customer_api, errors, login
+from portal.web import apidoc, customer_api, errors, login
+from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
 from portal.web import plans as plans_tab
+from portal.web import pwa as pwa_routes
+from portal.web import usage as usage_tab
 
 STATIC = Path(__file__).parent.parent / "static"
 
@@ -37,11 +40,17 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.config.REQUEST_MAX_SIZE = int(config.get("portal", "max_body_bytes"))
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = False
+    # sanic-ext's automatic HEAD/OPTIONS routes re-finalise the router once per
+    # route at start (seconds with ~90 routes, the first request waits); we need neither.
+    app.config.HTTP_AUTO_HEAD = False
+    app.config.HTTP_AUTO_OPTIONS = False
+    app.config.CORS_AUTOMATIC_OPTIONS = False
     app.ctx.config = config
     app.ctx.jwt_key = jwt_key(config)
     app.ctx.trusted_proxies = parse_networks(config.get("portal", "trusted_proxies") or [])
     app.ctx.hostnames = {"localhost", *[h.lower() for h in config.get("portal", "hostnames", [])]}
     errors.install(app)
+    apidoc.describe_api()
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
@@ -73,6 +82,9 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.static("/customer/static", STATIC, name="static")
     app.blueprint(login.bp)
     app.blueprint(customer_api.bp)
+    app.blueprint(dashboard_tab.bp)
+    app.blueprint(usage_tab.bp)
+    app.blueprint(pwa_routes.bp)
     app.blueprint(plans_tab.bp)
     app.blueprint(data_tab.bp)
     app.blueprint(invoices_tab.bp)

@@ -16,6 +16,7 @@ from sanic import Request
 from portal.errors import Unauthorized
 from portal.models import Subscriber
 from portal.security import tokens
+from portal.web import apidoc
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -47,4 +48,4 @@ def customer(handler: Handler) -> Handler:
         await authenticate_customer(request)
         return await handler(request, *args, **kwargs)
 
-    return wrapped
+    return apidoc.secured(wrapped)

@@ -1,0 +1,96 @@
+"""What the Dashboard shows one subscriber: usage rings, plan card, FUP tier, wallet, expiry.
+
+Plan, tiers and reseller settings change rarely and are read by every request:
+they are cached per id for a few seconds (a plan change gives the subscriber a
+new plan id, so it shows at once). Usage and the bonus are read fresh.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from portal import fup, topups
+from portal.models import FupTier, Plan, Reseller, Subscriber
+from portal.usage import days, queries
+
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    id: int
+    name: str
+    down_kbps: int
+    up_kbps: int
+    quota_bytes: int
+    price_cents: int
+    period_days: int
+    tiers: tuple[fup.Tier, ...]
+
+
+_plans: dict[int, tuple[float, PlanInfo]] = {}
+_currency: dict[int, tuple[float, str]] = {}
+
+
+async def plan_info(plan_id: int) -> PlanInfo:
+    hit = _plans.get(plan_id)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    plan = await Plan.get(id=plan_id)
+    tiers = tuple(fup.Tier(t.period, t.tier, t.threshold_bytes, t.down_kbps, t.up_kbps)
+                  for t in await FupTier.filter(plan_id=plan_id))
+    info = PlanInfo(plan.id, plan.name, plan.down_kbps, plan.up_kbps, plan.quota_bytes,
+                    plan.price_cents, plan.period_days, tiers)
+    _plans[plan_id] = (time.monotonic() + CACHE_SECONDS, info)
+    return info
+
+
+async def currency_of(reseller_id: int) -> str:
+    hit = _currency.get(reseller_id)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    reseller = await Reseller.get(id=reseller_id)
+    _currency[reseller_id] = (time.monotonic() + CACHE_SECONDS, reseller.currency)
+    return reseller.currency
+
+
+def _ring(used: int, limit: int) -> dict[str, object]:
+    return {"used_bytes": used, "limit_bytes": limit,
+            "percent": min(100.0, round(100 * used / limit, 1)) if limit else None}
+
+
+async def dashboard(sub: Subscriber, now: datetime, config: Any) -> dict[str, object]:
+    tz = days.zone(config.timezone)
+    plan = await plan_info(sub.plan_id)
+    cycle = days.cycle_start(str(config.get("billing", "cycle", "renewal")), sub.cycle_start,
+                             now, tz)
+    today = days.today(now, tz)
+    totals = await queries.totals(sub.username, today, cycle.astimezone(tz).date())
+    bonus = await topups.cycle_bonus_bytes(sub.id, cycle)
+    state = fup.fup_state(plan.down_kbps, plan.up_kbps, plan.tiers, totals.today, totals.cycle,
+                          bonus)
+    daily_limit = min((t.threshold_bytes for t in plan.tiers if t.period == "daily"), default=0)
+    monthly_limit = (plan.quota_bytes or min(
+        (t.threshold_bytes for t in plan.tiers if t.period == "monthly"), default=0))
+    remaining = (sub.expires_at - now).total_seconds()
+    return {
+        "today": {"day": today.isoformat(), "bytes_in": totals.today_in,
+                  "bytes_out": totals.today_out,
+                  **_ring(totals.today, daily_limit)},
+        "cycle": {"start": cycle.isoformat(), "bytes_in": totals.cycle_in,
+                  "bytes_out": totals.cycle_out, "bonus_bytes": bonus,
+                  **_ring(totals.cycle, monthly_limit + bonus if monthly_limit else 0)},
+        "plan": {"id": plan.id, "name": plan.name, "down_kbps": plan.down_kbps,
+                 "up_kbps": plan.up_kbps, "quota_bytes": plan.quota_bytes,
+                 "price_cents": plan.price_cents, "period_days": plan.period_days},
+        "fup": state.as_json(),
+        "balance_cents": sub.balance_cents,
+        "currency": await currency_of(sub.reseller_id),
+        "expires_at": sub.expires_at.isoformat(),
+        "expires_in_seconds": max(0, int(remaining)),
+        "expired": remaining <= 0,
+        "timezone": config.timezone,
+    }

@@ -1,0 +1,142 @@
+// Usage tab: 30-day chart (SVG, scrolls on its own on phones) and table; a day
+// expands into its sessions. Today's numbers refresh while the page is open.
+"use strict";
+(function () {
+  const f = window.ispedge.fmt;
+  const api = window.ispedge.api;
+  const SVG = "http://www.w3.org/2000/svg";
+  const REFRESH_MS = 5000;
+  const BAR = 18, GAP = 6, HEIGHT = 160, LABEL = 18;
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
+    return e;
+  }
+
+  function chart(days) {
+    const root = document.getElementById("usage-chart");
+    root.textContent = "";
+    const width = days.length * (BAR + GAP) + GAP;
+    root.setAttribute("width", String(width));
+    root.setAttribute("height", String(HEIGHT + LABEL));
+    root.setAttribute("viewBox", "0 0 " + width + " " + (HEIGHT + LABEL));
+    const max = Math.max(1, ...days.map(function (d) { return d.bytes_in + d.bytes_out; }));
+    days.forEach(function (d, i) {
+      const x = GAP + i * (BAR + GAP);
+      const hDown = HEIGHT * d.bytes_out / max, hUp = HEIGHT * d.bytes_in / max;
+      const down = svg("rect", { x: x, y: HEIGHT - hDown, width: BAR, height: hDown, class: "bar-down" });
+      const up = svg("rect", { x: x, y: HEIGHT - hDown - hUp, width: BAR, height: hUp, class: "bar-up" });
+      const title = svg("title", {});
+      title.textContent = d.day + ": " + f.gb(d.bytes_out) + " down, " + f.gb(d.bytes_in) + " up";
+      const g = svg("g", { "data-day": d.day });
+      g.append(down, up, title);
+      root.appendChild(g);
+      if (i % 5 === 4 || i === days.length - 1) {
+        const t = svg("text", { x: x + BAR / 2, y: HEIGHT + 13, "text-anchor": "middle", class: "chart-label" });
+        t.textContent = d.day.slice(5);
+        root.appendChild(t);
+      }
+    });
+  }
+
+  function label(day, today) {
+    if (day === today) return "Today";
+    return new Date(day + "T12:00:00").toLocaleDateString(undefined, { month: "short", day: "numeric", weekday: "short" });
+  }
+
+  function fillRow(tr, d) {
+    tr.cells[1].textContent = f.gb(d.bytes_out);
+    tr.cells[2].textContent = f.gb(d.bytes_in);
+    tr.cells[3].textContent = f.gb(d.bytes_in + d.bytes_out);
+    tr.dataset.bytesIn = String(d.bytes_in);
+    tr.dataset.bytesOut = String(d.bytes_out);
+  }
+
+  function duration(s) {
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return h > 0 ? h + " h " + m + " min" : m + " min";
+  }
+
+  async function toggle(tr) {
+    const next = tr.nextElementSibling;
+    if (next && next.classList.contains("sessions-row")) {
+      next.remove();
+      tr.classList.remove("open");
+      tr.setAttribute("aria-expanded", "false");
+      return;
+    }
+    tr.classList.add("open");
+    tr.setAttribute("aria-expanded", "true");
+    const row = el("tr", "sessions-row");
+    const cell = el("td", "sessions-cell");
+    cell.colSpan = 4;
+    cell.appendChild(el("p", "hint", "Loading sessions…"));
+    row.appendChild(cell);
+    tr.after(row);
+    const res = await api("/customer/api/usage/" + tr.dataset.day + "/sessions");
+    cell.textContent = "";
+    if (res.status !== 200) { cell.appendChild(el("p", "error", "Could not load sessions")); return; }
+    if (!res.data.sessions.length) { cell.appendChild(el("p", "hint", "No sessions on this day")); return; }
+    res.data.sessions.forEach(function (s) {
+      const box = el("div", "session");
+      const dl = el("dl");
+      [["Start", new Date(s.start).toLocaleString()],
+       ["Stop", s.stop ? new Date(s.stop).toLocaleString() : "still online"],
+       ["Duration", duration(s.duration_seconds)],
+       ["IP", s.framed_ip || "–"], ["NAS", s.nas_ip || "–"],
+       ["Download", f.gb(s.bytes_out)], ["Upload", f.gb(s.bytes_in)]].forEach(function (p) {
+        dl.append(el("dt", "", p[0]), el("dd", "", p[1]));
+      });
+      box.appendChild(dl);
+      cell.appendChild(box);
+    });
+  }
+
+  function table(data) {
+    const body = document.getElementById("usage-rows");
+    const rows = data.days.slice().reverse();  // newest first
+    if (body.rows.length) {
+      // Refresh: update numbers in place so expanded days stay open.
+      rows.forEach(function (d) {
+        const tr = body.querySelector('tr.day[data-day="' + d.day + '"]');
+        if (tr) fillRow(tr, d);
+      });
+      return;
+    }
+    rows.forEach(function (d) {
+      const tr = el("tr", "day" + (d.day === data.today ? " today" : ""));
+      tr.dataset.day = d.day;
+      tr.tabIndex = 0;
+      tr.setAttribute("aria-expanded", "false");
+      tr.append(el("td", "", label(d.day, data.today)), el("td"), el("td"), el("td"));
+      fillRow(tr, d);
+      tr.addEventListener("click", function () { toggle(tr); });
+      tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); toggle(tr); } });
+      body.appendChild(tr);
+    });
+  }
+
+  let shownToday = null;
+  async function load() {
+    const res = await api("/customer/api/usage");
+    if (res.status !== 200) return;
+    if (shownToday && shownToday !== res.data.today) {
+      document.getElementById("usage-rows").textContent = "";  // a new day began
+    }
+    shownToday = res.data.today;
+    const first = !document.getElementById("usage-chart").childNodes.length;
+    chart(res.data.days);
+    // Phones show the newest days first; the chart scrolls back on its own.
+    if (first) document.getElementById("chart-scroll").scrollLeft = 1e6;
+    table(res.data);
+  }
+  load();
+  setInterval(load, REFRESH_MS);
+})();

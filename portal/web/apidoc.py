@@ -1,0 +1,35 @@
+"""The OpenAPI document of the customer API (served by sanic-ext at /docs/openapi.json).
+
+Every route behind @auth.customer is marked as needing the bearer token, so the
+document says which calls need a login without each handler repeating it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+SCHEME = "bearer"
+
+
+def describe_api() -> None:
+    try:
+        from sanic_ext.extensions.openapi.builders import SpecificationBuilder
+    except ImportError:  # sanic-ext missing: the portal still runs, without /docs
+        return
+    spec = SpecificationBuilder()
+    spec.describe("ispedge customer API", version="1",
+                  description="JSON in and out under /customer/api/. Log in with POST "
+                              "/customer/api/login, then send `Authorization: Bearer <token>`. "
+                              "Every call acts on the token's own subscriber only.")
+    spec.add_security_scheme(SCHEME, "http", scheme="bearer", bearer_format="JWT",
+                             description="the token from POST /customer/api/login")
+
+
+def secured(handler: Callable[..., Any]) -> Callable[..., Any]:
+    try:
+        from sanic_ext.extensions.openapi.builders import OperationStore
+    except ImportError:
+        return handler
+    OperationStore()[handler].secured(SCHEME)
+    return handler
