@@ -43,6 +43,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_topup_gb": 100,
         "cycle": "renewal",  # or "calendar"
     },
+    # `ispedge dns`: any dns_filter.settings.DnsSettings field (README, Configuration).
+    "dns": {},
+    # `ispedge blocklists update` and the Parental tab's category list (BlocklistSettings).
+    "blocklists": {"extra_categories": []},
     # The enforcer daemon (portal/enforcer/README.md describes every key).
     "enforcer": {
         "shaper": False,

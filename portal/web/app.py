@@ -15,6 +15,7 @@ from portal.web import apidoc, customer_api, errors, login
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
+from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
 from portal.web import usage as usage_tab
@@ -88,4 +89,5 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.blueprint(plans_tab.bp)
     app.blueprint(data_tab.bp)
     app.blueprint(invoices_tab.bp)
+    app.blueprint(parental_tab.bp)
     return app
