@@ -30,6 +30,7 @@ setup(
         "fpdf2>=2.8",
         "uharfbuzz",  # fpdf2 text shaping: Arabic joins and runs right-to-left
         "marisa-trie>=1.4",
+        "httpx>=0.27",  # the portal calls the TR-069 ACS (GenieACS NBI)
     ],
     extras_require={
         "test": [

@@ -309,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     g.add_parser("upgrade", help="apply pending migrations")
 
+    from portal import cli_support  # registers its commands
+
     g = sub.add_parser("reseller", help="resellers").add_subparsers(dest="action", required=True)
+    cli_support.add_reseller_parsers(g)
     a = g.add_parser("add")
     a.add_argument("name")
     a.add_argument("--parent")
@@ -380,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     from portal.enforcer import cli as enforcer_cli  # registers `enforcer [status]`
 
     enforcer_cli.add_parsers(sub)
+
+    cli_support.add_parsers(sub)
 
     a = sub.add_parser("portal", help="run the customer portal")
     a.add_argument("--host")

@@ -4,7 +4,6 @@ from portal.models.billing import IdempotencyKey, Invoice, InvoiceCounter, Invoi
 from portal.models.business import FupTier, ParentalSettings, Plan, Reseller, Subscriber
 from portal.models.enforcement import EnforcementState
 from portal.models.ledger import AuditLog, ChangeJournal, LoginFailure, RevokedToken, WalletEntry
-from portal.models.usage import LiveRate, UsageDaily, UsageIngest, UsageSession
 from portal.models.radius import (
     Nas,
     RadCheck,
@@ -13,6 +12,9 @@ from portal.models.radius import (
     RadReply,
     RadUserGroup,
 )
+from portal.models.support import Operator, Ticket, TicketMessage
+from portal.models.usage import LiveRate, UsageDaily, UsageIngest, UsageSession
+from portal.models.wifi import AcsServer, WifiTask
 
 __all__ = [
     "AuditLog", "ChangeJournal", "FupTier", "LoginFailure", "Nas", "ParentalSettings", "Plan",
@@ -21,4 +23,5 @@ __all__ = [
     "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "Topup",
     "LiveRate", "UsageDaily", "UsageIngest", "UsageSession",
     "EnforcementState",
+    "AcsServer", "Operator", "Ticket", "TicketMessage", "WifiTask",
 ]

@@ -27,6 +27,10 @@ class Reseller(Model):
     allow_downgrade_refund = fields.BooleanField(default=False)
     price_per_gb_cents = fields.IntField(default=0)
     parental_enabled = fields.BooleanField(default=False)
+    # The ACS that manages this reseller's routers (WiFi tab); None hides the tab.
+    acs = fields.ForeignKeyField(
+        "models.AcsServer", related_name="resellers", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -11,7 +11,7 @@ from portal import db
 from portal.config import Config, jwt_key
 from portal.models import Reseller
 from portal.security.client_ip import parse_networks
-from portal.web import apidoc, customer_api, errors, login
+from portal.web import apidoc, customer_api, errors, login, operator_api, support, wifi
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
@@ -90,4 +90,7 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.blueprint(data_tab.bp)
     app.blueprint(invoices_tab.bp)
     app.blueprint(parental_tab.bp)
+    app.blueprint(wifi.bp)
+    app.blueprint(support.bp)
+    app.blueprint(operator_api.bp)
     return app

@@ -1,0 +1,50 @@
+"""Support tickets and the operators who answer them."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Operator(Model):
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    # "scrypt$n$r$p$salt_hex$hash_hex": see portal/operators.py
+    password_hash = fields.CharField(max_length=256)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "operators"
+
+
+class Ticket(Model):
+    id = fields.IntField(primary_key=True)
+    subscriber = fields.ForeignKeyField(
+        "models.Subscriber", related_name="tickets", on_delete=fields.CASCADE
+    )
+    category = fields.CharField(max_length=16)  # slow | no_connection | billing | wifi | other
+    subject = fields.CharField(max_length=200)
+    status = fields.CharField(max_length=16, default="open")  # open | answered | closed
+    # JSON snapshot taken when a "slow internet" ticket is opened (plan, live rate, FUP tier).
+    diagnostics = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "tickets"
+        indexes = (("subscriber_id", "created_at"),)
+
+
+class TicketMessage(Model):
+    id = fields.BigIntField(primary_key=True)
+    ticket = fields.ForeignKeyField(
+        "models.Ticket", related_name="messages", on_delete=fields.CASCADE
+    )
+    author_kind = fields.CharField(max_length=16)  # customer | operator
+    author = fields.CharField(max_length=64)
+    body = fields.TextField()
+    # Operator notes for colleagues: never sent to the customer.
+    internal = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ticket_messages"

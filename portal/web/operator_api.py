@@ -1,0 +1,119 @@
+"""The operator JSON API (/operator/api): login and tickets.
+
+Operator tokens (type=operator) are refused by customer routes and customer
+tokens by these: tokens.decode checks the type before anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from tortoise.transactions import in_transaction
+
+from portal import journal, operators, tickets
+from portal.errors import PortalError, TooManyRequests, Unauthorized
+from portal.models import Operator
+from portal.security import lockout, tokens
+from portal.web.auth import bearer_token
+from portal.web.request import client_address, json_body
+
+bp = Blueprint("operator_api")
+Handler = Callable[..., Awaitable[Any]]
+
+
+def operator(handler: Handler) -> Handler:
+    @wraps(handler)
+    async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
+        claims = tokens.decode(request.app.ctx.jwt_key, bearer_token(request), "operator",
+                               datetime.now(UTC))
+        if await tokens.is_revoked(claims.jti):
+            raise Unauthorized("token_revoked", "you have logged out, please log in again")
+        op = await Operator.get_or_none(username=claims.username)
+        if op is None or not op.active:
+            raise Unauthorized("account_unavailable", "this operator account is not available")
+        request.ctx.claims = claims
+        request.ctx.operator = op
+        return await handler(request, *args, **kwargs)
+
+    return wrapped
+
+
+@bp.on_response
+async def _no_store(request: Request, response: HTTPResponse) -> None:
+    response.headers.setdefault("Cache-Control", "no-store")
+
+
+@bp.post("/operator/api/login")
+async def login(request: Request) -> HTTPResponse:
+    body = json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username \
+            or not password:
+        raise PortalError("missing_fields", "username and password are required", 422)
+    ip = client_address(request)
+    now = datetime.now(UTC)
+    until = await lockout.check(ip, now)
+    if until is None and len(password) <= 128:
+        op = await operators.authenticate(username, password)
+    else:
+        op = None
+    if until is None and op is None:
+        until = await lockout.record_failure(ip, f"operator:{username}"[:64], now)
+        if until is None:
+            raise Unauthorized("invalid_credentials", "wrong username or password")
+    if until is not None:
+        seconds = max(1, int((until - now).total_seconds()) + 1)
+        raise TooManyRequests("locked_out", "too many failed logins from your address; try "
+                              f"again in {(seconds + 59) // 60} minute(s)", retry_after=seconds)
+    assert op is not None
+    token, claims = tokens.issue(request.app.ctx.jwt_key, op.username,
+                                 request.app.ctx.config.get("portal", "token_days"), now,
+                                 token_type="operator")
+    async with in_transaction() as tx:
+        await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip)
+    return json({"token": token, "token_type": "Bearer", "username": op.username,
+                 "expires_at": claims.expires_at.isoformat()})
+
+
+@bp.post("/operator/api/logout")
+@operator
+async def logout(request: Request) -> HTTPResponse:
+    await tokens.revoke(request.ctx.claims)
+    return json({"ok": True})
+
+
+@bp.get("/operator/api/tickets")
+@operator
+async def list_tickets(request: Request) -> HTTPResponse:
+    return json({"tickets": await tickets.operator_list(request.args.get("status") or None)})
+
+
+@bp.get("/operator/api/tickets/<ticket_id:int>")
+@operator
+async def show(request: Request, ticket_id: int) -> HTTPResponse:
+    return json(await tickets.thread_json(await tickets.get_ticket(ticket_id), for_operator=True))
+
+
+@bp.post("/operator/api/tickets/<ticket_id:int>/reply")
+@operator
+async def reply(request: Request, ticket_id: int) -> HTTPResponse:
+    body = json_body(request)
+    internal = body.get("internal", False)
+    if not isinstance(internal, bool):
+        raise PortalError("invalid_internal", "internal must be true or false", 422)
+    ticket = await tickets.operator_reply(request.ctx.operator.username, ticket_id,
+                                          body.get("message"), internal, client_address(request))
+    return json(await tickets.thread_json(ticket, for_operator=True))
+
+
+@bp.post("/operator/api/tickets/<ticket_id:int>/close")
+@operator
+async def close(request: Request, ticket_id: int) -> HTTPResponse:
+    ticket = await tickets.close(request.ctx.operator.username, ticket_id,
+                                 client_address(request))
+    return json(await tickets.thread_json(ticket, for_operator=True))
