@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sqlite3
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -114,6 +115,8 @@ class BlockLogDatabase:
             raise ValueError(f"unsupported database URL {url!r}")
         self.url = url
         self._conn: Any = None
+        # The shutdown flush may run while a pool thread still writes: one at a time.
+        self._lock = threading.Lock()
 
     def _connect(self) -> Any:
         if self._conn is None:
@@ -130,6 +133,10 @@ class BlockLogDatabase:
         return self._conn
 
     def write(self, batch: Batch, prune_before: float | None) -> None:
+        with self._lock:
+            self._write(batch, prune_before)
+
+    def _write(self, batch: Batch, prune_before: float | None) -> None:
         m = self.mark
         try:
             conn = self._connect()
@@ -208,6 +215,20 @@ class BlockLog:
             return
         self._loop = task.LoopingCall(self.flush)
         self._loop.start(self.interval_s, now=False)
+        from twisted.internet import reactor
+
+        reactor.addSystemEventTrigger("before", "shutdown", self.flush_final)  # type: ignore[attr-defined]
+
+    def flush_final(self) -> None:
+        """At shutdown: write what is pending now, on this thread (a stop loses nothing)."""
+        if self.db is None or not self.pending:
+            return
+        events, self.pending = self.pending, []
+        names = {source: self.usernames.lookup(source) for source in {e[0] for e in events}}
+        try:
+            self.db.write(summarize(events, names, time.time()), None)
+        except Exception as e:  # noqa: BLE001 - shutting down: log and go
+            log.warning("block log: final write failed, %d events dropped: %s", len(events), e)
 
     def flush(self) -> None:
         if self.writing or self.db is None:

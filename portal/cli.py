@@ -384,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     enforcer_cli.add_parsers(sub)
 
+    from portal import dns_cli  # registers `dns` and `blocklists update`
+
+    dns_cli.add_parsers(sub)
+
     cli_support.add_parsers(sub)
 
     a = sub.add_parser("portal", help="run the customer portal")

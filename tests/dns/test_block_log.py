@@ -126,6 +126,12 @@ def test_resolver_writes_blocks_within_a_second_and_prunes_old_rows(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert "block log: write failed" not in r.log()
+    # a block just before SIGTERM is written at shutdown, not lost
+    assert status(dig(r.port, "stop.bet365.com", source="127.0.0.2")) == "NXDOMAIN"
+    r.stop()
+    assert r.proc.returncode == 0, r.log()
+    assert ("alice", "stop.bet365.com") in {
+        (u, d) for u, d in _rows(contract_db, "SELECT username, domain FROM dns_block_recent")}
 
 
 def test_resolver_keeps_answering_when_the_block_log_cannot_be_written(
