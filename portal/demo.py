@@ -177,6 +177,17 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
             await db.close_db()
 
     created = asyncio.run(prepare())
+
+    async def dns_example() -> object:
+        from portal import parental_demo
+
+        await db.open_db(demo_config.database_url)
+        try:
+            return await parental_demo.ensure_example()
+        finally:
+            await db.close_db()
+
+    example = asyncio.run(dns_example())
     port = args.port or free_port(8080)
     url = f"http://127.0.0.1:{port}/customer/login"
     lines = [
@@ -193,8 +204,14 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
 
     enforcer, enforcer_line = start_child(demo_config, state)
     lines.append(enforcer_line)
+    from portal import dns_cli
+
+    resolver, dns_line = dns_cli.start_demo(demo_config, state, example)
+    lines.append(dns_line)
     try:
         serve(demo_config, "127.0.0.1", port, on_ready="\n".join(lines))
     finally:
         enforcer.stop()
+        if resolver is not None:
+            resolver.stop()
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.portal import free_port, portal_env
+from tests.support.requirements import need_binary
 
 
 def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
@@ -29,7 +30,7 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
             if not line and proc.poll() is not None:
                 break
             lines.append(line)
-            if line.startswith("Logins:"):
+            if line.startswith("DNS:"):  # printed after Portal:, Logins:, Enforcer:
                 break
         text = "".join(lines)
         assert f"http://127.0.0.1:{port}/customer/login" in text, text
@@ -56,6 +57,12 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
         cedar = httpx.get(base + "/customer/api/branding",
                           headers={"Host": f"cedar.localhost:{port}"}).json()
         assert cedar["company_name"] == "Cedar Net"
+        # the demo resolver: the printed dig shows a demo home's blocking, offline
+        dig_cmd = text.split("DNS:", 1)[1].split("->")[0].split()
+        assert dig_cmd[0] == "dig" and "-b" in dig_cmd, text
+        out = subprocess.run([need_binary("dig", "bind9-dnsutils"), *dig_cmd[1:], "+tries=1",
+                              "+time=2"], capture_output=True, text=True, timeout=10).stdout
+        assert "status: NXDOMAIN" in out and "blocked by ispedge" in out, out
     finally:
         proc.terminate()
         proc.wait(10)
