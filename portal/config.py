@@ -43,6 +43,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_topup_gb": 100,
         "cycle": "renewal",  # or "calendar"
     },
+    # Usage ingest (portal/usage/ingest.py): radacct -> usage_daily.
+    "usage": {
+        "interim_seconds": 300,  # the NAS's Acct-Interim-Interval
+        "stale_after_missed": 3,  # an open session silent this many interims is closed
+        "overlap_seconds": 900,  # re-read this far back for late accounting packets
+        "keep_stopped_seconds": 604800,
+    },
+    # Live Mbps on the Dashboard: "accounting" (interim updates) or "shaper" (live_rates).
+    "live": {
+        "source": "accounting",
+        "stale_after_seconds": 900,
+        "max_age_seconds": 15,
+    },
     # `ispedge dns`: any dns_filter.settings.DnsSettings field (README, Configuration).
     "dns": {},
     # `ispedge blocklists update` and the Parental tab's category list (BlocklistSettings).

@@ -31,16 +31,17 @@ async def manifest(request: Request) -> HTTPResponse:
         "id": "/customer/", "start_url": "/customer/", "scope": "/customer/",
         "display": "standalone", "background_color": "#f4f6f9",
         "theme_color": brand.primary_color,
-        "icons": [{"src": f"/customer/icon-{size}.png?c={colour}", "sizes": f"{size}x{size}",
+        "icons": [{"src": f"/customer/icons/{size}.png?c={colour}", "sizes": f"{size}x{size}",
                    "type": "image/png", "purpose": "any"} for size in (192, 512)],
     }
     return json(body, content_type="application/manifest+json",
                 headers={"Cache-Control": "no-cache"})
 
 
-@bp.get("/customer/icon-<size:int>.png")
-async def icon(request: Request, size: int) -> HTTPResponse:
-    if size not in (192, 512):
+@bp.get("/customer/icons/<file:str>")
+async def icon(request: Request, file: str) -> HTTPResponse:
+    size = {"192.png": 192, "512.png": 512}.get(file, 0)
+    if not size:
         from portal.errors import NotFound
 
         raise NotFound("no_icon", "no such icon")

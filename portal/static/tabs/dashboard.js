@@ -84,6 +84,9 @@
     const res = await api("/customer/api/live");
     if (res.status === 200) renderLive(res.data);
   }
+  window.ispedge.onMe(function (me) {
+    f.setText("greeting", "Hello, " + (me.full_name || me.username));
+  });
   summary();
   liveTick();
   setInterval(liveTick, LIVE_MS);
