@@ -1,8 +1,8 @@
 """Issuing invoices and credit notes inside the charging transaction.
 
-The number comes from a counter row per reseller and year, bumped with one
-UPDATE ... RETURNING in the same transaction as the wallet entry: PostgreSQL
-holds the row lock until commit and SQLite has one writer, so numbers are
+The number comes from a counter row per reseller and year, bumped by one upsert
+(INSERT ... ON CONFLICT DO UPDATE ... RETURNING) in the same transaction as the
+wallet entry: PostgreSQL holds the row lock until commit and SQLite has one writer, so numbers are
 handed out in commit order and a rolled-back purchase returns its number.
 The seller's and buyer's details are copied onto the document at issue time.
 """
@@ -35,11 +35,11 @@ async def _query(tx: BaseDBAsyncClient, sql: str, params: list[Any]) -> list[dic
 
 
 async def next_seq(tx: BaseDBAsyncClient, reseller_id: int, year: int) -> int:
-    await _query(tx, "INSERT INTO invoice_counters (reseller_id, year, last_seq) VALUES (?, ?, 0)"
-                     " ON CONFLICT (reseller_id, year) DO NOTHING", [reseller_id, year])
-    rows = await _query(tx, "UPDATE invoice_counters SET last_seq = last_seq + 1"
-                            " WHERE reseller_id = ? AND year = ? RETURNING last_seq",
-                        [reseller_id, year])
+    # One statement: creates the year's counter at 1 or bumps it, and says which.
+    rows = await _query(tx, "INSERT INTO invoice_counters (reseller_id, year, last_seq)"
+                            " VALUES (?, ?, 1) ON CONFLICT (reseller_id, year)"
+                            " DO UPDATE SET last_seq = invoice_counters.last_seq + 1"
+                            " RETURNING last_seq", [reseller_id, year])
     return int(rows[0]["last_seq"])
 
 
