@@ -93,45 +93,63 @@ async def test_ticket_lifecycle(people: None, portal_server: PortalServer):
                                       "ticket.close", "ticket.reply"])
 
 
-async def test_slow_internet_ticket_carries_diagnostics(people: None,
+async def test_ticket_contents_and_slow_internet_diagnostics(people: None,
                                                         portal_server: PortalServer):
     t = open_ticket(portal_server, customer(portal_server, "alice"), "slow", "Slow", "Very slow")
     diag = t["diagnostics"]
     assert diag["plan"] == {"name": "Basic", "down_kbps": 10000, "up_kbps": 5000}
-    # Whatever could not be measured is named, never shown as zero.
-    for key in ("live", "fup"):
-        assert diag[key] is not None or any(key.split("_")[0] in m.lower()
-                                            for m in diag["missing"])
+    # No session and no usage yet: offline, full speed (tier 0), nothing missing.
+    assert diag["live"]["online"] is False and diag["live"]["down_bps"] == 0
+    assert diag["fup"]["tier"] == 0 and diag["fup"]["down_kbps"] == 10000
+    assert diag["missing"] == []
+    # Text is stored exactly as typed (escaping is the output's job).
+    typed = open_ticket(portal_server, customer(portal_server, "alice"), "other", XSS,
+                        XSS + "\n  two lines  ")
+    assert typed["diagnostics"] is None  # only slow-internet tickets carry them
+    stored = await Ticket.get(id=typed["id"])
+    assert stored.subject == XSS
+    assert typed["messages"][0]["body"] == XSS + "\n  two lines  "
     olga = operator(portal_server)
     assert call(portal_server, olga, "GET",
                 f"/operator/api/tickets/{t['id']}").json()["diagnostics"]["plan"]["name"] \
         == "Basic"
 
 
-async def test_text_is_stored_as_given(people: None, portal_server: PortalServer):
-    t = open_ticket(portal_server, customer(portal_server, "alice"), "other", XSS,
-                    XSS + "\n  two lines  ")
-    stored = await Ticket.get(id=t["id"])
-    assert stored.subject == XSS
-    assert t["messages"][0]["body"] == XSS + "\n  two lines  "
-
-
-@pytest.mark.parametrize("body, code", [
+BAD_TICKETS = [
     ({"category": "nope", "subject": "s", "message": "m"}, "invalid_category"),
+    ({"subject": "s", "message": "m"}, "invalid_category"),
     ({"category": "other", "subject": "", "message": "m"}, "missing_subject"),
     ({"category": "other", "subject": "   ", "message": "m"}, "missing_subject"),
     ({"category": "other", "subject": "s" * 201, "message": "m"}, "subject_too_long"),
     ({"category": "other", "subject": "s", "message": "m" * 5001}, "message_too_long"),
     ({"category": "other", "subject": "s"}, "missing_message"),
     ({"category": "other", "subject": ["s"], "message": "m"}, "missing_subject"),
-])
-async def test_bad_tickets_are_refused(people: None, portal_server: PortalServer, body: dict,
-                                       code: str):
-    r = call(portal_server, customer(portal_server, "alice"), "POST", "/customer/api/tickets",
-             body)
-    assert r.status_code == 422
-    assert r.json()["error"]["code"] == code
+    ({"category": "other", "subject": "nul\x00", "message": "m"}, "invalid_subject"),
+]
+
+
+async def test_bad_tickets_and_replies_are_refused(people: None, portal_server: PortalServer):
+    alice = customer(portal_server, "alice")
+    for body, code in BAD_TICKETS:
+        r = call(portal_server, alice, "POST", "/customer/api/tickets", body)
+        assert r.status_code == 422, body
+        assert r.json()["error"]["code"] == code, body
     assert await Ticket.all().count() == 0
+    t = open_ticket(portal_server, alice)
+    for body, code in (({"message": ""}, "missing_message"),
+                       ({"message": "m" * 5001}, "message_too_long")):
+        r = call(portal_server, alice, "POST", f"/customer/api/tickets/{t['id']}/reply", body)
+        assert r.status_code == 422 and r.json()["error"]["code"] == code
+    olga = operator(portal_server)
+    r = call(portal_server, olga, "POST", f"/operator/api/tickets/{t['id']}/reply",
+             {"message": "x", "internal": "yes"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_internal"
+    assert call(portal_server, olga, "POST", "/operator/api/tickets/99999/close").status_code \
+        == 404
+    assert call(portal_server, olga, "GET", "/operator/api/tickets?status=bogus").status_code \
+        == 422
+    assert len(call(portal_server, alice, "GET",
+                    f"/customer/api/tickets/{t['id']}").json()["messages"]) == 1
 
 
 async def test_five_new_tickets_per_hour(people: None, portal_server: PortalServer):
@@ -200,7 +218,7 @@ async def test_token_types_are_not_interchangeable(people: None, portal_server: 
         assert c.get("/operator/api/tickets").status_code == 401
 
 
-async def test_operator_login_and_logout(people: None, portal_server: PortalServer):
+async def test_operator_login_logout_and_lockout(people: None, portal_server: PortalServer):
     from tests.portal.test_login_api import key_of
 
     r = operator_login(portal_server)
@@ -215,9 +233,7 @@ async def test_operator_login_and_logout(people: None, portal_server: PortalServ
     assert call(portal_server, token, "POST", "/operator/api/logout").status_code == 200
     r = call(portal_server, token, "GET", "/operator/api/tickets")
     assert r.status_code == 401 and r.json()["error"]["code"] == "token_revoked"
-
-
-async def test_operator_lockout(people: None, portal_server: PortalServer):
+    # Lockout per source address, as for customers (login_failures, in the database).
     for _ in range(4):
         assert operator_login(portal_server, password="bad", ip="203.0.113.9").status_code == 401
     assert operator_login(portal_server, password="bad", ip="203.0.113.9").status_code == 429

@@ -115,39 +115,51 @@ async def test_tr181_offline_router_pending_until_it_connects(subs: None,
     assert poll["status"] == "done" and poll["offline"] is False
 
 
-async def test_reboot(subs: None, portal_server: PortalServer, acs: GenieAcsEmulator):
-    r = call(portal_server, login(portal_server, "alice"), "POST", "/customer/api/wifi/reboot")
+async def test_reboot_and_a_refused_change(subs: None, portal_server: PortalServer,
+                                           acs: GenieAcsEmulator):
+    token = login(portal_server, "alice")
+    r = call(portal_server, token, "POST", "/customer/api/wifi/reboot")
     assert r.status_code == 200 and r.json()["status"] == "done"
     assert acs.devices["ALICE-DEV"].reboots == 1
     assert acs.posted_tasks() == [{"name": "reboot"}]
     assert await AuditLog.filter(action="wifi.reboot", username="alice@x.net").count() == 1
-
-
-async def test_fault_is_shown(subs: None, portal_server: PortalServer, acs: GenieAcsEmulator):
     acs.fault_next = True
-    r = call(portal_server, login(portal_server, "alice"), "POST", "/customer/api/wifi/changes",
+    r = call(portal_server, token, "POST", "/customer/api/wifi/changes",
              {"band": "5", "ssid": "Nope"})
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "faulted"
     assert "refused" in r.json()["message"]
     assert (await WifiTask.get(id=r.json()["id"])).status == "faulted"
+    poll = call(portal_server, token, "GET", f"/customer/api/wifi/tasks/{r.json()['id']}")
+    assert poll.json()["status"] == "faulted"
+    assert acs.devices["ALICE-DEV"].params[SSID_24] == "Home-2G"
 
 
-@pytest.mark.parametrize("body, code", [
+BAD_CHANGES = [
     ({"band": "2.4", "ssid": "x" * 33}, "invalid_ssid"),
     ({"band": "2.4", "ssid": "é" * 17}, "invalid_ssid"),
+    ({"band": "2.4", "ssid": "tab\there"}, "invalid_ssid"),
     ({"band": "2.4", "ssid": "ok", "passphrase": "short"}, "invalid_passphrase"),
     ({"band": "2.4", "passphrase": "x" * 64}, "invalid_passphrase"),
     ({"band": "2.4", "passphrase": "naïve-password"}, "invalid_passphrase"),
+    ({"band": "2.4", "passphrase": 12345678}, "invalid_passphrase"),
     ({"band": "6", "ssid": "ok"}, "invalid_band"),
+    ({"ssid": "ok"}, "invalid_band"),
     ({"band": "2.4"}, "nothing_to_change"),
-])
+]
+
+
 async def test_invalid_input_sends_nothing(subs: None, portal_server: PortalServer,
-                                           acs: GenieAcsEmulator, body: dict, code: str):
-    r = call(portal_server, login(portal_server, "alice"), "POST", "/customer/api/wifi/changes",
-             body)
-    assert r.status_code == 422
-    assert r.json()["error"]["code"] == code
+                                           acs: GenieAcsEmulator):
+    token = login(portal_server, "alice")
+    for body, code in BAD_CHANGES:
+        r = call(portal_server, token, "POST", "/customer/api/wifi/changes", body)
+        assert r.status_code == 422, body
+        assert r.json()["error"]["code"] == code, body
+    with portal_server.client() as c:
+        r = c.post("/customer/api/wifi/changes", content=b"not json",
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400
     assert acs.requests == []
     assert await WifiTask.all().count() == 0
 
@@ -188,11 +200,21 @@ async def test_slow_acs_times_out_and_nothing_is_recorded_as_done(
     assert audit["status"] == "failed"
 
 
-async def test_no_router_found(subs: None, portal_server: PortalServer, acs: GenieAcsEmulator):
+async def test_no_router_found_and_acs_refusing_us(subs: None, portal_server: PortalServer,
+                                                    acs: GenieAcsEmulator):
+    token = login(portal_server, "alice")
     acs.devices.pop("ALICE-DEV")
-    r = call(portal_server, login(portal_server, "alice"), "GET", "/customer/api/wifi")
+    r = call(portal_server, token, "GET", "/customer/api/wifi")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "no_router"
+    assert call(portal_server, token, "POST", "/customer/api/wifi/reboot").status_code == 404
+    await service.configure("acme", acs.url, "nbi", "wrong-password", "tag", 3000)
+    r = call(portal_server, token, "GET", "/customer/api/wifi")
+    assert r.status_code == 502
+    assert r.json()["error"]["code"] == "acs_error"
+    assert "credentials" in r.json()["error"]["message"]
+    assert "wrong-password" not in r.text
+    assert await WifiTask.all().count() == 0
 
 
 async def test_match_by_reported_username(subs: None, portal_server: PortalServer,
@@ -258,16 +280,13 @@ async def test_cross_tenant(subs: None, portal_server: PortalServer, acs: GenieA
     posted = [req.path for req in acs.requests if req.method == "POST"]
     assert posted == ["/devices/BOB-DEV/tasks", "/devices/ALICE-DEV/tasks"]
     assert "Mine" not in json.dumps(acs.devices["BOB-DEV"].params)
-
-
-async def test_operator_token_is_refused_by_wifi_routes(subs: None, portal_server: PortalServer):
+    # An operator token (same signing key, both name claims) is no customer session.
     from tests.portal.test_login_api import key_of
 
-    key = key_of(portal_server)
     now = int(datetime.now(UTC).timestamp())
     forged = jwt.encode({"type": "operator", "operator_username": "alice@x.net",
                          "customer_username": "alice@x.net", "iat": now, "exp": now + 600,
-                         "jti": "b" * 32}, key, algorithm="HS256")
+                         "jti": "b" * 32}, key_of(portal_server), algorithm="HS256")
     r = call(portal_server, forged, "GET", "/customer/api/wifi")
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "wrong_token_type"
