@@ -373,8 +373,11 @@ class Enforcer:
         """Shaper counters -> live_rates (bit/s per subscriber), one batched upsert."""
         if self.local is None or not self.shaper_ready:
             return 0
+        before = time.monotonic()
         counters = await self.local.counters()
-        now = time.monotonic()
+        # The dump happened somewhere in between; a late stamp (a slow call, a busy
+        # loop) would shorten the next window and overstate its rate.
+        now = (before + time.monotonic()) / 2
         stamp = datetime.now(UTC)
         rates: dict[str, tuple[int, int]] = {}
         for address, c in counters.items():
