@@ -9,7 +9,7 @@ shift || true
 
 # Runtime needs: Python and its venv module. Tests also need the real peers.
 APT_PACKAGES_RUNTIME="python3 python3-venv python3-dev gcc sqlite3 iproute2"
-APT_PACKAGES_TEST="postgresql freeradius freeradius-utils freeradius-postgresql chromium iperf3 dnsutils dnsperf unbound dnsmasq-base poppler-utils fonts-noto-core fonts-dejavu-core systemd procps util-linux"
+APT_PACKAGES_TEST="postgresql freeradius freeradius-utils freeradius-postgresql chromium iperf3 dnsutils dnsperf unbound dnsmasq-base poppler-utils fonts-noto-core fonts-dejavu-core systemd procps util-linux wrk"
 
 case "$MODE" in
   demo) APT_PACKAGES="$APT_PACKAGES_RUNTIME" ;;

@@ -2,17 +2,18 @@
 
 Plan, tiers and reseller settings change rarely and are read by every request:
 they are cached per id for a few seconds (a plan change gives the subscriber a
-new plan id, so it shows at once). Usage and the bonus are read fresh.
+new plan id, so it shows at once). Usage and the bonus are read fresh, each
+with one indexed query.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from portal import fup, topups
+from portal import db, fastread, fup
 from portal.models import FupTier, Plan, Reseller, Subscriber
 from portal.usage import days, queries
 
@@ -57,6 +58,21 @@ async def currency_of(reseller_id: int) -> str:
     return reseller.currency
 
 
+async def bonus_bytes(subscriber_id: int, cycle_start: datetime) -> int:
+    """portal.topups.cycle_bonus_bytes as one indexed read for the per-request path.
+
+    Same rule (bytes bought since the cycle start); tests check both agree. The
+    ORM version costs more CPU to build than the query costs to run.
+    """
+    since: object = cycle_start.astimezone(UTC)
+    if db.current_dialect() == "sqlite":
+        since = since.isoformat(" ")  # how the sqlite3 adapter stored created_at
+    rows = await fastread.fetch("SELECT COALESCE(SUM(bytes), 0) AS b FROM topups"
+                                " WHERE subscriber_id = ? AND created_at >= ?",
+                                [subscriber_id, since])
+    return int(rows[0]["b"])
+
+
 def _ring(used: int, limit: int) -> dict[str, object]:
     return {"used_bytes": used, "limit_bytes": limit,
             "percent": min(100.0, round(100 * used / limit, 1)) if limit else None}
@@ -69,7 +85,7 @@ async def dashboard(sub: Subscriber, now: datetime, config: Any) -> dict[str, ob
                              now, tz)
     today = days.today(now, tz)
     totals = await queries.totals(sub.username, today, cycle.astimezone(tz).date())
-    bonus = await topups.cycle_bonus_bytes(sub.id, cycle)
+    bonus = await bonus_bytes(sub.id, cycle)
     state = fup.fup_state(plan.down_kbps, plan.up_kbps, plan.tiers, totals.today, totals.cycle,
                           bonus)
     daily_limit = min((t.threshold_bytes for t in plan.tiers if t.period == "daily"), default=0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from portal import db, radacct
+from portal import db, fastread, radacct
 from portal.errors import PortalError
 
 
@@ -74,7 +74,7 @@ class AccountingLive:
         self.stale_after_seconds = stale_after_seconds
 
     async def sample(self, username: str, now: datetime) -> LiveSample:
-        rows = await db.fetch(self._SQL, [username])
+        rows = await fastread.fetch(self._SQL, [username])
         if not rows:
             return OFFLINE
         r = rows[0]
@@ -105,7 +105,7 @@ class ShaperLive:
         self.max_age_seconds = max_age_seconds
 
     async def sample(self, username: str, now: datetime) -> LiveSample:
-        rows = await db.fetch(
+        rows = await fastread.fetch(
             "SELECT down_bps, up_bps, sampled_at FROM live_rates WHERE username = ?", [username])
         if not rows:
             return OFFLINE

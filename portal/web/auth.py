@@ -6,6 +6,7 @@ query is the one in the validated token, never one from the request.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -13,6 +14,7 @@ from typing import Any
 
 from sanic import Request
 
+from portal import fastread
 from portal.errors import Unauthorized
 from portal.models import Subscriber
 from portal.security import tokens
@@ -29,13 +31,42 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# The revocation check and the subscriber in one round trip: every request pays it.
+_AUTH_SQL = ("SELECT s.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked"
+             " FROM subscribers s WHERE s.username = ?")
+
+
+# Tokens whose signature was verified: a token never changes, so verifying it
+# again proves nothing. Expiry is checked on every use; revocation in the database.
+_verified: OrderedDict[str, tokens.Claims] = OrderedDict()
+_VERIFIED_MAX = 20000
+
+
+def verified_claims(key: bytes, token: str, now: datetime) -> tokens.Claims:
+    claims = _verified.get(token)
+    if claims is None:
+        claims = tokens.decode(key, token, "customer", now)
+        _verified[token] = claims
+        if len(_verified) > _VERIFIED_MAX:
+            _verified.popitem(last=False)
+    elif claims.expires_at <= now:
+        del _verified[token]
+        raise Unauthorized("token_expired", "your session has expired, please log in again")
+    return claims
+
+
 async def authenticate_customer(request: Request) -> Subscriber:
-    claims = tokens.decode(request.app.ctx.jwt_key, bearer_token(request), "customer",
-                           datetime.now(UTC))
-    if await tokens.is_revoked(claims.jti):
+    claims = verified_claims(request.app.ctx.jwt_key, bearer_token(request), datetime.now(UTC))
+    rows = await fastread.fetch(_AUTH_SQL, [claims.jti, claims.username])
+    if not rows:
+        if await tokens.is_revoked(claims.jti):
+            raise Unauthorized("token_revoked", "you have logged out, please log in again")
+        raise Unauthorized("account_unavailable", "this account is not available")
+    row = dict(rows[0])
+    if row.pop("revoked"):
         raise Unauthorized("token_revoked", "you have logged out, please log in again")
-    sub = await Subscriber.get_or_none(username=claims.username)
-    if sub is None or sub.status != "active":
+    sub = Subscriber._init_from_db(**row)
+    if sub.status != "active":
         raise Unauthorized("account_unavailable", "this account is not available")
     request.ctx.claims = claims
     request.ctx.subscriber = sub

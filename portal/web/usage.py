@@ -13,7 +13,7 @@ from portal.web import auth, branding, tabs
 from portal.web.pages import render
 
 bp = Blueprint("usage_tab")
-tabs.register(tabs.Tab("usage", "Usage", "▤", lambda reseller, config: True))
+tabs.register(tabs.Tab("usage", "Usage", "▤", tabs.always))
 
 HISTORY_DAYS = 30
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import struct
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -278,3 +279,25 @@ async def test_openapi_documents_every_customer_route(lines, portal_server: Port
         op = documented[clean][method.lower()]
         if clean not in public:
             assert op.get("security") == [{"bearer": []}], (clean, method)
+
+
+async def test_fast_bonus_read_agrees_with_billing_rule(db: str):
+    from portal import dashboard, topups
+    from tests.support import seed
+
+    await seed.reseller_with_plans()
+    sub = await seed.subscriber("carol@x.net")
+    start = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
+    for n, at in enumerate([start - timedelta(microseconds=1), start,
+                            start + timedelta(microseconds=1), start + timedelta(days=3),
+                            start.replace(microsecond=500000) + timedelta(hours=5)]):
+        await Topup.create(subscriber_id=sub.id, gb=n + 1, bytes=(n + 1) * GB,
+                           price_per_gb_cents=100, amount_cents=100, cycle_start=start,
+                           created_at=at)
+    for since in (start - timedelta(days=1), start, start + timedelta(microseconds=1),
+                  start + timedelta(seconds=1), start + timedelta(days=10)):
+        assert await dashboard.bonus_bytes(sub.id, since) == \
+            await topups.cycle_bonus_bytes(sub.id, since), since
+    # A cycle start in the operator's zone (billing.cycle = calendar) is the same instant.
+    local = start.astimezone(ZoneInfo("Asia/Beirut"))
+    assert await dashboard.bonus_bytes(sub.id, local) == 14 * GB

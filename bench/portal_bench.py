@@ -1,0 +1,285 @@
+"""Portal hot paths: /customer/api/live and /customer/api/dashboard, and one usage ingest pass.
+
+    .venv/bin/python bench/portal_bench.py [--subscribers 10000] [--days 60]
+        [--duration 10] [--connections 32] [--workdir /tmp/ispedge-portal-bench]
+
+Builds (once, reused from --workdir) a SQLite database with N subscribers and
+`days` of accounting written by the simulated NAS the way FreeRADIUS writes it
+(sessions of 2-7 days, daily interim updates) and turned into usage_daily by the
+real ingest. Then:
+  - ingest: one interim update for every open session (all changed), one timed
+    ingest pass (x3);
+  - HTTP: the real `ispedge portal` (one worker) on loopback, loaded by wrk
+    (Debian package) with a Lua script that rotates 2,000 valid tokens, so every
+    request decodes a JWT, checks revocation and reads that subscriber's rows.
+Targets (issue #3): live >= 3,000 req/s, dashboard >= 1,000 req/s, p99 < 25 ms,
+ingest of 10,000 changed sessions <= 1 s. Exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from portal import db, migrations, subscribers  # noqa: E402
+from portal.config import jwt_key, load_config  # noqa: E402
+from portal.models import Plan, Reseller, Subscriber  # noqa: E402
+from portal.security import tokens  # noqa: E402
+from portal.usage import ingest, simnas  # noqa: E402
+from portal.usage.ingest import Settings  # noqa: E402
+
+GB = 10**9
+SETTINGS = Settings(ZoneInfo("UTC"), interim_seconds=86400, stale_after_missed=3)
+TARGETS = {"live": 3000.0, "dashboard": 1000.0}
+P99_MS = 25.0
+INGEST_S = 1.0
+
+LUA = """
+local tokens = {}
+local path = "%(path)s"
+local n = 0
+init = function(args)
+  for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+  n = math.random(#tokens)
+end
+request = function()
+  n = n %% #tokens + 1
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. tokens[n]})
+end
+"""
+
+
+async def build(url: str, count: int, days: int, now: datetime) -> None:
+    await db.open_db(url)
+    try:
+        await migrations.upgrade()
+        if await Subscriber.all().count():
+            return
+        t0 = time.perf_counter()
+        await subscribers.add_reseller("bench", company_name="Bench Net")
+        tiers = [subscribers.parse_tier(t) for t in (
+            "daily:1:20GB:5000/2000", "monthly:1:200GB:10000/5000",
+            "monthly:2:300GB:4000/2000", "monthly:3:400GB:1000/1000")]
+        await subscribers.add_plan("bench", "Fiber 50M", 50000, 20000, 3000,
+                                   quota_bytes=400 * GB, tiers=tiers)
+        await subscribers.add_plan("bench", "Fiber 100M", 100000, 50000, 4500)
+        reseller = await Reseller.get(name="bench")
+        plans = await Plan.filter(reseller=reseller)
+        rng = random.Random(3)
+        batch = []
+        for i in range(count):
+            start = now - timedelta(days=rng.randrange(1, 29), hours=rng.randrange(24))
+            batch.append(Subscriber(
+                username=f"user{i:05d}@bench.net", reseller=reseller, plan=plans[i % 2],
+                status="active", cycle_start=start, expires_at=start + timedelta(days=30),
+                full_name=f"User {i}", balance_cents=rng.randrange(0, 10000)))
+        await Subscriber.bulk_create(batch, batch_size=1000)
+        print(f"  {count} subscribers in {time.perf_counter() - t0:.1f} s", flush=True)
+        # Accounting: every subscriber online, sessions of 2-7 days, one interim a day.
+        t0 = time.perf_counter()
+        names = [s.username for s in batch]
+        t = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+        open_: dict[str, tuple[simnas.SimSession, datetime]] = {}
+        serial = 0
+        while t < now - timedelta(hours=1):
+            starting, running, stopping = [], [], []
+            for i, u in enumerate(names):
+                cur = open_.get(u)
+                if cur is not None and cur[1] <= t:
+                    stopping.append(cur[0])
+                    del open_[u]
+                    cur = None
+                if cur is None:
+                    serial += 1
+                    s = simnas.SimSession(u, f"{serial:08x}",
+                                          framed_ip=f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+                    starting.append(s)
+                    open_[u] = (s, t + timedelta(days=rng.randrange(2, 8)))
+                else:
+                    down = int(rng.uniform(1, 8) * GB)
+                    cur[0].bytes_out += down
+                    cur[0].bytes_in += down // 10
+                    running.append(cur[0])
+            for s in stopping:
+                s.bytes_out += int(rng.uniform(0.1, 2) * GB)
+            async with db.conn()._in_transaction():
+                await simnas.stop(stopping, t)
+                await simnas.start(starting, t)
+                await simnas.interim(running, t)
+            await ingest.ingest_once(SETTINGS, t)
+            t += timedelta(days=1)
+        # Two recent interims a minute apart: every subscriber has a live rate.
+        sessions = [s for s, _ in open_.values()]
+        for ago in (120, 60):
+            for s in sessions:
+                s.bytes_out += rng.randrange(10**6, 3 * 10**8)
+                s.bytes_in += rng.randrange(10**5, 3 * 10**7)
+            await simnas.interim(sessions, now - timedelta(seconds=ago))
+            await ingest.ingest_once(SETTINGS, now - timedelta(seconds=ago))
+        rows = await db.fetch("SELECT COUNT(*) AS n FROM radacct")
+        daily = await db.fetch("SELECT COUNT(*) AS n FROM usage_daily")
+        print(f"  accounting: {rows[0]['n']} radacct rows, {daily[0]['n']} usage_daily rows "
+              f"in {time.perf_counter() - t0:.1f} s", flush=True)
+    finally:
+        await db.close_db()
+
+
+async def time_ingest(url: str, passes: int = 3) -> list[tuple[float, int]]:
+    """Every open session gets a new interim; one pass must take them all in."""
+    await db.open_db(url)
+    out = []
+    try:
+        rows = await db.fetch("SELECT acctsessionid, username, framedipaddress, acctstarttime,"
+                              " acctinputoctets, acctoutputoctets FROM radacct"
+                              " WHERE acctstoptime IS NULL")
+        sessions = []
+        for r in rows:
+            s = simnas.SimSession(r["username"], r["acctsessionid"],
+                                  framed_ip=r["framedipaddress"])
+            s.start = datetime.fromtimestamp(int(r["acctstarttime"]), UTC)
+            s.bytes_in, s.bytes_out = int(r["acctinputoctets"]), int(r["acctoutputoctets"])
+            sessions.append(s)
+        for _ in range(passes):
+            now = datetime.now(UTC)
+            for s in sessions:
+                s.bytes_out += 5 * 10**6
+                s.bytes_in += 5 * 10**5
+            await simnas.interim(sessions, now)
+            result = await ingest.ingest_once(SETTINGS, now)
+            out.append((result.seconds, result.changed))
+    finally:
+        await db.close_db()
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk(url: str, script: Path, duration: int, connections: int, threads: int) -> dict:
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+                          "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": ms("50"), "p90": ms("90"), "p99": ms("99"),
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else "", "raw": out}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--subscribers", type=int, default=10000)
+    ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tokens", type=int, default=2000)
+    ap.add_argument("--workdir", default="/tmp/ispedge-portal-bench")
+    ap.add_argument("--fresh", action="store_true", help="rebuild the database")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        print("needs wrk: apt-get install wrk", file=sys.stderr)
+        return 2
+    work = Path(args.workdir)
+    if args.fresh and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    dbfile = work / f"bench-{args.subscribers}-{args.days}.db"
+    url = f"sqlite://{dbfile}"
+    now = datetime.now(UTC)
+    print(f"database {dbfile}", flush=True)
+    asyncio.run(build(url, args.subscribers, args.days, now))
+    failed = []
+
+    passes = asyncio.run(time_ingest(url))
+    for seconds, changed in passes:
+        print(f"ingest pass: {changed} changed sessions in {seconds * 1000:.0f} ms")
+    best = min(s for s, _ in passes)
+    if best > INGEST_S or passes[0][1] < args.subscribers:
+        failed.append(f"ingest {best:.2f} s")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEDGE_")}
+    env.update(ISPEDGE_DATABASE_URL=url, ISPEDGE_GENERAL_STATE_DIR=str(work))
+    config = load_config(environ=env)
+    key = jwt_key(config)
+    names = [f"user{i:05d}@bench.net" for i in random.Random(5).sample(
+        range(args.subscribers), min(args.tokens, args.subscribers))]
+    token_file = work / "tokens.txt"
+    token_file.write_text("\n".join(tokens.issue(key, n, 7, now)[0] for n in names) + "\n")
+    port = free_port()
+    log = (work / "portal.log").open("wb")
+    portal = subprocess.Popen([sys.executable, "-m", "portal.cli", "portal", "--host",
+                               "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or portal.poll() is not None:
+                    print((work / "portal.log").read_text(), file=sys.stderr)
+                    return 2
+                time.sleep(0.1)
+        print(f"portal pid {portal.pid}, 1 worker; wrk -t{args.threads} -c{args.connections} "
+              f"-d{args.duration}s, {len(names)} tokens rotated", flush=True)
+        for name in ("live", "dashboard"):
+            script = work / f"{name}.lua"
+            script.write_text(LUA % {"path": f"/customer/api/{name}", "tokens": token_file})
+            wrk(base, script, 2, args.connections, args.threads)  # warm-up
+            cpu0 = cpu_seconds(portal.pid)
+            r = wrk(base, script, args.duration, args.connections, args.threads)
+            cpu = cpu_seconds(portal.pid) - cpu0
+            ok = r["rps"] >= TARGETS[name] and r["p99"] < P99_MS and not r["non2xx"]
+            print(f"/customer/api/{name:9s} {r['rps']:8.0f} req/s  p50 {r['p50']:.2f} ms  "
+                  f"p90 {r['p90']:.2f} ms  p99 {r['p99']:.2f} ms  non-2xx {r['non2xx']}  "
+                  f"{r['socket_errors']}  target >= {TARGETS[name]:.0f} req/s, p99 < {P99_MS} ms"
+                  f"  {'ok' if ok else 'MISSED'}", flush=True)
+            print(f"  portal CPU {cpu:.1f} s in {args.duration} s: "
+                  f"{r['rps'] * args.duration / max(cpu, 1e-9):.0f} requests per CPU-second",
+                  flush=True)
+            if not ok:
+                failed.append(name)
+    finally:
+        portal.terminate()
+        portal.wait(10)
+    load = os.getloadavg()
+    print(f"cpus {os.cpu_count()}, load average {load[0]:.2f} (wrk and the portal share them)")
+    print("targets missed: " + ", ".join(failed) if failed else "all targets met")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
