@@ -31,7 +31,7 @@ def _run_ui(server: PortalServer, fast_id: int) -> dict[str, str]:
 
         # Buy Data: price, total, balance after; confirm; new state.
         page.goto(server.url + "/customer/data")
-        page.wait_for_function("document.getElementById('price-per-gb').textContent.includes('1.50')")
+        page.wait_for_selector("#price-per-gb:has-text('1.50')")
         page.fill("#gb", "10")
         assert "15.00" in page.text_content("#total")
         assert "35.00" in page.text_content("#balance-after")
@@ -44,7 +44,7 @@ def _run_ui(server: PortalServer, fast_id: int) -> dict[str, str]:
         page.click("#confirm-button")
         page.wait_for_selector("#done:not([hidden])")
         seen["data_done"] = page.text_content("#done-text") or ""
-        page.wait_for_function("document.getElementById('balance').textContent.includes('35.00')")
+        page.wait_for_selector("#balance:has-text('35.00')")
         assert no_horizontal_scroll(page)
         screenshot(page, "billing-data-phone")
 
@@ -62,7 +62,7 @@ def _run_ui(server: PortalServer, fast_id: int) -> dict[str, str]:
         page.click("#confirm-button")
         page.wait_for_selector("#done:not([hidden])")
         seen["plan_done"] = page.text_content("#done-text") or ""
-        page.wait_for_function("document.getElementById('current-plan').textContent === 'Fast'")
+        page.wait_for_selector("#current-plan:text-is('Fast')")
         assert no_horizontal_scroll(page)
 
         # Invoices: both documents listed; the PDF downloads.
