@@ -146,13 +146,14 @@ async def test_fup_tier_then_bought_data_restores_plan_speed_two_subscribers_ind
     # Upload: iperf3's receiver misses what is still queued at the end (~0.4 s of data
     # at 2.5 Mbit/s), so read the wire rate the enforcer publishes from the class counters.
     # Two consecutive 1 s samples: a 1 s window at 2.5 Mbit/s holds ~200 packets.
-    uploading = iperf(lab, ALICE, PORTS[0], 3.5, download=False)
-    await asyncio.sleep(1.6)
-    samples = []
-    for _ in range(2):
-        row = await LiveRate.get(username="alice")
-        samples.append(row)
+    uploading = iperf(lab, ALICE, PORTS[0], 4.5, download=False)
+    await asyncio.sleep(0.5)
+    samples = [await LiveRate.get(username="alice")]
+    for _ in range(3):  # the first window may still hold the download before: skip it
+        row = samples[-1]
         await helpers.until(lambda row=row: _newer(row), what="next live sample")  # type: ignore[misc]
+        samples.append(await LiveRate.get(username="alice"))
+    samples = samples[2:]
     await asyncio.to_thread(finish, uploading)
     up_bps = sum(r.up_bps for r in samples) / 2
     # counters are wire bytes sampled in ~1 s windows: HTB's dequeue bursts show as +-10%
