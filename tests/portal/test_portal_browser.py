@@ -201,4 +201,10 @@ async def test_escaped_full_name_renders_as_text(db: str, portal_server: PortalS
     assert await page.text_content("#greeting") == f"Hello, {evil}"
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("#greeting img").count() == 0
+    # Installable: the service worker controls /customer/ and the manifest is linked.
+    scope = await page.evaluate(
+        "navigator.serviceWorker.ready.then(r => r.scope)")
+    assert scope == portal_server.url + "/customer/"
+    manifest = await page.get_attribute("link[rel=manifest]", "href")
+    assert manifest == "/customer/manifest.webmanifest"
     await page.close()
