@@ -63,6 +63,9 @@ async def open_ticket(sub: Subscriber, category: object, subject: object, body: 
     diag = json.dumps(await support_diagnostics.collect(sub, now, config), sort_keys=True,
                       default=str) if category == "slow" else ""
     async with in_transaction() as tx:
+        # Per-subscriber lock (PostgreSQL; SQLite serialises on the insert): concurrent
+        # requests cannot both take the last slot of the hour.
+        await Subscriber.select_for_update().using_db(tx).get(id=sub.id)
         ticket = await Ticket.create(subscriber_id=sub.id, category=category, subject=subject,
                                      status="open", diagnostics=diag, created_at=now,
                                      updated_at=now, using_db=tx)
@@ -85,6 +88,7 @@ async def customer_reply(sub: Subscriber, ticket_id: int, body: object, ip: str 
     body = check_text(body, "message", BODY_MAX)
     ticket = await own_ticket(sub, ticket_id)
     async with in_transaction() as tx:
+        await Subscriber.select_for_update().using_db(tx).get(id=sub.id)
         msg = await TicketMessage.create(ticket_id=ticket.id, author_kind="customer",
                                          author=sub.username, body=body, internal=False,
                                          created_at=now, using_db=tx)

@@ -159,22 +159,24 @@ async def _reserve(sub: Subscriber, device: Device, action: str, band: str | Non
                    detail: str, now: datetime) -> WifiTask:
     """Take one of the subscriber's changes for this hour, or refuse (429).
 
-    Insert first, then count rows up to ours: two concurrent requests can never
-    both take the last slot.
+    One transaction that first locks the subscriber's row (PostgreSQL) and writes
+    (SQLite takes its write lock), then counts: concurrent requests of one
+    subscriber queue up, so they can never both take the last slot.
     """
-    task = await WifiTask.create(subscriber_id=sub.id, device_id=device.id, action=action,
-                                 band=band, detail=detail, status="sending", created_at=now)
     since = now - WINDOW
-    window = await WifiTask.filter(subscriber_id=sub.id, created_at__gt=since,
-                                   id__lte=task.id).order_by("created_at") \
-        .values_list("created_at", flat=True)
-    if len(window) > CHANGES_PER_HOUR:
-        await task.delete()
-        oldest = cast(datetime, window[0])
-        seconds = max(1, int((oldest + WINDOW - now).total_seconds()) + 1)
-        raise TooManyRequests(
-            "rate_limited", f"you can make {CHANGES_PER_HOUR} WiFi changes per hour; please "
-            f"try again in {(seconds + 59) // 60} minute(s)", retry_after=seconds)
+    async with in_transaction() as tx:
+        await Subscriber.select_for_update().using_db(tx).get(id=sub.id)
+        task = await WifiTask.create(subscriber_id=sub.id, device_id=device.id, action=action,
+                                     band=band, detail=detail, status="sending", created_at=now,
+                                     using_db=tx)
+        window = await WifiTask.filter(subscriber_id=sub.id, created_at__gt=since) \
+            .using_db(tx).order_by("created_at").values_list("created_at", flat=True)
+        if len(window) > CHANGES_PER_HOUR:
+            oldest = cast(datetime, window[0])
+            seconds = max(1, int((oldest + WINDOW - now).total_seconds()) + 1)
+            raise TooManyRequests(  # rolls the insert back
+                "rate_limited", f"you can make {CHANGES_PER_HOUR} WiFi changes per hour; "
+                f"please try again in {(seconds + 59) // 60} minute(s)", retry_after=seconds)
     return task
 
 

@@ -301,3 +301,19 @@ async def test_cli_reseller_acs(people: None, portal_server: PortalServer):
     assert bad.returncode == 1 and "http" in bad.stderr
     assert cli(portal_server, "reseller", "acs", "acme", "--remove").returncode == 0
     assert (await Reseller.get(name="acme")).acs_id is None
+
+
+async def test_concurrent_new_tickets_never_pass_the_limit(people: None):
+    import asyncio
+
+    from portal import tickets
+    from portal.errors import TooManyRequests
+    from portal.models import Subscriber
+
+    sub = await Subscriber.get(username="alice@x.net")
+    results = await asyncio.gather(
+        *(tickets.open_ticket(sub, "other", f"s{i}", "m") for i in range(8)),
+        return_exceptions=True)
+    assert sum(isinstance(r, Ticket) for r in results) == 5, results
+    assert sum(isinstance(r, TooManyRequests) for r in results) == 3, results
+    assert await Ticket.filter(subscriber_id=sub.id).count() == 5

@@ -290,3 +290,19 @@ async def test_cross_tenant(subs: None, portal_server: PortalServer, acs: GenieA
     r = call(portal_server, forged, "GET", "/customer/api/wifi")
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "wrong_token_type"
+
+
+async def test_concurrent_changes_never_pass_the_limit(subs: None, acs: GenieAcsEmulator):
+    import asyncio
+
+    from portal.errors import TooManyRequests
+    from portal.models import Subscriber
+
+    sub = await Subscriber.get(username="alice@x.net")
+    results = await asyncio.gather(
+        *(service.change(sub, "2.4", f"N{i}", None, "10.0.0.1") for i in range(14)),
+        return_exceptions=True)
+    assert sum(isinstance(r, WifiTask) for r in results) == 10, results
+    assert sum(isinstance(r, TooManyRequests) for r in results) == 4, results
+    assert await WifiTask.filter(subscriber_id=sub.id).count() == 10
+    assert len(acs.posted_tasks()) == 10
