@@ -24,6 +24,7 @@ CHANGES_PER_HOUR = 10
 WINDOW = timedelta(hours=1)
 BANDS = ("2.4", "5")
 MATCHES = ("tag", "username")
+AUDIT_ACTIONS = {"wifi": "wifi.change", "reboot": "wifi.reboot"}
 
 
 # --- validation (plain) ---------------------------------------------------------------
@@ -199,7 +200,7 @@ async def _send(sub: Subscriber, task: WifiTask, action: str, ip: str,
     async with in_transaction() as tx:
         await task.save(using_db=tx, update_fields=["acs_task_id", "status", "offline",
                                                     "message", "updated_at"])
-        await journal.audit(tx, f"customer:{sub.username}", f"wifi.{action}", sub.username,
+        await journal.audit(tx, f"customer:{sub.username}", AUDIT_ACTIONS[action], sub.username,
                             ip=ip, task=task.id, device=task.device_id, status=status,
                             **audit_detail)
     if error is not None:

@@ -88,7 +88,7 @@ async def test_change_on_an_online_router_is_done(subs: None, portal_server: Por
     assert [p[0] for p in task["parameterValues"]] == [SSID_24, KEY_24]
     again = call(portal_server, token, "GET", "/customer/api/wifi").json()
     assert again["device"]["networks"][0]["ssid"] == "Café Net"
-    audit = await AuditLog.get(action="wifi.wifi")
+    audit = await AuditLog.get(action="wifi.change")
     detail = json.loads(audit.detail)
     assert audit.actor == "customer:alice@x.net" and audit.username == "alice@x.net"
     assert audit.ip == "127.0.0.1"
@@ -196,7 +196,7 @@ async def test_slow_acs_times_out_and_nothing_is_recorded_as_done(
     [task] = await WifiTask.all()
     assert task.status == "failed" and task.status != "done"
     assert "nothing was changed" in task.message
-    audit = json.loads((await AuditLog.get(action="wifi.wifi")).detail)
+    audit = json.loads((await AuditLog.get(action="wifi.change")).detail)
     assert audit["status"] == "failed"
 
 
