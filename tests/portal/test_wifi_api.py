@@ -110,6 +110,11 @@ async def test_tr181_offline_router_pending_until_it_connects(subs: None,
     assert posted["parameterValues"][0][0] == "Device.WiFi.AccessPoint.2.Security.KeyPassphrase"
     poll = call(portal_server, token, "GET", f"/customer/api/wifi/tasks/{task['id']}").json()
     assert poll["status"] == "pending"
+    # The ACS refusing us while we poll: still pending, never guessed done.
+    acs.credentials = ("someone", "else")
+    poll = call(portal_server, token, "GET", f"/customer/api/wifi/tasks/{task['id']}")
+    assert poll.status_code == 200 and poll.json()["status"] == "pending"
+    acs.credentials = ("nbi", "nbi-pass")
     acs.connect("BOB-DEV")
     poll = call(portal_server, token, "GET", f"/customer/api/wifi/tasks/{task['id']}").json()
     assert poll["status"] == "done" and poll["offline"] is False
@@ -172,7 +177,12 @@ async def test_acs_down(subs: None, portal_server: PortalServer):
     assert "cannot be reached" in r.json()["error"]["message"]
     r = call(portal_server, token, "POST", "/customer/api/wifi/reboot")
     assert r.status_code == 503
+    r = call(portal_server, token, "POST", "/customer/api/wifi/changes",
+             {"band": "2.4", "passphrase": PASSPHRASE})
+    assert r.status_code == 503 and PASSPHRASE not in r.text
     assert await WifiTask.all().count() == 0
+    assert PASSPHRASE not in json.dumps(await AuditLog.all().values(), default=str)
+    assert PASSPHRASE not in portal_server.log()
 
 
 async def test_slow_acs_times_out_and_nothing_is_recorded_as_done(
