@@ -32,6 +32,7 @@ def bearer_token(request: Request) -> str:
 
 
 # The revocation check and the subscriber in one round trip: every request pays it.
+_TIME_COLUMNS = ("cycle_start", "expires_at", "created_at")
 _AUTH_SQL = ("SELECT s.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked"
              " FROM subscribers s WHERE s.username = ?")
 
@@ -65,6 +66,9 @@ async def authenticate_customer(request: Request) -> Subscriber:
     row = dict(rows[0])
     if row.pop("revoked"):
         raise Unauthorized("token_revoked", "you have logged out, please log in again")
+    for key in _TIME_COLUMNS:  # SQLite gives text; fromisoformat is far cheaper than iso8601
+        if isinstance(row[key], str):
+            row[key] = datetime.fromisoformat(row[key])
     sub = Subscriber._init_from_db(**row)
     if sub.status != "active":
         raise Unauthorized("account_unavailable", "this account is not available")
