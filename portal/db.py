@@ -41,6 +41,10 @@ def _tortoise_url(url: str) -> str:
 async def open_db(url: str) -> None:
     # Global fallback: Sanic runs handlers in tasks created before init ran.
     await Tortoise.init(db_url=_tortoise_url(url), modules=MODELS, _enable_global_fallback=True)
+    # Connect now, not on the first request: Tortoise takes a lock and then
+    # connects, and a client that gives up during that first connect cancels the
+    # handler with the lock held, hanging every later request.
+    await conn().execute_query("SELECT 1")
 
 
 async def close_db() -> None:
