@@ -46,6 +46,24 @@ async def set_rate(
     return rows
 
 
+async def set_rates(
+    tx: BaseDBAsyncClient, rates: dict[str, tuple[int, int]], profile: str
+) -> int:
+    """set_rate for many subscribers ({username: (down_kbps, up_kbps)}) in batches:
+    the enforcer moves a thousand subscribers to a FUP tier at once. Returns rows written."""
+    p = get_profile(profile)
+    rows = {u: p.reply_attributes(Rate(down_kbps=d, up_kbps=up)) for u, (d, up) in rates.items()}
+    names = sorted({name for written in rows.values() for name, _, _ in written})
+    users = sorted(rows)
+    for i in range(0, len(users), 500):
+        await RadReply.filter(username__in=users[i:i + 500], attribute__in=names).using_db(
+            tx).delete()
+    new = [RadReply(username=u, attribute=name, op=op, value=value)
+           for u in users for name, op, value in rows[u]]
+    await RadReply.bulk_create(new, batch_size=500, using_db=tx)
+    return len(new)
+
+
 async def password_of(username: str) -> str | None:
     row = await RadCheck.filter(username=username, attribute=PASSWORD_ATTRIBUTE).first()
     return row.value if row else None

@@ -31,6 +31,7 @@ from portal.config import Config
 from portal.enforcer import facts, rules
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.settings import Settings
+from portal.models import ChangeJournal
 from portal.usage import days
 
 log = logging.getLogger("ispedge.enforcer")
@@ -202,13 +203,14 @@ class Enforcer:
             current.get(u, []), profile.reply_attributes(CoaRate(d.down_kbps, d.up_kbps)))]
         if new_rows or gone or stale_reply:
             async with in_transaction() as tx:
-                for u in stale_reply:
-                    d = desired_of[u]
-                    await radius_sync.set_rate(tx, u, d.down_kbps, d.up_kbps,
-                                               self.settings.reply_profile)
-                    await journal.record(tx, u, "speed", source="enforcer", reason=d.reason,
-                                         action=d.action, down_kbps=d.down_kbps,
-                                         up_kbps=d.up_kbps)
+                if stale_reply:
+                    await radius_sync.set_rates(
+                        tx, {u: (desired_of[u].down_kbps, desired_of[u].up_kbps)
+                             for u in stale_reply}, self.settings.reply_profile)
+                    await ChangeJournal.bulk_create([ChangeJournal(
+                        username=u, kind="speed", payload=json.dumps(_speed(desired_of[u]),
+                                                                     sort_keys=True))
+                        for u in stale_reply], batch_size=500, using_db=tx)
                 if new_rows:
                     await tx.execute_many(_sql(_UPSERT_STATE), new_rows)
                 if gone:
@@ -478,6 +480,13 @@ class Enforcer:
             except Exception:  # noqa: BLE001 - the next tick tries again
                 log.exception("%s failed", what)
             await _sleep(stop, None, max(0.0, seconds - (time.monotonic() - started)))
+
+
+def _speed(d: rules.Desired) -> dict[str, object]:
+    """Payload of the journal row for a speed the enforcer set (kind "speed")."""
+    assert "speed" in journal.KINDS
+    return {"source": "enforcer", "reason": d.reason, "action": d.action,
+            "down_kbps": d.down_kbps, "up_kbps": d.up_kbps}
 
 
 def _coa_outcome(result: CoaResult) -> rules.Outcome:

@@ -348,3 +348,28 @@ async def test_usage_ingest_job_marks_subscribers_whose_usage_moved(
     assert report.sent == 1
     assert sent(nas, "alice")[-1] == (COA_REQUEST, rate_limit(*BASIC_TIER1))
     assert sent(nas, "bob") == [(COA_REQUEST, rate_limit(*BASIC))]
+
+
+@pytest.mark.parametrize("profile", ["mikrotik", "accel-ppp", "generic"])
+async def test_batched_set_rates_writes_what_set_rate_writes(db: str, profile: str) -> None:
+    from tortoise.transactions import in_transaction
+
+    from portal import radius_sync
+
+    async with in_transaction() as tx:
+        await radius_sync.set_rate(tx, "a", 1000, 500, profile)
+        await radius_sync.set_rate(tx, "b", 1000, 500, profile)
+        await RadReply.create(username="b", attribute="Framed-Pool", op=":=", value="p1",
+                              using_db=tx)
+    async with in_transaction() as tx:
+        one = await radius_sync.set_rate(tx, "a", 20000, 5000, profile)
+    async with in_transaction() as tx:
+        written = await radius_sync.set_rates(tx, {"b": (20000, 5000), "c": (20000, 5000)},
+                                              profile)
+    assert written == 2 * len(one)
+
+    async def rows(u: str) -> list[tuple[str, str, str]]:
+        return sorted((r.attribute, r.op, r.value) for r in await RadReply.filter(username=u))
+
+    assert await rows("c") == await rows("a") == sorted(one)
+    assert await rows("b") == sorted([*one, ("Framed-Pool", ":=", "p1")])  # others kept
