@@ -373,3 +373,33 @@ async def test_batched_set_rates_writes_what_set_rate_writes(db: str, profile: s
 
     assert await rows("c") == await rows("a") == sorted(one)
     assert await rows("b") == sorted([*one, ("Framed-Pool", ":=", "p1")])  # others kept
+
+
+async def test_daemon_loop_keeps_the_work_of_a_failed_pass_and_retries_it(
+        nas: NasEmulator, coa: CoaClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    await helpers.subscribers("alice")
+    await helpers.online("alice", "s-alice", "100.64.0.10")
+    enforcer = Enforcer(helpers.settings(reconcile_s=3600.0), coa)
+    stop = asyncio.Event()
+    task = asyncio.create_task(enforcer.run(stop))
+    try:
+        await helpers.until(lambda: helpers.state_is("alice", "applied", BASIC[0]),
+                            what="start-up reconcile")
+        calls = {"n": 0}
+        real = facts.open_sessions
+
+        async def flaky(usernames: set[str] | None) -> dict[str, facts.Session]:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OSError("database is locked")  # the database, briefly unavailable
+            return await real(usernames)
+
+        monkeypatch.setattr(facts, "open_sessions", flaky)
+        await subscribers.set_plan("alice", "Fast", profile="mikrotik")
+        await helpers.until(lambda: helpers.state_is("alice", "applied", FAST[0]),
+                            what="plan change applied after the failed pass")
+        assert calls["n"] >= 2
+        assert sent(nas, "alice")[-1] == (COA_REQUEST, rate_limit(*FAST))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
