@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from twisted.internet import task, threads
 
+from dns_filter import dburl
 from dns_filter.metrics import Metrics
 from dns_filter.policy import PolicyTable
 
@@ -103,16 +103,8 @@ class BlockLogDatabase:
     """A writable connection of its own (the policy reader opens SQLite read-only)."""
 
     def __init__(self, url: str):
-        parsed = urlparse(url)
-        if parsed.scheme == "sqlite":
-            self.kind = "sqlite"
-            self.path = "/" + url[len("sqlite://") :].lstrip("/")
-            self.mark = "?"
-        elif parsed.scheme in ("postgres", "postgresql"):
-            self.kind = "postgres"
-            self.mark = "%s"
-        else:
-            raise ValueError(f"unsupported database URL {url!r}")
+        parsed = dburl.parse(url)
+        self.kind, self.path, self.mark = parsed.kind, parsed.path, parsed.mark
         self.url = url
         self._conn: Any = None
         # The shutdown flush may run while a pool thread still writes: one at a time.

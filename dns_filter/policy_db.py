@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from dns_filter import dburl
 from dns_filter.policy import PolicyRow
 
 RELEVANT_KINDS = ("parental", "session", "subscriber")
@@ -20,17 +20,8 @@ class PolicyDatabase:
     def __init__(self, url: str, connect_timeout_s: int = 5):
         self.url = url
         self.connect_timeout_s = connect_timeout_s
-        parsed = urlparse(url)
-        if parsed.scheme == "sqlite":
-            self.kind = "sqlite"
-            # Tortoise style: sqlite:///abs/path.db ("sqlite://" + an absolute path)
-            self.path = "/" + url[len("sqlite://") :].lstrip("/")
-            self.mark = "?"
-        elif parsed.scheme in ("postgres", "postgresql"):
-            self.kind = "postgres"
-            self.mark = "%s"
-        else:
-            raise ValueError(f"unsupported database URL {url!r} (sqlite:///path or postgres://...)")
+        parsed = dburl.parse(url)
+        self.kind, self.path, self.mark = parsed.kind, parsed.path, parsed.mark
         self._conn: Any = None
 
     def _connect(self) -> Any:
