@@ -18,6 +18,7 @@ from portal.billing import purchase
 from portal.billing.idempotency import Claim
 from portal.billing.invoices import Line, as_json, issue
 from portal.billing.proration import Proration, prorate
+from portal.config import Config
 from portal.errors import Conflict, Forbidden, NotFound, PortalError
 from portal.models import Plan, Reseller, Subscriber
 from portal.money import fmt
@@ -106,7 +107,8 @@ def quote_instant(quoted_at: str | None, now: datetime) -> datetime:
 
 async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
                       quoted_at: str | None, now: datetime, *, profile: str, ip: str = "",
-                      claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
+                      claim: Claim | None = None, config: Config | None = None
+                      ) -> tuple[dict[str, Any], bool]:
     """Charge or refund the previewed amount and switch plan; (result, replayed)."""
     at = quote_instant(quoted_at, now)
 
@@ -136,6 +138,11 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
         await Subscriber.filter(id=sub.id).using_db(tx).update(plan_id=q.target.id)
         await radius_sync.set_rate(tx, sub.username, q.target.down_kbps, q.target.up_kbps,
                                    profile)
+        if config is not None:
+            # The new plan's FUP tiers may already apply: radreply gets the effective speed.
+            from portal.enforcer.effective import write_effective_rate
+
+            await write_effective_rate(tx, sub.username, now, config)
         await journal.record(tx, sub.username, "plan", plan_id=q.target.id,
                              down_kbps=q.target.down_kbps, up_kbps=q.target.up_kbps)
         await journal.audit(tx, f"customer:{sub.username}", "plan.change", sub.username, ip=ip,

@@ -69,5 +69,5 @@ async def change(request: Request) -> HTTPResponse:
     result, replayed = await plan_change.change_plan(
         sub.id, parse_id(body.get("plan_id")), parse_cents(body.get("amount_cents")),
         body.get("quoted_at"), datetime.now(UTC), profile=reply_profile(request),
-        ip=client_address(request), claim=claim)
+        ip=client_address(request), claim=claim, config=request.app.ctx.config)
     return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)

@@ -1,0 +1,74 @@
+"""A top-up or plan change puts the effective speed in radreply in its own transaction,
+so a reconnect right after the purchase gets the restored speed (no enforcer running)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from portal.models import RadReply, UsageDaily
+from tests.portal.billing_helpers import bearer, customer, setup_resellers
+from tests.support.portal import PortalServer
+
+GB = 10**9
+PLAN = "5000k/10000k"  # Basic, MikroTik order: up/down
+TIER1 = "1000k/2000k"  # Basic's monthly tier 1 past 100 GB
+
+
+async def _in_tier(username: str, used_gb: int) -> None:
+    await UsageDaily.create(username=username, day=datetime.now(UTC).date(),
+                            bytes_in=0, bytes_out=used_gb * GB)
+    # What the enforcer wrote when the tier was crossed.
+    await RadReply.filter(username=username, attribute="Mikrotik-Rate-Limit").update(value=TIER1)
+
+
+async def _reply(username: str) -> str:
+    row = await RadReply.get(username=username, attribute="Mikrotik-Rate-Limit")
+    return row.value
+
+
+@pytest.fixture
+async def acme(db: str) -> None:
+    await setup_resellers()
+
+
+async def test_top_up_that_lifts_the_tier_restores_radreply_at_once(
+        acme: None, portal_server: PortalServer):
+    await customer("fup@x", 5000)
+    await _in_tier("fup@x", 105)
+    with portal_server.client() as c:
+        r = c.post("/customer/api/data/buy", json={"gb": 10}, headers=bearer(portal_server,
+                                                                             "fup@x"))
+    assert r.status_code == 200, r.text
+    assert await _reply("fup@x") == PLAN
+
+
+async def test_top_up_too_small_to_lift_the_tier_keeps_the_tier_speed(
+        acme: None, portal_server: PortalServer):
+    await customer("heavy@x", 5000)
+    await _in_tier("heavy@x", 150)
+    with portal_server.client() as c:
+        r = c.post("/customer/api/data/buy", json={"gb": 10}, headers=bearer(portal_server,
+                                                                             "heavy@x"))
+    assert r.status_code == 200, r.text
+    assert await _reply("heavy@x") == TIER1
+
+
+async def test_plan_change_writes_the_new_plans_effective_speed(
+        acme: None, portal_server: PortalServer):
+    await customer("up@x", 10000, days_used=10)
+    await _in_tier("up@x", 105)
+    h = bearer(portal_server, "up@x")
+    with portal_server.client() as c:
+        plans = c.get("/customer/api/plans", headers=h).json()["plans"]
+        fast = next(p for p in plans if p["name"] == "Fast")
+        quote = c.post("/customer/api/plans/quote", json={"plan_id": fast["id"]}, headers=h)
+        assert quote.status_code == 200, quote.text
+        q = quote.json()
+        r = c.post("/customer/api/plans/change", headers=h, json={
+            "plan_id": fast["id"], "amount_cents": q["amount_cents"],
+            "quoted_at": q["quoted_at"]})
+    assert r.status_code == 200, r.text
+    # Fast has no FUP tiers: the full plan speed, whatever was used.
+    assert await _reply("up@x") == "20000k/50000k"
