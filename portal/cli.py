@@ -376,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--reseller")
     a.add_argument("--json", action="store_true")
 
+    cli_support.add_parsers(sub)
+
     from portal.usage import cli as usage_cli  # registers `usage ingest`
 
     usage_cli.add_parsers(sub)
@@ -387,8 +389,6 @@ def build_parser() -> argparse.ArgumentParser:
     from portal import dns_cli  # registers `dns` and `blocklists update`
 
     dns_cli.add_parsers(sub)
-
-    cli_support.add_parsers(sub)
 
     a = sub.add_parser("portal", help="run the customer portal")
     a.add_argument("--host")

@@ -8,7 +8,7 @@ re-credit bonus already used (usage is counted separately, never reset here).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -30,7 +30,9 @@ async def cycle_bonus_bytes(
     subscriber_id: int, cycle_start: datetime, using_db: BaseDBAsyncClient | None = None
 ) -> int:
     """Bytes of data bought since cycle_start: the bonus that raises this cycle's allowance."""
-    query = Topup.filter(subscriber_id=subscriber_id, created_at__gte=cycle_start)
+    # SQLite compares the stored ISO text: the bound must be in UTC like the rows.
+    since = cycle_start.astimezone(UTC) if cycle_start.tzinfo else cycle_start.replace(tzinfo=UTC)
+    query = Topup.filter(subscriber_id=subscriber_id, created_at__gte=since)
     if using_db is not None:
         query = query.using_db(using_db)
     rows = await query.annotate(total=Sum("bytes")).values("total")

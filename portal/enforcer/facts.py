@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from coa import Nas
@@ -136,7 +136,8 @@ async def _bonus(cycle_starts: dict[int, datetime]) -> dict[int, int]:
     ids = sorted(cycle_starts)
     for i in range(0, len(ids), 900):
         chunk = ids[i:i + 900]
-        earliest = min(cycle_starts[s] for s in chunk)
+        # UTC: SQLite compares the stored ISO text.
+        earliest = min(_aware(cycle_starts[s]) for s in chunk).astimezone(UTC)
         for t in await Topup.filter(subscriber_id__in=chunk, created_at__gte=earliest).values(
                 "subscriber_id", "bytes", "created_at"):
             if _aware(t["created_at"]) >= cycle_starts[t["subscriber_id"]]:

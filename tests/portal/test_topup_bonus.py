@@ -28,3 +28,16 @@ async def test_bonus_is_the_sum_bought_in_the_current_cycle_only(db: str):
     assert await cycle_bonus_bytes(sub.id, cycle_start) == 15 * GB
     # After the reset, the old cycle's bonus is gone.
     assert await cycle_bonus_bytes(sub.id, now + timedelta(days=20)) == 0
+
+
+async def test_bonus_bound_in_another_time_zone_counts_the_same_instants(db: str):
+    from zoneinfo import ZoneInfo
+
+    await seed.reseller_with_plans()
+    beirut = ZoneInfo("Asia/Beirut")
+    cycle_start = datetime(2026, 11, 1, 0, 0, tzinfo=beirut)  # 2026-10-31 22:00 UTC
+    sub = await seed.subscriber("tz@x", now=cycle_start)
+    await _bought(sub.id, 9, datetime(2026, 10, 31, 21, 59, tzinfo=UTC))  # before: expired
+    await _bought(sub.id, 5, datetime(2026, 10, 31, 22, 30, tzinfo=UTC))  # after the start
+    await _bought(sub.id, 9, datetime(2026, 10, 31, 23, 30, tzinfo=UTC))
+    assert await cycle_bonus_bytes(sub.id, cycle_start) == 14 * GB
