@@ -21,6 +21,7 @@ from typing import Any
 
 from blocklists.settings import BlocklistSettings
 from dns_filter.settings import DnsSettings
+from portal.children import stop_process
 from portal.cli import command
 from portal.config import Config, ConfigError
 
@@ -144,13 +145,7 @@ class Child:
         self.log_path = log_path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 10)
 
 
 def start_child(settings: DnsSettings, log_path: Path, ready_timeout_s: float = 20.0

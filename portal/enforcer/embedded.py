@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from portal.children import stop_process
 from portal.config import Config
 from portal.enforcer import local
 from portal.enforcer.settings import Settings
@@ -17,13 +18,7 @@ class Child:
         self.process = process
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 15)
 
 
 def start_child(config: Config, state_dir: Path) -> tuple[Child, str]:

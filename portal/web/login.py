@@ -9,12 +9,12 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
 from portal import journal, radius_sync
-from portal.errors import PortalError, TooManyRequests, Unauthorized
+from portal.errors import TooManyRequests, Unauthorized
 from portal.models import Subscriber
 from portal.security import lockout, tokens
 from portal.web import auth, branding
 from portal.web.pages import render
-from portal.web.request import client_address, json_body
+from portal.web.request import client_address, credentials
 
 bp = Blueprint("login")
 
@@ -47,11 +47,7 @@ async def host_branding(request: Request) -> HTTPResponse:
 
 @bp.post("/customer/api/login")
 async def login(request: Request) -> HTTPResponse:
-    body = json_body(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username \
-            or not password:
-        raise PortalError("missing_fields", "username and password are required", 422)
+    username, password = credentials(request)
     if len(username) > 64 or len(password) > 128:
         raise Unauthorized("invalid_credentials", "wrong username or password")
     ip = client_address(request)

@@ -20,7 +20,7 @@ from portal.errors import PortalError, TooManyRequests, Unauthorized
 from portal.models import Operator
 from portal.security import lockout, tokens
 from portal.web.auth import bearer_token
-from portal.web.request import client_address, json_body
+from portal.web.request import client_address, credentials, json_body
 
 bp = Blueprint("operator_api")
 Handler = Callable[..., Awaitable[Any]]
@@ -50,11 +50,7 @@ async def _no_store(request: Request, response: HTTPResponse) -> None:
 
 @bp.post("/operator/api/login")
 async def login(request: Request) -> HTTPResponse:
-    body = json_body(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username \
-            or not password:
-        raise PortalError("missing_fields", "username and password are required", 422)
+    username, password = credentials(request)
     ip = client_address(request)
     now = datetime.now(UTC)
     until = await lockout.check(ip, now)

@@ -27,3 +27,13 @@ def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PortalError("malformed_json", "the body must be a JSON object", 400)
     return data
+
+
+def credentials(request: Request) -> tuple[str, str]:
+    """username and password from a login body, or a 422 naming what is missing."""
+    body = json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username \
+            or not password:
+        raise PortalError("missing_fields", "username and password are required", 422)
+    return username, password

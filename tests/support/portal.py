@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from portal.children import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -43,13 +45,7 @@ class PortalServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 10)
 
 
 def portal_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
