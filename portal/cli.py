@@ -234,8 +234,20 @@ async def subscriber_set_status(args: argparse.Namespace, config: Config) -> int
     from portal import subscribers
 
     async def run() -> int:
-        await subscribers.set_status(args.username, args.status)
+        await subscribers.set_status(args.username, args.status, config=config)
         print(f"{args.username} is now {args.status}")
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("subscriber renew")
+async def subscriber_renew(args: argparse.Namespace, config: Config) -> int:
+    from portal import subscribers
+
+    async def run() -> int:
+        sub = await subscribers.renew(args.username, args.days, config=config)
+        print(f"{args.username} renewed until {sub.expires_at:%Y-%m-%d %H:%M} UTC")
         return 0
 
     return await with_db(config, run)
@@ -365,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     a = g.add_parser("set-status")
     a.add_argument("username")
     a.add_argument("status", choices=["active", "disabled"])
+    a = g.add_parser("renew", help="start a new billing cycle (default: the plan's period)")
+    a.add_argument("username")
+    a.add_argument("--days", type=positive_int)
     a = g.add_parser("credit")
     a.add_argument("username")
     a.add_argument("amount", help="e.g. 20.00")

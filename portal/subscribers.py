@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from portal import journal, radius_sync, wallet
+from portal.config import Config
 from portal.errors import Conflict, NotFound, PortalError
 from portal.models import FupTier, Plan, Reseller, Subscriber
 
@@ -185,7 +187,8 @@ async def set_plan(
     return sub
 
 
-async def set_status(username: str, status: str, actor: str = "operator:cli") -> None:
+async def set_status(username: str, status: str, actor: str = "operator:cli",
+                     config: Config | None = None) -> None:
     if status not in STATUSES:
         raise PortalError("invalid_status", f"status must be one of {', '.join(STATUSES)}")
     sub = await get_subscriber(username)
@@ -193,8 +196,43 @@ async def set_status(username: str, status: str, actor: str = "operator:cli") ->
         sub.status = status
         await sub.save(using_db=tx, update_fields=["status"])
         await radius_sync.set_enabled(tx, username, status == "active")
+        if config is not None:
+            await _effective_rate(tx, username, config)
         await journal.record(tx, username, "status", status=status)
         await journal.audit(tx, actor, "subscriber.set_status", username, status=status)
+
+
+async def renew(username: str, days: int | None = None, actor: str = "operator:cli",
+                config: Config | None = None, now: datetime | None = None) -> Subscriber:
+    """Start a new billing cycle: from the old expiry if still running, else from now.
+
+    The effective speed (out of suspension, usage tiers of the new cycle) goes to
+    radreply in the same transaction, so a reconnect gets it at once.
+    """
+    sub = await get_subscriber(username)
+    plan = await sub.plan
+    length = timedelta(days=days if days is not None else plan.period_days)
+    if length <= timedelta(0) or length > timedelta(days=3660):
+        raise PortalError("invalid_days", "renewal length must be 1-3660 days")
+    now = now or datetime.now(UTC)
+    start = max(sub.expires_at, now)
+    async with in_transaction() as tx:
+        sub.cycle_start, sub.expires_at = start, start + length
+        await sub.save(using_db=tx, update_fields=["cycle_start", "expires_at"])
+        if config is not None:
+            await _effective_rate(tx, username, config, now)
+        await journal.record(tx, username, "status", status=sub.status, renewed=True,
+                             expires_at=sub.expires_at.isoformat())
+        await journal.audit(tx, actor, "subscriber.renew", username,
+                            expires_at=sub.expires_at.isoformat())
+    return sub
+
+
+async def _effective_rate(tx: BaseDBAsyncClient, username: str, config: Config,
+                          now: datetime | None = None) -> None:
+    from portal.enforcer.effective import write_effective_rate
+
+    await write_effective_rate(tx, username, now or datetime.now(UTC), config)
 
 
 async def credit(

@@ -153,3 +153,12 @@ def test_logo_validation(acme, tmp_path):
     huge = tmp_path / "huge.png"
     huge.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 300_000)
     assert "at most" in acme("reseller", "brand", "acme", "--logo", str(huge), ok=False).stderr
+
+
+def test_renew_extends_the_subscription(acme):
+    before = json.loads(acme("subscriber", "show", "ali@acme.net", "--json").stdout)
+    out = acme("subscriber", "renew", "ali@acme.net", "--days", "10").stdout
+    assert "renewed until" in out
+    after = json.loads(acme("subscriber", "show", "ali@acme.net", "--json").stdout)
+    assert after["cycle_start"] == before["expires_at"]
+    assert acme("subscriber", "renew", "ali@acme.net", "--days", "-1", ok=False).returncode == 2
