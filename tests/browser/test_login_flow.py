@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support import seed
 from tests.support.browser import DESKTOP, PHONE, browser, login, no_horizontal_scroll, screenshot
@@ -23,7 +24,8 @@ def test_login_lands_on_dashboard_and_logout_revokes(subscriber, portal_server: 
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         login(page, portal_server.url, "maya@acme.net", "maya-pass")
-        page.wait_for_function("document.getElementById('plan-name').textContent === 'Basic'")
+        # Not wait_for_function: its polling evaluates strings, which our CSP forbids.
+        expect(page.locator("#plan-name")).to_have_text("Basic")
         assert page.text_content("#balance").strip() == "$42.50"
         assert "days" in page.text_content("#expiry-countdown")
         assert page.title() == "Acme Net"
