@@ -26,7 +26,20 @@ def json_body(request: Request) -> dict[str, Any]:
         raise PortalError("malformed_json", "the body is not valid JSON", 400) from None
     if not isinstance(data, dict):
         raise PortalError("malformed_json", "the body must be a JSON object", 400)
+    if _has_nul(data):
+        # PostgreSQL cannot store NUL in text; refuse it the same way on every database.
+        raise PortalError("invalid_text", "text must not contain NUL characters", 400)
     return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def credentials(request: Request) -> tuple[str, str]:

@@ -32,7 +32,8 @@ def _no_trace(text: str) -> None:
     (b'{"username": "ali@acme.net"}', 422, "missing_fields"),
     (b'{"password": "x"}', 422, "missing_fields"),
     (b'{"username": 5, "password": ["x"]}', 422, "missing_fields"),
-    (b'{"username": "\\u0000", "password": "x"}', 401, "invalid_credentials"),
+    (b'{"username": "\\u0000", "password": "x"}', 400, "invalid_text"),
+    (b'{"username": "a", "password": "x\\u0000y"}', 400, "invalid_text"),
     (b'{"username": "x\' OR 1=1 --", "password": "\' OR \'1\'=\'1"}', 401, "invalid_credentials"),
     (b'{"username": "<script>alert(1)</script>", "password": "x"}', 401, "invalid_credentials"),
 ])
