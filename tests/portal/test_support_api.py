@@ -124,7 +124,6 @@ BAD_TICKETS = [
     ({"category": "other", "subject": "s", "message": "m" * 5001}, "message_too_long"),
     ({"category": "other", "subject": "s"}, "missing_message"),
     ({"category": "other", "subject": ["s"], "message": "m"}, "missing_subject"),
-    ({"category": "other", "subject": "nul\x00", "message": "m"}, "invalid_subject"),
 ]
 
 
@@ -134,6 +133,10 @@ async def test_bad_tickets_and_replies_are_refused(people: None, portal_server: 
         r = call(portal_server, alice, "POST", "/customer/api/tickets", body)
         assert r.status_code == 422, body
         assert r.json()["error"]["code"] == code, body
+    # NUL is refused for every JSON body before any handler (PostgreSQL cannot store it).
+    r = call(portal_server, alice, "POST", "/customer/api/tickets",
+             {"category": "other", "subject": "nul\x00", "message": "m"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_text"
     assert await Ticket.all().count() == 0
     t = open_ticket(portal_server, alice)
     for body, code in (({"message": ""}, "missing_message"),
