@@ -108,7 +108,7 @@ def goodput(run: dict[str, object], start_s: float = 0.0) -> float:
     return sum(x["bytes"] * 8 for x in spans) / sum(x["seconds"] for x in spans)
 
 
-async def measure(lab: Lab, bind: str, seconds: float = 2, port: int = PORTS[0],
+async def measure(lab: Lab, bind: str, seconds: float = 3, port: int = PORTS[0],
                   download: bool = True) -> float:
     return goodput(await asyncio.to_thread(finish, iperf(lab, bind, port, seconds, download)))
 
