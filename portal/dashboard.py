@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.exceptions import DoesNotExist
+
 from portal import db, fastread, fup
-from portal.models import FupTier, Plan, Reseller, Subscriber
+from portal.models import Subscriber
 from portal.usage import days, queries
 
 CACHE_SECONDS = 5.0
@@ -37,14 +39,24 @@ _currency: dict[int, tuple[float, str]] = {}
 
 
 async def plan_info(plan_id: int) -> PlanInfo:
+    # Read inline (portal.fastread), not through the ORM: every request that finds
+    # the entry expired refreshes it, and an ORM read would await, so each of them
+    # would queue a read behind the others.
     hit = _plans.get(plan_id)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    plan = await Plan.get(id=plan_id)
-    tiers = tuple(fup.Tier(t.period, t.tier, t.threshold_bytes, t.down_kbps, t.up_kbps)
-                  for t in await FupTier.filter(plan_id=plan_id))
-    info = PlanInfo(plan.id, plan.name, plan.down_kbps, plan.up_kbps, plan.quota_bytes,
-                    plan.price_cents, plan.period_days, tiers)
+    rows = await fastread.fetch("SELECT id, name, down_kbps, up_kbps, quota_bytes, price_cents,"
+                                " period_days FROM plans WHERE id = ?", [plan_id])
+    if not rows:
+        raise DoesNotExist(f"no plan {plan_id}")
+    tiers = tuple(fup.Tier(t["period"], int(t["tier"]), int(t["threshold_bytes"]),
+                           int(t["down_kbps"]), int(t["up_kbps"]))
+                  for t in await fastread.fetch(
+                      "SELECT period, tier, threshold_bytes, down_kbps, up_kbps FROM fup_tiers"
+                      " WHERE plan_id = ? ORDER BY period, tier", [plan_id]))
+    p = rows[0]
+    info = PlanInfo(int(p["id"]), p["name"], int(p["down_kbps"]), int(p["up_kbps"]),
+                    int(p["quota_bytes"]), int(p["price_cents"]), int(p["period_days"]), tiers)
     _plans[plan_id] = (time.monotonic() + CACHE_SECONDS, info)
     return info
 
@@ -53,9 +65,11 @@ async def currency_of(reseller_id: int) -> str:
     hit = _currency.get(reseller_id)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    reseller = await Reseller.get(id=reseller_id)
-    _currency[reseller_id] = (time.monotonic() + CACHE_SECONDS, reseller.currency)
-    return reseller.currency
+    rows = await fastread.fetch("SELECT currency FROM resellers WHERE id = ?", [reseller_id])
+    if not rows:
+        raise DoesNotExist(f"no reseller {reseller_id}")
+    _currency[reseller_id] = (time.monotonic() + CACHE_SECONDS, rows[0]["currency"])
+    return str(rows[0]["currency"])
 
 
 async def bonus_bytes(subscriber_id: int, cycle_start: datetime) -> int:

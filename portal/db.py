@@ -38,16 +38,27 @@ def _tortoise_url(url: str) -> str:
     return url.replace(f"{parts.scheme}://", "postgres://", 1)
 
 
+# The open database's dialect and SQLite file, kept here because asking Tortoise
+# (connections.get) costs more than the indexed reads of a hot request that ask.
+_dialect: str | None = None
+_sqlite_file: str | None = None
+
+
 async def open_db(url: str) -> None:
+    global _dialect, _sqlite_file
     # Global fallback: Sanic runs handlers in tasks created before init ran.
     await Tortoise.init(db_url=_tortoise_url(url), modules=MODELS, _enable_global_fallback=True)
     # Connect now, not on the first request: Tortoise takes a lock and then
     # connects, and a client that gives up during that first connect cancels the
     # handler with the lock held, hanging every later request.
     await conn().execute_query("SELECT 1")
+    _dialect = dialect_of(url)
+    _sqlite_file = str(sqlite_path(url)) if _dialect == "sqlite" else None
 
 
 async def close_db() -> None:
+    global _dialect, _sqlite_file
+    _dialect = _sqlite_file = None
     await Tortoise.close_connections()
 
 
@@ -56,7 +67,14 @@ def conn() -> BaseDBAsyncClient:
 
 
 def current_dialect() -> str:
+    if _dialect is not None:
+        return _dialect
     return "postgres" if conn().capabilities.dialect == "postgres" else "sqlite"
+
+
+def sqlite_file() -> str:
+    """The open SQLite database's file (only on SQLite)."""
+    return _sqlite_file or conn().filename  # type: ignore[attr-defined]
 
 
 async def fetch(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:

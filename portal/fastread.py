@@ -26,7 +26,7 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 
 def _connection() -> sqlite3.Connection:
     global _conn, _path
-    path = db.conn().filename  # type: ignore[attr-defined]
+    path = db.sqlite_file()
     if _conn is None or path != _path:
         if _conn is not None:
             _conn.close()

@@ -87,3 +87,16 @@ async def test_dns_policy_view_follows_open_sessions(db: str):
     rows = await pdb.fetch("SELECT address, username, categories FROM dns_policy")
     assert rows == [{"address": "10.0.0.10", "username": "kid@acme.net",
                      "categories": "adult,gambling"}]
+
+
+async def test_dashboard_usage_sum_reads_only_the_index(db: str):
+    # The dashboard's per-request usage sum must not touch one table page per day.
+    if pdb.current_dialect() == "sqlite":
+        rows = await pdb.fetch("EXPLAIN QUERY PLAN SELECT SUM(bytes_in), SUM(bytes_out)"
+                               " FROM usage_daily WHERE username = ? AND day >= ?",
+                               ["alice", "2026-11-01"])
+        assert any("COVERING INDEX idx_usage_daily_totals" in str(r["detail"]) for r in rows), rows
+    else:
+        rows = await pdb.fetch("SELECT indexdef FROM pg_indexes WHERE indexname = ?",
+                               ["idx_usage_daily_totals"])
+        assert rows and 'INCLUDE (bytes_in, bytes_out)' in rows[0]["indexdef"], rows
