@@ -1,10 +1,12 @@
 """What the resolver blocked, for whom: batched in memory, written every ~1 s.
 
-The query path only appends `(source, name, category)` to a list (bounded:
-past `max_pending` events are counted as dropped, never queued). Once a
-second the reactor swaps the list out, turns source addresses into
-usernames with the policy table (events with no subscriber are skipped),
-and hands the batch to a thread that writes it in one transaction:
+The query path only counts: one counter per (source, category), always exact,
+and one entry per distinct (source, domain) for the "recently blocked" list,
+bounded by `max_recent` per batch (past it, domains are counted as dropped,
+never queued: a flood of random names costs no memory). Once a second the
+reactor swaps both out, turns source addresses into usernames with the policy
+table (sources with no subscriber are skipped), and hands the batch to a
+thread that writes it in one transaction:
 
 - `dns_block_daily(username, day, category, count)`: upsert, day = UTC date;
 - `dns_block_recent(username, domain, category, blocked_at)`: one row per
@@ -46,19 +48,25 @@ class Batch:
 
 
 def summarize(
-    events: list[tuple[str, str, str]], usernames: dict[str, str], at: float
+    counts: dict[tuple[str, str], int],
+    recent: dict[tuple[str, str], str],
+    usernames: dict[str, str],
+    at: float,
 ) -> Batch:
-    """Events → one batch; sources without a username are dropped."""
+    """Counts per (source, category) and recent (source, domain) → one batch by username;
+    sources without a username are dropped."""
     day = datetime.fromtimestamp(at, UTC).date().isoformat()
     daily: Counter[tuple[str, str, str]] = Counter()
-    recent: dict[tuple[str, str], str] = {}
-    for source, domain, category in events:
+    for (source, category), n in counts.items():
         username = usernames.get(source)
-        if not username:
-            continue
-        daily[(username, day, category)] += 1
-        recent[(username, domain)] = category
-    return Batch(at, dict(daily), recent)
+        if username:
+            daily[(username, day, category)] += n
+    by_user: dict[tuple[str, str], str] = {}
+    for (source, domain), category in recent.items():
+        username = usernames.get(source)
+        if username:
+            by_user[(username, domain)] = category
+    return Batch(at, dict(daily), by_user)
 
 
 class UsernameIndex:
@@ -179,28 +187,38 @@ class BlockLog:
         metrics: Metrics,
         interval_s: float = 1.0,
         keep_days: int = 7,
-        max_pending: int = 100_000,
+        max_recent: int = 20_000,
     ):
         self.db = db
         self.usernames = UsernameIndex(table)
         self.metrics = metrics
         self.interval_s = interval_s
         self.keep_days = keep_days
-        self.max_pending = max_pending
-        self.pending: list[tuple[str, str, str]] = []
+        self.max_recent = max_recent
+        self.counts: dict[tuple[str, str], int] = {}  # (source, category) -> blocks
+        self.recent: dict[tuple[str, str], str] = {}  # (source, domain) -> category
         self.writing = False
         self.failing = False
         self.last_prune = 0.0
-        self.dropped = 0  # events over max_pending while a write was slow
+        self.dropped = 0  # recent domains past max_recent in one batch (their counts are kept)
         self.failed_writes = 0
         self._loop: task.LoopingCall | None = None
 
     def add(self, source: str, domain: str, category: str) -> None:
-        """The query path: one append, nothing else."""
-        if len(self.pending) < self.max_pending:
-            self.pending.append((source, domain, category))
+        """The query path: a counter, and the domain while the batch has room."""
+        key = (source, category)
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+        if len(self.recent) < self.max_recent:
+            self.recent[(source, domain)] = category
         else:
             self.dropped += 1
+
+    def _take(self, at: float) -> Batch:
+        counts, recent = self.counts, self.recent
+        self.counts, self.recent = {}, {}
+        names = {source: self.usernames.lookup(source) for source, _ in counts}
+        return summarize(counts, recent, names, at)
 
     def start(self) -> None:
         if self.db is None:
@@ -213,25 +231,23 @@ class BlockLog:
 
     def flush_final(self) -> None:
         """At shutdown: write what is pending now, on this thread (a stop loses nothing)."""
-        if self.db is None or not self.pending:
+        if self.db is None or not self.counts:
             return
-        events, self.pending = self.pending, []
-        names = {source: self.usernames.lookup(source) for source in {e[0] for e in events}}
+        batch = self._take(time.time())
         try:
-            self.db.write(summarize(events, names, time.time()), None)
+            self.db.write(batch, None)
         except Exception as e:  # noqa: BLE001 - shutting down: log and go
-            log.warning("block log: final write failed, %d events dropped: %s", len(events), e)
+            log.warning("block log: final write failed, %d blocks dropped: %s",
+                        sum(batch.daily.values()), e)
 
     def flush(self) -> None:
         if self.writing or self.db is None:
             return  # the batch keeps growing (bounded) until the last write is done
         now = time.time()
         prune = now - self.keep_days * 86400 if now - self.last_prune >= PRUNE_EVERY_S else None
-        if not self.pending and prune is None:
+        if not self.counts and prune is None:
             return
-        events, self.pending = self.pending, []
-        names = {source: self.usernames.lookup(source) for source in {e[0] for e in events}}
-        batch = summarize(events, names, now)
+        batch = self._take(now)
         self.writing = True
         d = threads.deferToThread(self.db.write, batch, prune)
         d.addCallbacks(self._written, self._failed, callbackArgs=(prune,))

@@ -111,9 +111,21 @@ class BlockResponder:
         self._rr_aaaa = wire.rr_to_question(wire.TYPE_AAAA, ttl, self.v6) if self.v6 else b""
         self._soa = wire.negative_soa(ttl)
         self._opt: dict[str, bytes] = {}  # category -> OPT record carrying its EDE
+        self._answers: dict[tuple[str, int, int, int, int], tuple[bytes, bytes]] = {}
 
     def respond(self, data: bytes, q: wire.Question, category: str) -> bytes:
-        # Built per query (~1 µs): cheaper than memoising every blocked name.
+        # The answer differs per query only in ID and question; everything else
+        # depends on a handful of bits, so it is built once per combination.
+        key = (category, q.qtype, q.flags & wire.EDNS_FLAG, data[2] & 0x01, data[3] & 0x10)
+        parts = self._answers.get(key)
+        if parts is None:
+            if len(self._answers) > 4096:  # categories x types x bits: never near this
+                self._answers.clear()
+            full = self._build(data, q, category)
+            parts = self._answers[key] = (full[2:12], full[q.qend :])
+        return data[:2] + parts[0] + data[12 : q.qend] + parts[1]
+
+    def _build(self, data: bytes, q: wire.Question, category: str) -> bytes:
         opt = self._opt.get(category)
         if opt is None:
             ede = wire.ede_option(wire.EDE_BLOCKED, f"blocked by ispedge: category {category}")

@@ -117,7 +117,7 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
             metrics,
             settings.block_log_interval_s,
             settings.block_log_days,
-            settings.block_log_max_pending,
+            settings.block_log_max_recent,
         )
 
     chain = FilterChain(

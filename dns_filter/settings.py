@@ -48,7 +48,7 @@ class DnsSettings:
     block_log: bool = True
     block_log_interval_s: float = 1.0
     block_log_days: int = 7
-    block_log_max_pending: int = 100_000
+    block_log_max_recent: int = 20_000  # distinct (address, domain) per batch
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)

@@ -38,15 +38,15 @@ class UdpReader:
 
     def doRead(self) -> None:  # noqa: N802 - Twisted interface
         recv = self.sock.recvfrom
-        send = self.sock.sendto
         handle = self.handle
+        replies: list[tuple[bytes, tuple[str, int]]] = []
         for _ in range(READS_PER_WAKEUP):
             try:
                 data, addr = recv(MAX_QUERY_BYTES)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:
-                return  # e.g. ICMP port unreachable reported on the socket
+                break  # e.g. ICMP port unreachable reported on the socket
             try:
                 result = handle(data, addr[0], True)
             except Exception:  # noqa: BLE001 - one bad packet must never stop the server
@@ -56,12 +56,18 @@ class UdpReader:
             if result is None:
                 continue
             if type(result) is bytes:
-                try:
-                    send(result, addr)
-                except OSError:
-                    pass  # client gone or buffer full: UDP may drop, the client retries
+                replies.append((result, addr))
             else:
                 result.addCallbacks(self._send_later, self._failed, callbackArgs=(addr,))  # type: ignore[union-attr]
+        # Answers go out together after the burst is read: a client that sleeps
+        # between answers is woken once per burst, not once per answer (a wake-up
+        # costs the sender ~3 µs here; measured in bench/dns_bench.py).
+        send = self.sock.sendto
+        for response, addr in replies:
+            try:
+                send(response, addr)
+            except OSError:
+                pass  # client gone or buffer full: UDP may drop, the client retries
 
     def _send_later(self, response: bytes, addr: tuple[str, int]) -> None:
         try:

@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dns_filter.block_log import BlockLogDatabase, UsernameIndex, summarize
+from dns_filter.block_log import BlockLog, BlockLogDatabase, UsernameIndex, summarize
+from dns_filter.metrics import Metrics
 from dns_filter.policy import PolicyRow, PolicyTable
 from tests.dns.conftest import ContractDb, Launcher
 from tests.dns.test_resolver_process import dig, status
@@ -23,16 +24,22 @@ from tests.dns.test_resolver_process import dig, status
 MIGRATIONS = Path(__file__).resolve().parents[2] / "portal" / "migrations" / "sql"
 
 
-def test_summarize_counts_per_day_and_keeps_one_recent_row_per_domain() -> None:
+def _log(max_recent: int = 20_000) -> BlockLog:
+    table = PolicyTable()
+    table.replace_all([PolicyRow("10.0.0.1", "alice", "gambling,adult"),
+                       PolicyRow("10.0.0.2", "bob", "social-media")])
+    return BlockLog(None, table, Metrics(), max_recent=max_recent)
+
+
+def test_a_batch_counts_per_day_and_keeps_one_recent_row_per_domain() -> None:
     at = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC).timestamp()
-    events = [
-        ("10.0.0.1", "bet365.com", "gambling"),
-        ("10.0.0.1", "bet365.com", "gambling"),
-        ("10.0.0.1", "pornhub.com", "adult"),
-        ("10.0.0.2", "facebook.com", "social-media"),
-        ("10.9.9.9", "bet365.com", "gambling"),  # no subscriber: not logged
-    ]
-    batch = summarize(events, {"10.0.0.1": "alice", "10.0.0.2": "bob", "10.9.9.9": ""}, at)
+    blocks = _log()
+    blocks.add("10.0.0.1", "bet365.com", "gambling")
+    blocks.add("10.0.0.1", "bet365.com", "gambling")
+    blocks.add("10.0.0.1", "pornhub.com", "adult")
+    blocks.add("10.0.0.2", "facebook.com", "social-media")
+    blocks.add("10.9.9.9", "bet365.com", "gambling")  # no subscriber: not logged
+    batch = blocks._take(at)
     assert batch.daily == {
         ("alice", "2026-03-01", "gambling"): 2,
         ("alice", "2026-03-01", "adult"): 1,
@@ -43,7 +50,21 @@ def test_summarize_counts_per_day_and_keeps_one_recent_row_per_domain() -> None:
         ("alice", "pornhub.com"): "adult",
         ("bob", "facebook.com"): "social-media",
     }
-    assert summarize([], {}, at).daily == {}
+    assert blocks._take(at).daily == {}  # taken once: the next batch starts empty
+    assert summarize({}, {}, {}, at).daily == {}
+
+
+def test_a_flood_of_random_names_keeps_exact_counts_in_bounded_memory() -> None:
+    blocks = _log(max_recent=100)
+    for i in range(5000):
+        blocks.add("10.0.0.1", f"r{i}.casino.example", "gambling")
+    assert len(blocks.recent) == 100  # the recent list stops growing...
+    assert blocks.dropped == 4900  # ...and says how many domains it did not keep
+    batch = blocks._take(time.time())
+    assert sum(batch.daily.values()) == 5000  # while every block is still counted
+    assert len(batch.recent) == 100
+    blocks.add("10.0.0.1", "again.casino.example", "gambling")
+    assert len(blocks.recent) == 1  # a new batch has room again
 
 
 def test_username_index_follows_table_changes_and_ipv6_prefixes() -> None:

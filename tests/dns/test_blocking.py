@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dns.edns
+import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
@@ -100,3 +101,27 @@ def test_page_mode_answers_block_page_address() -> None:
     assert _respond(r, "A").answer[0][0].address == "192.0.2.80"
     assert _respond(r, "AAAA").answer[0][0].address == "2001:db8::80"
     assert _respond(r, "A", edns=False).edns < 0
+
+
+@pytest.mark.parametrize("mode", ["nxdomain", "null", "page"])
+def test_remembered_answer_parts_equal_a_freshly_built_answer(mode: str) -> None:
+    # respond() builds each (category, type, EDNS, RD, CD) answer once and then
+    # only splices in the ID and question: it must equal a fresh build every time.
+    responder = BlockResponder(mode, "192.0.2.80", "2001:db8::80", ttl=60)
+    for i, (name, rdtype, edns, rd, cd) in enumerate([
+        ("Bet365.com", "A", 0, True, False), ("www.bet365.com", "A", 0, True, False),
+        ("bet365.com", "AAAA", -1, True, False), ("x.bet365.com", "AAAA", 0, False, True),
+        ("bet365.com", "MX", 0, True, True), ("a.b.c.bet365.com", "A", -1, False, False),
+        ("BET365.COM", "A", 0, True, False),
+    ]):
+        for category in ("gambling", "adult"):
+            m = dns.message.make_query(name, rdtype, use_edns=edns)
+            m.id = 1000 + i
+            m.flags = (dns.flags.RD if rd else 0) | (dns.flags.CD if cd else 0)
+            data = m.to_wire()
+            q = wire.parse_question(data)
+            assert responder.respond(data, q, category) == responder._build(data, q, category)
+            answer = dns.message.from_wire(responder.respond(data, q, category))
+            assert answer.id == 1000 + i and str(answer.question[0].name) == name + "."
+            assert bool(answer.flags & dns.flags.RD) == rd
+            assert bool(answer.flags & dns.flags.CD) == cd

@@ -1,0 +1,70 @@
+"""The UDP front door: a burst of queries read in one wake-up, answered together."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from twisted.internet import defer
+
+from dns_filter.udp import READS_PER_WAKEUP, UdpReader
+
+
+@pytest.fixture
+def pair():  # noqa: ANN201
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.setblocking(False)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(2)
+    yield server, client
+    server.close()
+    client.close()
+
+
+def answers(client: socket.socket, n: int) -> list[bytes]:
+    return [client.recv(512) for _ in range(n)]
+
+
+def test_every_query_of_a_burst_gets_its_own_answer_in_order(pair) -> None:  # noqa: ANN001
+    server, client = pair
+    errors: list[int] = []
+    reader = UdpReader(server, lambda data, source, udp: b"A" + data, lambda: errors.append(1))
+    sent = [i.to_bytes(2, "big") + b"query" for i in range(READS_PER_WAKEUP + 10)]
+    for q in sent:
+        client.sendto(q, server.getsockname())
+    reader.doRead()  # one wake-up reads at most READS_PER_WAKEUP, then yields
+    assert answers(client, READS_PER_WAKEUP) == [b"A" + q for q in sent[:READS_PER_WAKEUP]]
+    reader.doRead()
+    assert answers(client, 10) == [b"A" + q for q in sent[READS_PER_WAKEUP:]]
+    assert errors == []
+
+
+def test_a_failing_query_costs_only_its_own_answer(pair) -> None:  # noqa: ANN001
+    server, client = pair
+    errors: list[int] = []
+
+    def handle(data: bytes, source: str, udp: bool) -> bytes | None:
+        if data == b"boom":
+            raise ValueError("bad packet")
+        return None if data == b"drop" else b"A" + data
+
+    reader = UdpReader(server, handle, lambda: errors.append(1))
+    for q in (b"one", b"boom", b"drop", b"two"):
+        client.sendto(q, server.getsockname())
+    reader.doRead()
+    assert answers(client, 2) == [b"Aone", b"Atwo"]
+    assert errors == [1]
+
+
+def test_a_deferred_answer_is_sent_when_it_fires(pair) -> None:  # noqa: ANN001
+    server, client = pair
+    later: defer.Deferred[bytes] = defer.Deferred()
+    reader = UdpReader(server, lambda data, source, udp: later if data == b"slow" else b"now",
+                       lambda: None)
+    client.sendto(b"slow", server.getsockname())
+    client.sendto(b"fast", server.getsockname())
+    reader.doRead()
+    assert answers(client, 1) == [b"now"]
+    later.callback(b"upstream answer")
+    assert answers(client, 1) == [b"upstream answer"]
