@@ -41,6 +41,7 @@ from blocklists.update import update  # noqa: E402
 PY = sys.executable
 CLIENT_CPU = "0"
 SERVER_CPU = "1"
+CLIENT_SOCKETS = 16  # dnsperf -c: enough sockets for SO_REUSEPORT to spread evenly
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -153,7 +154,7 @@ def dnsperf(
         "-d",
         str(datafile),
     ]
-    cmd += ["-l", str(seconds), "-q", "200", "-c", "4"] + (extra or [])
+    cmd += ["-l", str(seconds), "-q", "200", "-c", str(CLIENT_SOCKETS)] + (extra or [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
     found = {
         "completed": float(re.search(r"Queries completed:\s+(\d+)", out).group(1)),  # type: ignore[union-attr]
@@ -355,9 +356,10 @@ def main() -> None:
                 "blocked (hot set: 1,000 listed names)", port, pids, hot_file, args.seconds
             ),
         }
+        private_after = rss_mb(big.pid, "RssAnon") - small_anon
         print(
             f"  after the runs: {memory(big.pid)}; delta vs built-in-only start: "
-            f"{rss_mb(big.pid) - small_rss:+.1f} MB total, {rss_mb(big.pid, 'RssAnon') - small_anon:+.1f} MB private "
+            f"{rss_mb(big.pid) - small_rss:+.1f} MB total, {private_after:+.1f} MB private "
             "(the rest is store pages touched by 200k random lookups; shared between workers)"
         )
         print(
@@ -418,15 +420,33 @@ def main() -> None:
         procs.stop(compact)
 
         # --- two workers (SO_REUSEPORT), both on the server CPU -----------------------------
+        # One worker and two, measured alternately (3 rounds, medians): run-to-run noise
+        # on this VM is ~10%, larger than the difference being looked for.
         two, port2, _, _, _ = start_dns_filter(procs, tmp, "two-workers", auth_port, workers=2)
+        one, port1, _, _, _ = start_dns_filter(procs, tmp, "one-again", auth_port)
         dnsperf(port2, cached_file, 1, ["-n", "2"])
+        dnsperf(port1, cached_file, 1, ["-n", "1"])
         pids2 = process_tree(two.pid)
         print(
-            f"dns_filter, 2 workers (SO_REUSEPORT; both pinned to CPU {SERVER_CPU}, this box has 2 cores):"
+            f"dns_filter, 2 workers vs 1 (SO_REUSEPORT; all pinned to CPU {SERVER_CPU}, this box has 2 cores; "
+            "alternating, 3 rounds):"
         )
-        measure("cached answers", port2, pids2, cached_file, args.seconds)
-        measure("blocked (exact name, 1M list)", port2, pids2, blocked_file, args.seconds)
+        rounds: dict[str, dict[str, list[float]]] = {"1": {}, "2": {}}
+        for _round in range(3):
+            for kind, datafile in (("cached", cached_file), ("blocked", blocked_file)):
+                for workers, (p, ps) in (("1", (port1, [one.pid])), ("2", (port2, pids2))):
+                    r = measure(f"{kind}, {workers} worker(s)", p, ps, datafile, args.seconds)
+                    rounds[workers].setdefault(kind, []).append(r["us_per_query"])
+        two_vs_one = {
+            kind: statistics.median(rounds["2"][kind]) / statistics.median(rounds["1"][kind])
+            for kind in ("cached", "blocked")
+        }
+        print(
+            "  median µs/query, 2 workers / 1 worker: "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in two_vs_one.items())
+        )
         print("  workers: " + "; ".join(memory(p) for p in pids2[1:]))
+        procs.stop(one)
         procs.stop(two)
 
         # --- unbound and dnsmasq, same upstream, cached answers -------------------------------
@@ -491,14 +511,28 @@ forward-zone:
         measure("cached answers", dm_port, [dnsmasq.pid], cached_file, args.seconds)
         procs.stop(dnsmasq)
 
-        print(
-            "targets: <= 14 µs CPU/query cached and blocked, >= 50,000 qps one worker, "
-            "<= 16 MB extra RSS per worker for 1M domains, ready <= 1 s"
-        )
-        ok = results["cached"]["us_per_query"] <= 14 and results["blocked"]["us_per_query"] <= 14
-        print(
-            f"CPU target {'met' if ok else 'NOT met'}; qps target {'met' if results['cached']['qps'] >= 50000 else 'NOT met'}"
-        )
+        checks = {
+            "<= 14 µs CPU/query, cached and blocked": max(
+                results["cached"]["us_per_query"], results["blocked"]["us_per_query"]
+            )
+            <= 14,
+            ">= 50,000 qps one worker (cached and blocked)": min(
+                results["cached"]["qps"], results["blocked"]["qps"]
+            )
+            >= 50_000,
+            # "lose nothing": medians of alternating runs within 5%
+            "two workers on one core lose nothing against one (median µs/query within 5%)": max(
+                two_vs_one.values()
+            )
+            <= 1.05,
+            "1M domains <= 16 MB extra RSS per worker (at ready and private after lookups)": max(
+                big_rss - small_rss, private_after
+            )
+            <= 16,
+            "ready <= 1 s after start": ready_s <= 1.0,
+        }
+        for name, met in checks.items():
+            print(f"target {name}: {'met' if met else 'NOT met'}")
         del auth
     finally:
         procs.stop_all()

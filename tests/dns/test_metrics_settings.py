@@ -47,6 +47,8 @@ def test_settings_validation_and_parsing() -> None:
         DnsSettings(block_mode="page")
     with pytest.raises(ValueError, match="upstream"):
         DnsSettings(upstreams=[])
+    with pytest.raises(ValueError, match="cpu_scheduling"):
+        DnsSettings(cpu_scheduling="realtime")
     assert DnsSettings.from_dict(DnsSettings().to_dict()) == DnsSettings()
     assert parse_hostport("9.9.9.9") == ("9.9.9.9", 53)
     assert parse_hostport("127.0.0.1:5353") == ("127.0.0.1", 5353)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import struct
@@ -302,6 +303,21 @@ def test_two_workers_share_the_port(launcher: Launcher) -> None:
         .decode()
     )
     assert 'ispedge_dns_queries_total{result="forwarded"} 40' in text
+    # Workers sharing a core take turns in bursts (DnsSettings.cpu_scheduling).
+    workers = children(r.proc.pid)
+    assert len(workers) == 2, workers
+    assert [os.sched_getscheduler(pid) for pid in workers] == [os.SCHED_BATCH] * 2
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_cpu_scheduling_normal_keeps_the_default_policy(launcher: Launcher) -> None:
+    auth = launcher.authserver()
+    r = launcher.resolver([auth.port], cpu_scheduling="normal")
+    assert addresses(query(r.port, "n.test")) == ["192.0.2.1"]
+    assert os.sched_getscheduler(r.proc.pid) == os.SCHED_OTHER
 
 
 def test_garbage_packets_never_stop_the_server(launcher: Launcher) -> None:
