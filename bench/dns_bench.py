@@ -508,14 +508,18 @@ forward-zone:
         wait_for(lambda: answers(dm_port), what="dnsmasq")
         dnsperf(dm_port, cached_file, 1, ["-n", "1"])
         print("dnsmasq:")
-        measure("cached answers", dm_port, [dnsmasq.pid], cached_file, args.seconds)
+        dnsmasq_us = measure("cached answers", dm_port, [dnsmasq.pid], cached_file, args.seconds)[
+            "us_per_query"
+        ]
         procs.stop(dnsmasq)
 
+        # The 14 µs is 2x dnsmasq on its machine; this VM's speed drifts ~20%
+        # between runs, so the same-run ratio is reported beside the absolute figure.
+        worst = max(results[k]["us_per_query"] for k in ("cached", "blocked", "subdomain"))
+        print(f"slowest of cached/blocked/subdomain: {worst:.2f} µs = {worst / dnsmasq_us:.2f}x dnsmasq's {dnsmasq_us:.2f} µs in this run")
         checks = {
-            "<= 14 µs CPU/query, cached and blocked": max(
-                results["cached"]["us_per_query"], results["blocked"]["us_per_query"]
-            )
-            <= 14,
+            "<= 14 µs CPU/query, cached and blocked": worst <= 14,
+            "<= 2x dnsmasq CPU/query in the same run, cached and blocked": worst <= 2 * dnsmasq_us,
             ">= 50,000 qps one worker (cached and blocked)": min(
                 results["cached"]["qps"], results["blocked"]["qps"]
             )
