@@ -44,8 +44,10 @@ async def operator_add(args: argparse.Namespace, config: Config) -> int:
             sys.stdin.readline().rstrip("\n")
 
     async def run() -> int:
-        op = await operators.add(args.name, password)
-        print(f"operator {op.username} added")
+        op = await operators.add(args.name, password, args.reseller)
+        scope = f"reseller {args.reseller} and its sub-resellers" if args.reseller else \
+            "every reseller"
+        print(f"operator {op.username} added ({scope})")
         return 0
 
     return await with_db(config, run)
@@ -129,6 +131,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     a = g.add_parser("add")
     a.add_argument("name")
     a.add_argument("--password", help="(default: read from the terminal or stdin)")
+    a.add_argument("--reseller", help="serve only this reseller's (and its sub-resellers') "
+                   "subscribers; default: every reseller")
 
     g = sub.add_parser("ticket", help="support tickets").add_subparsers(dest="action",
                                                                          required=True)

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 from portal import journal, support_diagnostics
 from portal.errors import NotFound, PortalError, TooManyRequests
 from portal.models import Subscriber, Ticket, TicketMessage
+from portal.operators import Scope
 
 CATEGORIES = {"slow": "Slow internet", "no_connection": "No connection", "billing": "Billing",
               "wifi": "WiFi", "other": "Other"}
@@ -112,18 +113,23 @@ async def own_ticket(sub: Subscriber, ticket_id: int) -> Ticket:
     return ticket
 
 
-async def get_ticket(ticket_id: int) -> Ticket:
-    ticket = await Ticket.get_or_none(id=ticket_id)
+async def get_ticket(ticket_id: int, scope: Scope = None) -> Ticket:
+    """A ticket an operator with this scope may see; others are simply not found."""
+    query = Ticket.filter(id=ticket_id)
+    if scope is not None:
+        query = query.filter(subscriber__reseller_id__in=list(scope))
+    ticket = await query.first()
     if ticket is None:
         raise NotFound("no_such_ticket", f"no ticket #{ticket_id}")
     return ticket
 
 
 async def operator_reply(operator: str, ticket_id: int, body: object, internal: bool = False,
-                         ip: str = "", now: datetime | None = None) -> Ticket:
+                         ip: str = "", now: datetime | None = None, scope: Scope = None
+                         ) -> Ticket:
     now = now or datetime.now(UTC)
     body = check_text(body, "message", BODY_MAX)
-    ticket = await get_ticket(ticket_id)
+    ticket = await get_ticket(ticket_id, scope)
     async with in_transaction() as tx:
         await TicketMessage.create(ticket_id=ticket.id, author_kind="operator", author=operator,
                                    body=body, internal=internal, created_at=now, using_db=tx)
@@ -137,10 +143,10 @@ async def operator_reply(operator: str, ticket_id: int, body: object, internal: 
     return await Ticket.get(id=ticket.id)
 
 
-async def close(operator: str, ticket_id: int, ip: str = "", now: datetime | None = None
-                ) -> Ticket:
+async def close(operator: str, ticket_id: int, ip: str = "", now: datetime | None = None,
+                scope: Scope = None) -> Ticket:
     now = now or datetime.now(UTC)
-    ticket = await get_ticket(ticket_id)
+    ticket = await get_ticket(ticket_id, scope)
     async with in_transaction() as tx:
         await Ticket.filter(id=ticket.id).using_db(tx).update(status="closed", updated_at=now)
         sub = await Subscriber.get(id=ticket.subscriber_id).using_db(tx)
@@ -183,10 +189,13 @@ async def customer_list(sub: Subscriber) -> list[dict[str, Any]]:
     return [summary_json(t) for t in rows]
 
 
-async def operator_list(status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+async def operator_list(status: str | None = None, limit: int = 200, scope: Scope = None
+                        ) -> list[dict[str, Any]]:
     if status is not None and status not in STATUSES:
         raise PortalError("invalid_status", "status must be open, answered or closed", 422)
     query = Ticket.all().prefetch_related("subscriber").order_by("-updated_at", "-id")
+    if scope is not None:
+        query = query.filter(subscriber__reseller_id__in=list(scope))
     if status:
         query = query.filter(status=status)
     return [summary_json(t) | {"username": t.subscriber.username}

@@ -10,6 +10,10 @@ class Operator(Model):
     # "scrypt$n$r$p$salt_hex$hash_hex": see portal/operators.py
     password_hash = fields.CharField(max_length=256)
     active = fields.BooleanField(default=True)
+    # None: the ISP's own staff (every ticket); else this reseller's and its sub-resellers'.
+    reseller = fields.ForeignKeyField(
+        "models.Reseller", related_name="operators", null=True, on_delete=fields.RESTRICT
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

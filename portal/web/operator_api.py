@@ -38,6 +38,7 @@ def operator(handler: Handler) -> Handler:
             raise Unauthorized("account_unavailable", "this operator account is not available")
         request.ctx.claims = claims
         request.ctx.operator = op
+        request.ctx.scope = await operators.scope_of(op)
         return await handler(request, *args, **kwargs)
 
     return wrapped
@@ -72,7 +73,9 @@ async def login(request: Request) -> HTTPResponse:
                                  token_type="operator")
     async with in_transaction() as tx:
         await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip)
+    reseller = await op.reseller if op.reseller_id else None  # type: ignore[attr-defined]
     return json({"token": token, "token_type": "Bearer", "username": op.username,
+                 "reseller": reseller.name if reseller else None,
                  "expires_at": claims.expires_at.isoformat()})
 
 
@@ -86,13 +89,15 @@ async def logout(request: Request) -> HTTPResponse:
 @bp.get("/operator/api/tickets")
 @operator
 async def list_tickets(request: Request) -> HTTPResponse:
-    return json({"tickets": await tickets.operator_list(request.args.get("status") or None)})
+    return json({"tickets": await tickets.operator_list(request.args.get("status") or None,
+                                                        scope=request.ctx.scope)})
 
 
 @bp.get("/operator/api/tickets/<ticket_id:int>")
 @operator
 async def show(request: Request, ticket_id: int) -> HTTPResponse:
-    return json(await tickets.thread_json(await tickets.get_ticket(ticket_id), for_operator=True))
+    ticket = await tickets.get_ticket(ticket_id, request.ctx.scope)
+    return json(await tickets.thread_json(ticket, for_operator=True))
 
 
 @bp.post("/operator/api/tickets/<ticket_id:int>/reply")
@@ -103,7 +108,8 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
     if not isinstance(internal, bool):
         raise PortalError("invalid_internal", "internal must be true or false", 422)
     ticket = await tickets.operator_reply(request.ctx.operator.username, ticket_id,
-                                          body.get("message"), internal, client_address(request))
+                                          body.get("message"), internal, client_address(request),
+                                          scope=request.ctx.scope)
     return json(await tickets.thread_json(ticket, for_operator=True))
 
 
@@ -111,5 +117,5 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
 @operator
 async def close(request: Request, ticket_id: int) -> HTTPResponse:
     ticket = await tickets.close(request.ctx.operator.username, ticket_id,
-                                 client_address(request))
+                                 client_address(request), scope=request.ctx.scope)
     return json(await tickets.thread_json(ticket, for_operator=True))

@@ -188,6 +188,60 @@ async def test_cross_tenant(people: None, portal_server: PortalServer):
         .subscriber.username == "bob@x.net"
 
 
+async def test_reseller_operators_see_only_their_resellers_tickets(
+        people: None, portal_server: PortalServer):
+    # acme <- cedar (sub-reseller of acme); birch stands alone.
+    await seed.reseller_with_plans("cedar", parent="acme")
+    await seed.reseller_with_plans("birch")
+    await seed.subscriber("carl@x.net", "carl-pw", reseller="cedar")
+    await seed.subscriber("bea@x.net", "bea-pw", reseller="birch")
+    r = cli(portal_server, "operator", "add", "rita", "--password", "rita-password-1",
+            "--reseller", "acme")
+    assert r.returncode == 0 and "acme and its sub-resellers" in r.stdout, r.stderr
+    assert cli(portal_server, "operator", "add", "cid", "--password", "cid-password-1",
+               "--reseller", "cedar").returncode == 0
+    unknown = cli(portal_server, "operator", "add", "nobody", "--password", "nobody-pass-1",
+                  "--reseller", "no-such")
+    assert unknown.returncode == 1 and "no reseller 'no-such'" in unknown.stderr
+
+    alice_t = open_ticket(portal_server, customer(portal_server, "alice"), subject="acme one")
+    carl_t = open_ticket(portal_server, customer(portal_server, "carl"), subject="cedar one")
+    bea_t = open_ticket(portal_server, customer(portal_server, "bea"), subject="birch one")
+
+    def token_of(name: str) -> str:
+        r = operator_login(portal_server, name, f"{name}-password-1")
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+    def listed(token: str) -> set[int]:
+        r = call(portal_server, token, "GET", "/operator/api/tickets")
+        assert r.status_code == 200, r.text
+        return {t["id"] for t in r.json()["tickets"]}
+
+    olga, rita, cid = token_of("olga"), token_of("rita"), token_of("cid")
+    assert operator_login(portal_server, "rita", "rita-password-1").json()["reseller"] == "acme"
+    assert listed(olga) == {alice_t["id"], carl_t["id"], bea_t["id"]}  # the ISP's staff
+    assert listed(rita) == {alice_t["id"], carl_t["id"]}  # acme and its sub-reseller
+    assert listed(cid) == {carl_t["id"]}
+    # Every way to touch someone else's ticket is "not found", as if it did not exist.
+    for token, foreign in ((rita, bea_t), (cid, alice_t), (cid, bea_t)):
+        for method, path, body in (
+                ("GET", f"/operator/api/tickets/{foreign['id']}", None),
+                ("POST", f"/operator/api/tickets/{foreign['id']}/reply", {"message": "hi"}),
+                ("POST", f"/operator/api/tickets/{foreign['id']}/close", None)):
+            r = call(portal_server, token, method, path, body)
+            assert r.status_code == 404, (method, path, r.text)
+            assert foreign["subject"] not in r.text
+    bea_ticket = await Ticket.get(id=bea_t["id"])
+    assert bea_ticket.status == "open"  # nothing above changed it
+    # Within scope everything works.
+    r = call(portal_server, cid, "POST", f"/operator/api/tickets/{carl_t['id']}/reply",
+             {"message": "On it"})
+    assert r.status_code == 200 and r.json()["status"] == "answered", r.text
+    r = call(portal_server, rita, "POST", f"/operator/api/tickets/{carl_t['id']}/close")
+    assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+
+
 def _forge(key: bytes, **claims: object) -> str:
     now = int(time.time())
     return jwt.encode({"iat": now, "exp": now + 600, "jti": "c" * 32, **claims}, key,
