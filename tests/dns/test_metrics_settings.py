@@ -76,3 +76,19 @@ def test_settings_validation_and_parsing() -> None:
 )
 def test_safesearch_targets(name: str, target: str | None) -> None:
     assert safesearch_target(name) == target
+
+
+def test_cpu_scheduling_that_the_kernel_refuses_is_logged_not_fatal(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import os
+
+    from dns_filter import server
+
+    def refuse(pid: int, policy: int, param: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_getscheduler", lambda pid: os.SCHED_OTHER)
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    with caplog.at_level("WARNING", logger="ispedge.dns"):
+        server.set_cpu_scheduling("batch")
+    assert "cpu_scheduling 'batch' not applied" in caplog.text

@@ -68,3 +68,31 @@ def test_a_deferred_answer_is_sent_when_it_fires(pair) -> None:  # noqa: ANN001
     assert answers(client, 1) == [b"now"]
     later.callback(b"upstream answer")
     assert answers(client, 1) == [b"upstream answer"]
+
+
+class FlakySend:
+    """The server socket, but the first answer's send fails (a full buffer, a gone client)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.failed = 0
+
+    def recvfrom(self, n: int):  # noqa: ANN201
+        return self.sock.recvfrom(n)
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
+        if not self.failed:
+            self.failed += 1
+            raise OSError(105, "No buffer space available")
+        return self.sock.sendto(data, addr)
+
+
+def test_a_failed_send_costs_only_that_answer(pair) -> None:  # noqa: ANN001
+    server, client = pair
+    flaky = FlakySend(server)
+    reader = UdpReader(flaky, lambda data, source, udp: b"A" + data, lambda: None)  # type: ignore[arg-type]
+    for q in (b"one", b"two", b"three"):
+        client.sendto(q, server.getsockname())
+    reader.doRead()
+    assert flaky.failed == 1
+    assert answers(client, 2) == [b"Atwo", b"Athree"]

@@ -301,3 +301,14 @@ async def test_fast_bonus_read_agrees_with_billing_rule(db: str):
     # A cycle start in the operator's zone (billing.cycle = calendar) is the same instant.
     local = start.astimezone(ZoneInfo("Asia/Beirut"))
     assert await dashboard.bonus_bytes(sub.id, local) == 14 * GB
+
+
+async def test_dashboard_reads_of_a_missing_plan_or_reseller_fail_clearly(db: str) -> None:
+    from tortoise.exceptions import DoesNotExist
+
+    from portal import dashboard
+
+    with pytest.raises(DoesNotExist, match="no plan 987654"):
+        await dashboard.plan_info(987654)
+    with pytest.raises(DoesNotExist, match="no reseller 987654"):
+        await dashboard.currency_of(987654)
