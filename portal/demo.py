@@ -4,7 +4,7 @@ Creates a SQLite database in WAL mode under --state-dir, two resellers (one a
 sub-reseller with its own branding on cedar.localhost), plans with FUP tiers,
 ~50 subscribers and 60 days of RADIUS accounting written by a simulated NAS the
 way FreeRADIUS writes it, turned into usage history by the real ingest; then
-serves the portal.
+serves the portal with the enforcer, a DNS resolver and a demo ACS (WiFi tab).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from portal.models import Subscriber
 from portal.usage import days as days_mod
 from portal.usage import ingest, simnas
 from portal.usage.ingest import Settings
+from portal.wifi.nbi_emulator import GenieAcsEmulator
 
 DEMO_LOGINS = (("alice@demo.net", "alice-pass"), ("omar@cedar.net", "omar-pass"))
 FIRST = ["Alice", "Bilal", "Chloe", "Dani", "Elias", "Farah", "Georg", "Hana", "Ivan", "Jana",
@@ -188,6 +189,16 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
             await db.close_db()
 
     example = asyncio.run(dns_example())
+
+    async def wifi() -> GenieAcsEmulator:
+        from portal.wifi import demo_acs
+
+        await db.open_db(demo_config.database_url)
+        try:
+            return await demo_acs.start()
+        finally:
+            await db.close_db()
+
     port = args.port or free_port(8080)
     url = f"http://127.0.0.1:{port}/customer/login"
     lines = [
@@ -199,6 +210,9 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     if args.no_serve:
         print("\n".join(lines))
         return 0
+    acs = asyncio.run(wifi())
+    lines.append(f"WiFi:    demo ACS (GenieACS NBI emulator) {acs.url}: "
+                 "a router for every demo subscriber")
     from portal.enforcer.embedded import start_child
     from portal.serve import serve
 
@@ -214,4 +228,5 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
         enforcer.stop()
         if resolver is not None:
             resolver.stop()
+        acs.stop()
     return 0

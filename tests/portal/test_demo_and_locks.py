@@ -30,7 +30,7 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
             if not line and proc.poll() is not None:
                 break
             lines.append(line)
-            if line.startswith("DNS:"):  # printed after Portal:, Logins:, Enforcer:
+            if line.startswith("DNS:"):  # printed after Portal:, Logins:, WiFi:, Enforcer:
                 break
         text = "".join(lines)
         assert f"http://127.0.0.1:{port}/customer/login" in text, text
@@ -51,9 +51,20 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
         r = httpx.post(base + "/customer/api/login", json={"username": username,
                                                            "password": password})
         assert r.status_code == 200, r.text
-        me = httpx.get(base + "/customer/api/me",
-                       headers={"Authorization": f"Bearer {r.json()['token']}"}).json()
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        me = httpx.get(base + "/customer/api/me", headers=auth).json()
         assert me["plan"]["name"] and me["balance_cents"] > 0 and me["expires_in_seconds"] > 0
+        # The demo ACS: the WiFi tab is shown and works (read, then rename the 5 GHz network).
+        assert "WiFi:" in text and "demo ACS" in text, text
+        assert "wifi" in [t["name"] for t in me["tabs"]], me["tabs"]
+        wifi = httpx.get(base + "/customer/api/wifi", headers=auth)
+        assert wifi.status_code == 200, wifi.text
+        assert {n["band"] for n in wifi.json()["device"]["networks"]} == {"2.4", "5"}
+        changed = httpx.post(base + "/customer/api/wifi/changes", headers=auth,
+                             json={"band": "5", "ssid": "Demo-Renamed-5G"})
+        assert changed.status_code == 200 and changed.json()["status"] == "done", changed.text
+        networks = httpx.get(base + "/customer/api/wifi", headers=auth).json()["device"]["networks"]
+        assert {n["band"]: n["ssid"] for n in networks}["5"] == "Demo-Renamed-5G"
         cedar = httpx.get(base + "/customer/api/branding",
                           headers={"Host": f"cedar.localhost:{port}"}).json()
         assert cedar["company_name"] == "Cedar Net"

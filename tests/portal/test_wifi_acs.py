@@ -11,8 +11,8 @@ from portal.errors import PortalError
 from portal.wifi import datamodel
 from portal.wifi.acs import AcsError, AcsUnavailable
 from portal.wifi.genieacs import GenieAcsClient
+from portal.wifi.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
 from portal.wifi.service import check_passphrase, check_ssid
-from tests.support.genieacs import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
 from tests.support.portal import free_port
 
 

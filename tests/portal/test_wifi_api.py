@@ -11,8 +11,8 @@ import pytest
 
 from portal.models import AuditLog, WifiTask
 from portal.wifi import service
+from portal.wifi.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
 from tests.support import seed
-from tests.support.genieacs import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
 from tests.support.portal import PortalServer, free_port
 
 SSID_24 = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from portal.wifi import service
+from portal.wifi.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params
 from tests.support import seed
 from tests.support.browser import DESKTOP, PHONE, browser, login, no_horizontal_scroll, screenshot
-from tests.support.genieacs import FakeDevice, GenieAcsEmulator, tr098_params
 from tests.support.portal import PortalServer
 
 SSID_24 = "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"

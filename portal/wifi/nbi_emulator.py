@@ -1,5 +1,8 @@
 """A GenieACS northbound API (NBI) emulator: a real HTTP server on loopback.
 
+`ispedge demo` runs one with a router for every demo subscriber, so the WiFi
+tab works without an ACS; the tests run it to drive every ACS answer.
+
 Speaks the NBI's wire shapes: GET /devices/?query=&projection= (device documents
 with `_value` leaves), POST /devices/<id>/tasks?timeout=&connection_request
 (200 + task when the router is online and runs it; 202 "Task queued but not
@@ -137,15 +140,21 @@ class GenieAcsEmulator:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> GenieAcsEmulator:
+    def start(self) -> GenieAcsEmulator:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
-    # --- test helpers --------------------------------------------------------------
+    def __enter__(self) -> GenieAcsEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- setting up routers and driving them --------------------------------------
 
     def add_device(self, device: FakeDevice) -> FakeDevice:
         self.devices[device.id] = device
