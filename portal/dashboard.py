@@ -3,7 +3,8 @@
 Plan, tiers and reseller settings change rarely and are read by every request:
 they are cached per id for a few seconds (a plan change gives the subscriber a
 new plan id, so it shows at once). Usage and the bonus are read fresh, each
-with one indexed query.
+with one indexed query. Every read here goes through portal.fastread (inline on
+SQLite): an await on the ORM's single connection thread is what made the p99.
 """
 
 from __future__ import annotations
