@@ -83,8 +83,10 @@ async def processes() -> AsyncIterator[list[EnforcerProcess]]:
         p.stop(signal.SIGKILL)
 
 
-def iperf(lab: Lab, bind: str, port: int, seconds: float, download: bool = True
+def iperf(lab: Lab, bind: str, port: int, seconds: int, download: bool = True
           ) -> subprocess.Popen[str]:
+    # Whole seconds: iperf3 reads -t with atoi, so "3.5" would run 3 s.
+    assert isinstance(seconds, int), seconds
     args = ["ip", "netns", "exec", lab.sub, lab.iperf3, "-c", INET_ADDRESS, "-B", bind, "-p",
             str(port), "-t", str(seconds), "-i", "0.5", "-J"]
     if download:
@@ -115,6 +117,7 @@ def goodput(run: dict[str, object], start_s: float = 0.0) -> float:
 # process is not the shaper's rate. Payload over wire: goodput is ~95.5%.
 STEADY_FROM_S = 1.0
 WINDOW_S = 2.0
+RUN_S = 5  # the transfer outlives the window by ~2 s, whatever iperf3's start-up takes
 
 
 def received_bytes(lab: Lab) -> dict[tuple[str, int], int]:
@@ -136,8 +139,7 @@ def received_bytes(lab: Lab) -> dict[tuple[str, int], int]:
 
 async def download_rates(lab: Lab, *subscribers: str) -> list[float]:
     """Download bit/s of each subscriber at once (each on its own iperf3 port)."""
-    runs = [iperf(lab, bind, PORTS[i], STEADY_FROM_S + WINDOW_S + 0.5)
-            for i, bind in enumerate(subscribers)]
+    runs = [iperf(lab, bind, PORTS[i], RUN_S) for i, bind in enumerate(subscribers)]
     try:
         await asyncio.sleep(STEADY_FROM_S)
         before, t0 = await asyncio.to_thread(received_bytes, lab), time.monotonic()
@@ -185,7 +187,7 @@ async def test_fup_tier_then_bought_data_restores_plan_speed_two_subscribers_ind
     # Upload: iperf3's receiver misses what is still queued at the end (~0.4 s of data
     # at 2.5 Mbit/s), so read the wire rate the enforcer publishes from the class counters.
     # Two consecutive 1 s samples: a 1 s window at 2.5 Mbit/s holds ~200 packets.
-    uploading = iperf(lab, ALICE, PORTS[0], 4.5, download=False)
+    uploading = iperf(lab, ALICE, PORTS[0], 5, download=False)
     await asyncio.sleep(0.5)
     samples = [await LiveRate.get(username="alice")]
     for _ in range(3):  # the first window may still hold the download before: skip it
@@ -200,7 +202,7 @@ async def test_fup_tier_then_bought_data_restores_plan_speed_two_subscribers_ind
     assert all(r.down_bps < 0.1 * HOME_TIER1[0] * 1000 for r in samples)  # not swapped
 
     # The live rate the dashboard shows comes from the shaper's counters.
-    busy = iperf(lab, BOB, PORTS[1], 2.5)
+    busy = iperf(lab, BOB, PORTS[1], 3)
     await asyncio.sleep(2.2)
     live = await LiveRate.get(username="bob")
     await asyncio.to_thread(finish, busy)
