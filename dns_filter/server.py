@@ -46,7 +46,15 @@ def bind_socket(address: str, port: int, kind: int) -> socket.socket:
     return sock
 
 
-def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - returns reactor-bound objects
+def udp_sockets(settings: DnsSettings, count: int) -> list[socket.socket]:
+    """One UDP socket per worker, all in one SO_REUSEPORT group (bound before forking)."""
+    return [
+        bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_DGRAM)
+        for _ in range(count)
+    ]
+
+
+def _build_worker(settings: DnsSettings, worker_index: int, udp_sockets: list[socket.socket]):  # noqa: ANN202 - returns reactor-bound objects
     from twisted.internet import reactor, task
     from twisted.internet.protocol import Factory, Protocol
     from twisted.protocols.policies import TimeoutMixin
@@ -61,7 +69,7 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
     from dns_filter.policy_sync import PolicyFollower
     from dns_filter.ratelimit import RateLimiter
     from dns_filter.resolver import FilterChain
-    from dns_filter.udp import UdpReader
+    from dns_filter.udp import SIBLING_SWEEP_S, UdpReader
     from dns_filter.upstream import UpstreamPool
 
     metrics = Metrics()
@@ -189,13 +197,17 @@ def _build_worker(settings: DnsSettings, worker_index: int):  # noqa: ANN202 - r
         def timeoutConnection(self) -> None:  # noqa: N802
             self.transport.loseConnection()  # type: ignore[union-attr]
 
-    udp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_DGRAM)
+    udp = udp_sockets[worker_index]
+    siblings = [sock for i, sock in enumerate(udp_sockets) if i != worker_index]
     tcp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_STREAM)
 
     def count_error() -> None:
         metrics.queries["error"] += 1
 
-    reactor.addReader(UdpReader(udp, chain.handle, count_error))
+    reader = UdpReader(udp, chain.handle, count_error, siblings, lambda f: reactor.callLater(0, f))
+    reactor.addReader(reader)
+    if siblings:
+        task.LoopingCall(reader.doRead).start(SIBLING_SWEEP_S, now=False)
     reactor.adoptStreamPort(tcp.fileno(), tcp.family, Factory.forProtocol(TcpDns))
     tcp.close()  # adoptStreamPort holds its own duplicate of the descriptor
 
@@ -245,29 +257,47 @@ def _serve_metrics_http(settings: DnsSettings, snapshots) -> ThreadingHTTPServer
     return server
 
 
-def set_cpu_scheduling(policy: str) -> None:
-    """Apply DnsSettings.cpu_scheduling to this process; on failure, say so and go on.
+def set_cpu_scheduling(policy: str, slice_ms: float = 0) -> None:
+    """Apply DnsSettings.cpu_scheduling and cpu_slice_ms to this process;
+    on failure, say so and go on.
 
     Measured (bench/dns_bench.py, two workers sharing one core): with "normal",
-    each packet for the idle worker preempted the busy one (~4,700 switches/s)
-    and both answered in small bursts, +9% CPU per cached and +15-25% per
-    blocked answer against one worker; with "batch", 8x fewer switches and the
-    same CPU per answer as one worker. An idle CPU still runs a woken worker at
-    once, so latency changes only when the core is saturated.
+    each packet for the idle worker preempted the busy one (~4,700 switches/s,
+    +9% CPU per cached and +15-25% per blocked answer against one worker);
+    "batch" cut that 8x. The rest were turns at each 4 ms tick (the slice)
+    and at each time one worker's queue ran dry: a 20 ms slice and workers
+    that serve each other's queues (dns_filter.udp) bring two workers to
+    ~100-150 switches/s, as many as one worker sleeping and waking alone.
+    An idle CPU still runs a woken worker at once.
     """
+    from dns_filter import cpuslice
+
     wanted = os.SCHED_BATCH if policy == "batch" else os.SCHED_OTHER
     try:
         if os.sched_getscheduler(0) != wanted:
             os.sched_setscheduler(0, wanted, os.sched_param(0))
     except OSError as e:
         log.warning("cpu_scheduling %r not applied (%s); using the default policy", policy, e)
+        return
+    if not slice_ms:
+        return
+    try:
+        got = cpuslice.set_slice(wanted, slice_ms)
+    except OSError as e:
+        log.warning("cpu_slice_ms %s not applied (%s); the kernel's slice is used", slice_ms, e)
+        return
+    if got != int(slice_ms * 1e6):
+        log.info("cpu_slice_ms %s: this kernel has no custom slices (Linux >= 6.12); "
+                 "it reports %.2f ms", slice_ms, got / 1e6)
 
 
-def _run_worker(settings: DnsSettings, worker_index: int, supervised: bool) -> None:
+def _run_worker(
+    settings: DnsSettings, worker_index: int, supervised: bool, udp_sockets: list[socket.socket]
+) -> None:
     from twisted.internet import task
 
-    set_cpu_scheduling(settings.cpu_scheduling)
-    reactor, metrics, refresh_gauges, _follower = _build_worker(settings, worker_index)
+    set_cpu_scheduling(settings.cpu_scheduling, settings.cpu_slice_ms)
+    reactor, metrics, refresh_gauges, _follower = _build_worker(settings, worker_index, udp_sockets)
     if supervised:
         path = settings.state_dir / "metrics" / f"worker-{worker_index}.json"
 
@@ -326,7 +356,7 @@ def run(settings: DnsSettings) -> None:
     _ensure_blocklists(settings)
     workers = settings.worker_count()
     if workers == 1:
-        _run_worker(settings, 0, supervised=False)
+        _run_worker(settings, 0, False, udp_sockets(settings, 1))
         return
     _supervise(settings, workers)
 
@@ -337,6 +367,10 @@ def _supervise(settings: DnsSettings, workers: int) -> None:
     for old in _metrics_files(settings.state_dir):
         old.unlink()
     children: dict[int, int] = {}  # pid -> worker index
+    # The UDP sockets outlive the workers: a worker that dies leaves its queue
+    # to its siblings (they read it while theirs is empty) and its restart
+    # takes the same socket, so the kernel never re-spreads clients meanwhile.
+    sockets = udp_sockets(settings, workers)
     stopping = False
 
     def spawn(index: int) -> None:
@@ -345,7 +379,7 @@ def _supervise(settings: DnsSettings, workers: int) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             try:
-                _run_worker(settings, index, supervised=True)
+                _run_worker(settings, index, True, sockets)
                 os._exit(0)
             except BaseException:  # noqa: BLE001
                 log.exception("worker %d crashed", index)

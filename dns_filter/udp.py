@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from twisted.internet import defer
 from twisted.python import failure
@@ -17,6 +17,10 @@ from twisted.python import failure
 log = logging.getLogger("ispedge.dns")
 MAX_QUERY_BYTES = 4096  # larger UDP queries do not exist in practice; truncated ones fail parsing
 READS_PER_WAKEUP = 64  # then let timers and TCP run
+# An idle worker is woken only by its own socket; this often it also looks at
+# its siblings' queues, so a stalled, stopped or restarting worker's clients
+# wait at most this long instead of until it is back.
+SIBLING_SWEEP_S = 0.1
 
 
 class UdpReader:
@@ -25,10 +29,15 @@ class UdpReader:
         sock: socket.socket,
         handle: Callable[[bytes, str, bool], bytes | defer.Deferred[bytes] | None],
         on_error: Callable[[], None],
+        siblings: Sequence[socket.socket] = (),
+        call_soon: Callable[[Callable[[], None]], object] | None = None,
     ):
         self.sock = sock
         self.handle = handle
         self.on_error = on_error
+        self.siblings = tuple(siblings)
+        self.call_soon = call_soon
+        self._again = False
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -37,16 +46,39 @@ class UdpReader:
         return "dns-udp"
 
     def doRead(self) -> None:  # noqa: N802 - Twisted interface
-        recv = self.sock.recvfrom
+        budget = READS_PER_WAKEUP - self._serve(self.sock, READS_PER_WAKEUP)
+        if budget <= 0 or not self.siblings:
+            return
+        # Our own queue is empty: take what the other workers' sockets hold before
+        # sleeping. Workers sharing a core then run until every queue is empty,
+        # instead of handing the core over each time one of them runs dry.
+        stolen = 0
+        for sibling in self.siblings:
+            stolen += self._serve(sibling, budget - stolen)
+            if stolen >= budget:
+                break
+        if stolen and not self._again and self.call_soon is not None:
+            self._again = True
+            self.call_soon(self._read_again)
+
+    def _read_again(self) -> None:
+        self._again = False
+        self.doRead()
+
+    def _serve(self, sock: socket.socket, budget: int) -> int:
+        """Read up to `budget` queries from `sock`, then send their answers; count read."""
+        recv = sock.recvfrom
         handle = self.handle
         replies: list[tuple[bytes, tuple[str, int]]] = []
-        for _ in range(READS_PER_WAKEUP):
+        read = 0
+        while read < budget:
             try:
                 data, addr = recv(MAX_QUERY_BYTES)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 break  # e.g. ICMP port unreachable reported on the socket
+            read += 1
             try:
                 result = handle(data, addr[0], True)
             except Exception:  # noqa: BLE001 - one bad packet must never stop the server
@@ -58,20 +90,23 @@ class UdpReader:
             if type(result) is bytes:
                 replies.append((result, addr))
             else:
-                result.addCallbacks(self._send_later, self._failed, callbackArgs=(addr,))  # type: ignore[union-attr]
+                result.addCallbacks(  # type: ignore[union-attr]
+                    self._send_later, self._failed, callbackArgs=(sock, addr)
+                )
         # Answers go out together after the burst is read: a client that sleeps
         # between answers is woken once per burst, not once per answer (a wake-up
         # costs the sender ~3 µs here; measured in bench/dns_bench.py).
-        send = self.sock.sendto
+        send = sock.sendto
         for response, addr in replies:
             try:
                 send(response, addr)
             except OSError:
                 pass  # client gone or buffer full: UDP may drop, the client retries
+        return read
 
-    def _send_later(self, response: bytes, addr: tuple[str, int]) -> None:
+    def _send_later(self, response: bytes, sock: socket.socket, addr: tuple[str, int]) -> None:
         try:
-            self.sock.sendto(response, addr)
+            sock.sendto(response, addr)
         except OSError:
             pass
 

@@ -92,3 +92,59 @@ def test_cpu_scheduling_that_the_kernel_refuses_is_logged_not_fatal(
     with caplog.at_level("WARNING", logger="ispedge.dns"):
         server.set_cpu_scheduling("batch")
     assert "cpu_scheduling 'batch' not applied" in caplog.text
+
+
+@pytest.mark.parametrize("value", [0.05, 101, -1, "20"])
+def test_cpu_slice_outside_the_kernels_range_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="cpu_slice_ms"):
+        DnsSettings(upstreams=["127.0.0.1:53"], cpu_slice_ms=value)  # type: ignore[arg-type]
+
+
+def test_cpu_slice_the_kernel_refuses_or_ignores_is_logged_not_fatal(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import os
+
+    from dns_filter import cpuslice, server
+
+    monkeypatch.setattr(os, "sched_getscheduler", lambda pid: os.SCHED_BATCH)
+
+    def refuse(policy: int, slice_ms: float) -> int:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(cpuslice, "set_slice", refuse)
+    with caplog.at_level("INFO", logger="ispedge.dns"):
+        server.set_cpu_scheduling("batch", 20)
+    assert "cpu_slice_ms 20 not applied" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(cpuslice, "set_slice", lambda policy, slice_ms: 0)  # a 6.6 kernel
+    with caplog.at_level("INFO", logger="ispedge.dns"):
+        server.set_cpu_scheduling("batch", 20)
+    assert "this kernel has no custom slices" in caplog.text
+
+
+def test_cpu_slice_on_a_machine_without_known_syscall_numbers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import platform
+
+    from dns_filter import cpuslice
+
+    monkeypatch.setattr(platform, "machine", lambda: "riscv64")
+    with pytest.raises(OSError) as raised:
+        cpuslice.get_attr()
+    assert raised.value.errno == errno.ENOSYS
+
+
+def test_cpu_slice_keeps_the_nice_value_the_service_was_given() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import os; from dns_filter import cpuslice; os.nice(5); "
+        "cpuslice.set_slice(os.SCHED_BATCH, 20); "
+        "print(os.getpriority(os.PRIO_PROCESS, 0), cpuslice.get_attr()[:2] == (os.SCHED_BATCH, 5))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], check=True)
+    assert out.stdout.split() == ["5", "True"]

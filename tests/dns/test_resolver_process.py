@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -22,6 +24,7 @@ import pytest
 
 from blocklists.settings import BlocklistSettings
 from blocklists.update import update
+from dns_filter import cpuslice
 from tests.dns.conftest import ContractDb, Launcher, addresses, query
 from tests.support.requirements import need_binary
 
@@ -303,10 +306,45 @@ def test_two_workers_share_the_port(launcher: Launcher) -> None:
         .decode()
     )
     assert 'ispedge_dns_queries_total{result="forwarded"} 40' in text
-    # Workers sharing a core take turns in bursts (DnsSettings.cpu_scheduling).
+    # Workers sharing a core take turns in bursts (DnsSettings.cpu_scheduling) of
+    # at least cpu_slice_ms where the kernel has custom slices.
     workers = children(r.proc.pid)
     assert len(workers) == 2, workers
     assert [os.sched_getscheduler(pid) for pid in workers] == [os.SCHED_BATCH] * 2
+    slices = [cpuslice.get_attr(pid)[2] for pid in workers]
+    if kernel_has_custom_slices():
+        assert slices == [20_000_000] * 2
+    else:
+        assert "this kernel has no custom slices" in r.log_path.read_text()
+
+
+def kernel_has_custom_slices() -> bool:
+    probe = (
+        "import os; from dns_filter import cpuslice; "
+        "print(cpuslice.set_slice(os.SCHED_BATCH, 7.5) == 7_500_000)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], check=True)
+    return out.stdout.strip() == "True"
+
+
+def test_a_stopped_worker_leaves_no_query_unanswered(launcher: Launcher) -> None:
+    """Its socket stays in the SO_REUSEPORT group, and the other worker serves it."""
+    auth = launcher.authserver()
+    r = launcher.resolver([auth.port], workers=2)
+    deadline = time.monotonic() + 10
+    while r.log_path.read_text().count("READY") < 2:
+        assert time.monotonic() < deadline, "second worker never became ready"
+        time.sleep(0.02)
+    stopped = children(r.proc.pid)[0]
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        # a new socket, so a new source port, per query: the kernel's hash sends
+        # about half of them to the stopped worker's socket
+        for i in range(40):
+            assert addresses(query(r.port, f"s{i}.test", timeout=1.0)) == ["192.0.2.1"]
+    finally:
+        os.kill(stopped, signal.SIGCONT)
 
 
 def children(pid: int) -> list[int]:

@@ -96,3 +96,76 @@ def test_a_failed_send_costs_only_that_answer(pair) -> None:  # noqa: ANN001
     reader.doRead()
     assert flaky.failed == 1
     assert answers(client, 2) == [b"Atwo", b"Athree"]
+
+
+@pytest.fixture
+def sibling():  # noqa: ANN201
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    yield sock
+    sock.close()
+
+
+def test_a_worker_with_nothing_to_do_serves_its_siblings_queue(pair, sibling) -> None:  # noqa: ANN001
+    server, client = pair
+    scheduled: list[object] = []
+    reader = UdpReader(server, lambda data, source, udp: b"A" + data, lambda: None,
+                       [sibling], scheduled.append)
+    for q in (b"one", b"two", b"three"):
+        client.sendto(q, sibling.getsockname())
+    reader.doRead()
+    # answered through the socket the query came in on: the client sees the address it asked
+    got = [client.recvfrom(512) for _ in range(3)]
+    assert got == [(b"A" + q, sibling.getsockname()) for q in (b"one", b"two", b"three")]
+    # it took work, so it looks again before sleeping; a look that finds none stops
+    assert len(scheduled) == 1
+    scheduled.pop()()  # type: ignore[operator]
+    assert scheduled == []
+
+
+def test_own_queue_first_then_siblings_until_every_queue_is_empty(pair, sibling) -> None:  # noqa: ANN001
+    server, client = pair
+    scheduled: list[object] = []
+    reader = UdpReader(server, lambda data, source, udp: b"A" + data, lambda: None,
+                       [sibling], scheduled.append)
+    own = [b"own%d" % i for i in range(READS_PER_WAKEUP - 2)]
+    theirs = [b"sib%d" % i for i in range(5)]
+    for q in own:
+        client.sendto(q, server.getsockname())
+    for q in theirs:
+        client.sendto(q, sibling.getsockname())
+    reader.doRead()  # the whole own queue, then 2 of the sibling's: one budget
+    assert answers(client, READS_PER_WAKEUP) == [b"A" + q for q in own + theirs[:2]]
+    assert len(scheduled) == 1
+    scheduled.pop()()  # type: ignore[operator]
+    assert answers(client, 3) == [b"A" + q for q in theirs[2:]]
+    assert len(scheduled) == 1  # took some: one more look
+    scheduled.pop()()  # type: ignore[operator]
+    assert scheduled == []
+
+
+def test_a_full_own_queue_leaves_the_siblings_alone(pair, sibling) -> None:  # noqa: ANN001
+    server, client = pair
+    scheduled: list[object] = []
+    reader = UdpReader(server, lambda data, source, udp: b"A" + data, lambda: None,
+                       [sibling], scheduled.append)
+    for i in range(READS_PER_WAKEUP):
+        client.sendto(b"own%d" % i, server.getsockname())
+    client.sendto(b"sib", sibling.getsockname())
+    reader.doRead()
+    assert len(answers(client, READS_PER_WAKEUP)) == READS_PER_WAKEUP
+    assert scheduled == []
+    assert sibling.recvfrom(512)[0] == b"sib"  # still queued for its own worker
+
+
+def test_a_deferred_answer_to_a_siblings_query_leaves_by_the_siblings_socket(
+        pair, sibling) -> None:  # noqa: ANN001
+    server, client = pair
+    later: defer.Deferred[bytes] = defer.Deferred()
+    reader = UdpReader(server, lambda data, source, udp: later, lambda: None,
+                       [sibling], lambda f: None)
+    client.sendto(b"slow", sibling.getsockname())
+    reader.doRead()
+    later.callback(b"upstream answer")
+    assert client.recvfrom(512) == (b"upstream answer", sibling.getsockname())
