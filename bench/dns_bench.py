@@ -279,7 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=6)
     parser.add_argument("--domains", type=int, default=1_000_000)
-    parser.add_argument("--pairs", type=int, default=12, help="rounds of 1 vs 2 workers")
+    parser.add_argument("--pairs", type=int, default=12, help="rounds of 1 vs 2 workers (>= 2)")
     parser.add_argument("--pair-seconds", type=float, default=1.5)
     args = parser.parse_args()
     for binary in ("dnsperf", "unbound", "dnsmasq", "taskset"):
@@ -438,24 +438,37 @@ def main() -> None:
         procs.stop(compact)
 
         # --- two workers (SO_REUSEPORT), both on the server CPU -----------------------------
-        # This VM's speed drifts by 10-20% from one second to the next, more than the
-        # difference looked for: short runs, rotated between the servers in every
-        # round, compared within the round; a second one-worker server measured the
-        # same way shows how far two identical servers appear apart (the noise).
-        two, port2, _, _, _ = start_dns_filter(procs, tmp, "two-workers", auth_port, workers=2)
-        one, port1, _, _, _ = start_dns_filter(procs, tmp, "one-again", auth_port)
-        ctl, portc, _, _, _ = start_dns_filter(procs, tmp, "one-control", auth_port)
-        for p in (port2, port1, portc):
-            dnsperf(p, cached_file, 1, ["-n", "2"])
-        servers = {"1": (port1, [one.pid]), "2": (port2, process_tree(two.pid)), "1b": (portc, [ctl.pid])}
+        # Two things are larger here than the difference looked for: this VM's speed
+        # drifts 10-20% from one second to the next, and one server process can run
+        # ~5-10% faster than an identical one for its whole life (where its memory
+        # landed). So: short runs, the order rotated in each round and compared within
+        # the round, fresh servers every 3 rounds, and a second one-worker server
+        # measured the same way to show how far two identical servers appear apart.
+        names = ("1", "2", "1b")
+        runs: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+        switches: dict[str, list[float]] = {name: [] for name in names}
+        worker_memory = ""
         print(
             f"dns_filter, 2 workers vs 1 (SO_REUSEPORT; all pinned to CPU {SERVER_CPU}, this box has 2 cores; "
-            f"{args.pairs} rounds of {args.pair_seconds:g} s runs, order rotated; 1b = a second one-worker server):"
+            f"{args.pairs} rounds of {args.pair_seconds:g} s runs, order rotated, fresh servers every 3 rounds; "
+            "1b = a second one-worker server):"
         )
-        runs: dict[str, dict[str, list[float]]] = {name: {} for name in servers}
-        switches: dict[str, list[float]] = {name: [] for name in servers}
         for rnd in range(args.pairs):
-            order = list(servers)[rnd % 3 :] + list(servers)[: rnd % 3]
+            if rnd % 3 == 0:
+                started = {
+                    name: start_dns_filter(
+                        procs, tmp, f"w{name}-{rnd}", auth_port, workers=2 if name == "2" else 1
+                    )
+                    for name in names
+                }
+                servers = {
+                    name: (port, process_tree(proc.pid) if name == "2" else [proc.pid])
+                    for name, (proc, port, *_rest) in started.items()
+                }
+                for port, _ in servers.values():
+                    dnsperf(port, cached_file, 1, ["-n", "2"])
+                    dnsperf(port, blocked_file, 0.5)
+            order = list(names)[rnd % 3 :] + list(names)[: rnd % 3]
             for kind, datafile in (("cached", cached_file), ("blocked", blocked_file)):
                 for name in order:
                     p, ps = servers[name]
@@ -463,9 +476,13 @@ def main() -> None:
                     r = measure(f"{kind}, {name} worker(s)", p, ps, datafile, args.pair_seconds, quiet=True)
                     switches[name].append((context_switches(ps) - before) / args.pair_seconds)
                     runs[name].setdefault(kind, []).append(r["us_per_query"])
+            if rnd % 3 == 2 or rnd == args.pairs - 1:
+                worker_memory = "; ".join(memory(p) for p in servers["2"][1][1:])
+                for proc, *_rest in started.values():
+                    procs.stop(proc)
         two_vs_one: dict[str, float] = {}
         for kind in ("cached", "blocked"):
-            med = {name: statistics.median(runs[name][kind]) for name in servers}
+            med = {name: statistics.median(runs[name][kind]) for name in names}
             ratio = [b / a for a, b in zip(runs["1"][kind], runs["2"][kind], strict=True)]
             control = [b / a for a, b in zip(runs["1"][kind], runs["1b"][kind], strict=True)]
             two_vs_one[kind] = statistics.median(ratio)
@@ -479,9 +496,7 @@ def main() -> None:
             "  context switches/s, median: "
             + ", ".join(f"{name} {statistics.median(v):,.0f}" for name, v in switches.items())
         )
-        print("  workers: " + "; ".join(memory(p) for p in servers["2"][1][1:]))
-        for proc in (ctl, one, two):
-            procs.stop(proc)
+        print("  workers: " + worker_memory)
 
         # --- unbound and dnsmasq, same upstream, cached answers -------------------------------
         ub_port = free_port()
