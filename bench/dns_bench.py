@@ -174,6 +174,14 @@ def cpu_busy_seconds(cpu: str) -> float:
     return 0.0
 
 
+def answers_by_worker(state_dir: Path) -> list[int]:
+    """Queries each worker answered, from the files the supervisor sums for /metrics."""
+    return [
+        sum(json.loads(path.read_text())["queries"].values())
+        for path in sorted((state_dir / "metrics").glob("worker-*.json"))
+    ]
+
+
 def context_switches(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -444,31 +452,36 @@ def main() -> None:
         # landed). So: short runs, the order rotated in each round and compared within
         # the round, fresh servers every 3 rounds, and a second one-worker server
         # measured the same way to show how far two identical servers appear apart.
-        names = ("1", "2", "1b")
+        # "2off": two workers without udp_handover, both reading their own socket.
+        names = ("1", "2", "2off", "1b")
+        rotation = len(names)
         runs: dict[str, dict[str, list[float]]] = {name: {} for name in names}
         switches: dict[str, list[float]] = {name: [] for name in names}
+        answered = {"2": [0, 0], "2off": [0, 0]}
         worker_memory = ""
         print(
             f"dns_filter, 2 workers vs 1 (SO_REUSEPORT; all pinned to CPU {SERVER_CPU}, this box has 2 cores; "
-            f"{args.pairs} rounds of {args.pair_seconds:g} s runs, order rotated, fresh servers every 3 rounds; "
-            "1b = a second one-worker server):"
+            f"{args.pairs} rounds of {args.pair_seconds:g} s runs, order rotated, fresh servers every "
+            f"{rotation} rounds; 2off = 2 workers with udp_handover = false; 1b = a second one-worker server):"
         )
         for rnd in range(args.pairs):
-            if rnd % 3 == 0:
+            if rnd % rotation == 0:
                 started = {
                     name: start_dns_filter(
-                        procs, tmp, f"w{name}-{rnd}", auth_port, workers=2 if name == "2" else 1
+                        procs, tmp, f"w{name}-{rnd}", auth_port,
+                        workers=2 if name.startswith("2") else 1, udp_handover=name != "2off",
                     )
                     for name in names
                 }
                 servers = {
-                    name: (port, process_tree(proc.pid) if name == "2" else [proc.pid])
+                    name: (port, process_tree(proc.pid) if name.startswith("2") else [proc.pid])
                     for name, (proc, port, *_rest) in started.items()
                 }
+                first_round = rnd
                 for port, _ in servers.values():
                     dnsperf(port, cached_file, 1, ["-n", "2"])
                     dnsperf(port, blocked_file, 0.5)
-            order = list(names)[rnd % 3 :] + list(names)[: rnd % 3]
+            order = list(names)[rnd % rotation :] + list(names)[: rnd % rotation]
             for kind, datafile in (("cached", cached_file), ("blocked", blocked_file)):
                 for name in order:
                     p, ps = servers[name]
@@ -476,8 +489,11 @@ def main() -> None:
                     r = measure(f"{kind}, {name} worker(s)", p, ps, datafile, args.pair_seconds, quiet=True)
                     switches[name].append((context_switches(ps) - before) / args.pair_seconds)
                     runs[name].setdefault(kind, []).append(r["us_per_query"])
-            if rnd % 3 == 2 or rnd == args.pairs - 1:
+            if rnd % rotation == rotation - 1 or rnd == args.pairs - 1:
                 worker_memory = "; ".join(memory(p) for p in servers["2"][1][1:])
+                for name in ("2", "2off"):
+                    for index, n in enumerate(answers_by_worker(tmp / f"state-w{name}-{first_round}")):
+                        answered[name][index] += n
                 for proc, *_rest in started.values():
                     procs.stop(proc)
         two_vs_one: dict[str, float] = {}
@@ -485,18 +501,24 @@ def main() -> None:
             med = {name: statistics.median(runs[name][kind]) for name in names}
             ratio = [b / a for a, b in zip(runs["1"][kind], runs["2"][kind], strict=True)]
             control = [b / a for a, b in zip(runs["1"][kind], runs["1b"][kind], strict=True)]
+            off = [b / a for a, b in zip(runs["1"][kind], runs["2off"][kind], strict=True)]
             two_vs_one[kind] = statistics.median(ratio)
             print(
-                f"  {kind}: median µs/query 1 worker {med['1']:.2f}, 2 workers {med['2']:.2f}, 1b {med['1b']:.2f}; "
-                f"2 workers / 1 within a round: median {two_vs_one[kind]:.3f}x "
-                f"(quartiles {quartiles(ratio)}); 1b / 1, same rounds: median {statistics.median(control):.3f}x "
-                f"(quartiles {quartiles(control)})"
+                f"  {kind}: median µs/query 1 worker {med['1']:.2f}, 2 workers {med['2']:.2f}, "
+                f"2off {med['2off']:.2f}, 1b {med['1b']:.2f}; within a round, median (quartiles): "
+                f"2 / 1 {two_vs_one[kind]:.3f}x ({quartiles(ratio)}), "
+                f"2off / 1 {statistics.median(off):.3f}x ({quartiles(off)}), "
+                f"1b / 1 {statistics.median(control):.3f}x ({quartiles(control)})"
             )
         print(
             "  context switches/s, median: "
             + ", ".join(f"{name} {statistics.median(v):,.0f}" for name, v in switches.items())
         )
         print("  workers: " + worker_memory)
+        for name, counts in answered.items():
+            total = sum(counts) or 1
+            print(f"  {name}: share of queries answered by worker 0 / 1: "
+                  + " / ".join(f"{n / total:.1%}" for n in counts))
 
         # --- unbound and dnsmasq, same upstream, cached answers -------------------------------
         ub_port = free_port()

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+# per-worker gauges that add up over workers (the others are the same in every worker)
+SUMMED_GAUGES = frozenset({"udp_queues_hosted"})
 
 
 class Metrics:
@@ -68,7 +70,7 @@ def _merge(snapshots: Iterable[dict[str, object]]) -> dict[str, dict[str, object
                 if isinstance(value, list):
                     old = target.get(key) or [0] * len(value)
                     target[key] = [a + b for a, b in zip(old, value, strict=True)]  # type: ignore[arg-type]
-                elif section == "gauges":
+                elif section == "gauges" and key not in SUMMED_GAUGES:
                     # Policy size/age are the same in every worker: report the worst, not a sum.
                     target[key] = max(float(target.get(key, value)), float(value))  # type: ignore[arg-type]
                 else:

@@ -22,8 +22,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from dns_filter.handover import MAX_WORKERS, Board, Handover
 from dns_filter.settings import DnsSettings
+
+if TYPE_CHECKING:
+    from dns_filter.metrics import Metrics
+    from dns_filter.udp import UdpReader
 
 log = logging.getLogger("ispedge.dns")
 TCP_IDLE_TIMEOUT_S = 10
@@ -54,7 +60,12 @@ def udp_sockets(settings: DnsSettings, count: int) -> list[socket.socket]:
     ]
 
 
-def _build_worker(settings: DnsSettings, worker_index: int, udp_sockets: list[socket.socket]):  # noqa: ANN202 - returns reactor-bound objects
+def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
+    settings: DnsSettings,
+    worker_index: int,
+    udp_sockets: list[socket.socket],
+    board: Board | None = None,
+):
     from twisted.internet import reactor, task
     from twisted.internet.protocol import Factory, Protocol
     from twisted.protocols.policies import TimeoutMixin
@@ -205,9 +216,19 @@ def _build_worker(settings: DnsSettings, worker_index: int, udp_sockets: list[so
         metrics.queries["error"] += 1
 
     reader = UdpReader(udp, chain.handle, count_error, siblings, lambda f: reactor.callLater(0, f))
+    handover = (
+        None if board is None else _handover(board, worker_index, reader, udp_sockets, metrics)
+    )
     reactor.addReader(reader)
     if siblings:
-        task.LoopingCall(reader.doRead).start(SIBLING_SWEEP_S, now=False)
+
+        def sweep() -> None:
+            if handover is not None and handover.parked:
+                handover.check()
+            else:
+                reader.doRead()
+
+        task.LoopingCall(sweep).start(SIBLING_SWEEP_S, now=False)
     reactor.adoptStreamPort(tcp.fileno(), tcp.family, Factory.forProtocol(TcpDns))
     tcp.close()  # adoptStreamPort holds its own duplicate of the descriptor
 
@@ -224,6 +245,50 @@ def _build_worker(settings: DnsSettings, worker_index: int, udp_sockets: list[so
 
     task.LoopingCall(refresh_gauges).start(1.0)
     return reactor, metrics, refresh_gauges, follower
+
+
+def _handover(
+    board: Board,
+    index: int,
+    reader: UdpReader,
+    udp_sockets: list[socket.socket],
+    metrics: Metrics,
+) -> Handover:
+    """Wire dns_filter.handover to this worker's reactor: hosted sockets get their own reader."""
+    from twisted.internet import reactor
+
+    from dns_filter.udp import HostedReader
+
+    hosted: dict[int, HostedReader] = {}
+
+    def adopt(k: int) -> None:
+        hosted[k] = HostedReader(udp_sockets[k], reader.handle, reader.on_error,
+                                 tick=handover.tick)
+        reactor.addReader(hosted[k])
+        hosting_changed()
+
+    def release(k: int) -> None:
+        reactor.removeReader(hosted.pop(k))
+        hosting_changed()
+
+    def hosting_changed() -> None:
+        # a hosted socket wakes us itself: our reader need not also look at it
+        reader.siblings = tuple(
+            sock for i, sock in enumerate(udp_sockets) if i != index and i not in hosted
+        )
+        metrics.gauges["udp_queues_hosted"] = len(hosted)
+
+    handover = Handover(
+        board,
+        index,
+        adopt=adopt,
+        release=release,
+        pause=lambda: reactor.removeReader(reader),
+        resume=lambda: reactor.addReader(reader),
+    )
+    reader.tick = handover.tick
+    metrics.gauges["udp_queues_hosted"] = 0
+    return handover
 
 
 def _metrics_files(state_dir: Path) -> list[Path]:
@@ -292,12 +357,18 @@ def set_cpu_scheduling(policy: str, slice_ms: float = 0) -> None:
 
 
 def _run_worker(
-    settings: DnsSettings, worker_index: int, supervised: bool, udp_sockets: list[socket.socket]
+    settings: DnsSettings,
+    worker_index: int,
+    supervised: bool,
+    udp_sockets: list[socket.socket],
+    board: Board | None = None,
 ) -> None:
     from twisted.internet import task
 
     set_cpu_scheduling(settings.cpu_scheduling, settings.cpu_slice_ms)
-    reactor, metrics, refresh_gauges, _follower = _build_worker(settings, worker_index, udp_sockets)
+    reactor, metrics, refresh_gauges, _follower = _build_worker(
+        settings, worker_index, udp_sockets, board
+    )
     if supervised:
         path = settings.state_dir / "metrics" / f"worker-{worker_index}.json"
 
@@ -325,7 +396,8 @@ def _run_worker(
         settings.listen_address,
         settings.listen_port,
     )
-    print(f"READY dns_filter worker {worker_index} port {settings.listen_port}", flush=True)
+    print(f"READY dns_filter worker {worker_index} port {settings.listen_port} pid {os.getpid()}",
+          flush=True)
     reactor.run()
 
 
@@ -371,15 +443,19 @@ def _supervise(settings: DnsSettings, workers: int) -> None:
     # to its siblings (they read it while theirs is empty) and its restart
     # takes the same socket, so the kernel never re-spreads clients meanwhile.
     sockets = udp_sockets(settings, workers)
+    # Workers that the kernel puts on one CPU hand their queues to one of them.
+    board = Board(workers) if settings.udp_handover and workers <= MAX_WORKERS else None
     stopping = False
 
     def spawn(index: int) -> None:
+        if board is not None:
+            board.reset(index)  # a sibling parked on the dead worker takes its queue back
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             try:
-                _run_worker(settings, index, True, sockets)
+                _run_worker(settings, index, True, sockets, board)
                 os._exit(0)
             except BaseException:  # noqa: BLE001
                 log.exception("worker %d crashed", index)

@@ -46,6 +46,9 @@ class DnsSettings:
     # How long a worker runs before a sibling on its core gets a turn (Linux >=
     # 6.12 custom slices; 0 = the kernel's default, ~3 ms). See dns_filter.cpuslice.
     cpu_slice_ms: float = 20.0
+    # Workers that find themselves on one CPU: the higher-numbered hands its UDP
+    # queue to the lower and sleeps while they stay there (dns_filter.handover).
+    udp_handover: bool = True
     metrics_address: str = "127.0.0.1"
     metrics_port: int = 9153  # 0 disables
     database_url: str = ""  # sqlite:///abs/path.db or postgres://user:pass@host:port/db
@@ -78,6 +81,8 @@ class DnsSettings:
                 f"cpu_slice_ms must be 0 (kernel default) or between {cpuslice.MIN_SLICE_MS} "
                 f"and {cpuslice.MAX_SLICE_MS}, not {self.cpu_slice_ms!r}"
             )
+        if not isinstance(self.udp_handover, bool):
+            raise ValueError(f"udp_handover must be true or false, not {self.udp_handover!r}")
         if len(self.upstreams) < 1:
             raise ValueError("at least one upstream is required")
 

@@ -31,12 +31,14 @@ class UdpReader:
         on_error: Callable[[], None],
         siblings: Sequence[socket.socket] = (),
         call_soon: Callable[[Callable[[], None]], object] | None = None,
+        tick: Callable[[], None] | None = None,
     ):
         self.sock = sock
         self.handle = handle
         self.on_error = on_error
         self.siblings = tuple(siblings)
         self.call_soon = call_soon
+        self.tick = tick  # dns_filter.handover: say which CPU we serve on
         self._again = False
 
     def fileno(self) -> int:
@@ -46,6 +48,8 @@ class UdpReader:
         return "dns-udp"
 
     def doRead(self) -> None:  # noqa: N802 - Twisted interface
+        if self.tick is not None:
+            self.tick()
         budget = READS_PER_WAKEUP - self._serve(self.sock, READS_PER_WAKEUP)
         if budget <= 0 or not self.siblings:
             return
@@ -116,3 +120,10 @@ class UdpReader:
 
     def connectionLost(self, reason: failure.Failure) -> None:  # noqa: N802 - Twisted interface
         self.sock.close()
+
+
+class HostedReader(UdpReader):
+    """A sibling's socket read for it while it is parked (dns_filter.handover)."""
+
+    def connectionLost(self, reason: failure.Failure) -> None:  # noqa: N802 - Twisted interface
+        pass  # the socket stays open: the sibling and our own reader's stealing use it

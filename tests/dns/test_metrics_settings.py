@@ -35,6 +35,21 @@ def test_render_sums_workers_and_keeps_histogram_cumulative() -> None:
     assert render([]).startswith("# HELP")
 
 
+def test_hosted_queues_add_up_over_workers() -> None:
+    a, b, c = Metrics(), Metrics(), Metrics()
+    a.gauges["udp_queues_hosted"] = 2  # worker 0 reads workers 2 and 3's sockets
+    b.gauges["udp_queues_hosted"] = 1
+    c.gauges["udp_queues_hosted"] = 0
+    assert "ispedge_dns_udp_queues_hosted 3" in render([a.snapshot(), b.snapshot(), c.snapshot()])
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_udp_handover_is_true_or_false(value: object) -> None:
+    with pytest.raises(ValueError, match="udp_handover"):
+        DnsSettings(upstreams=["127.0.0.1:53"], udp_handover=value)  # type: ignore[arg-type]
+    assert DnsSettings(upstreams=["127.0.0.1:53"], udp_handover=False).udp_handover is False
+
+
 def test_settings_validation_and_parsing() -> None:
     s = DnsSettings.from_dict({"listen_port": 5353, "workers": "auto", "state_dir": "/tmp/x"})
     assert s.listen_port == 5353 and s.worker_count() >= 1 and str(s.state_dir) == "/tmp/x"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -345,6 +348,95 @@ def test_a_stopped_worker_leaves_no_query_unanswered(launcher: Launcher) -> None
             assert addresses(query(r.port, f"s{i}.test", timeout=1.0)) == ["192.0.2.1"]
     finally:
         os.kill(stopped, signal.SIGCONT)
+
+
+def worker_pids(r) -> list[int]:  # noqa: ANN001
+    """Worker pids by worker index, from their READY lines (waits for all of them)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = dict(
+            re.findall(r"READY dns_filter worker (\d+) port \d+ pid (\d+)", r.log_path.read_text())
+        )
+        if len(found) == 2:
+            return [int(found[str(i)]) for i in range(2)]
+        assert time.monotonic() < deadline, "a worker never became ready"
+        time.sleep(0.02)
+
+
+def metric(r, name: str) -> float:  # noqa: ANN001
+    text = urllib.request.urlopen(f"http://127.0.0.1:{r.metrics_port}/metrics", timeout=3).read()
+    found = re.search(rf"^ispedge_dns_{name} (\S+)$", text.decode(), re.M)
+    return float(found.group(1)) if found else float("nan")
+
+
+def answered_by(launcher: Launcher, index: int) -> int:
+    """Queries worker `index` answered, as of its last metrics dump (every second)."""
+    path = launcher.tmp / "state" / "metrics" / f"worker-{index}.json"
+    return sum(json.loads(path.read_text())["queries"].values())
+
+
+def wait_until(check, what: str, seconds: float = 5) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.05)
+
+
+def test_workers_on_one_cpu_hand_over_and_separate_again(launcher: Launcher) -> None:
+    """dns_filter.handover, on the real process: the kernel's placement decides."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs 2 CPUs: the test moves a worker off its sibling's CPU")
+    auth = launcher.authserver()
+    r = launcher.resolver([auth.port], workers=2)
+    w0, w1 = worker_pids(r)
+    for pid in (w0, w1):
+        os.sched_setaffinity(pid, {cpus[0]})
+    wait_until(lambda: metric(r, "udp_queues_hosted") == 1, "worker 0 hosts worker 1's queue")
+    time.sleep(1.2)  # worker 1's last dump is written
+    parked_count = answered_by(launcher, 1)
+    for i in range(40):  # fresh source ports: about half hash to worker 1's socket
+        assert addresses(query(r.port, f"h{i}.test", timeout=1.0)) == ["192.0.2.1"]
+    time.sleep(1.2)
+    assert answered_by(launcher, 1) == parked_count  # worker 0 answered all 40
+    assert answered_by(launcher, 0) >= 40
+
+    os.sched_setaffinity(w1, {cpus[1]})
+    wait_until(lambda: metric(r, "udp_queues_hosted") == 0, "worker 1 serves its queue again")
+    for i in range(40):
+        assert addresses(query(r.port, f"s{i}.test", timeout=1.0)) == ["192.0.2.1"]
+    wait_until(lambda: answered_by(launcher, 1) > parked_count, "worker 1 answers again")
+
+
+def test_a_parked_worker_takes_its_queue_back_from_a_stopped_host(launcher: Launcher) -> None:
+    auth = launcher.authserver()
+    r = launcher.resolver([auth.port], workers=2)
+    w0, w1 = worker_pids(r)
+    cpu = min(os.sched_getaffinity(0))
+    for pid in (w0, w1):
+        os.sched_setaffinity(pid, {cpu})
+    wait_until(lambda: metric(r, "udp_queues_hosted") == 1, "worker 0 hosts worker 1's queue")
+    os.kill(w0, signal.SIGSTOP)
+    try:
+        for i in range(40):  # worker 1 wakes within FRESH_NS + a sweep and serves both queues
+            assert addresses(query(r.port, f"p{i}.test", timeout=1.0)) == ["192.0.2.1"]
+    finally:
+        os.kill(w0, signal.SIGCONT)
+
+
+def test_udp_handover_off_keeps_both_workers_reading(launcher: Launcher) -> None:
+    auth = launcher.authserver()
+    r = launcher.resolver([auth.port], workers=2, udp_handover=False)
+    w0, w1 = worker_pids(r)
+    cpu = min(os.sched_getaffinity(0))
+    for pid in (w0, w1):
+        os.sched_setaffinity(pid, {cpu})
+    time.sleep(0.5)  # long enough for a handover (see the test above)
+    for i in range(40):
+        assert addresses(query(r.port, f"o{i}.test", timeout=1.0)) == ["192.0.2.1"]
+    wait_until(lambda: answered_by(launcher, 0) > 0 and answered_by(launcher, 1) > 0,
+               "both workers answer")
+    assert math.isnan(metric(r, "udp_queues_hosted"))  # no handover, no gauge
 
 
 def children(pid: int) -> list[int]:

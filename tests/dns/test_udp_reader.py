@@ -7,7 +7,7 @@ import socket
 import pytest
 from twisted.internet import defer
 
-from dns_filter.udp import READS_PER_WAKEUP, UdpReader
+from dns_filter.udp import READS_PER_WAKEUP, HostedReader, UdpReader
 
 
 @pytest.fixture
@@ -169,3 +169,24 @@ def test_a_deferred_answer_to_a_siblings_query_leaves_by_the_siblings_socket(
     reader.doRead()
     later.callback(b"upstream answer")
     assert client.recvfrom(512) == (b"upstream answer", sibling.getsockname())
+
+
+def test_every_wake_up_tells_the_handover_first(pair) -> None:  # noqa: ANN001
+    server, client = pair
+    seen: list[int] = []
+    reader = UdpReader(server, lambda data, source, udp: b"A" + data, lambda: None,
+                       tick=lambda: seen.append(len(answered)))
+    answered: list[bytes] = []
+    client.sendto(b"one", server.getsockname())
+    reader.doRead()
+    answered += answers(client, 1)
+    reader.doRead()  # an empty wake-up (the sweep) ticks too: an idle worker stays fresh
+    assert seen == [0, 1]
+
+
+def test_a_hosted_socket_outlives_its_reader(sibling) -> None:  # noqa: ANN001
+    from twisted.python import failure
+
+    hosted = HostedReader(sibling, lambda data, source, udp: b"A", lambda: None)
+    hosted.connectionLost(failure.Failure(ConnectionError("reactor stopping")))
+    assert sibling.fileno() != -1  # still open for its worker and our own reader's stealing
