@@ -1,4 +1,4 @@
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 setup(
     name="ispedge",
@@ -7,6 +7,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["portal*", "dns_filter*", "shaper*", "coa*", "blocklists*"]),
     include_package_data=True,
+    # recvmmsg/sendmmsg for the DNS filter's UDP loop (dns_filter/_mmsg.c); optional:
+    # without a compiler dns_filter.udp falls back to Python's recvfrom/sendto.
+    ext_modules=[Extension("dns_filter._mmsg", ["dns_filter/_mmsg.c"], optional=True)],
     package_data={
         "portal": ["templates/*.html", "templates/**/*.html", "static/*", "static/**/*",
                    "migrations/sql/*.sql", "fonts/*"],

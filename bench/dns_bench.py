@@ -37,6 +37,7 @@ import dns.rcode  # noqa: E402
 
 from blocklists.settings import BlocklistSettings  # noqa: E402
 from blocklists.update import update  # noqa: E402
+from dns_filter import udp  # noqa: E402
 
 PY = sys.executable
 CLIENT_CPU = "0"
@@ -298,7 +299,8 @@ def main() -> None:
     rng = random.Random(7)
     try:
         print(
-            f"dns_filter benchmark ({os.cpu_count()} CPUs; dnsperf on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU})"
+            f"dns_filter benchmark ({os.cpu_count()} CPUs; dnsperf on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU}; "
+            f"UDP bursts: {'recvmmsg/sendmmsg (dns_filter._mmsg)' if udp._mmsg else 'recvfrom/sendto (no C module)'})"
         )
         # --- a synthetic 1M-domain category -------------------------------------------
         names = [

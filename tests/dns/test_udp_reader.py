@@ -7,7 +7,19 @@ import socket
 import pytest
 from twisted.internet import defer
 
+from dns_filter import udp
 from dns_filter.udp import READS_PER_WAKEUP, HostedReader, UdpReader
+from tests.support.requirements import need_mmsg
+
+
+@pytest.fixture(autouse=True, params=["recvmmsg", "recvfrom"])
+def io_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both paths: the C burst module and Python's socket calls."""
+    if request.param == "recvmmsg":
+        need_mmsg()
+    else:
+        monkeypatch.setattr(udp, "_mmsg", None)
+    return request.param
 
 
 @pytest.fixture

@@ -29,3 +29,11 @@ def need_binary(name: str, package: str | None = None) -> str:
 
 def need_chromium() -> str:
     return need_binary("chromium", "chromium")
+
+
+def need_mmsg() -> None:
+    from dns_filter import udp
+
+    if udp._mmsg is None:
+        pytest.skip("needs the C module dns_filter._mmsg: `pip install -e .` with gcc and "
+                    "the Python headers (python3-dev) builds it")
