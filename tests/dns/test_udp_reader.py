@@ -8,7 +8,7 @@ import pytest
 from twisted.internet import defer
 
 from dns_filter import udp
-from dns_filter.udp import READS_PER_WAKEUP, HostedReader, UdpReader
+from dns_filter.udp import READS_PER_WAKEUP, UdpReader
 from tests.support.requirements import need_mmsg
 
 
@@ -196,9 +196,35 @@ def test_every_wake_up_tells_the_handover_first(pair) -> None:  # noqa: ANN001
     assert seen == [0, 1]
 
 
-def test_a_hosted_socket_outlives_its_reader(sibling) -> None:  # noqa: ANN001
+def test_hosted_sockets_are_served_in_the_same_wake_up_and_wake_it(pair, sibling) -> None:  # noqa: ANN001
+    import select
+
+    server, client = pair
+    reader = UdpReader(server, lambda data, source, udp: b"A" + data, lambda: None)
+    own_fd = reader.fileno()
+    reader.host([sibling])
+    assert reader.fileno() != own_fd
+    watcher = select.epoll()  # as the reactor would watch it
+    watcher.register(reader.fileno(), select.EPOLLIN)
+    assert watcher.poll(0) == []
+    client.sendto(b"theirs", sibling.getsockname())
+    assert watcher.poll(1)  # a packet on the hosted socket wakes us
+    client.sendto(b"ours", server.getsockname())
+    reader.doRead()
+    got = sorted(client.recvfrom(512) for _ in range(2))
+    assert got == sorted([(b"Aours", server.getsockname()), (b"Atheirs", sibling.getsockname())])
+    assert watcher.poll(0) == []  # both drained
+    reader.host(())
+    assert reader.fileno() == own_fd
+    watcher.close()
+
+
+def test_a_reader_that_stops_closes_its_socket_but_not_the_hosted_ones(pair, sibling) -> None:  # noqa: ANN001
     from twisted.python import failure
 
-    hosted = HostedReader(sibling, lambda data, source, udp: b"A", lambda: None)
-    hosted.connectionLost(failure.Failure(ConnectionError("reactor stopping")))
-    assert sibling.fileno() != -1  # still open for its worker and our own reader's stealing
+    server, _ = pair
+    reader = UdpReader(server, lambda data, source, udp: b"A", lambda: None)
+    reader.host([sibling])
+    reader.connectionLost(failure.Failure(ConnectionError("reactor stopping")))
+    assert server.fileno() == -1
+    assert sibling.fileno() != -1  # still open for its own worker
