@@ -46,5 +46,5 @@ setup(
             "ruff",
         ],
     },
-    entry_points={"console_scripts": ["ispedge=portal.cli:main"]},
+    entry_points={"console_scripts": ["ispedge=portal.main:main"]},
 )

@@ -25,7 +25,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from portal import db, migrations, resellers, subscribers  # noqa: E402
+from portal.core import (
+    resellers,
+    subscribers,  # noqa: E402
+)
+from portal.store import db, migrations  # noqa: E402
 from tests.support.portal import PortalServer, start_portal  # noqa: E402
 
 PASSWORD = "bench-pass"

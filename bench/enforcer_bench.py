@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from coa import CoaClient  # noqa: E402
-from portal import db, migrations, subscribers  # noqa: E402
 from portal.config import DEFAULTS, Config  # noqa: E402
+from portal.core import subscribers  # noqa: E402
+from portal.demo import simnas  # noqa: E402
 from portal.enforcer.daemon import Enforcer  # noqa: E402
-from portal.enforcer.rules import Policy  # noqa: E402
-from portal.enforcer.settings import Settings  # noqa: E402
-from portal.models import EnforcementState, Nas  # noqa: E402
-from portal.usage import simnas  # noqa: E402
+from portal.speed.rules import Policy  # noqa: E402
+from portal.speed.settings import Settings  # noqa: E402
+from portal.store import db, migrations  # noqa: E402
+from portal.store.models import EnforcementState, Nas  # noqa: E402
 
 SECRET = "bench-secret"
 GB = 10**9

@@ -35,11 +35,13 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from portal import db, migrations, subscribers  # noqa: E402
 from portal.config import jwt_key, load_config  # noqa: E402
-from portal.models import Plan, Reseller, Subscriber  # noqa: E402
-from portal.security import tokens  # noqa: E402
-from portal.usage import ingest, simnas  # noqa: E402
+from portal.core import subscribers  # noqa: E402
+from portal.core.auth import tokens  # noqa: E402
+from portal.demo import simnas  # noqa: E402
+from portal.store import db, migrations  # noqa: E402
+from portal.store.models import Plan, Reseller, Subscriber  # noqa: E402
+from portal.usage import ingest  # noqa: E402
 from portal.usage.ingest import Settings  # noqa: E402
 
 GB = 10**9
@@ -239,7 +241,7 @@ def main() -> int:
     token_file.write_text("\n".join(tokens.issue(key, n, 7, now)[0] for n in names) + "\n")
     port = free_port()
     log = (work / "portal.log").open("wb")
-    portal = subprocess.Popen([sys.executable, "-m", "portal.cli", "portal", "--host",
+    portal = subprocess.Popen([sys.executable, "-m", "portal.main", "portal", "--host",
                                "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
     try:

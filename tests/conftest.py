@@ -59,7 +59,7 @@ def _with_dbname(url: str, name: str) -> str:
 
 
 async def _migrate(url: str) -> None:
-    from portal import db, migrations
+    from portal.store import db, migrations
 
     await db.open_db(url)
     try:
@@ -100,7 +100,7 @@ def db_url(db_template: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[str]:
     """Tortoise opened on a fresh migrated database in the test's event loop."""
-    from portal import db as portal_db
+    from portal.store import db as portal_db
 
     await portal_db.open_db(db_url)
     try:

@@ -26,13 +26,13 @@ from tortoise.transactions import in_transaction
 import shaper as shaper_mod
 from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
-from portal import db, journal, live, radius_sync
 from portal.config import Config
-from portal.enforcer import facts, rules
 from portal.enforcer.local import LocalShaper
-from portal.enforcer.settings import Settings
-from portal.models import ChangeJournal
-from portal.usage import days
+from portal.speed import facts, rules
+from portal.speed.settings import Settings
+from portal.store import db, journal, radius
+from portal.store.models import ChangeJournal
+from portal.usage import days, live
 
 log = logging.getLogger("ispedge.enforcer")
 
@@ -204,7 +204,7 @@ class Enforcer:
         if new_rows or gone or stale_reply:
             async with in_transaction() as tx:
                 if stale_reply:
-                    await radius_sync.set_rates(
+                    await radius.set_rates(
                         tx, {u: (desired_of[u].down_kbps, desired_of[u].up_kbps)
                              for u in stale_reply}, self.settings.reply_profile)
                     await ChangeJournal.bulk_create([ChangeJournal(
@@ -397,7 +397,7 @@ class Enforcer:
             rates[u] = (int(down), int(up))
         for address in set(self._samples) - set(counters):
             del self._samples[address]
-        await live.publish(rates, stamp)  # one batched upsert (portal.live's writer)
+        await live.publish(rates, stamp)  # one batched upsert (portal.usage.live's writer)
         return len(rates)
 
     # --- the daemon -------------------------------------------------------------------

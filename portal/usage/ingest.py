@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from portal import db, radacct
-from portal.models import ChangeJournal
+from portal.store import db, radacct
+from portal.store.models import ChangeJournal
 from portal.usage import days
 
 log = logging.getLogger("ispedge.usage")

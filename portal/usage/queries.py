@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from portal import db, fastread, radacct
+from portal.store import db, fastread, radacct
 from portal.usage import days
 from portal.usage.ingest import day_param
 

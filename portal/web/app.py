@@ -7,10 +7,9 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
-from portal import db
 from portal.config import Config, jwt_key
-from portal.models import Reseller
-from portal.security.client_ip import parse_networks
+from portal.store import db
+from portal.store.models import Reseller
 from portal.web import apidoc, customer_api, errors, login, operator_api, support, wifi
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
@@ -19,8 +18,9 @@ from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
 from portal.web import usage as usage_tab
+from portal.web.client_ip import parse_networks
 
-STATIC = Path(__file__).parent.parent / "static"
+STATIC = Path(__file__).parent / "static"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

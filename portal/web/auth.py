@@ -14,10 +14,10 @@ from typing import Any
 
 from sanic import Request
 
-from portal import fastread
+from portal.core.auth import tokens
 from portal.errors import Unauthorized
-from portal.models import Subscriber
-from portal.security import tokens
+from portal.store import fastread
+from portal.store.models import Subscriber
 from portal.web import apidoc
 
 Handler = Callable[..., Awaitable[Any]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sanic import Request
 
 from portal.errors import PortalError
-from portal.models import Reseller
+from portal.store.models import Reseller
 
 
 @dataclass(frozen=True)

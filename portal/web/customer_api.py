@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from portal.models import Subscriber
+from portal.store.models import Subscriber
 from portal.web import auth, branding, tabs
 
 bp = Blueprint("customer_api")

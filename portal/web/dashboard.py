@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from portal import dashboard, live
+from portal.core import dashboard
+from portal.usage import live
 from portal.web import auth, tabs
 
 bp = Blueprint("dashboard_tab")

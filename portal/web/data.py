@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal import topups
-from portal.billing import idempotency
-from portal.billing.quantity import parse_cents, parse_gb
-from portal.models import Reseller
+from portal.core import topups
+from portal.core.billing import idempotency
+from portal.core.billing.quantity import parse_cents, parse_gb
+from portal.store.models import Reseller
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body

@@ -7,8 +7,8 @@ import asyncio
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json, raw
 
-from portal.billing import invoices, pdf
-from portal.models import Reseller
+from portal.core.billing import invoices, pdf
+from portal.store.models import Reseller
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 

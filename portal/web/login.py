@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal import journal, radius_sync
+from portal.core.auth import lockout, tokens
 from portal.errors import TooManyRequests, Unauthorized
-from portal.models import Subscriber
-from portal.security import lockout, tokens
+from portal.store import journal, radius
+from portal.store.models import Subscriber
 from portal.web import auth, branding
 from portal.web.pages import render
 from portal.web.request import client_address, credentials
@@ -55,7 +55,7 @@ async def login(request: Request) -> HTTPResponse:
     until = await lockout.check(ip, now)
     if until is not None:
         raise _locked(until, now)
-    stored = await radius_sync.password_of(username)
+    stored = await radius.password_of(username)
     ok = hmac.compare_digest((stored or _DUMMY).encode(), password.encode()) and stored is not None
     sub = await Subscriber.get_or_none(username=username) if ok else None
     if sub is None or sub.status != "active":

@@ -15,10 +15,11 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 from tortoise.transactions import in_transaction
 
-from portal import journal, operators, tickets
+from portal.core import operators, tickets
+from portal.core.auth import lockout, tokens
 from portal.errors import PortalError, TooManyRequests, Unauthorized
-from portal.models import Operator
-from portal.security import lockout, tokens
+from portal.store import journal
+from portal.store.models import Operator
 from portal.web.auth import bearer_token
 from portal.web.request import client_address, credentials, json_body
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal import parental
-from portal.models import Reseller
+from portal.core import parental
+from portal.store.models import Reseller
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body

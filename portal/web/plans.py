@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal.billing import idempotency, plan_change
-from portal.billing.quantity import parse_cents, parse_id
-from portal.models import Reseller
+from portal.core.billing import idempotency, plan_change
+from portal.core.billing.quantity import parse_cents, parse_id
+from portal.store.models import Reseller
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body

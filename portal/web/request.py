@@ -8,7 +8,7 @@ from typing import Any
 from sanic import Request
 
 from portal.errors import PortalError
-from portal.security.client_ip import client_ip
+from portal.web.client_ip import client_ip
 
 
 def client_address(request: Request) -> str:

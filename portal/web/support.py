@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal import tickets
+from portal.core import tickets
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body

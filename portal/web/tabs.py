@@ -15,7 +15,7 @@ from typing import Any
 from sanic import Request
 
 from portal.errors import Forbidden
-from portal.models import Reseller
+from portal.store.models import Reseller
 
 
 @dataclass(frozen=True)

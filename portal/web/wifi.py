@@ -7,11 +7,11 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal.models import Reseller
+from portal.core.wifi import service
+from portal.store.models import Reseller
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
-from portal.wifi import service
 
 bp = Blueprint("wifi")
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from portal import db as portal_db
+from portal.store import db as portal_db
 from tests.support import seed
 from tests.support.browser import PHONE, browser, login, no_horizontal_scroll, screenshot
 from tests.support.portal import PortalServer

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.cli.dns import blocklist_settings, dns_settings
 from portal.config import ConfigError, load_config
-from portal.dns_cli import blocklist_settings, dns_settings
 from tests.dns.conftest import Launcher, free_port
 from tests.dns.test_resolver_process import dig, status
 from tests.support.portal import portal_env
@@ -77,7 +77,7 @@ def test_unknown_keys_are_config_errors(tmp_path: Path) -> None:
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "portal.cli", *args],
+    return subprocess.run([sys.executable, "-m", "portal.main", *args],
                           env=portal_env("", tmp_path / "state", **env), capture_output=True,
                           text=True, timeout=120)
 
@@ -124,7 +124,7 @@ def test_ispedge_dns_serves_and_stops_on_sigterm(tmp_path: Path, launcher: Launc
                      ISPEDGE_DNS_DEFAULT_CATEGORIES="gambling")
     env.pop("ISPEDGE_DATABASE_URL")  # the default: <state_dir>/ispedge.db (no schema: fine)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "dns"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "portal.main", "dns"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20

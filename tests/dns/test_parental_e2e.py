@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from portal.radacct import AcctSession, insert_sessions
+from portal.store.radacct import AcctSession, insert_sessions
 from tests.dns.conftest import Launcher, Proc
 from tests.dns.test_resolver_process import dig, status
 from tests.support import seed

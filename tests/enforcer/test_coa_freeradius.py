@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.models import Plan, Subscriber
+from portal.store.models import Plan, Subscriber
 from tests.coa.conftest import need_freeradius
 from tests.enforcer import helpers
 from tests.enforcer.helpers import BASIC, FAST
@@ -133,7 +133,7 @@ async def test_expiry_sends_disconnect_or_suspended_rate(
     await helpers.until(lambda: helpers.state_is("alice", "applied", 512), what="recorded",
                         log=proc.log)
     # a reconnect would get the suspended speed: radreply says so
-    from portal.models import RadReply
+    from portal.store.models import RadReply
 
     reply = await RadReply.get(username="alice", attribute="Mikrotik-Rate-Limit")
     assert reply.value == rate_limit(512, 128)

@@ -15,11 +15,12 @@ import pytest
 
 from coa import COA_REQUEST, DISCONNECT_REQUEST, CoaClient
 from coa.emulator import NasEmulator
-from portal import db, subscribers, topups
-from portal.enforcer import facts
+from portal.core import subscribers, topups
 from portal.enforcer.daemon import Enforcer
-from portal.enforcer.rules import Policy
-from portal.models import ChangeJournal, EnforcementState, RadReply, Subscriber
+from portal.speed import facts
+from portal.speed.rules import Policy
+from portal.store import db
+from portal.store.models import ChangeJournal, EnforcementState, RadReply, Subscriber
 from tests.enforcer import helpers
 from tests.enforcer.helpers import BASIC, BASIC_TIER1, FAST, GB, SECRET
 from tests.support.portal import portal_env
@@ -276,7 +277,7 @@ async def test_session_end_removes_state_and_status_cli_shows_rows(
 
     env = portal_env(db_url, tmp_path)  # type: ignore[arg-type]
     out = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "portal.cli", "enforcer", "status", "--json"],
+        subprocess.run, [sys.executable, "-m", "portal.main", "enforcer", "status", "--json"],
         env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     [row] = json.loads(out.stdout)
@@ -325,7 +326,7 @@ async def test_offline_subscriber_named_by_the_journal_gets_radreply_fixed(
 async def test_usage_ingest_job_marks_subscribers_whose_usage_moved(
         nas: NasEmulator, coa: CoaClient, db_url: str) -> None:
     from portal.config import load_config
-    from portal.usage import simnas
+    from portal.demo import simnas
 
     await helpers.subscribers("alice", "bob")
     now = datetime.now(UTC)
@@ -354,17 +355,18 @@ async def test_usage_ingest_job_marks_subscribers_whose_usage_moved(
 async def test_batched_set_rates_writes_what_set_rate_writes(db: str, profile: str) -> None:
     from tortoise.transactions import in_transaction
 
-    from portal import radius_sync
+    from portal.store import radius
+
 
     async with in_transaction() as tx:
-        await radius_sync.set_rate(tx, "a", 1000, 500, profile)
-        await radius_sync.set_rate(tx, "b", 1000, 500, profile)
+        await radius.set_rate(tx, "a", 1000, 500, profile)
+        await radius.set_rate(tx, "b", 1000, 500, profile)
         await RadReply.create(username="b", attribute="Framed-Pool", op=":=", value="p1",
                               using_db=tx)
     async with in_transaction() as tx:
-        one = await radius_sync.set_rate(tx, "a", 20000, 5000, profile)
+        one = await radius.set_rate(tx, "a", 20000, 5000, profile)
     async with in_transaction() as tx:
-        written = await radius_sync.set_rates(tx, {"b": (20000, 5000), "c": (20000, 5000)},
+        written = await radius.set_rates(tx, {"b": (20000, 5000), "c": (20000, 5000)},
                                               profile)
     assert written == 2 * len(one)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from portal.config import load_config
+from portal.demo.enforcer import start_child
 from portal.enforcer import local
-from portal.enforcer.embedded import start_child
 
 
 @pytest.mark.parametrize(("enabled", "down", "up", "cap", "reason"), [

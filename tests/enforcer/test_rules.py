@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.enforcer.rules import (
+from portal.speed.fup import Tier
+from portal.speed.rules import (
     Desired,
     Facts,
     Outcome,
@@ -20,7 +21,6 @@ from portal.enforcer.rules import (
     should_send,
     target_for,
 )
-from portal.fup import Tier
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 GB = 10**9

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import subscribers
-from portal.models import EnforcementState, LiveRate
+from portal.core import subscribers
+from portal.store.models import EnforcementState, LiveRate
 from tests.enforcer import helpers
 from tests.enforcer.helpers import FAST, GB
 from tests.shaper.netlab import INET_ADDRESS, PORTS, SUB_ADDRESSES, Lab

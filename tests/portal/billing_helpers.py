@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from portal import subscribers
-from portal.models import AuditLog, ChangeJournal, Invoice, Subscriber, Topup, WalletEntry
+from portal.core import subscribers
+from portal.store.models import AuditLog, ChangeJournal, Invoice, Subscriber, Topup, WalletEntry
 from tests.support import seed
 from tests.support.portal import PortalServer
 

@@ -15,7 +15,7 @@ async def acme(db: str) -> None:
 
 
 async def _rows() -> tuple[int, int, int]:
-    from portal.models import AuditLog, ChangeJournal, RevokedToken
+    from portal.store.models import AuditLog, ChangeJournal, RevokedToken
 
     return (await AuditLog.all().count(), await ChangeJournal.all().count(),
             await RevokedToken.all().count())
@@ -68,7 +68,7 @@ async def test_unknown_host_is_refused(acme, portal_server: PortalServer):
 
 
 async def test_custom_domain_shows_that_resellers_branding(acme, portal_server: PortalServer):
-    from portal import resellers, subscribers
+    from portal.core import resellers, subscribers
 
     await subscribers.add_reseller("cedar", parent="acme", company_name="Cedar <b>Net</b>")
     await resellers.brand("cedar", custom_domain="portal.cedar.example", primary_color="#123456",

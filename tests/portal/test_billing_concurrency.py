@@ -13,7 +13,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from portal.models import Invoice, Plan, Subscriber, Topup
+from portal.store.models import Invoice, Plan, Subscriber, Topup
 from tests.portal.billing_helpers import (
     bearer,
     counts,

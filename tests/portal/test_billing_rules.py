@@ -7,10 +7,10 @@ from fractions import Fraction
 
 import pytest
 
-from portal.billing.numbers import invoice_number
-from portal.billing.proration import format_days, prorate, round_half_up
-from portal.billing.quantity import parse_cents, parse_gb, parse_id
-from portal.billing.tax import split_inclusive
+from portal.core.billing.numbers import invoice_number
+from portal.core.billing.proration import format_days, prorate, round_half_up
+from portal.core.billing.quantity import parse_cents, parse_gb, parse_id
+from portal.core.billing.tax import split_inclusive
 from portal.errors import PortalError
 
 START = datetime(2026, 11, 1, tzinfo=UTC)

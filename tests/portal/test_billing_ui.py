@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from portal.models import Invoice, Plan, Subscriber
+from portal.store.models import Invoice, Plan, Subscriber
 from tests.portal.billing_helpers import PASSWORD, customer, setup_resellers
 from tests.support.browser import PHONE, browser, login, no_horizontal_scroll, screenshot
 from tests.support.portal import PortalServer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal import resellers, subscribers
+from portal.core import resellers, subscribers
+from portal.core.resellers import MAX_LOGO_BYTES, logo_type
 from portal.errors import PortalError
-from portal.resellers import MAX_LOGO_BYTES, logo_type
 from tests.support import seed
 from tests.support.portal import PortalServer
 

@@ -7,9 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal import resellers
-from portal.models import AuditLog, ChangeJournal, Invoice, InvoiceLine, Subscriber, WalletEntry
-from portal.topups import GB, cycle_bonus_bytes
+from portal.core import resellers
+from portal.core.topups import GB, cycle_bonus_bytes
+from portal.store.models import (
+    AuditLog,
+    ChangeJournal,
+    Invoice,
+    InvoiceLine,
+    Subscriber,
+    WalletEntry,
+)
 from tests.portal.billing_helpers import bearer, counts, customer, setup_resellers
 from tests.support.portal import PortalServer
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal import resellers
-from portal.billing.proration import prorate
-from portal.models import (
+from portal.core import resellers
+from portal.core.billing.proration import prorate
+from portal.store.models import (
     AuditLog,
     ChangeJournal,
     Invoice,

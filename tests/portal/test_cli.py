@@ -17,7 +17,7 @@ def cli(db_url: str, tmp_path: Path):
     env = portal_env(db_url, tmp_path / "state")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "portal.cli", *args], env=env,
+        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
                               capture_output=True, text=True, timeout=60)
         if ok:
             assert proc.returncode == 0, proc.stderr
@@ -50,7 +50,7 @@ def test_db_upgrade_is_idempotent(cli):
 def test_subscriber_add_writes_radius_rows(acme, db_url):
     import asyncio
 
-    from portal import db
+    from portal.store import db
 
     async def rows():
         await db.open_db(db_url)
@@ -122,7 +122,7 @@ def test_bad_input_is_refused_cleanly(acme, args, message):
 def test_duplicate_username_leaves_no_radius_rows(acme, db_url):
     import asyncio
 
-    from portal import db
+    from portal.store import db
 
     acme("subscriber", "add", "ali@acme.net", "--password", "other", "--reseller", "acme",
          "--plan", "Fiber 10M", ok=False)

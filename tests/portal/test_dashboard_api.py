@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from portal import live
-from portal.models import Subscriber, Topup
-from portal.usage import ingest, simnas
+from portal.demo import simnas
+from portal.store.models import Subscriber, Topup
+from portal.usage import ingest, live
 from tests.portal.usage_helpers import SETTINGS, daily_bytes, two_subscribers
 from tests.support.portal import PortalServer
 
@@ -213,7 +213,7 @@ async def test_security_headers_on_pages_and_api(lines, portal_server: PortalSer
 
 
 async def test_user_text_is_escaped_in_pages_and_json(lines, portal_server: PortalServer):
-    from portal import resellers
+    from portal.core import resellers
 
     alice, _ = lines
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -234,7 +234,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 async def test_manifest_and_service_worker(lines, portal_server: PortalServer):
-    from portal import resellers
+    from portal.core import resellers
 
     await resellers.brand("acme", primary_color="#123abc")
     m = get(portal_server, "/customer/manifest.webmanifest", None)
@@ -282,7 +282,7 @@ async def test_openapi_documents_every_customer_route(lines, portal_server: Port
 
 
 async def test_fast_bonus_read_agrees_with_billing_rule(db: str):
-    from portal import dashboard, topups
+    from portal.core import dashboard, topups
     from tests.support import seed
 
     await seed.reseller_with_plans()
@@ -306,7 +306,7 @@ async def test_fast_bonus_read_agrees_with_billing_rule(db: str):
 async def test_dashboard_reads_of_a_missing_plan_or_reseller_fail_clearly(db: str) -> None:
     from tortoise.exceptions import DoesNotExist
 
-    from portal import dashboard
+    from portal.core import dashboard
 
     with pytest.raises(DoesNotExist, match="no plan 987654"):
         await dashboard.plan_info(987654)

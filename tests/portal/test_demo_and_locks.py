@@ -19,7 +19,7 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
     port = free_port()
     env = portal_env("", tmp_path / "unused")
     env.pop("ISPEDGE_DATABASE_URL")
-    proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "demo", "--state-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "portal.main", "demo", "--state-dir",
                              str(state), "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
@@ -83,13 +83,13 @@ def test_locked_database_is_a_clear_error_and_writes_nothing(db_url: str, tmp_pa
     if not db_url.startswith("sqlite://"):
         # PostgreSQL has no file lock; its failure path is an unreachable server.
         env = portal_env("postgres://postgres@127.0.0.1:1/nothing", tmp_path / "s")
-        proc = subprocess.run([sys.executable, "-m", "portal.cli", "subscriber", "list"],
+        proc = subprocess.run([sys.executable, "-m", "portal.main", "subscriber", "list"],
                               env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1
         assert proc.stderr.startswith("ispedge: ") and "Traceback" not in proc.stderr
         return
     env = portal_env(db_url, tmp_path / "s")
-    run = [sys.executable, "-m", "portal.cli"]
+    run = [sys.executable, "-m", "portal.main"]
     subprocess.run([*run, "reseller", "add", "acme"], env=env, check=True, capture_output=True)
     path = db_url.split("://", 1)[1]
     holder = sqlite3.connect(path, isolation_level=None)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from portal.models import RadReply, UsageDaily
+from portal.store.models import RadReply, UsageDaily
 from tests.portal.billing_helpers import bearer, customer, setup_resellers
 from tests.support.portal import PortalServer
 
@@ -83,8 +83,8 @@ def _config():
 async def test_renewing_an_expired_subscriber_lifts_the_suspension_in_radreply(acme: None):
     from datetime import timedelta
 
-    from portal import subscribers
-    from portal.models import ChangeJournal, Subscriber
+    from portal.core import subscribers
+    from portal.store.models import ChangeJournal, Subscriber
 
     sub = await customer("late@x")
     now = datetime.now(UTC)
@@ -101,7 +101,7 @@ async def test_renewing_an_expired_subscriber_lifts_the_suspension_in_radreply(a
 async def test_renewing_early_extends_from_the_current_expiry(acme: None):
     from datetime import timedelta
 
-    from portal import subscribers
+    from portal.core import subscribers
 
     sub = await customer("early@x")
     renewed = await subscribers.renew("early@x", days=7, config=_config())
@@ -110,7 +110,7 @@ async def test_renewing_early_extends_from_the_current_expiry(acme: None):
 
 
 async def test_reactivation_writes_the_effective_speed(acme: None):
-    from portal import subscribers
+    from portal.core import subscribers
 
     await customer("back@x")
     await _in_tier("back@x", 105)
@@ -121,7 +121,7 @@ async def test_reactivation_writes_the_effective_speed(acme: None):
 
 
 async def test_renew_refuses_a_nonsense_length(acme: None):
-    from portal import subscribers
+    from portal.core import subscribers
     from portal.errors import PortalError
 
     await customer("odd@x")

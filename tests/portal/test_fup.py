@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.fup import Tier, fup_state
+from portal.speed.fup import Tier, fup_state
 
 GB = 10**9
 PLAN = (50000, 20000)

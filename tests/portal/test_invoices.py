@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import resellers
-from portal.models import Invoice, Plan, Subscriber
+from portal.core import resellers
+from portal.store.models import Invoice, Plan, Subscriber
 from tests.portal.billing_helpers import bearer, customer, setup_resellers
 from tests.support.portal import PortalServer
 from tests.support.requirements import need_binary

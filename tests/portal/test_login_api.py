@@ -143,7 +143,7 @@ async def test_revocation_holds_across_portal_restart(alice: str, portal_server:
 
 
 async def test_disabled_subscriber_loses_access(alice: str, portal_server: PortalServer):
-    from portal import subscribers
+    from portal.core import subscribers
 
     token = portal_server.login("Alice@x.net", "correct horse")
     await subscribers.set_status("Alice@x.net", "disabled")
@@ -155,7 +155,7 @@ async def test_disabled_subscriber_loses_access(alice: str, portal_server: Porta
 
 
 async def test_deleted_subscriber_token_is_refused(alice: str, portal_server: PortalServer):
-    from portal.models import Subscriber, WalletEntry
+    from portal.store.models import Subscriber, WalletEntry
 
     token = portal_server.login("bob@x.net", "bob-pass")
     sub = await Subscriber.get(username="bob@x.net")
@@ -185,7 +185,7 @@ async def test_five_failures_lock_the_ip_even_for_the_right_password(
 
 
 async def _failures(ip: str, times: list[datetime]) -> None:
-    from portal.models import LoginFailure
+    from portal.store.models import LoginFailure
 
     for t in times:
         await LoginFailure.create(ip=ip, username="Alice@x.net", created_at=t)

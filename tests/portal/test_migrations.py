@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from portal import db as pdb
-from portal import migrations
+from portal.store import db as pdb
+from portal.store import migrations
 
 RADIUS_COLUMNS = {
     "radcheck": {"id", "username", "attribute", "op", "value"},
@@ -70,8 +70,8 @@ async def db_execute(sql: str, params: list[object]) -> int:
 async def test_dns_policy_view_follows_open_sessions(db: str):
     from datetime import UTC, datetime, timedelta
 
-    from portal import radacct
-    from portal.models import ParentalSettings
+    from portal.store import radacct
+    from portal.store.models import ParentalSettings
     from tests.support import seed
 
     await seed.reseller_with_plans(parental_enabled=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import db as portal_db
-from portal.models import AuditLog, ChangeJournal, ParentalSettings
+from portal.store import db as portal_db
+from portal.store.models import AuditLog, ChangeJournal, ParentalSettings
 from tests.support import seed
 from tests.support.portal import PortalServer, start_portal
 

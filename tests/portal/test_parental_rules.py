@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from portal import parental
+from portal.core import parental
+from portal.core.parental import Choice, apply_change
 from portal.errors import PortalError
-from portal.parental import Choice, apply_change
 
 ALL = ["adult", "gambling", "social-media", "doh", "vpn"]
 

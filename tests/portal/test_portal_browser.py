@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from portal.models import Subscriber
-from portal.usage import ingest, simnas
+from portal.demo import simnas
+from portal.store.models import Subscriber
+from portal.usage import ingest
 from tests.portal.usage_helpers import SETTINGS, daily_bytes, two_subscribers
 from tests.support.portal import PortalServer
 from tests.support.requirements import need_chromium
@@ -162,7 +163,7 @@ fetch('/customer/api/pwned-by-svg');</script>
 
 
 async def test_svg_logo_cannot_run_script(db: str, portal_server: PortalServer, browser) -> None:
-    from portal import resellers
+    from portal.core import resellers
     from tests.support import seed
 
     await seed.reseller_with_plans()

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from portal.config import ConfigError, jwt_key, load_config
+from portal.core.auth.lockout import blocked_until
+from portal.core.money import fmt, parse_amount
 from portal.errors import PortalError
-from portal.money import fmt, parse_amount
-from portal.security.client_ip import client_ip, parse_networks
-from portal.security.lockout import blocked_until
+from portal.web.client_ip import client_ip, parse_networks
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

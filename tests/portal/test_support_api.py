@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from portal import operators
-from portal.models import AuditLog, Ticket
+from portal.core import operators
+from portal.store.models import AuditLog, Ticket
 from tests.support import seed
 from tests.support.portal import PortalServer
 
@@ -310,7 +310,7 @@ async def test_operator_password_hash():
 
 
 def cli(server: PortalServer, *args: str, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "portal.cli", *args], env=server.env,
+    return subprocess.run([sys.executable, "-m", "portal.main", *args], env=server.env,
                           capture_output=True, text=True, timeout=60, input=stdin)
 
 
@@ -344,7 +344,7 @@ async def test_cli_operator_and_tickets(people: None, portal_server: PortalServe
 
 
 async def test_cli_reseller_acs(people: None, portal_server: PortalServer):
-    from portal.models import AcsServer, Reseller
+    from portal.store.models import AcsServer, Reseller
 
     r = cli(portal_server, "reseller", "acs", "acme", "--url", "http://127.0.0.1:7557",
             "--username", "nbi", "--password", "pw", "--match", "username")
@@ -363,9 +363,9 @@ async def test_cli_reseller_acs(people: None, portal_server: PortalServer):
 async def test_concurrent_new_tickets_never_pass_the_limit(people: None):
     import asyncio
 
-    from portal import tickets
+    from portal.core import tickets
     from portal.errors import TooManyRequests
-    from portal.models import Subscriber
+    from portal.store.models import Subscriber
 
     sub = await Subscriber.get(username="alice@x.net")
     results = await asyncio.gather(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from portal.models import Topup
-from portal.topups import GB, cycle_bonus_bytes
+from portal.core.topups import GB, cycle_bonus_bytes
+from portal.store.models import Topup
 from tests.support import seed
 
 

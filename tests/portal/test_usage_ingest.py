@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal import db as portal_db
-from portal import radacct
-from portal.models import ChangeJournal, UsageDaily
-from portal.usage import days, ingest, queries, simnas
+from portal.demo import simnas
+from portal.store import db as portal_db
+from portal.store import radacct
+from portal.store.models import ChangeJournal, UsageDaily
+from portal.usage import days, ingest, queries
 from portal.usage.ingest import Row, Seen, Settings, step
 
 BEIRUT = ZoneInfo("Asia/Beirut")  # UTC+2 in winter

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from portal.core.wifi import datamodel
+from portal.core.wifi.acs import AcsError, AcsUnavailable
+from portal.core.wifi.genieacs import GenieAcsClient
+from portal.core.wifi.service import check_passphrase, check_ssid
+from portal.demo.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
 from portal.errors import PortalError
-from portal.wifi import datamodel
-from portal.wifi.acs import AcsError, AcsUnavailable
-from portal.wifi.genieacs import GenieAcsClient
-from portal.wifi.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
-from portal.wifi.service import check_passphrase, check_ssid
 from tests.support.portal import free_port
 
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from portal.models import AuditLog, WifiTask
-from portal.wifi import service
-from portal.wifi.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
+from portal.core.wifi import service
+from portal.demo.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params, tr181_params
+from portal.store.models import AuditLog, WifiTask
 from tests.support import seed
 from tests.support.portal import PortalServer, free_port
 
@@ -259,7 +259,7 @@ async def test_rate_limit_ten_changes_per_hour(subs: None, portal_server: Portal
 
 async def test_passphrase_is_stored_and_logged_nowhere(subs: None, portal_server: PortalServer,
                                                        acs: GenieAcsEmulator):
-    from portal import db
+    from portal.store import db
 
     token = login(portal_server, "alice")
     call(portal_server, token, "POST", "/customer/api/wifi/changes",
@@ -306,7 +306,7 @@ async def test_concurrent_changes_never_pass_the_limit(subs: None, acs: GenieAcs
     import asyncio
 
     from portal.errors import TooManyRequests
-    from portal.models import Subscriber
+    from portal.store.models import Subscriber
 
     sub = await Subscriber.get(username="alice@x.net")
     results = await asyncio.gather(

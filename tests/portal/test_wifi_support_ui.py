@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from portal.wifi import service
-from portal.wifi.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params
+from portal.core.wifi import service
+from portal.demo.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params
 from tests.support import seed
 from tests.support.browser import DESKTOP, PHONE, browser, login, no_horizontal_scroll, screenshot
 from tests.support.portal import PortalServer

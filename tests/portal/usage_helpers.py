@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from portal import db
-from portal.usage import ingest, simnas
+from portal.demo import simnas
+from portal.store import db
+from portal.usage import ingest
 from portal.usage.ingest import Settings
 from tests.support import seed
 

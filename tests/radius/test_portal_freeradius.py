@@ -20,7 +20,7 @@ def ispedge(db_url: str, tmp_path: Path):
     env = portal_env(db_url, tmp_path / "state")
 
     def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "portal.cli", *args], env=env,
+        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout

@@ -1,4 +1,4 @@
-"""Run the real enforcer (`python -m portal.cli enforcer`) as a subprocess, config from env."""
+"""Run the real enforcer (`python -m portal.main enforcer`) as a subprocess, config from env."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def start_enforcer(db_url: str, state_dir: Path, name: str = "enforcer",
                                            for k, v in settings.items()})
     log_path = state_dir / f"{name}.log"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "portal.cli", "enforcer"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "portal.main", "enforcer"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     return EnforcerProcess(proc, log_path)
 

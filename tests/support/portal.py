@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from portal.children import stop_process
+from portal.cli.children import stop_process
 
 
 def free_port() -> int:
@@ -66,7 +66,7 @@ def start_portal(db_url: str, state_dir: Path, **extra_env: str) -> PortalServer
     log_path = state_dir / "portal.log"
     env = portal_env(db_url, state_dir, **extra_env)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "portal.cli", "portal", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "portal.main", "portal", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal import resellers, subscribers
-from portal.models import Subscriber
+from portal.core import resellers, subscribers
+from portal.store.models import Subscriber
 
 
 async def reseller_with_plans(name: str = "acme", parent: str | None = None,

@@ -1,0 +1,77 @@
+"""`ispedge enforcer` (the daemon) and `ispedge enforcer status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from portal.cli.registry import command, emit, with_db
+from portal.config import Config
+
+
+@command("enforcer")
+async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
+    from coa import CoaClient
+    from portal.enforcer import local
+    from portal.enforcer.daemon import Enforcer
+    from portal.speed.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_config(config)
+    reason = local.unavailable_reason(settings.shaper, settings.down_interface,
+                                      settings.up_interface, local.has_net_admin())
+    shaper = None
+    if reason is None:
+        shaper = local.LocalShaper(settings.down_interface, settings.up_interface,
+                                   settings.netns)
+    else:
+        print(f"ispedge enforcer: local shaper off: {reason}; NAS sessions get CoA",
+              file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def run() -> int:
+        try:
+            async with CoaClient(timeout_s=settings.coa_timeout_s,
+                                 retries=settings.coa_retries) as coa:
+                await Enforcer(settings, coa, shaper, config).run(stop)
+        finally:
+            if shaper is not None:
+                await shaper.close()
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("enforcer status")
+async def enforcer_status(args: argparse.Namespace, config: Config) -> int:
+    from portal.enforcer.daemon import status_rows
+    from portal.store import db
+
+    async def run() -> int:
+        rows = await db.fetch("SELECT * FROM enforcement_state ORDER BY username")
+        shown = status_rows(rows)
+        if args.problems:
+            shown = [r for r in shown if r["state"] not in ("applied",)]
+        emit(shown, args.json)
+        if not args.json and not shown:
+            print("no subscribers under enforcement" + (" with problems" if args.problems
+                                                         else ""))
+        return 0
+
+    return await with_db(config, run)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    g = sub.add_parser("enforcer", help="run the enforcer daemon (shaper, CoA, usage ingest, "
+                                        "live rates); `status` shows per-subscriber state")
+    actions = g.add_subparsers(dest="action")
+    a = actions.add_parser("status", help="desired vs applied speed per subscriber, retries")
+    a.add_argument("--json", action="store_true")
+    a.add_argument("--problems", action="store_true", help="only rows not applied")

@@ -1,0 +1,98 @@
+"""Issuing invoices and credit notes inside the charging transaction.
+
+The number comes from a counter row per reseller and year, bumped by one upsert
+(INSERT ... ON CONFLICT DO UPDATE ... RETURNING) in the same transaction as the
+wallet entry: PostgreSQL holds the row lock until commit and SQLite has one writer, so numbers are
+handed out in commit order and a rolled-back purchase returns its number.
+The seller's and buyer's details are copied onto the document at issue time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from portal.core.billing.numbers import invoice_number
+from portal.core.billing.tax import split_inclusive
+from portal.errors import NotFound
+from portal.store.models import Invoice, InvoiceLine, Reseller, Subscriber
+
+
+@dataclass(frozen=True)
+class Line:
+    description: str
+    amount_cents: int  # tax-inclusive, positive
+
+
+async def _query(tx: BaseDBAsyncClient, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    if tx.capabilities.dialect == "postgres":
+        parts = sql.split("?")
+        sql = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], start=1))
+    return list(await tx.execute_query_dict(sql, params))
+
+
+async def next_seq(tx: BaseDBAsyncClient, reseller_id: int, year: int) -> int:
+    # One statement: creates the year's counter at 1 or bumps it, and says which.
+    rows = await _query(tx, "INSERT INTO invoice_counters (reseller_id, year, last_seq)"
+                            " VALUES (?, ?, 1) ON CONFLICT (reseller_id, year)"
+                            " DO UPDATE SET last_seq = invoice_counters.last_seq + 1"
+                            " RETURNING last_seq", [reseller_id, year])
+    return int(rows[0]["last_seq"])
+
+
+async def issue(tx: BaseDBAsyncClient, sub: Subscriber, reseller: Reseller, kind: str,
+                lines: list[Line], now: datetime) -> Invoice:
+    """Write one document; call it last in the transaction (the counter row is a hot lock)."""
+    if kind not in ("invoice", "credit_note") or not lines:
+        raise ValueError("an invoice or credit note with at least one line")
+    if any(line.amount_cents <= 0 for line in lines):
+        raise ValueError("invoice lines are positive amounts")
+    total = sum(line.amount_cents for line in lines)
+    subtotal, tax = split_inclusive(total, reseller.tax_rate_bp)
+    seq = await next_seq(tx, reseller.id, now.year)
+    invoice = await Invoice.create(
+        reseller_id=reseller.id, subscriber_id=sub.id, number=invoice_number(now.year, seq),
+        year=now.year, seq=seq, kind=kind, issued_at=now,
+        company_name=reseller.company_name or reseller.name, registration=reseller.registration,
+        currency=reseller.currency, tax_rate_bp=reseller.tax_rate_bp,
+        customer_name=sub.full_name, username=sub.username, subtotal_cents=subtotal,
+        tax_cents=tax, total_cents=total, using_db=tx,
+    )
+    for position, line in enumerate(lines, start=1):
+        await InvoiceLine.create(invoice_id=invoice.id, position=position,
+                                 description=line.description[:255],
+                                 amount_cents=line.amount_cents, using_db=tx)
+    return invoice
+
+
+def as_json(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.id, "number": invoice.number, "kind": invoice.kind,
+        "issued_at": invoice.issued_at.isoformat(), "currency": invoice.currency,
+        "subtotal_cents": invoice.subtotal_cents, "tax_cents": invoice.tax_cents,
+        "total_cents": invoice.total_cents, "tax_rate_bp": invoice.tax_rate_bp,
+    }
+
+
+async def list_for(subscriber_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    rows = await Invoice.filter(subscriber_id=subscriber_id).order_by("-issued_at", "-id") \
+        .limit(limit).prefetch_related("lines")
+    out = []
+    for invoice in rows:
+        item = as_json(invoice)
+        item["lines"] = [{"description": line.description, "amount_cents": line.amount_cents}
+                         for line in sorted(invoice.lines, key=lambda x: x.position)]
+        out.append(item)
+    return out
+
+
+async def get_for(subscriber_id: int, invoice_id: int) -> tuple[Invoice, list[InvoiceLine]]:
+    """Only the signed-in subscriber's own documents; anyone else's id is simply not found."""
+    invoice = await Invoice.get_or_none(id=invoice_id, subscriber_id=subscriber_id)
+    if invoice is None:
+        raise NotFound("unknown_invoice", "no such invoice")
+    lines = await InvoiceLine.filter(invoice_id=invoice.id).order_by("position")
+    return invoice, lines

@@ -1,0 +1,42 @@
+"""Running one charging transaction with an optional Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from portal.core.billing import idempotency
+from portal.core.billing.idempotency import Claim
+from portal.store.models import Subscriber
+
+Body = Callable[[BaseDBAsyncClient, Subscriber], Awaitable[dict[str, Any]]]
+
+
+async def run(subscriber_id: int, claim: Claim | None, now: datetime,
+              body: Body) -> tuple[dict[str, Any], bool]:
+    """(result, replayed). body(tx, locked subscriber) does the charge; all or nothing."""
+    if claim is not None:
+        prior = await idempotency.replay(subscriber_id, claim)
+        if prior is not None:
+            return prior[1], True
+    try:
+        async with in_transaction() as tx:
+            row = await idempotency.claim(tx, subscriber_id, claim, now)
+            # Locks the subscriber row on PostgreSQL (SQLite has one writer anyway), so
+            # two purchases of one subscriber are decided one after the other.
+            sub = await Subscriber.select_for_update().using_db(tx).get(id=subscriber_id)
+            result = await body(tx, sub)
+            await idempotency.store(tx, row, 200, result)
+        return result, False
+    except IntegrityError:
+        if claim is None:
+            raise
+        prior = await idempotency.replay(subscriber_id, claim)
+        if prior is None:
+            raise
+        return prior[1], True

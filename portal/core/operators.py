@@ -1,0 +1,93 @@
+"""Operators: the ISP's staff who answer tickets. Passwords are salted scrypt hashes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from portal.errors import Conflict, NotFound, PortalError
+from portal.store import journal
+from portal.store.models import Operator, Reseller
+
+# The resellers an operator may see: None means every reseller (the ISP's staff).
+Scope = frozenset[int] | None
+
+NAME_RE = re.compile(r"^[A-Za-z0-9._@\-]{1,64}$")
+# scrypt cost: ~50 ms and 16 MiB per check on the target boxes.
+N, R, P = 2**14, 8, 1
+
+
+def hash_password(password: str, salt: bytes | None = None, n: int = N, r: int = R,
+                  p: int = P) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 2**20,
+                            dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        again = hash_password(password, bytes.fromhex(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(again.rsplit("$", 1)[1], digest)
+
+
+# Verified against when the name is unknown, so both answers take the same time.
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+async def add(username: str, password: str, reseller: str | None = None) -> Operator:
+    if not NAME_RE.fullmatch(username or ""):
+        raise PortalError("invalid_username", "operator name: 1-64 letters, digits, . _ @ -")
+    if not 10 <= len(password) <= 128 or not password.isprintable():
+        raise PortalError("invalid_password", "operator password: 10-128 printable characters")
+    owner = None
+    if reseller is not None:
+        owner = await Reseller.get_or_none(name=reseller)
+        if owner is None:
+            raise NotFound("no_such_reseller", f"no reseller {reseller!r}")
+    try:
+        async with in_transaction() as tx:
+            op = await Operator.create(username=username, password_hash=hash_password(password),
+                                       reseller=owner, using_db=tx)
+            await journal.audit(tx, "operator:cli", "operator.add", None, operator=username,
+                                reseller=reseller)
+    except IntegrityError:
+        raise Conflict("duplicate_operator", f"operator {username!r} already exists") from None
+    return op
+
+
+async def authenticate(username: str, password: str) -> Operator | None:
+    op = await Operator.get_or_none(username=username) if len(username) <= 64 else None
+    # scrypt is CPU work: off the event loop.
+    ok = await asyncio.to_thread(verify_password, password,
+                                 op.password_hash if op else _DUMMY_HASH)
+    return op if ok and op is not None and op.active else None
+
+
+async def scope_of(op: Operator) -> Scope:
+    """The reseller ids whose subscribers this operator serves: its own and every
+    sub-reseller below it, or None for the ISP's staff."""
+    if op.reseller_id is None:  # type: ignore[attr-defined]
+        return None
+    children: dict[int, list[int]] = {}
+    for rid, parent in await Reseller.all().values_list("id", "parent_id"):
+        if parent is not None:
+            children.setdefault(parent, []).append(rid)
+    found, todo = set(), [op.reseller_id]  # type: ignore[attr-defined]
+    while todo:
+        rid = todo.pop()
+        if rid not in found:
+            found.add(rid)
+            todo.extend(children.get(rid, []))
+    return frozenset(found)

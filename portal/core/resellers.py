@@ -1,0 +1,104 @@
+"""Operator actions on reseller branding and settings."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from tortoise.transactions import in_transaction
+
+from portal.core import money
+from portal.core.subscribers import COLOR_RE, get_reseller
+from portal.errors import Conflict, PortalError
+from portal.store import journal
+from portal.store.models import Reseller
+
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+MAX_LOGO_BYTES = 256 * 1024
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def logo_type(data: bytes, filename: str | None) -> str:
+    """PNG, JPEG or SVG by content, not by name. Anything else is refused."""
+    if len(data) > MAX_LOGO_BYTES:
+        raise PortalError("logo_too_large", f"logo must be at most {MAX_LOGO_BYTES // 1024} KB")
+    for magic, ctype in LOGO_TYPES.items():
+        if data.startswith(magic):
+            return ctype
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:2048].lower()):
+        return "image/svg+xml"
+    raise PortalError("logo_type", "logo must be a PNG, JPEG or SVG image")
+
+
+async def brand(
+    name: str, *, company_name: str | None = None, tagline: str | None = None,
+    footer_text: str | None = None, primary_color: str | None = None,
+    custom_domain: str | None = None, registration: str | None = None,
+    logo: bytes | None = None, logo_filename: str | None = None,
+) -> Reseller:
+    r = await get_reseller(name)
+    fields: dict[str, object] = {}
+    for key, value, limit in (("company_name", company_name, 128), ("tagline", tagline, 200),
+                              ("footer_text", footer_text, 500),
+                              ("registration", registration, 500)):
+        if value is not None:
+            if len(value) > limit:
+                raise PortalError("too_long", f"{key} must be at most {limit} characters")
+            fields[key] = value
+    if primary_color is not None:
+        if not COLOR_RE.fullmatch(primary_color):
+            raise PortalError("invalid_color", "colour must look like #1a2b3c")
+        fields["primary_color"] = primary_color.lower()
+    if custom_domain is not None:
+        domain = custom_domain.strip().lower().rstrip(".")
+        if domain and not DOMAIN_RE.fullmatch(domain):
+            raise PortalError("invalid_domain", f"not a domain name: {custom_domain!r}")
+        if domain and await Reseller.filter(custom_domain=domain).exclude(id=r.id).exists():
+            raise Conflict("domain_taken", f"{domain} is already used by another reseller")
+        fields["custom_domain"] = domain or None
+    if logo is not None:
+        fields["logo_content_type"] = logo_type(logo, logo_filename)
+        fields["logo_bytes"] = logo
+    async with in_transaction() as tx:
+        await Reseller.filter(id=r.id).using_db(tx).update(**fields)
+        await journal.audit(tx, "operator:cli", "reseller.brand", None, reseller=name,
+                            fields=sorted(fields))
+    return await Reseller.get(id=r.id)
+
+
+async def configure(
+    name: str, *, allow_plan_change: bool | None = None,
+    allow_downgrade_refund: bool | None = None, price_per_gb: str | None = None,
+    parental_enabled: bool | None = None, tax_rate: str | None = None,
+    currency: str | None = None,
+) -> Reseller:
+    r = await get_reseller(name)
+    fields: dict[str, object] = {}
+    if allow_plan_change is not None:
+        fields["allow_plan_change"] = allow_plan_change
+    if allow_downgrade_refund is not None:
+        fields["allow_downgrade_refund"] = allow_downgrade_refund
+    if price_per_gb is not None:
+        fields["price_per_gb_cents"] = money.parse_amount(price_per_gb, allow_zero=True)
+    if parental_enabled is not None:
+        fields["parental_enabled"] = parental_enabled
+    if tax_rate is not None:
+        try:
+            bp = Decimal(tax_rate) * 100
+        except InvalidOperation:
+            raise PortalError("invalid_tax_rate", f"not a percentage: {tax_rate!r}") from None
+        if bp < 0 or bp > 10000 or bp != bp.to_integral_value():
+            raise PortalError("invalid_tax_rate", "tax rate is a percentage 0-100, 2 decimals")
+        fields["tax_rate_bp"] = int(bp)
+    if currency is not None:
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise PortalError("invalid_currency", "currency is a 3-letter ISO code, e.g. USD")
+        fields["currency"] = currency
+    async with in_transaction() as tx:
+        await Reseller.filter(id=r.id).using_db(tx).update(**fields)
+        await journal.audit(tx, "operator:cli", "reseller.set", None, reseller=name,
+                            **{k: v for k, v in fields.items()})
+        if "parental_enabled" in fields:
+            await journal.record(tx, None, "parental", reseller=name)
+    return await Reseller.get(id=r.id)

@@ -1,0 +1,250 @@
+"""Operator actions on subscribers, resellers and plans: plain async functions.
+
+Each one validates first, then writes everything (business rows, FreeRADIUS rows,
+journal, audit) in one transaction, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from portal.config import Config
+from portal.core import wallet
+from portal.errors import Conflict, NotFound, PortalError
+from portal.store import journal, radius
+from portal.store.models import FupTier, Plan, Reseller, Subscriber
+
+# PPPoE usernames: printable, no spaces or quotes (they end up in RADIUS and logs).
+USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+\-]{1,64}$")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+STATUSES = ("active", "disabled")
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_RE.fullmatch(username or ""):
+        raise PortalError(
+            "invalid_username",
+            "username must be 1-64 characters: letters, digits and . _ @ + -",
+        )
+    return username
+
+
+def check_password(password: str) -> str:
+    if not password or len(password) > 128 or not password.isprintable():
+        raise PortalError("invalid_password", "password must be 1-128 printable characters")
+    return password
+
+
+async def get_reseller(name: str) -> Reseller:
+    reseller = await Reseller.get_or_none(name=name)
+    if reseller is None:
+        raise NotFound("unknown_reseller", f"no reseller named {name!r}")
+    return reseller
+
+
+async def add_reseller(name: str, parent: str | None = None, company_name: str = "") -> Reseller:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9\-]{0,63}", name or ""):
+        raise PortalError("invalid_name", "reseller name: lowercase letters, digits and -")
+    parent_row = await get_reseller(parent) if parent else None
+    try:
+        return await Reseller.create(
+            name=name, parent=parent_row, company_name=company_name or name
+        )
+    except IntegrityError:
+        raise Conflict("duplicate_reseller", f"reseller {name!r} already exists") from None
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    period: str
+    tier: int
+    threshold_bytes: int
+    down_kbps: int
+    up_kbps: int
+
+
+def parse_tier(text: str) -> TierSpec:
+    """'daily:1:5GB:2000/1000' -> past 5 GB a day, 2000 kbps down / 1000 up."""
+    try:
+        period, tier, threshold, speeds = text.split(":")
+        down, up = speeds.split("/")
+        spec = TierSpec(period, int(tier), parse_bytes(threshold), int(down), int(up))
+    except (ValueError, TypeError):
+        raise PortalError(
+            "invalid_tier", f"bad FUP tier {text!r}: use period:tier:threshold:down/up, "
+            "e.g. monthly:1:200GB:10000/5000"
+        ) from None
+    if spec.period not in ("daily", "monthly") or spec.tier not in (1, 2, 3):
+        raise PortalError("invalid_tier", "FUP period is daily or monthly; tier is 1, 2 or 3")
+    if spec.threshold_bytes <= 0 or spec.down_kbps <= 0 or spec.up_kbps <= 0:
+        raise PortalError("invalid_tier", "FUP threshold and speeds must be positive")
+    return spec
+
+
+def parse_bytes(text: str) -> int:
+    units = {"TB": 10**12, "GB": 10**9, "MB": 10**6, "KB": 10**3, "B": 1}
+    t = text.strip().upper()
+    for suffix, factor in units.items():
+        if t.endswith(suffix):
+            return int(t[: -len(suffix)]) * factor
+    return int(t)
+
+
+async def add_plan(
+    reseller: str, name: str, down_kbps: int, up_kbps: int, price_cents: int,
+    period_days: int = 30, quota_bytes: int = 0, offered: bool = True,
+    tiers: list[TierSpec] | None = None,
+) -> Plan:
+    owner = await get_reseller(reseller)
+    if not name or len(name) > 64:
+        raise PortalError("invalid_name", "plan name must be 1-64 characters")
+    if down_kbps <= 0 or up_kbps <= 0:
+        raise PortalError("invalid_speed", "plan speeds must be positive kbps")
+    if price_cents < 0 or period_days <= 0 or quota_bytes < 0:
+        raise PortalError("invalid_price", "price, period and quota cannot be negative")
+    async with in_transaction() as tx:
+        if await Plan.filter(reseller=owner, name=name).using_db(tx).exists():
+            raise Conflict("duplicate_plan", f"plan {name!r} already exists for {reseller}")
+        plan = await Plan.create(
+            reseller=owner, name=name, down_kbps=down_kbps, up_kbps=up_kbps,
+            price_cents=price_cents, period_days=period_days, quota_bytes=quota_bytes,
+            offered=offered, using_db=tx,
+        )
+        for spec in tiers or []:
+            await FupTier.create(plan=plan, **spec.__dict__, using_db=tx)
+    return plan
+
+
+async def get_plan(reseller: Reseller, name_or_id: str) -> Plan:
+    query = Plan.filter(reseller=reseller)
+    plan = await (query.filter(id=int(name_or_id)) if name_or_id.isdigit()
+                  else query.filter(name=name_or_id)).first()
+    if plan is None:
+        raise NotFound("unknown_plan", f"no plan {name_or_id!r} for reseller {reseller.name}")
+    return plan
+
+
+async def get_subscriber(username: str) -> Subscriber:
+    sub = await Subscriber.get_or_none(username=username)
+    if sub is None:
+        raise NotFound("unknown_subscriber", f"no subscriber {username!r}")
+    return sub
+
+
+async def add_subscriber(
+    username: str, password: str, reseller: str, plan: str, *, profile: str,
+    full_name: str = "", email: str = "", phone: str = "", address: str = "",
+    now: datetime | None = None, actor: str = "operator:cli",
+) -> Subscriber:
+    check_username(username)
+    check_password(password)
+    owner = await get_reseller(reseller)
+    plan_row = await get_plan(owner, plan)
+    now = now or datetime.now(UTC)
+    async with in_transaction() as tx:
+        if await Subscriber.filter(username=username).using_db(tx).exists():
+            raise Conflict("duplicate_username", f"username {username!r} already exists")
+        try:
+            sub = await Subscriber.create(
+                username=username, reseller=owner, plan=plan_row, cycle_start=now,
+                expires_at=now + timedelta(days=plan_row.period_days), full_name=full_name,
+                email=email, phone=phone, address=address, using_db=tx,
+            )
+        except IntegrityError:
+            raise Conflict("duplicate_username", f"username {username!r} already exists") from None
+        await radius.set_password(tx, username, password)
+        await radius.set_rate(tx, username, plan_row.down_kbps, plan_row.up_kbps, profile)
+        await journal.record(tx, username, "subscriber", action="created", plan_id=plan_row.id)
+        await journal.audit(tx, actor, "subscriber.add", username, plan=plan_row.name)
+    return sub
+
+
+async def set_password(username: str, password: str, actor: str = "operator:cli") -> None:
+    check_password(password)
+    await get_subscriber(username)
+    async with in_transaction() as tx:
+        await radius.set_password(tx, username, password)
+        await journal.audit(tx, actor, "subscriber.set_password", username)
+
+
+async def set_plan(
+    username: str, plan: str, *, profile: str, actor: str = "operator:cli"
+) -> Subscriber:
+    sub = await get_subscriber(username)
+    owner = await sub.reseller
+    plan_row = await get_plan(owner, plan)
+    async with in_transaction() as tx:
+        sub.plan = plan_row
+        await sub.save(using_db=tx, update_fields=["plan_id"])
+        await radius.set_rate(tx, username, plan_row.down_kbps, plan_row.up_kbps, profile)
+        await journal.record(tx, username, "plan", plan_id=plan_row.id)
+        await journal.audit(tx, actor, "subscriber.set_plan", username, plan=plan_row.name)
+    return sub
+
+
+async def set_status(username: str, status: str, actor: str = "operator:cli",
+                     config: Config | None = None) -> None:
+    if status not in STATUSES:
+        raise PortalError("invalid_status", f"status must be one of {', '.join(STATUSES)}")
+    sub = await get_subscriber(username)
+    async with in_transaction() as tx:
+        sub.status = status
+        await sub.save(using_db=tx, update_fields=["status"])
+        await radius.set_enabled(tx, username, status == "active")
+        if config is not None:
+            await _effective_rate(tx, username, config)
+        await journal.record(tx, username, "status", status=status)
+        await journal.audit(tx, actor, "subscriber.set_status", username, status=status)
+
+
+async def renew(username: str, days: int | None = None, actor: str = "operator:cli",
+                config: Config | None = None, now: datetime | None = None) -> Subscriber:
+    """Start a new billing cycle: from the old expiry if still running, else from now.
+
+    The effective speed (out of suspension, usage tiers of the new cycle) goes to
+    radreply in the same transaction, so a reconnect gets it at once.
+    """
+    sub = await get_subscriber(username)
+    plan = await sub.plan
+    length = timedelta(days=days if days is not None else plan.period_days)
+    if length <= timedelta(0) or length > timedelta(days=3660):
+        raise PortalError("invalid_days", "renewal length must be 1-3660 days")
+    now = now or datetime.now(UTC)
+    start = max(sub.expires_at, now)
+    async with in_transaction() as tx:
+        sub.cycle_start, sub.expires_at = start, start + length
+        await sub.save(using_db=tx, update_fields=["cycle_start", "expires_at"])
+        if config is not None:
+            await _effective_rate(tx, username, config, now)
+        await journal.record(tx, username, "status", status=sub.status, renewed=True,
+                             expires_at=sub.expires_at.isoformat())
+        await journal.audit(tx, actor, "subscriber.renew", username,
+                            expires_at=sub.expires_at.isoformat())
+    return sub
+
+
+async def _effective_rate(tx: BaseDBAsyncClient, username: str, config: Config,
+                          now: datetime | None = None) -> None:
+    from portal.speed.effective import write_effective_rate
+
+    await write_effective_rate(tx, username, now or datetime.now(UTC), config)
+
+
+async def credit(
+    username: str, amount_cents: int, reference: str = "", actor: str = "operator:cli"
+) -> int:
+    """Operator credit to the wallet; returns the new balance."""
+    if amount_cents <= 0:
+        raise PortalError("invalid_amount", "credit amount must be positive")
+    sub = await get_subscriber(username)
+    async with in_transaction() as tx:
+        entry = await wallet.credit(tx, sub.id, amount_cents, "credit", reference, actor)
+        await journal.record(tx, username, "wallet", balance_cents=entry.balance_after_cents)
+        await journal.audit(tx, actor, "wallet.credit", username, amount_cents=amount_cents)
+    return entry.balance_after_cents

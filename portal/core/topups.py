@@ -1,0 +1,92 @@
+"""Data top-ups: whole GB bought from the wallet for the current billing cycle.
+
+Bought bytes raise this cycle's allowance and are used before the monthly FUP
+tiers apply; they expire at the cycle reset. The bonus of a cycle is simply the
+sum of what was bought in it, so a second purchase adds to it and can never
+re-credit bonus already used (usage is counted separately, never reset here).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.functions import Sum
+
+from portal.config import Config
+from portal.core import wallet
+from portal.core.billing import purchase
+from portal.core.billing.idempotency import Claim
+from portal.core.billing.invoices import Line, as_json, issue
+from portal.core.money import fmt
+from portal.errors import Conflict, Forbidden
+from portal.store import journal
+from portal.store.models import Reseller, Subscriber, Topup, WalletEntry
+
+GB = 10**9  # data is sold in decimal GB, like the quotas
+
+
+async def cycle_bonus_bytes(
+    subscriber_id: int, cycle_start: datetime, using_db: BaseDBAsyncClient | None = None
+) -> int:
+    """Bytes of data bought since cycle_start: the bonus that raises this cycle's allowance."""
+    # SQLite compares the stored ISO text: the bound must be in UTC like the rows.
+    since = cycle_start.astimezone(UTC) if cycle_start.tzinfo else cycle_start.replace(tzinfo=UTC)
+    query = Topup.filter(subscriber_id=subscriber_id, created_at__gte=since)
+    if using_db is not None:
+        query = query.using_db(using_db)
+    rows = await query.annotate(total=Sum("bytes")).values("total")
+    total = rows[0]["total"] if rows else None
+    return int(total or 0)
+
+
+def data_line(gb: int, price_per_gb_cents: int) -> str:
+    return f"Data top-up — {gb} GB @ {fmt(price_per_gb_cents)}"
+
+
+async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now: datetime, *,
+                   ip: str = "", claim: Claim | None = None, config: Config | None = None
+                   ) -> tuple[dict[str, Any], bool]:
+    """Charge gb x the reseller's price per GB and add the bytes to this cycle's bonus.
+
+    gb is already validated (billing.quantity.parse_gb). previewed_cents, when given,
+    must equal the total (409 price_changed otherwise). Returns (result, replayed).
+    """
+
+    async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
+        reseller = await Reseller.get(id=sub.reseller_id).using_db(tx)
+        if reseller.price_per_gb_cents <= 0:
+            raise Forbidden("feature_disabled", "buying data is not enabled for your account")
+        if now >= sub.expires_at:
+            raise Forbidden("subscription_expired",
+                            "your subscription has expired: renew it before buying data")
+        amount = gb * reseller.price_per_gb_cents
+        if previewed_cents is not None and previewed_cents != amount:
+            raise Conflict("price_changed",
+                           f"price changed: {gb} GB now costs {fmt(amount)}, please review it",
+                           amount_cents=amount)
+        actor = f"customer:{sub.username}"
+        entry = await wallet.debit(tx, sub.id, amount, "topup", "", actor)
+        invoice = await issue(tx, sub, reseller, "invoice",
+                              [Line(data_line(gb, reseller.price_per_gb_cents), amount)], now)
+        await WalletEntry.filter(id=entry.id).using_db(tx).update(reference=invoice.number)
+        topup = await Topup.create(subscriber_id=sub.id, gb=gb, bytes=gb * GB,
+                                   price_per_gb_cents=reseller.price_per_gb_cents,
+                                   amount_cents=amount, cycle_start=sub.cycle_start,
+                                   invoice_id=invoice.id, created_at=now, using_db=tx)
+        bonus = await cycle_bonus_bytes(sub.id, sub.cycle_start, tx)
+        if config is not None:
+            # The bonus may lift a FUP tier: a reconnect must get the restored speed.
+            from portal.speed.effective import write_effective_rate
+
+            await write_effective_rate(tx, sub.username, now, config, bonus_bytes=bonus)
+        await journal.record(tx, sub.username, "topup", gb=gb, bytes=gb * GB,
+                             bonus_bytes=bonus, cycle_start=sub.cycle_start.isoformat())
+        await journal.audit(tx, actor, "data.buy", sub.username, ip=ip, gb=gb,
+                            amount_cents=amount, invoice=invoice.number)
+        return {"topup": {"id": topup.id, "gb": gb, "bytes": gb * GB, "amount_cents": amount},
+                "invoice": as_json(invoice), "balance_cents": entry.balance_after_cents,
+                "bonus_bytes": bonus, "currency": reseller.currency}
+
+    return await purchase.run(subscriber_id, claim, now, body)

@@ -1,0 +1,165 @@
+"""The `ispedge` command: the composition root that assembles the CLI.
+
+Every command module registers itself in portal.cli.registry when imported here;
+this is the one module that may import the demo (for `ispedge demo`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from tortoise.exceptions import BaseORMException
+
+from portal.cli import admin, dns, enforcer, support, usage
+from portal.cli.registry import COMMANDS, positive_int, yes_no
+from portal.config import ConfigError, load_config
+from portal.demo.run import run_demo
+from portal.errors import PortalError
+from portal.web.serve import serve
+
+_REGISTERED = (admin, dns, enforcer, support, usage)  # imported for their @command side effect
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ispedge", description="ISP edge appliance")
+    p.add_argument("--config", help="TOML config file (default: $ISPEDGE_CONFIG, ./ispedge.toml, "
+                                    "/etc/ispedge/ispedge.toml)")
+    sub = p.add_subparsers(dest="group", required=True)
+
+    g = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    g.add_parser("upgrade", help="apply pending migrations")
+
+
+    g = sub.add_parser("reseller", help="resellers").add_subparsers(dest="action", required=True)
+    support.add_reseller_parsers(g)
+    a = g.add_parser("add")
+    a.add_argument("name")
+    a.add_argument("--parent")
+    a.add_argument("--company")
+    a = g.add_parser("brand")
+    a.add_argument("name")
+    for flag in ("--company", "--tagline", "--footer", "--color", "--domain", "--logo",
+                 "--registration"):
+        a.add_argument(flag)
+    a = g.add_parser("set")
+    a.add_argument("name")
+    a.add_argument("--allow-plan-change", type=yes_no)
+    a.add_argument("--downgrade-refund", type=yes_no)
+    a.add_argument("--price-per-gb", help="price of one extra GB, e.g. 1.50 (0 = off)")
+    a.add_argument("--parental", type=yes_no)
+    a.add_argument("--tax-rate", help="percent, e.g. 11 or 7.5")
+    a.add_argument("--currency")
+
+    g = sub.add_parser("plan", help="plans").add_subparsers(dest="action", required=True)
+    a = g.add_parser("add")
+    a.add_argument("name")
+    a.add_argument("--reseller", required=True)
+    a.add_argument("--down", type=positive_int, required=True, help="kbps")
+    a.add_argument("--up", type=positive_int, required=True, help="kbps")
+    a.add_argument("--price", required=True, help="per period, e.g. 25.00")
+    a.add_argument("--period-days", type=positive_int, default=30)
+    a.add_argument("--quota", help="monthly quota, e.g. 200GB (default unlimited)")
+    a.add_argument("--tier", action="append",
+                   help="FUP tier period:tier:threshold:down/up, e.g. monthly:1:200GB:10000/5000")
+    a.add_argument("--hidden", action="store_true", help="not offered to customers")
+    a = g.add_parser("list")
+    a.add_argument("--reseller")
+    a.add_argument("--json", action="store_true")
+
+    g = sub.add_parser("subscriber", help="subscribers").add_subparsers(dest="action",
+                                                                         required=True)
+    a = g.add_parser("add")
+    a.add_argument("username")
+    a.add_argument("--password", required=True)
+    a.add_argument("--reseller", required=True)
+    a.add_argument("--plan", required=True)
+    for flag in ("--name", "--email", "--phone", "--address"):
+        a.add_argument(flag)
+    a = g.add_parser("set-password")
+    a.add_argument("username")
+    a.add_argument("password")
+    a = g.add_parser("set-plan")
+    a.add_argument("username")
+    a.add_argument("plan")
+    a = g.add_parser("set-status")
+    a.add_argument("username")
+    a.add_argument("status", choices=["active", "disabled"])
+    a = g.add_parser("renew", help="start a new billing cycle (default: the plan's period)")
+    a.add_argument("username")
+    a.add_argument("--days", type=positive_int)
+    a = g.add_parser("credit")
+    a.add_argument("username")
+    a.add_argument("amount", help="e.g. 20.00")
+    a.add_argument("--reference")
+    a = g.add_parser("show")
+    a.add_argument("username")
+    a.add_argument("--json", action="store_true")
+    a = g.add_parser("list")
+    a.add_argument("--reseller")
+    a.add_argument("--json", action="store_true")
+
+    support.add_parsers(sub)
+
+
+    usage.add_parsers(sub)
+
+
+    enforcer.add_parsers(sub)
+
+
+    dns.add_parsers(sub)
+
+    a = sub.add_parser("portal", help="run the customer portal")
+    a.add_argument("--host")
+    a.add_argument("--port", type=int)
+
+    a = sub.add_parser("demo", help="demo data + portal on embedded SQLite")
+    a.add_argument("--state-dir", default="ispedge-demo")
+    a.add_argument("--port", type=int, default=0, help="0 = 8080 or the next free port")
+    a.add_argument("--reset", action="store_true", help="start from a fresh database")
+    a.add_argument("--no-serve", action="store_true", help="create the data and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --config may come anywhere (`ispedge dns --config F`, as the systemd units say).
+    config_path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            config_path = argv[i + 1]
+            del argv[i:i + 2]
+            break
+        if arg.startswith("--config="):
+            config_path = arg.split("=", 1)[1]
+            del argv[i]
+            break
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.config = config_path
+    try:
+        config = load_config(args.config)
+        if args.group == "portal":
+            serve(config, args.host, args.port)
+            return 0
+        if args.group == "demo":
+            return run_demo(args, config)
+        name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
+        return asyncio.run(COMMANDS[name](args, config))
+    except (PortalError, ConfigError) as exc:
+        print(f"ispedge: error: {exc}", file=sys.stderr)
+        return 1
+    except BaseORMException as exc:
+        # e.g. "database is locked" after busy_timeout, or an unreachable server.
+        print(f"ispedge: database error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"ispedge: error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
