@@ -11,8 +11,8 @@ setup(
     # without a compiler dns_filter.udp falls back to Python's recvfrom/sendto.
     ext_modules=[Extension("dns_filter._mmsg", ["dns_filter/_mmsg.c"], optional=True)],
     package_data={
-        "portal": ["templates/*.html", "templates/**/*.html", "static/*", "static/**/*",
-                   "migrations/sql/*.sql", "fonts/*"],
+        "portal": ["web/templates/*.html", "web/static/*", "web/static/**/*",
+                   "store/migrations/sql/*.sql", "core/billing/fonts/*"],
         "coa": ["dictionaries/*"],
         "blocklists": ["data/*"],
     },
