@@ -43,8 +43,7 @@ async def seed(url: str, n: int) -> None:
         await resellers.configure("bench", price_per_gb="1.50", tax_rate="11")
         await subscribers.add_plan("bench", "Basic", 10000, 5000, 1500)
         for i in range(n):
-            await subscribers.add_subscriber(f"s{i}", PASSWORD, "bench", "Basic",
-                                             profile="mikrotik")
+            await subscribers.add_subscriber(f"s{i}", PASSWORD, "bench", "Basic")
             await subscribers.credit(f"s{i}", 1_000_000, "bench")
     finally:
         await db.close_db()

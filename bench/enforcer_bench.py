@@ -32,8 +32,8 @@ from portal.config import DEFAULTS, Config  # noqa: E402
 from portal.core import subscribers  # noqa: E402
 from portal.demo import simnas  # noqa: E402
 from portal.enforcer.daemon import Enforcer  # noqa: E402
+from portal.enforcer.settings import Settings  # noqa: E402
 from portal.speed.rules import Policy  # noqa: E402
-from portal.speed.settings import Settings  # noqa: E402
 from portal.store import db, migrations  # noqa: E402
 from portal.store.models import EnforcementState, Nas  # noqa: E402
 
@@ -61,9 +61,8 @@ async def seed(n: int, port: int, now: datetime) -> list[simnas.SimSession]:
                                                              f"{TIER[1]}")])
     for i in range(n):
         await subscribers.add_subscriber(f"user{i:05d}", "pw", "bench", "Home",
-                                         profile="mikrotik", now=now - timedelta(days=3))
-    await Nas.create(nasname="127.0.0.1", shortname="emu", secret=SECRET, coa_port=port,
-                     profile="mikrotik")
+                                         now=now - timedelta(days=3))
+    await Nas.create(nasname="127.0.0.1", shortname="emu", secret=SECRET, coa_port=port)
     sessions = [simnas.SimSession(f"user{i:05d}", f"sess{i:05d}", "127.0.0.1",
                                   f"100.64.{i // 250}.{i % 250 + 1}") for i in range(n)]
     await simnas.start(sessions, now - timedelta(minutes=10))

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from portal.cli.registry import command, emit, radius_profile, with_db
+from portal.cli.registry import command, emit, with_db
 from portal.config import Config
 from portal.errors import PortalError
 from portal.store import migrations
@@ -128,7 +128,7 @@ async def subscriber_add(args: argparse.Namespace, config: Config) -> int:
     async def run() -> int:
         sub = await subscribers.add_subscriber(
             args.username, args.password, args.reseller, args.plan,
-            profile=radius_profile(config), full_name=args.name or "", email=args.email or "",
+            full_name=args.name or "", email=args.email or "",
             phone=args.phone or "", address=args.address or "",
         )
         print(f"subscriber {sub.username} added (expires {sub.expires_at:%Y-%m-%d})")
@@ -154,7 +154,7 @@ async def subscriber_set_plan(args: argparse.Namespace, config: Config) -> int:
     from portal.core import subscribers
 
     async def run() -> int:
-        await subscribers.set_plan(args.username, args.plan, profile=radius_profile(config))
+        await subscribers.set_plan(args.username, args.plan)
         print(f"{args.username} is now on plan {args.plan}")
         return 0
 
@@ -166,7 +166,7 @@ async def subscriber_set_status(args: argparse.Namespace, config: Config) -> int
     from portal.core import subscribers
 
     async def run() -> int:
-        await subscribers.set_status(args.username, args.status, config=config)
+        await subscribers.set_status(args.username, args.status)
         print(f"{args.username} is now {args.status}")
         return 0
 
@@ -178,7 +178,7 @@ async def subscriber_renew(args: argparse.Namespace, config: Config) -> int:
     from portal.core import subscribers
 
     async def run() -> int:
-        sub = await subscribers.renew(args.username, args.days, config=config)
+        sub = await subscribers.renew(args.username, args.days)
         print(f"{args.username} renewed until {sub.expires_at:%Y-%m-%d %H:%M} UTC")
         return 0
 

@@ -17,10 +17,12 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
     from coa import CoaClient
     from portal.enforcer import local
     from portal.enforcer.daemon import Enforcer
-    from portal.speed.settings import Settings
+    from portal.enforcer.settings import Settings
+    from portal.speed import settings as speed_settings
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    speed_settings.configure(config)
     settings = Settings.from_config(config)
     reason = local.unavailable_reason(settings.shaper, settings.down_interface,
                                       settings.up_interface, local.has_net_admin())

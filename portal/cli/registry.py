@@ -13,6 +13,7 @@ from typing import Any
 
 from portal.config import Config
 from portal.errors import PortalError
+from portal.speed import settings as speed_settings
 from portal.store import db, migrations
 
 Command = Callable[[argparse.Namespace, Config], Awaitable[int]]
@@ -46,6 +47,7 @@ def positive_int(text: str) -> int:
 
 
 async def with_db(config: Config, fn: Callable[[], Awaitable[int]], upgrade: bool = False) -> int:
+    speed_settings.configure(config)
     await db.open_db(config.database_url)
     try:
         if upgrade:
@@ -68,7 +70,3 @@ def emit(data: Any, as_json: bool) -> None:
         return
     for key, value in data.items():
         print(f"{key}: {value}")
-
-
-def radius_profile(config: Config) -> str:
-    return str(config.get("radius", "reply_profile", "mikrotik"))

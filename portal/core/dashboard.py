@@ -3,7 +3,7 @@
 Plan, tiers and reseller settings change rarely and are read by every request:
 they are cached per id for a few seconds (a plan change gives the subscriber a
 new plan id, so it shows at once). Usage and the bonus are read fresh, each
-with one indexed query. Every read here goes through portal.store.fastread (inline on
+with one indexed query. Every read here goes through portal.store.db.fetch_indexed (inline on
 SQLite): an await on the ORM's single connection thread is what made the p99.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.exceptions import DoesNotExist
 
 from portal.speed import fup
-from portal.store import db, fastread
+from portal.store import db
 from portal.store.models import Subscriber
 from portal.usage import days, queries
 
@@ -41,19 +41,19 @@ _currency: dict[int, tuple[float, str]] = {}
 
 
 async def plan_info(plan_id: int) -> PlanInfo:
-    # Read inline (portal.store.fastread), not through the ORM: every request that finds
+    # Read inline (portal.store.db.fetch_indexed), not through the ORM: every request that finds
     # the entry expired refreshes it, and an ORM read would await, so each of them
     # would queue a read behind the others.
     hit = _plans.get(plan_id)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    rows = await fastread.fetch("SELECT id, name, down_kbps, up_kbps, quota_bytes, price_cents,"
+    rows = await db.fetch_indexed("SELECT id, name, down_kbps, up_kbps, quota_bytes, price_cents,"
                                 " period_days FROM plans WHERE id = ?", [plan_id])
     if not rows:
         raise DoesNotExist(f"no plan {plan_id}")
     tiers = tuple(fup.Tier(t["period"], int(t["tier"]), int(t["threshold_bytes"]),
                            int(t["down_kbps"]), int(t["up_kbps"]))
-                  for t in await fastread.fetch(
+                  for t in await db.fetch_indexed(
                       "SELECT period, tier, threshold_bytes, down_kbps, up_kbps FROM fup_tiers"
                       " WHERE plan_id = ? ORDER BY period, tier", [plan_id]))
     p = rows[0]
@@ -67,7 +67,7 @@ async def currency_of(reseller_id: int) -> str:
     hit = _currency.get(reseller_id)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    rows = await fastread.fetch("SELECT currency FROM resellers WHERE id = ?", [reseller_id])
+    rows = await db.fetch_indexed("SELECT currency FROM resellers WHERE id = ?", [reseller_id])
     if not rows:
         raise DoesNotExist(f"no reseller {reseller_id}")
     _currency[reseller_id] = (time.monotonic() + CACHE_SECONDS, rows[0]["currency"])
@@ -83,7 +83,7 @@ async def bonus_bytes(subscriber_id: int, cycle_start: datetime) -> int:
     since: object = cycle_start.astimezone(UTC)
     if db.current_dialect() == "sqlite":
         since = since.isoformat(" ")  # how the sqlite3 adapter stored created_at
-    rows = await fastread.fetch("SELECT COALESCE(SUM(bytes), 0) AS b FROM topups"
+    rows = await db.fetch_indexed("SELECT COALESCE(SUM(bytes), 0) AS b FROM topups"
                                 " WHERE subscriber_id = ? AND created_at >= ?",
                                 [subscriber_id, since])
     return int(rows[0]["b"])

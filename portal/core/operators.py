@@ -8,12 +8,13 @@ import hmac
 import re
 import secrets
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from portal.errors import Conflict, NotFound, PortalError
 from portal.store import journal
 from portal.store.models import Operator, Reseller
+from portal.store.tx import transaction
 
 # The resellers an operator may see: None means every reseller (the ISP's staff).
 Scope = frozenset[int] | None
@@ -56,15 +57,20 @@ async def add(username: str, password: str, reseller: str | None = None) -> Oper
         owner = await Reseller.get_or_none(name=reseller)
         if owner is None:
             raise NotFound("no_such_reseller", f"no reseller {reseller!r}")
-    try:
-        async with in_transaction() as tx:
-            op = await Operator.create(username=username, password_hash=hash_password(password),
+    password_hash = await asyncio.to_thread(hash_password, password)  # CPU work
+
+    async def write(tx: BaseDBAsyncClient) -> Operator:
+        try:
+            op = await Operator.create(username=username, password_hash=password_hash,
                                        reseller=owner, using_db=tx)
-            await journal.audit(tx, "operator:cli", "operator.add", None, operator=username,
-                                reseller=reseller)
-    except IntegrityError:
-        raise Conflict("duplicate_operator", f"operator {username!r} already exists") from None
-    return op
+        except IntegrityError:
+            raise Conflict("duplicate_operator",
+                           f"operator {username!r} already exists") from None
+        await journal.audit(tx, "operator:cli", "operator.add", None, operator=username,
+                            reseller=reseller)
+        return op
+
+    return await transaction(write)
 
 
 async def authenticate(username: str, password: str) -> Operator | None:

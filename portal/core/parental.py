@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.errors import PortalError
 from portal.store import db, journal
 from portal.store.models import ParentalSettings, Subscriber
+from portal.store.tx import transaction
 
 BUILTIN = ("adult", "gambling", "social-media", "doh")
 LABELS = {
@@ -146,7 +147,8 @@ async def current_choice(sub: Subscriber, available: Iterable[str]) -> Choice:
 async def change(sub: Subscriber, body: Mapping[str, Any], available: list[str],
                  ip: str = "") -> Choice:
     """Settings, journal row and audit entry in one transaction."""
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> Choice:
         row = await ParentalSettings.filter(subscriber_id=sub.id).using_db(tx) \
             .select_for_update().first()
         stored = Choice(row.enabled, parse_stored(row.categories, available)) if row \
@@ -167,7 +169,9 @@ async def change(sub: Subscriber, body: Mapping[str, Any], available: list[str],
                             before={"enabled": stored.enabled,
                                     "categories": list(stored.categories)},
                             after={"enabled": new.enabled, "categories": list(new.categories)})
-    return new
+        return new
+
+    return await transaction(write, lock=sub.username)
 
 
 async def blocked_summary(username: str, now: datetime, categories: list[str]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import money
 from portal.core.subscribers import COLOR_RE, get_reseller
 from portal.errors import Conflict, PortalError
 from portal.store import journal
 from portal.store.models import Reseller
+from portal.store.tx import transaction
 
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 MAX_LOGO_BYTES = 256 * 1024
@@ -60,10 +61,13 @@ async def brand(
     if logo is not None:
         fields["logo_content_type"] = logo_type(logo, logo_filename)
         fields["logo_bytes"] = logo
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         await Reseller.filter(id=r.id).using_db(tx).update(**fields)
         await journal.audit(tx, "operator:cli", "reseller.brand", None, reseller=name,
                             fields=sorted(fields))
+
+    await transaction(write)
     return await Reseller.get(id=r.id)
 
 
@@ -95,10 +99,13 @@ async def configure(
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise PortalError("invalid_currency", "currency is a 3-letter ISO code, e.g. USD")
         fields["currency"] = currency
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         await Reseller.filter(id=r.id).using_db(tx).update(**fields)
         await journal.audit(tx, "operator:cli", "reseller.set", None, reseller=name,
                             **{k: v for k, v in fields.items()})
         if "parental_enabled" in fields:
             await journal.record(tx, None, "parental", reseller=name)
+
+    await transaction(write)
     return await Reseller.get(id=r.id)

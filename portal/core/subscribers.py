@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from portal.config import Config
 from portal.core import wallet
 from portal.errors import Conflict, NotFound, PortalError
+from portal.speed import effective
 from portal.store import journal, radius
 from portal.store.models import FupTier, Plan, Reseller, Subscriber
+from portal.store.tx import transaction
 
 # PPPoE usernames: printable, no spaces or quotes (they end up in RADIUS and logs).
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@+\-]{1,64}$")
@@ -52,12 +52,16 @@ async def add_reseller(name: str, parent: str | None = None, company_name: str =
     if not re.fullmatch(r"[a-z0-9][a-z0-9\-]{0,63}", name or ""):
         raise PortalError("invalid_name", "reseller name: lowercase letters, digits and -")
     parent_row = await get_reseller(parent) if parent else None
-    try:
-        return await Reseller.create(
-            name=name, parent=parent_row, company_name=company_name or name
-        )
-    except IntegrityError:
-        raise Conflict("duplicate_reseller", f"reseller {name!r} already exists") from None
+
+    async def add(tx: BaseDBAsyncClient) -> Reseller:
+        try:
+            return await Reseller.create(
+                name=name, parent=parent_row, company_name=company_name or name, using_db=tx
+            )
+        except IntegrityError:
+            raise Conflict("duplicate_reseller", f"reseller {name!r} already exists") from None
+
+    return await transaction(add)
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,8 @@ async def add_plan(
         raise PortalError("invalid_speed", "plan speeds must be positive kbps")
     if price_cents < 0 or period_days <= 0 or quota_bytes < 0:
         raise PortalError("invalid_price", "price, period and quota cannot be negative")
-    async with in_transaction() as tx:
+
+    async def add(tx: BaseDBAsyncClient) -> Plan:
         if await Plan.filter(reseller=owner, name=name).using_db(tx).exists():
             raise Conflict("duplicate_plan", f"plan {name!r} already exists for {reseller}")
         plan = await Plan.create(
@@ -118,7 +123,9 @@ async def add_plan(
         )
         for spec in tiers or []:
             await FupTier.create(plan=plan, **spec.__dict__, using_db=tx)
-    return plan
+        return plan
+
+    return await transaction(add)
 
 
 async def get_plan(reseller: Reseller, name_or_id: str) -> Plan:
@@ -138,7 +145,7 @@ async def get_subscriber(username: str) -> Subscriber:
 
 
 async def add_subscriber(
-    username: str, password: str, reseller: str, plan: str, *, profile: str,
+    username: str, password: str, reseller: str, plan: str, *,
     full_name: str = "", email: str = "", phone: str = "", address: str = "",
     now: datetime | None = None, actor: str = "operator:cli",
 ) -> Subscriber:
@@ -146,94 +153,109 @@ async def add_subscriber(
     check_password(password)
     owner = await get_reseller(reseller)
     plan_row = await get_plan(owner, plan)
-    now = now or datetime.now(UTC)
-    async with in_transaction() as tx:
+    at = now or datetime.now(UTC)
+
+    async def add(tx: BaseDBAsyncClient) -> Subscriber:
         if await Subscriber.filter(username=username).using_db(tx).exists():
             raise Conflict("duplicate_username", f"username {username!r} already exists")
         try:
             sub = await Subscriber.create(
-                username=username, reseller=owner, plan=plan_row, cycle_start=now,
-                expires_at=now + timedelta(days=plan_row.period_days), full_name=full_name,
+                username=username, reseller=owner, plan=plan_row, cycle_start=at,
+                expires_at=at + timedelta(days=plan_row.period_days), full_name=full_name,
                 email=email, phone=phone, address=address, using_db=tx,
             )
         except IntegrityError:
             raise Conflict("duplicate_username", f"username {username!r} already exists") from None
         await radius.set_password(tx, username, password)
-        await radius.set_rate(tx, username, plan_row.down_kbps, plan_row.up_kbps, profile)
+        await effective.write(tx, username, at, origin="portal")
         await journal.record(tx, username, "subscriber", action="created", plan_id=plan_row.id)
         await journal.audit(tx, actor, "subscriber.add", username, plan=plan_row.name)
-    return sub
+        return sub
+
+    return await transaction(add)
 
 
 async def set_password(username: str, password: str, actor: str = "operator:cli") -> None:
     check_password(password)
     await get_subscriber(username)
-    async with in_transaction() as tx:
+
+    async def change(tx: BaseDBAsyncClient) -> None:
         await radius.set_password(tx, username, password)
         await journal.audit(tx, actor, "subscriber.set_password", username)
 
+    await transaction(change, lock=username)
 
-async def set_plan(
-    username: str, plan: str, *, profile: str, actor: str = "operator:cli"
-) -> Subscriber:
-    sub = await get_subscriber(username)
-    owner = await sub.reseller
-    plan_row = await get_plan(owner, plan)
-    async with in_transaction() as tx:
+
+async def set_plan(username: str, plan: str, *, actor: str = "operator:cli",
+                   now: datetime | None = None) -> Subscriber:
+    """The operator moves a subscriber to another plan (no charge): radreply gets the
+    effective speed under the new plan, a FUP tier included."""
+
+    async def change(tx: BaseDBAsyncClient) -> Subscriber:
+        sub = await _locked(tx, username)
+        plan_row = await get_plan(await sub.reseller, plan)
         sub.plan = plan_row
         await sub.save(using_db=tx, update_fields=["plan_id"])
-        await radius.set_rate(tx, username, plan_row.down_kbps, plan_row.up_kbps, profile)
-        await journal.record(tx, username, "plan", plan_id=plan_row.id)
+        await effective.write(tx, username, now or datetime.now(UTC), origin="portal")
+        await journal.record(tx, username, "plan", plan_id=plan_row.id,
+                             down_kbps=plan_row.down_kbps, up_kbps=plan_row.up_kbps)
         await journal.audit(tx, actor, "subscriber.set_plan", username, plan=plan_row.name)
-    return sub
+        return sub
+
+    return await transaction(change, lock=username)
 
 
 async def set_status(username: str, status: str, actor: str = "operator:cli",
-                     config: Config | None = None) -> None:
+                     now: datetime | None = None) -> None:
     if status not in STATUSES:
         raise PortalError("invalid_status", f"status must be one of {', '.join(STATUSES)}")
-    sub = await get_subscriber(username)
-    async with in_transaction() as tx:
+
+    async def change(tx: BaseDBAsyncClient) -> None:
+        sub = await _locked(tx, username)
         sub.status = status
         await sub.save(using_db=tx, update_fields=["status"])
         await radius.set_enabled(tx, username, status == "active")
-        if config is not None:
-            await _effective_rate(tx, username, config)
+        await effective.write(tx, username, now or datetime.now(UTC), origin="portal")
         await journal.record(tx, username, "status", status=status)
         await journal.audit(tx, actor, "subscriber.set_status", username, status=status)
 
+    await transaction(change, lock=username)
+
 
 async def renew(username: str, days: int | None = None, actor: str = "operator:cli",
-                config: Config | None = None, now: datetime | None = None) -> Subscriber:
+                now: datetime | None = None) -> Subscriber:
     """Start a new billing cycle: from the old expiry if still running, else from now.
 
     The effective speed (out of suspension, usage tiers of the new cycle) goes to
     radreply in the same transaction, so a reconnect gets it at once.
     """
-    sub = await get_subscriber(username)
-    plan = await sub.plan
-    length = timedelta(days=days if days is not None else plan.period_days)
-    if length <= timedelta(0) or length > timedelta(days=3660):
+    if days is not None and not 1 <= days <= 3660:
         raise PortalError("invalid_days", "renewal length must be 1-3660 days")
-    now = now or datetime.now(UTC)
-    start = max(sub.expires_at, now)
-    async with in_transaction() as tx:
+    at = now or datetime.now(UTC)
+
+    async def change(tx: BaseDBAsyncClient) -> Subscriber:
+        sub = await _locked(tx, username)
+        plan = await sub.plan
+        length = timedelta(days=days if days is not None else plan.period_days)
+        start = max(sub.expires_at, at)
         sub.cycle_start, sub.expires_at = start, start + length
         await sub.save(using_db=tx, update_fields=["cycle_start", "expires_at"])
-        if config is not None:
-            await _effective_rate(tx, username, config, now)
+        await effective.write(tx, username, at, origin="portal")
         await journal.record(tx, username, "status", status=sub.status, renewed=True,
                              expires_at=sub.expires_at.isoformat())
         await journal.audit(tx, actor, "subscriber.renew", username,
                             expires_at=sub.expires_at.isoformat())
+        return sub
+
+    return await transaction(change, lock=username)
+
+
+async def _locked(tx: BaseDBAsyncClient, username: str) -> Subscriber:
+    """The subscriber read inside the use case's transaction (locked on PostgreSQL)."""
+    sub = await Subscriber.filter(username=username).using_db(tx).first()
+    if sub is None:
+        raise NotFound("unknown_subscriber", f"no subscriber {username!r}")
     return sub
-
-
-async def _effective_rate(tx: BaseDBAsyncClient, username: str, config: Config,
-                          now: datetime | None = None) -> None:
-    from portal.speed.effective import write_effective_rate
-
-    await write_effective_rate(tx, username, now or datetime.now(UTC), config)
 
 
 async def credit(
@@ -242,9 +264,12 @@ async def credit(
     """Operator credit to the wallet; returns the new balance."""
     if amount_cents <= 0:
         raise PortalError("invalid_amount", "credit amount must be positive")
-    sub = await get_subscriber(username)
-    async with in_transaction() as tx:
+
+    async def add(tx: BaseDBAsyncClient) -> int:
+        sub = await _locked(tx, username)
         entry = await wallet.credit(tx, sub.id, amount_cents, "credit", reference, actor)
         await journal.record(tx, username, "wallet", balance_cents=entry.balance_after_cents)
         await journal.audit(tx, actor, "wallet.credit", username, amount_cents=amount_cents)
-    return entry.balance_after_cents
+        return entry.balance_after_cents
+
+    return await transaction(add, lock=username)

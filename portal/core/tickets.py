@@ -13,13 +13,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import support_diagnostics
 from portal.core.operators import Scope
 from portal.errors import NotFound, PortalError, TooManyRequests
 from portal.store import journal
 from portal.store.models import Subscriber, Ticket, TicketMessage
+from portal.store.tx import transaction
 
 CATEGORIES = {"slow": "Slow internet", "no_connection": "No connection", "billing": "Billing",
               "wifi": "WiFi", "other": "Other"}
@@ -64,10 +65,9 @@ async def open_ticket(sub: Subscriber, category: object, subject: object, body: 
     # Plan speed, live rate and FUP tier, as they are now: what support needs first.
     diag = json.dumps(await support_diagnostics.collect(sub, now, config), sort_keys=True,
                       default=str) if category == "slow" else ""
-    async with in_transaction() as tx:
-        # Per-subscriber lock (PostgreSQL; SQLite serialises on the insert): concurrent
-        # requests cannot both take the last slot of the hour.
-        await Subscriber.select_for_update().using_db(tx).get(id=sub.id)
+    # The subscriber's row is locked (PostgreSQL; SQLite has one writer): concurrent
+    # requests cannot both take the last slot of the hour.
+    async def write(tx: BaseDBAsyncClient) -> Ticket:
         ticket = await Ticket.create(subscriber_id=sub.id, category=category, subject=subject,
                                      status="open", diagnostics=diag, created_at=now,
                                      updated_at=now, using_db=tx)
@@ -81,7 +81,9 @@ async def open_ticket(sub: Subscriber, category: object, subject: object, body: 
                                    created_at=now, using_db=tx)
         await journal.audit(tx, f"customer:{sub.username}", "ticket.open", sub.username, ip=ip,
                             ticket=ticket.id, category=category)
-    return ticket
+        return ticket
+
+    return await transaction(write, lock=sub.username)
 
 
 async def customer_reply(sub: Subscriber, ticket_id: int, body: object, ip: str = "",
@@ -89,8 +91,8 @@ async def customer_reply(sub: Subscriber, ticket_id: int, body: object, ip: str 
     now = now or datetime.now(UTC)
     body = check_text(body, "message", BODY_MAX)
     ticket = await own_ticket(sub, ticket_id)
-    async with in_transaction() as tx:
-        await Subscriber.select_for_update().using_db(tx).get(id=sub.id)
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         msg = await TicketMessage.create(ticket_id=ticket.id, author_kind="customer",
                                          author=sub.username, body=body, internal=False,
                                          created_at=now, using_db=tx)
@@ -103,6 +105,8 @@ async def customer_reply(sub: Subscriber, ticket_id: int, body: object, ip: str 
         await Ticket.filter(id=ticket.id).using_db(tx).update(status="open", updated_at=now)
         await journal.audit(tx, f"customer:{sub.username}", "ticket.reply", sub.username, ip=ip,
                             ticket=ticket.id, reopened=ticket.status == "closed")
+
+    await transaction(write, lock=sub.username)
     return await Ticket.get(id=ticket.id)
 
 
@@ -131,7 +135,8 @@ async def operator_reply(operator: str, ticket_id: int, body: object, internal: 
     now = now or datetime.now(UTC)
     body = check_text(body, "message", BODY_MAX)
     ticket = await get_ticket(ticket_id, scope)
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         await TicketMessage.create(ticket_id=ticket.id, author_kind="operator", author=operator,
                                    body=body, internal=internal, created_at=now, using_db=tx)
         if not internal:
@@ -141,6 +146,8 @@ async def operator_reply(operator: str, ticket_id: int, body: object, internal: 
         sub = await Subscriber.get(id=ticket.subscriber_id).using_db(tx)
         await journal.audit(tx, f"operator:{operator}", "ticket.note" if internal
                             else "ticket.answer", sub.username, ip=ip, ticket=ticket.id)
+
+    await transaction(write)
     return await Ticket.get(id=ticket.id)
 
 
@@ -148,11 +155,14 @@ async def close(operator: str, ticket_id: int, ip: str = "", now: datetime | Non
                 scope: Scope = None) -> Ticket:
     now = now or datetime.now(UTC)
     ticket = await get_ticket(ticket_id, scope)
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         await Ticket.filter(id=ticket.id).using_db(tx).update(status="closed", updated_at=now)
         sub = await Subscriber.get(id=ticket.subscriber_id).using_db(tx)
         await journal.audit(tx, f"operator:{operator}", "ticket.close", sub.username, ip=ip,
                             ticket=ticket.id)
+
+    await transaction(write)
     return await Ticket.get(id=ticket.id)
 
 

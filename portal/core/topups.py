@@ -14,13 +14,13 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Sum
 
-from portal.config import Config
 from portal.core import wallet
 from portal.core.billing import purchase
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.money import fmt
 from portal.errors import Conflict, Forbidden
+from portal.speed import effective
 from portal.store import journal
 from portal.store.models import Reseller, Subscriber, Topup, WalletEntry
 
@@ -46,8 +46,7 @@ def data_line(gb: int, price_per_gb_cents: int) -> str:
 
 
 async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now: datetime, *,
-                   ip: str = "", claim: Claim | None = None, config: Config | None = None
-                   ) -> tuple[dict[str, Any], bool]:
+                   ip: str = "", claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
     """Charge gb x the reseller's price per GB and add the bytes to this cycle's bonus.
 
     gb is already validated (billing.quantity.parse_gb). previewed_cents, when given,
@@ -76,11 +75,8 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
                                    amount_cents=amount, cycle_start=sub.cycle_start,
                                    invoice_id=invoice.id, created_at=now, using_db=tx)
         bonus = await cycle_bonus_bytes(sub.id, sub.cycle_start, tx)
-        if config is not None:
-            # The bonus may lift a FUP tier: a reconnect must get the restored speed.
-            from portal.speed.effective import write_effective_rate
-
-            await write_effective_rate(tx, sub.username, now, config, bonus_bytes=bonus)
+        # The bonus may lift a FUP tier: a reconnect must get the restored speed.
+        await effective.write(tx, sub.username, now, origin="portal", bonus_bytes=bonus)
         await journal.record(tx, sub.username, "topup", gb=gb, bytes=gb * GB,
                              bonus_bytes=bonus, cycle_start=sub.cycle_start.isoformat())
         await journal.audit(tx, actor, "data.buy", sub.username, ip=ip, gb=gb,

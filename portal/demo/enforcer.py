@@ -10,7 +10,7 @@ from pathlib import Path
 from portal.cli.children import stop_process
 from portal.config import Config
 from portal.enforcer import local
-from portal.speed.settings import Settings
+from portal.enforcer.settings import Settings
 
 
 class Child:

@@ -14,17 +14,20 @@ import asyncio
 import random
 import socket
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.config import Config
 from portal.core import resellers, subscribers
 from portal.demo import simnas
 from portal.demo.nbi_emulator import GenieAcsEmulator
+from portal.speed import settings as speed_settings
 from portal.store import db, migrations
 from portal.store.models import Subscriber
+from portal.store.tx import transaction
 from portal.usage import days as days_mod
 from portal.usage import ingest
 from portal.usage.ingest import Settings
@@ -40,7 +43,6 @@ async def create_demo_data(seed: int = 7, count: int = 50, days: int = 60,
                            now: datetime | None = None, timezone: str = "UTC") -> None:
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
-    profile = "mikrotik"
     await subscribers.add_reseller("demo", company_name="Demo Fiber")
     await resellers.brand("demo", tagline="Fast, fair home internet",
                           footer_text="Demo Fiber · support@demo.net · +1 555 0100",
@@ -73,7 +75,7 @@ async def create_demo_data(seed: int = 7, count: int = 50, days: int = 60,
         full = f"{username.split('@')[0].rstrip('0123456789').title()} {rng.choice(LAST)}"
         if username == "omar@cedar.net":
             full = "عمر الحداد"
-        await subscribers.add_subscriber(username, password, reseller, plan, profile=profile,
+        await subscribers.add_subscriber(username, password, reseller, plan,
                                          full_name=full, email=username, now=joined)
         await subscribers.credit(username, rng.randrange(5, 60) * 100, "demo opening balance")
     # Cycles renew monthly: put each subscriber mid-cycle, as in real life.
@@ -82,6 +84,14 @@ async def create_demo_data(seed: int = 7, count: int = 50, days: int = 60,
         sub.cycle_start, sub.expires_at = start, start + timedelta(days=30)
         await sub.save(update_fields=["cycle_start", "expires_at"])
     await simulate_accounting(rng, [u for u, _ in users], now, days, days_mod.zone(timezone))
+
+
+async def _nas_writes(starting: list[simnas.SimSession], running: list[simnas.SimSession],
+                      stopping: list[simnas.SimSession], t: datetime,
+                      tx: BaseDBAsyncClient) -> None:
+    await simnas.start(starting, t)
+    await simnas.interim(running, t)
+    await simnas.stop(stopping, t)
 
 
 # Share of a day's traffic in each local hour: quiet nights, busy evenings.
@@ -127,10 +137,7 @@ async def simulate_accounting(rng: random.Random, usernames: list[str], now: dat
                 next_start[u] = t + timedelta(minutes=rng.randrange(1, 30))
             else:
                 running.append(s)
-        async with in_transaction():
-            await simnas.start(starting, t)
-            await simnas.interim(running, t)
-            await simnas.stop(stopping, t)
+        await transaction(partial(_nas_writes, starting, running, stopping, t))
         await ingest.ingest_once(settings, t)
         t += interim
     # Two last interims a minute apart just before now: a fresh live rate.
@@ -167,6 +174,7 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     raw["general"]["state_dir"] = str(state)
     raw["database"]["url"] = f"sqlite://{dbfile}"
     demo_config = Config(raw=raw, path=config.path)
+    speed_settings.configure(demo_config)
 
     async def prepare() -> bool:
         await db.open_db(demo_config.database_url)

@@ -48,11 +48,7 @@ def _framed(s: SimSession) -> object:
 
 
 async def _many(sql: str, rows: list[list[object]]) -> None:
-    if not rows:
-        return
-    if db.current_dialect() == "postgres":
-        sql = db._numbered(sql)
-    await db.conn().execute_many(sql, rows)
+    await db.execute_many(sql, rows)
 
 
 async def start(sessions: list[SimSession], at: datetime) -> None:

@@ -21,17 +21,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 import shaper as shaper_mod
 from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
 from portal.config import Config
 from portal.enforcer.local import LocalShaper
-from portal.speed import facts, rules
-from portal.speed.settings import Settings
-from portal.store import db, journal, radius
-from portal.store.models import ChangeJournal
+from portal.enforcer.settings import Settings
+from portal.speed import effective, facts, rules
+from portal.store import db
+from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days, live
 
 log = logging.getLogger("ispedge.enforcer")
@@ -58,10 +58,6 @@ class _Result:
     attempts_before: int
     outcome: rules.Outcome
     at: float = field(default_factory=time.time)
-
-
-def _sql(text: str) -> str:
-    return db._numbered(text) if db.current_dialect() == "postgres" else text
 
 
 _UPSERT_STATE = (
@@ -202,20 +198,15 @@ class Enforcer:
         stale_reply = [u for u, d in desired_of.items() if rules.radreply_needs_update(
             current.get(u, []), profile.reply_attributes(CoaRate(d.down_kbps, d.up_kbps)))]
         if new_rows or gone or stale_reply:
-            async with in_transaction() as tx:
-                if stale_reply:
-                    await radius.set_rates(
-                        tx, {u: (desired_of[u].down_kbps, desired_of[u].up_kbps)
-                             for u in stale_reply}, self.settings.reply_profile)
-                    await ChangeJournal.bulk_create([ChangeJournal(
-                        username=u, kind="speed", payload=json.dumps(_speed(desired_of[u]),
-                                                                     sort_keys=True))
-                        for u in stale_reply], batch_size=500, using_db=tx)
-                if new_rows:
-                    await tx.execute_many(_sql(_UPSERT_STATE), new_rows)
-                if gone:
-                    await tx.execute_many(_sql("DELETE FROM enforcement_state WHERE username = ?"),
-                                          [[u] for u in gone])
+            async def write(tx: BaseDBAsyncClient) -> None:
+                # A usage tier crossed or an expiry passed: the one speed writer.
+                await effective.write_desired(tx, {u: desired_of[u] for u in stale_reply},
+                                              origin="enforcer")
+                await db.execute_many(_UPSERT_STATE, new_rows)
+                await db.execute_many("DELETE FROM enforcement_state WHERE username = ?",
+                                      [[u] for u in gone])
+
+            await transaction(write, budget_s=DAEMON_BUDGET_S)
         report.subscribers, report.radreply_updated, report.removed = (
             len(wishes), len(stale_reply), len(gone))
         attempts = {u: (recorded[u].attempts if u in recorded and not rules.is_new(
@@ -360,8 +351,10 @@ class Enforcer:
                 log.warning("%s: %s failed (attempt %d): %s", r.username, target,
                             nxt.attempts, nxt.last_error)
         try:
-            async with in_transaction() as tx:
-                await tx.execute_many(_sql(_RESULT), rows)
+            async def write(tx: BaseDBAsyncClient) -> None:
+                await db.execute_many(_RESULT, rows)
+
+            await transaction(write, budget_s=DAEMON_BUDGET_S)
         except Exception:
             self.results = batch + self.results
             raise
@@ -480,13 +473,6 @@ class Enforcer:
             except Exception:  # noqa: BLE001 - the next tick tries again
                 log.exception("%s failed", what)
             await _sleep(stop, None, max(0.0, seconds - (time.monotonic() - started)))
-
-
-def _speed(d: rules.Desired) -> dict[str, object]:
-    """Payload of the journal row for a speed the enforcer set (kind "speed")."""
-    assert "speed" in journal.KINDS
-    return {"source": "enforcer", "reason": d.reason, "action": d.action,
-            "down_kbps": d.down_kbps, "up_kbps": d.up_kbps}
 
 
 def _coa_outcome(result: CoaResult) -> rules.Outcome:

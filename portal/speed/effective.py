@@ -1,9 +1,13 @@
-"""The effective speed written to radreply inside the portal's own transaction.
+"""The one writer of a subscriber's speed: radreply's rate attributes + a journal row.
 
-A top-up, plan change or re-activation changes what a reconnect must get; the
-enforcer would correct radreply within a poll, but FreeRADIUS must never answer
-a reconnect with a stale speed in between, so the portal writes it in the same
-transaction as the journal row, with the same rules the enforcer applies.
+The effective speed is the plan's, or a FUP tier's once usage crosses it (a
+top-up's bonus lifts it again), or the suspended rate when the subscriber is
+disabled or expired. Whatever changes one of those inputs (a plan change, a
+purchase, a renewal, a status or plan set by the operator, the enforcer seeing
+usage cross a tier or an expiry pass) calls `write` in its own transaction, so
+a reconnect never gets a stale speed from FreeRADIUS and the enforcer learns of
+it from the journal row. Nothing else writes the rate attributes: import-linter
+lets only this layer import portal.store.rate.
 """
 
 from __future__ import annotations
@@ -14,22 +18,20 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from portal.config import Config
 from portal.speed import facts, rules
-from portal.speed.settings import Settings
-from portal.store import radius
+from portal.speed.settings import current
+from portal.store import journal, rate
 
 
-async def write_effective_rate(tx: BaseDBAsyncClient, username: str, now: datetime,
-                               config: Config, *, bonus_bytes: int | None = None
-                               ) -> rules.Desired | None:
-    """Compute the subscriber's speed as the enforcer would and put it in radreply.
+async def write(tx: BaseDBAsyncClient, username: str, now: datetime, *, origin: str,
+                bonus_bytes: int | None = None) -> rules.Desired | None:
+    """Compute the subscriber's speed from the database and write it (None: unknown).
 
-    Reads run inside the caller's transaction (Tortoise routes them to it), so
-    they see the plan or top-up being written. bonus_bytes overrides the bonus
-    when the caller already knows it.
+    Reads run inside the caller's transaction, so they see the plan, status or
+    top-up being written. bonus_bytes overrides the bonus when the caller
+    already knows it.
     """
-    settings = Settings.from_config(config)
+    settings = current()
     known = await facts.subscriber_facts([username], now, ZoneInfo(settings.timezone),
                                          settings.cycle)
     if username not in known:
@@ -38,6 +40,24 @@ async def write_effective_rate(tx: BaseDBAsyncClient, username: str, now: dateti
     if bonus_bytes is not None:
         subject = replace(subject, bonus_bytes=bonus_bytes)
     desired = rules.desired_state(subject, settings.policy, now)
-    await radius.set_rate(tx, username, desired.down_kbps, desired.up_kbps,
-                               settings.reply_profile)
+    await write_desired(tx, {username: desired}, origin=origin)
     return desired
+
+
+async def write_desired(tx: BaseDBAsyncClient, desired: dict[str, rules.Desired], *,
+                        origin: str) -> int:
+    """Write speeds already computed by the rules (the enforcer's batch); rows written."""
+    if not desired:
+        return 0
+    written = await rate.set_rates(
+        tx, {u: (d.down_kbps, d.up_kbps) for u, d in desired.items()},
+        current().reply_profile)
+    await journal.record_many(tx, [(u, "speed", payload(d)) for u, d in desired.items()],
+                              origin=origin)
+    return written
+
+
+def payload(d: rules.Desired) -> dict[str, object]:
+    """The journal row of a speed written (kind "speed")."""
+    return {"reason": d.reason, "action": d.action,
+            "down_kbps": d.down_kbps, "up_kbps": d.up_kbps}

@@ -1,63 +1,54 @@
-"""The [enforcer] section of the config, checked once at start."""
+"""The speed layer's settings, read from the config in one place.
+
+What a subscriber's effective speed depends on besides the database: the
+suspended rate and expiry action (the [enforcer] section), the NAS vendor's
+reply format ([radius]), the operator's time zone and the billing cycle. Every
+process sets them once at start (`configure`); a process that did not (a test,
+a script) gets them from the config found the usual way, on first use.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from portal.config import Config, ConfigError
+from portal.config import Config, ConfigError, load_config
 from portal.speed.rules import Policy
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(f"enforcer.shaper: expected true or false, got {value!r}")
-
-
 @dataclass(frozen=True)
-class Settings:
+class SpeedSettings:
     policy: Policy
-    shaper: bool = False
-    down_interface: str = ""
-    up_interface: str = ""
-    netns: str | None = None
     reply_profile: str = "mikrotik"
-    poll_s: float = 0.2
-    reconcile_s: float = 60.0
-    ingest_s: float = 60.0
-    sample_s: float = 1.0
-    coa_timeout_s: float = 1.0
-    coa_retries: int = 2
     timezone: str = "UTC"
     cycle: str = "renewal"
 
     @classmethod
-    def from_config(cls, config: Config) -> Settings:
-        def get(key: str, default: Any) -> Any:
+    def from_config(cls, config: Config) -> SpeedSettings:
+        def get(key: str, default: object) -> object:
             return config.get("enforcer", key, default)
 
         try:
-            policy = Policy(int(get("suspended_down_kbps", 256)),
-                            int(get("suspended_up_kbps", 256)),
+            policy = Policy(int(str(get("suspended_down_kbps", 256))),
+                            int(str(get("suspended_up_kbps", 256))),
                             str(get("expired_action", "suspend")),
-                            float(get("retry_base_s", 1.0)), float(get("retry_max_s", 60.0)))
-            return cls(
-                policy=policy, shaper=_bool(get("shaper", False)),
-                down_interface=str(get("down_interface", "")),
-                up_interface=str(get("up_interface", "")),
-                netns=str(get("netns", "")) or None,
-                reply_profile=str(config.get("radius", "reply_profile", "mikrotik")),
-                poll_s=int(get("poll_ms", 200)) / 1000, reconcile_s=float(get("reconcile_s", 60)),
-                ingest_s=float(get("ingest_s", 60)), sample_s=float(get("sample_s", 1.0)),
-                coa_timeout_s=float(get("coa_timeout_s", 1.0)),
-                coa_retries=int(get("coa_retries", 2)), timezone=config.timezone,
-                cycle=str(config.get("billing", "cycle", "renewal")),
-            )
+                            float(str(get("retry_base_s", 1.0))),
+                            float(str(get("retry_max_s", 60.0))))
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc
+        return cls(policy=policy,
+                   reply_profile=str(config.get("radius", "reply_profile", "mikrotik")),
+                   timezone=config.timezone,
+                   cycle=str(config.get("billing", "cycle", "renewal")))
+
+
+_current: SpeedSettings | None = None
+
+
+def configure(config: Config) -> SpeedSettings:
+    global _current
+    _current = SpeedSettings.from_config(config)
+    return _current
+
+
+def current() -> SpeedSettings:
+    return _current if _current is not None else configure(load_config())

@@ -1,7 +1,15 @@
-"""Opening the database: one URL, SQLite (WAL) or PostgreSQL."""
+"""The one way into the database: opening it, and the raw-SQL API beside the ORM.
+
+One URL, SQLite (WAL) or PostgreSQL. Raw SQL is written once with '?'
+placeholders and runs on both dialects: `fetch`, `execute` and `execute_many`
+go through Tortoise's connection (inside a `portal.store.tx.run` use case, the
+transaction's), `fetch_indexed` is for a hot request's short indexed reads.
+Writes belong in a use case run by portal.store.tx.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,7 +66,11 @@ async def open_db(url: str) -> None:
 
 async def close_db() -> None:
     global _dialect, _sqlite_file
+    from portal.store import tx
+
     _dialect = _sqlite_file = None
+    tx.close()
+    _close_reader()
     await Tortoise.close_connections()
 
 
@@ -77,21 +89,10 @@ def sqlite_file() -> str:
     return _sqlite_file or conn().filename  # type: ignore[attr-defined]
 
 
-async def fetch(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    """Plain SQL with '?' placeholders on both dialects."""
-    if current_dialect() == "postgres":
-        sql = _numbered(sql)
-    return list(await conn().execute_query_dict(sql, params or []))
-
-
-async def execute(sql: str, params: list[Any] | None = None) -> int:
-    if current_dialect() == "postgres":
-        sql = _numbered(sql)
-    rows, _ = await conn().execute_query(sql, params or [])
-    return rows
-
-
-def _numbered(sql: str) -> str:
+def placeholders(sql: str) -> str:
+    """'?' placeholders as the open dialect wants them ($1, $2, ... on PostgreSQL)."""
+    if current_dialect() != "postgres":
+        return sql
     out, n = [], 0
     for ch in sql:
         if ch == "?":
@@ -100,3 +101,64 @@ def _numbered(sql: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+async def fetch(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Plain SQL with '?' placeholders on both dialects."""
+    return list(await conn().execute_query_dict(placeholders(sql), params or []))
+
+
+async def execute(sql: str, params: list[Any] | None = None) -> int:
+    rows, _ = await conn().execute_query(placeholders(sql), params or [])
+    return rows
+
+
+async def execute_many(sql: str, rows: list[list[Any]]) -> None:
+    """One statement for many rows (a batch), in the current transaction if any."""
+    if rows:
+        await conn().execute_many(placeholders(sql), rows)
+
+
+# --- fetch_indexed: hot-path reads without a thread hop on embedded SQLite ---------
+# aiosqlite runs every statement on a helper thread and wakes the event loop
+# through a pipe; for the portal's per-request point lookups (indexed, tens of
+# microseconds) that hand-off costs more than the query. On SQLite this keeps one
+# read-only connection per process and runs such lookups inline; in WAL mode each
+# statement reads the latest committed data and never waits for a writer. On
+# PostgreSQL it is simply `fetch` (asyncpg has no thread hop). Only for short
+# indexed reads: anything that could scan belongs on `fetch`.
+
+_reader: sqlite3.Connection | None = None
+_reader_path: str | None = None
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+def _reader_connection() -> sqlite3.Connection:
+    global _reader, _reader_path
+    path = sqlite_file()
+    if _reader is None or path != _reader_path:
+        _close_reader()
+        _reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                  check_same_thread=False)
+        _reader.execute("PRAGMA busy_timeout = 1000")
+        _reader.execute("PRAGMA query_only = 1")
+        _reader.row_factory = _dict_row
+        _reader_path = path
+    return _reader
+
+
+def _close_reader() -> None:
+    global _reader, _reader_path
+    if _reader is not None:
+        _reader.close()
+    _reader, _reader_path = None, None
+
+
+async def fetch_indexed(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    if current_dialect() != "sqlite":
+        return await fetch(sql, params)
+    rows: list[dict[str, Any]] = _reader_connection().execute(sql, params or []).fetchall()
+    return rows

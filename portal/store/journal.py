@@ -29,6 +29,18 @@ async def record(
     )
 
 
+async def record_many(tx: BaseDBAsyncClient, rows: list[tuple[str | None, str, dict[str, Any]]],
+                      *, origin: str) -> None:
+    """Many rows at once: (username, kind, payload) each."""
+    for _, kind, _ in rows:
+        if kind not in KINDS:
+            raise ValueError(f"unknown journal kind {kind!r}")
+    # TODO(journal): origin column (the journal contract branch)
+    await ChangeJournal.bulk_create(
+        [ChangeJournal(username=u, kind=k, payload=json.dumps(p, sort_keys=True))
+         for u, k, p in rows], batch_size=500, using_db=tx)
+
+
 async def audit(
     tx: BaseDBAsyncClient,
     actor: str,

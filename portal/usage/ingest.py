@@ -24,10 +24,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.store import db, radacct
 from portal.store.models import ChangeJournal
+from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days
 
 log = logging.getLogger("ispedge.usage")
@@ -142,10 +143,6 @@ def _epoch(value: object) -> int | None:
     return int(parsed.timestamp()) if parsed else None
 
 
-def _sql(text: str) -> str:
-    return db._numbered(text) if db.current_dialect() == "postgres" else text
-
-
 _SELECT = (
     "SELECT r.radacctid, r.acctuniqueid, r.username, r.acctstarttime, r.acctupdatetime,"
     " r.acctstoptime, r.acctinputoctets, r.acctoutputoctets, r.acctinterval,"
@@ -184,17 +181,16 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
     """One pass: everything changed since the last pass (and every open session)."""
     started = time.perf_counter()
     now_epoch = int((now or datetime.now(UTC)).timestamp())
-    result = Result()
-    async with in_transaction() as tx:
+    async def body(tx: BaseDBAsyncClient) -> tuple[Result, dict[tuple[str, date], list[int]]]:
+        result = Result()
         # Write first: takes the write lock (SQLite) / row lock (PostgreSQL) so two
         # passes never read the same memory and both count the same bytes.
-        await tx.execute_query(_sql("UPDATE usage_ingest SET last_run_at = ? WHERE id = 1"),
-                               [now_epoch])
-        _, cursor = await tx.execute_query(_sql("SELECT watermark FROM usage_ingest WHERE id = 1"))
+        await db.execute("UPDATE usage_ingest SET last_run_at = ? WHERE id = 1", [now_epoch])
+        cursor = await db.fetch("SELECT watermark FROM usage_ingest WHERE id = 1")
         watermark = int(cursor[0]["watermark"])
         since = radacct.to_db_time(datetime.fromtimestamp(max(0, watermark -
                                                               settings.overlap_seconds), UTC))
-        rows = await tx.execute_query_dict(_sql(_SELECT), [since, since])
+        rows = await db.fetch(_SELECT, [since, since])
         seen_rows: list[list[object]] = []
         daily: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         journal: list[ChangeJournal] = []
@@ -251,18 +247,22 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
                 journal.append(ChangeJournal(username=row.username, kind="session",
                                              payload=json.dumps(payload, sort_keys=True)))
         if stale:
-            await tx.execute_many(_sql(_CLOSE_STALE), stale)
+            await db.execute_many(_CLOSE_STALE, stale)
         if seen_rows:
-            await tx.execute_many(_sql(_UPSERT_SEEN), seen_rows)
+            await db.execute_many(_UPSERT_SEEN, seen_rows)
         if daily:
-            await tx.execute_many(_sql(_ADD_DAILY), [[u, day_param(d), v[0], v[1]]
-                                                     for (u, d), v in daily.items()])
+            await db.execute_many(_ADD_DAILY, [[u, day_param(d), v[0], v[1]]
+                                               for (u, d), v in daily.items()])
         if journal:
             await ChangeJournal.bulk_create(journal, using_db=tx)
         forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
-        await tx.execute_query(_sql("DELETE FROM usage_sessions WHERE stopped_at < ?"), [forget])
-        await tx.execute_query(_sql("UPDATE usage_ingest SET watermark = ? WHERE id = 1"),
-                               [new_mark])
+        await db.execute("DELETE FROM usage_sessions WHERE stopped_at < ?", [forget])
+        await db.execute("UPDATE usage_ingest SET watermark = ? WHERE id = 1", [new_mark])
+        return result, daily
+
+    # The ingest is the one long writer of ours: it runs as one use case, retried
+    # whole when FreeRADIUS holds the lock, so two passes never count bytes twice.
+    result, daily = await transaction(body, budget_s=DAEMON_BUDGET_S)
     result.days = dict(daily)
     result.seconds = time.perf_counter() - started
     return result

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from portal.errors import PortalError
-from portal.store import db, fastread, radacct
+from portal.store import db, radacct
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class AccountingLive:
         self.stale_after_seconds = stale_after_seconds
 
     async def sample(self, username: str, now: datetime) -> LiveSample:
-        rows = await fastread.fetch(self._SQL, [username])
+        rows = await db.fetch_indexed(self._SQL, [username])
         if not rows:
             return OFFLINE
         r = rows[0]
@@ -105,7 +105,7 @@ class ShaperLive:
         self.max_age_seconds = max_age_seconds
 
     async def sample(self, username: str, now: datetime) -> LiveSample:
-        rows = await fastread.fetch(
+        rows = await db.fetch_indexed(
             "SELECT down_bps, up_bps, sampled_at FROM live_rates WHERE username = ?", [username])
         if not rows:
             return OFFLINE
@@ -133,10 +133,8 @@ async def publish(rates: dict[str, tuple[int, int]], now: datetime) -> None:
     sql = ("INSERT INTO live_rates (username, down_bps, up_bps, sampled_at) VALUES (?,?,?,?)"
            " ON CONFLICT (username) DO UPDATE SET down_bps = excluded.down_bps,"
            " up_bps = excluded.up_bps, sampled_at = excluded.sampled_at")
-    if db.current_dialect() == "postgres":
-        sql = db._numbered(sql)
-    await db.conn().execute_many(sql, [[u, max(0, d), max(0, up), sampled]
-                                       for u, (d, up) in rates.items()])
+    await db.execute_many(sql, [[u, max(0, d), max(0, up), sampled]
+                                for u, (d, up) in rates.items()])
 
 
 Factory = Callable[[Any], LiveTraffic]

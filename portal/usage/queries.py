@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from portal.store import db, fastread, radacct
+from portal.store import db, radacct
 from portal.usage import days
 from portal.usage.ingest import day_param
 
@@ -37,7 +37,7 @@ def _as_date(value: object) -> date:
 
 async def totals(username: str, today: date, cycle_first_day: date) -> Totals:
     first = min(today, cycle_first_day)
-    rows = await fastread.fetch(
+    rows = await db.fetch_indexed(
         "SELECT COALESCE(SUM(CASE WHEN day = ? THEN bytes_in ELSE 0 END), 0) AS ti,"
         " COALESCE(SUM(CASE WHEN day = ? THEN bytes_out ELSE 0 END), 0) AS tou,"
         " COALESCE(SUM(CASE WHEN day >= ? THEN bytes_in ELSE 0 END), 0) AS ci,"

@@ -8,6 +8,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
 from portal.config import Config, jwt_key
+from portal.speed import settings as speed_settings
 from portal.store import db
 from portal.store.models import Reseller
 from portal.web import apidoc, customer_api, errors, login, operator_api, support, wifi
@@ -47,6 +48,7 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.config.HTTP_AUTO_OPTIONS = False
     app.config.CORS_AUTOMATIC_OPTIONS = False
     app.ctx.config = config
+    speed_settings.configure(config)
     app.ctx.jwt_key = jwt_key(config)
     app.ctx.trusted_proxies = parse_networks(config.get("portal", "trusted_proxies") or [])
     app.ctx.hostnames = {"localhost", *[h.lower() for h in config.get("portal", "hostnames", [])]}

@@ -16,7 +16,7 @@ from sanic import Request
 
 from portal.core.auth import tokens
 from portal.errors import Unauthorized
-from portal.store import fastread
+from portal.store import db
 from portal.store.models import Subscriber
 from portal.web import apidoc
 
@@ -58,7 +58,7 @@ def verified_claims(key: bytes, token: str, now: datetime) -> tokens.Claims:
 
 async def authenticate_customer(request: Request) -> Subscriber:
     claims = verified_claims(request.app.ctx.jwt_key, bearer_token(request), datetime.now(UTC))
-    rows = await fastread.fetch(_AUTH_SQL, [claims.jti, claims.username])
+    rows = await db.fetch_indexed(_AUTH_SQL, [claims.jti, claims.username])
     if not rows:
         if await tokens.is_revoked(claims.jti):
             raise Unauthorized("token_revoked", "you have logged out, please log in again")

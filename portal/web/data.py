@@ -59,6 +59,5 @@ async def buy(request: Request) -> HTTPResponse:
     gb = parse_gb(body.get("gb"), max_gb(request))
     previewed = parse_cents(body["amount_cents"]) if "amount_cents" in body else None
     result, replayed = await topups.buy_data(sub.id, gb, previewed, datetime.now(UTC),
-                                             ip=client_address(request), claim=claim,
-                                             config=request.app.ctx.config)
+                                             ip=client_address(request), claim=claim)
     return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)

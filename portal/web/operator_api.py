@@ -13,12 +13,11 @@ from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
-from tortoise.transactions import in_transaction
 
 from portal.core import operators, tickets
-from portal.core.auth import lockout, tokens
-from portal.errors import PortalError, TooManyRequests, Unauthorized
-from portal.store import journal
+from portal.core.auth import login as login_case
+from portal.core.auth import tokens
+from portal.errors import PortalError, Unauthorized
 from portal.store.models import Operator
 from portal.web.auth import bearer_token
 from portal.web.request import client_address, credentials, json_body
@@ -53,37 +52,19 @@ async def _no_store(request: Request, response: HTTPResponse) -> None:
 @bp.post("/operator/api/login")
 async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
-    ip = client_address(request)
-    now = datetime.now(UTC)
-    until = await lockout.check(ip, now)
-    if until is None and len(password) <= 128:
-        op = await operators.authenticate(username, password)
-    else:
-        op = None
-    if until is None and op is None:
-        until = await lockout.record_failure(ip, f"operator:{username}"[:64], now)
-        if until is None:
-            raise Unauthorized("invalid_credentials", "wrong username or password")
-    if until is not None:
-        seconds = max(1, int((until - now).total_seconds()) + 1)
-        raise TooManyRequests("locked_out", "too many failed logins from your address; try "
-                              f"again in {(seconds + 59) // 60} minute(s)", retry_after=seconds)
-    assert op is not None
-    token, claims = tokens.issue(request.app.ctx.jwt_key, op.username,
-                                 request.app.ctx.config.get("portal", "token_days"), now,
-                                 token_type="operator")
-    async with in_transaction() as tx:
-        await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip)
+    issued, op = await login_case.operator_login(
+        username, password, client_address(request), datetime.now(UTC),
+        request.app.ctx.jwt_key, request.app.ctx.config.get("portal", "token_days"))
     reseller = await op.reseller if op.reseller_id else None  # type: ignore[attr-defined]
-    return json({"token": token, "token_type": "Bearer", "username": op.username,
+    return json({"token": issued.token, "token_type": "Bearer", "username": op.username,
                  "reseller": reseller.name if reseller else None,
-                 "expires_at": claims.expires_at.isoformat()})
+                 "expires_at": issued.claims.expires_at.isoformat()})
 
 
 @bp.post("/operator/api/logout")
 @operator
 async def logout(request: Request) -> HTTPResponse:
-    await tokens.revoke(request.ctx.claims)
+    await login_case.logout(request.ctx.claims, datetime.now(UTC))
     return json({"ok": True})
 
 

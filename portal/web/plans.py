@@ -25,10 +25,6 @@ tabs.register(tabs.Tab("plans", "Change Plan", "⇅", _enabled,
                               "plan changes are not enabled for your account"))
 
 
-def reply_profile(request: Request) -> str:
-    return str(request.app.ctx.config.get("radius", "reply_profile", "mikrotik"))
-
-
 @bp.get("/customer/plans")
 async def plans_page(request: Request) -> HTTPResponse:
     return html(render("plans.html", brand=await branding.for_host(request)))
@@ -68,6 +64,5 @@ async def change(request: Request) -> HTTPResponse:
     claim = idempotency.claim_from(request.headers.get("idempotency-key"), request.path, body)
     result, replayed = await plan_change.change_plan(
         sub.id, parse_id(body.get("plan_id")), parse_cents(body.get("amount_cents")),
-        body.get("quoted_at"), datetime.now(UTC), profile=reply_profile(request),
-        ip=client_address(request), claim=claim, config=request.app.ctx.config)
+        body.get("quoted_at"), datetime.now(UTC), ip=client_address(request), claim=claim)
     return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)

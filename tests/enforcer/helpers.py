@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
+from portal.enforcer.settings import Settings
 from portal.speed.rules import Policy
-from portal.speed.settings import Settings
 from portal.store import db, radacct
 from portal.store.models import EnforcementState, Nas, Subscriber
 from portal.usage.ingest import day_param

@@ -138,7 +138,7 @@ async def test_plan_change_by_the_portal_is_followed_from_the_journal(
     await enforcer.enforce(None)
     await enforcer.settle()
 
-    await subscribers.set_plan("alice", "Fast", profile="mikrotik")
+    await subscribers.set_plan("alice", "Fast")
     await enforcer.poll_journal()
     report = await enforcer.enforce(enforcer.dirty)
     await enforcer.settle()
@@ -355,19 +355,18 @@ async def test_usage_ingest_job_marks_subscribers_whose_usage_moved(
 async def test_batched_set_rates_writes_what_set_rate_writes(db: str, profile: str) -> None:
     from tortoise.transactions import in_transaction
 
-    from portal.store import radius
-
+    from portal.store import rate
 
     async with in_transaction() as tx:
-        await radius.set_rate(tx, "a", 1000, 500, profile)
-        await radius.set_rate(tx, "b", 1000, 500, profile)
+        await rate.set_rate(tx, "a", 1000, 500, profile)
+        await rate.set_rate(tx, "b", 1000, 500, profile)
         await RadReply.create(username="b", attribute="Framed-Pool", op=":=", value="p1",
                               using_db=tx)
     async with in_transaction() as tx:
-        one = await radius.set_rate(tx, "a", 20000, 5000, profile)
+        one = await rate.set_rate(tx, "a", 20000, 5000, profile)
     async with in_transaction() as tx:
-        written = await radius.set_rates(tx, {"b": (20000, 5000), "c": (20000, 5000)},
-                                              profile)
+        written = await rate.set_rates(tx, {"b": (20000, 5000), "c": (20000, 5000)},
+                                       profile)
     assert written == 2 * len(one)
 
     async def rows(u: str) -> list[tuple[str, str, str]]:
@@ -397,7 +396,7 @@ async def test_daemon_loop_keeps_the_work_of_a_failed_pass_and_retries_it(
             return await real(usernames)
 
         monkeypatch.setattr(facts, "open_sessions", flaky)
-        await subscribers.set_plan("alice", "Fast", profile="mikrotik")
+        await subscribers.set_plan("alice", "Fast")
         await helpers.until(lambda: helpers.state_is("alice", "applied", FAST[0]),
                             what="plan change applied after the failed pass")
         assert calls["n"] >= 2

@@ -241,7 +241,7 @@ async def test_killed_enforcer_keeps_the_tree_and_reconciles_changes_made_while_
     # The kernel keeps shaping without the process.
     assert_rate(await measure(lab, ALICE), HOME[0], "alice while the enforcer is down")
     # Changes while it is down: bob upgrades, alice crosses the FUP tier.
-    await subscribers.set_plan("bob", "Fast", profile="mikrotik")
+    await subscribers.set_plan("bob", "Fast")
     await helpers.use_bytes("alice", 150 * GB)
 
     second = enforcer(db_url, tmp_path / "enf", lab)

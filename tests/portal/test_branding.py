@@ -41,8 +41,7 @@ async def two_brands(db: str) -> None:
     await resellers.brand("cedar", company_name="Cedar Net", tagline="Cedar tagline",
                           footer_text="Cedar footer", primary_color="#1b7f3b",
                           custom_domain="portal.cedar.example")
-    await subscribers.add_subscriber("omar@cedar", "omar-pw", "cedar", "Basic",
-                                     profile="mikrotik")
+    await subscribers.add_subscriber("omar@cedar", "omar-pw", "cedar", "Basic")
 
 
 async def test_custom_domain_brands_the_login_page(two_brands, portal_server: PortalServer):

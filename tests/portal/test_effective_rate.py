@@ -74,12 +74,6 @@ async def test_plan_change_writes_the_new_plans_effective_speed(
     assert await _reply("up@x") == "20000k/50000k"
 
 
-def _config():
-    from portal.config import load_config
-
-    return load_config(environ={})
-
-
 async def test_renewing_an_expired_subscriber_lifts_the_suspension_in_radreply(acme: None):
     from datetime import timedelta
 
@@ -92,7 +86,7 @@ async def test_renewing_an_expired_subscriber_lifts_the_suspension_in_radreply(a
                                               expires_at=now - timedelta(days=10))
     # What the enforcer wrote when the subscription expired.
     await RadReply.filter(username="late@x").update(value="256k/256k")
-    renewed = await subscribers.renew("late@x", config=_config(), now=now)
+    renewed = await subscribers.renew("late@x", now=now)
     assert renewed.cycle_start == now and renewed.expires_at == now + timedelta(days=30)
     assert await _reply("late@x") == PLAN
     assert await ChangeJournal.filter(username="late@x", kind="status").count() == 1
@@ -104,7 +98,7 @@ async def test_renewing_early_extends_from_the_current_expiry(acme: None):
     from portal.core import subscribers
 
     sub = await customer("early@x")
-    renewed = await subscribers.renew("early@x", days=7, config=_config())
+    renewed = await subscribers.renew("early@x", days=7)
     assert renewed.cycle_start == sub.expires_at
     assert renewed.expires_at == sub.expires_at + timedelta(days=7)
 
@@ -114,9 +108,9 @@ async def test_reactivation_writes_the_effective_speed(acme: None):
 
     await customer("back@x")
     await _in_tier("back@x", 105)
-    await subscribers.set_status("back@x", "disabled", config=_config())
+    await subscribers.set_status("back@x", "disabled")
     assert await _reply("back@x") == "256k/256k"  # disabled: the suspended speed
-    await subscribers.set_status("back@x", "active", config=_config())
+    await subscribers.set_status("back@x", "active")
     assert await _reply("back@x") == TIER1  # active again, still past tier 1 this cycle
 
 
@@ -126,4 +120,4 @@ async def test_renew_refuses_a_nonsense_length(acme: None):
 
     await customer("odd@x")
     with pytest.raises(PortalError, match="1-3660 days"):
-        await subscribers.renew("odd@x", days=0, config=_config())
+        await subscribers.renew("odd@x", days=0)

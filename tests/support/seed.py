@@ -22,8 +22,7 @@ async def subscriber(username: str, password: str = "secret-pw", reseller: str =
                      plan: str = "Basic", balance_cents: int = 0,
                      now: datetime | None = None) -> Subscriber:
     sub = await subscribers.add_subscriber(username, password, reseller, plan,
-                                           profile="mikrotik", full_name="Test Person",
-                                           now=now or datetime.now(UTC))
+                                           full_name="Test Person", now=now or datetime.now(UTC))
     if balance_cents:
         await subscribers.credit(username, balance_cents, "test")
     return await Subscriber.get(id=sub.id)

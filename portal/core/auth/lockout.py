@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from portal.store.models import LoginFailure
 
 # (failures within the lookback, lookback, block duration), strongest first.
@@ -37,15 +39,19 @@ def blocked_until(failures: list[datetime], now: datetime,
     return None
 
 
-async def check(ip: str, now: datetime) -> datetime | None:
-    rows = await LoginFailure.filter(ip=ip, created_at__gte=now - MEMORY).values_list(
-        "created_at", flat=True
-    )
+async def check(ip: str, now: datetime, tx: BaseDBAsyncClient | None = None
+                ) -> datetime | None:
+    query = LoginFailure.filter(ip=ip, created_at__gte=now - MEMORY)
+    if tx is not None:
+        query = query.using_db(tx)
+    rows = await query.values_list("created_at", flat=True)
     return blocked_until(list(rows), now)
 
 
-async def record_failure(ip: str, username: str, now: datetime) -> datetime | None:
-    await LoginFailure.create(ip=ip, username=username[:64], created_at=now)
+async def record_failure(tx: BaseDBAsyncClient, ip: str, username: str,
+                         now: datetime) -> datetime | None:
+    """In the caller's transaction: the failure, then whether the address is now blocked."""
+    await LoginFailure.create(ip=ip, username=username[:64], created_at=now, using_db=tx)
     # Old rows are useless to every tier; trim them as we go.
-    await LoginFailure.filter(created_at__lt=now - MEMORY).delete()
-    return await check(ip, now)
+    await LoginFailure.filter(created_at__lt=now - MEMORY).using_db(tx).delete()
+    return await check(ip, now, tx)

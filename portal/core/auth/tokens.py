@@ -61,10 +61,3 @@ def decode(key: bytes, token: str, expected_type: str, now: datetime | None = No
 async def is_revoked(jti: str) -> bool:
     return await RevokedToken.filter(jti=jti).exists()
 
-
-async def revoke(claims: Claims) -> None:
-    if not await is_revoked(claims.jti):
-        await RevokedToken.create(jti=claims.jti, username=claims.username,
-                                  expires_at=claims.expires_at)
-    # Revocations of expired tokens protect nothing any more.
-    await RevokedToken.filter(expires_at__lt=datetime.now(UTC)).delete()

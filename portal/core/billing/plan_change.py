@@ -13,7 +13,6 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from portal.config import Config
 from portal.core import wallet
 from portal.core.billing import purchase
 from portal.core.billing.idempotency import Claim
@@ -21,7 +20,8 @@ from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.billing.proration import Proration, prorate
 from portal.core.money import fmt
 from portal.errors import Conflict, Forbidden, NotFound, PortalError
-from portal.store import journal, radius
+from portal.speed import effective
+from portal.store import journal
 from portal.store.models import Plan, Reseller, Subscriber
 
 # How long a preview stays valid: the charge is computed at the preview's instant.
@@ -107,9 +107,8 @@ def quote_instant(quoted_at: str | None, now: datetime) -> datetime:
 
 
 async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
-                      quoted_at: str | None, now: datetime, *, profile: str, ip: str = "",
-                      claim: Claim | None = None, config: Config | None = None
-                      ) -> tuple[dict[str, Any], bool]:
+                      quoted_at: str | None, now: datetime, *, ip: str = "",
+                      claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
     """Charge or refund the previewed amount and switch plan; (result, replayed)."""
     at = quote_instant(quoted_at, now)
 
@@ -137,13 +136,8 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
         if invoice is not None:
             await type(entry).filter(id=entry.id).using_db(tx).update(reference=invoice.number)
         await Subscriber.filter(id=sub.id).using_db(tx).update(plan_id=q.target.id)
-        await radius.set_rate(tx, sub.username, q.target.down_kbps, q.target.up_kbps,
-                                   profile)
-        if config is not None:
-            # The new plan's FUP tiers may already apply: radreply gets the effective speed.
-            from portal.speed.effective import write_effective_rate
-
-            await write_effective_rate(tx, sub.username, now, config)
+        # The new plan's FUP tiers may already apply: radreply gets the effective speed.
+        await effective.write(tx, sub.username, now, origin="portal")
         await journal.record(tx, sub.username, "plan", plan_id=q.target.id,
                              down_kbps=q.target.down_kbps, up_kbps=q.target.up_kbps)
         await journal.audit(tx, f"customer:{sub.username}", "plan.change", sub.username, ip=ip,

@@ -8,11 +8,11 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from portal.core.billing import idempotency
 from portal.core.billing.idempotency import Claim
 from portal.store.models import Subscriber
+from portal.store.tx import transaction
 
 Body = Callable[[BaseDBAsyncClient, Subscriber], Awaitable[dict[str, Any]]]
 
@@ -24,15 +24,18 @@ async def run(subscriber_id: int, claim: Claim | None, now: datetime,
         prior = await idempotency.replay(subscriber_id, claim)
         if prior is not None:
             return prior[1], True
+
+    async def charge(tx: BaseDBAsyncClient) -> dict[str, Any]:
+        # Locks the subscriber row on PostgreSQL (SQLite has one writer anyway), so
+        # two purchases of one subscriber are decided one after the other.
+        sub = await Subscriber.select_for_update().using_db(tx).get(id=subscriber_id)
+        row = await idempotency.claim(tx, subscriber_id, claim, now)
+        result = await body(tx, sub)
+        await idempotency.store(tx, row, 200, result)
+        return result
+
     try:
-        async with in_transaction() as tx:
-            row = await idempotency.claim(tx, subscriber_id, claim, now)
-            # Locks the subscriber row on PostgreSQL (SQLite has one writer anyway), so
-            # two purchases of one subscriber are decided one after the other.
-            sub = await Subscriber.select_for_update().using_db(tx).get(id=subscriber_id)
-            result = await body(tx, sub)
-            await idempotency.store(tx, row, 200, result)
-        return result, False
+        return await transaction(charge), False
     except IntegrityError:
         if claim is None:
             raise

@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from tortoise.transactions import in_transaction
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core.wifi.acs import AcsClient, AcsError, AcsUnavailable, Device, Match, TaskResult
 from portal.core.wifi.genieacs import GenieAcsClient
 from portal.errors import Forbidden, NotFound, PortalError, TooManyRequests
 from portal.store import journal
 from portal.store.models import AcsServer, Reseller, Subscriber, WifiTask
+from portal.store.tx import transaction
 
 CHANGES_PER_HOUR = 10
 WINDOW = timedelta(hours=1)
@@ -85,7 +86,8 @@ async def configure(reseller_name: str, url: str, username: str = "", password: 
         raise PortalError("invalid_match", "match must be tag or username")
     if not 100 <= timeout_ms <= 120000:
         raise PortalError("invalid_timeout", "timeout must be 100 to 120000 ms")
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> AcsServer:
         server = await AcsServer.get_or_none(id=reseller.acs_id, using_db=tx) \
             if reseller.acs_id else None
         values = {"url": url, "username": username, "password": password, "match": match,
@@ -97,6 +99,9 @@ async def configure(reseller_name: str, url: str, username: str = "", password: 
             await AcsServer.filter(id=server.id).using_db(tx).update(**values)
         await journal.audit(tx, "operator:cli", "reseller.acs", None, reseller=reseller.name,
                             url=url, match=match)
+        return server
+
+    server = await transaction(write)
     return await AcsServer.get(id=server.id)
 
 
@@ -104,10 +109,13 @@ async def unconfigure(reseller_name: str) -> None:
     from portal.core.subscribers import get_reseller
 
     reseller = await get_reseller(reseller_name)
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         await Reseller.filter(id=reseller.id).using_db(tx).update(acs_id=None)
         await journal.audit(tx, "operator:cli", "reseller.acs_removed", None,
                             reseller=reseller.name)
+
+    await transaction(write)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -165,8 +173,8 @@ async def _reserve(sub: Subscriber, device: Device, action: str, band: str | Non
     subscriber queue up, so they can never both take the last slot.
     """
     since = now - WINDOW
-    async with in_transaction() as tx:
-        await Subscriber.select_for_update().using_db(tx).get(id=sub.id)
+
+    async def write(tx: BaseDBAsyncClient) -> WifiTask:
         task = await WifiTask.create(subscriber_id=sub.id, device_id=device.id, action=action,
                                      band=band, detail=detail, status="sending", created_at=now,
                                      using_db=tx)
@@ -178,7 +186,9 @@ async def _reserve(sub: Subscriber, device: Device, action: str, band: str | Non
             raise TooManyRequests(  # rolls the insert back
                 "rate_limited", f"you can make {CHANGES_PER_HOUR} WiFi changes per hour; "
                 f"please try again in {(seconds + 59) // 60} minute(s)", retry_after=seconds)
-    return task
+        return task
+
+    return await transaction(write, lock=sub.username)
 
 
 async def _send(sub: Subscriber, task: WifiTask, action: str, ip: str,
@@ -197,12 +207,15 @@ async def _send(sub: Subscriber, task: WifiTask, action: str, ip: str,
         error = PortalError("acs_error", str(exc), 502)
         status, offline, message = "failed", False, str(exc)
     task.status, task.offline, task.message = status, offline, message[:500]
-    async with in_transaction() as tx:
+
+    async def write(tx: BaseDBAsyncClient) -> None:
         await task.save(using_db=tx, update_fields=["acs_task_id", "status", "offline",
                                                     "message", "updated_at"])
         await journal.audit(tx, f"customer:{sub.username}", AUDIT_ACTIONS[action], sub.username,
                             ip=ip, task=task.id, device=task.device_id, status=status,
                             **audit_detail)
+
+    await transaction(write, lock=sub.username)
     if error is not None:
         raise error
     return task

@@ -1,0 +1,61 @@
+"""The [enforcer] section of the config, checked once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from portal.config import Config, ConfigError
+from portal.speed.rules import Policy
+from portal.speed.settings import SpeedSettings
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"enforcer.shaper: expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy: Policy
+    shaper: bool = False
+    down_interface: str = ""
+    up_interface: str = ""
+    netns: str | None = None
+    reply_profile: str = "mikrotik"
+    poll_s: float = 0.2
+    reconcile_s: float = 60.0
+    ingest_s: float = 60.0
+    sample_s: float = 1.0
+    coa_timeout_s: float = 1.0
+    coa_retries: int = 2
+    timezone: str = "UTC"
+    cycle: str = "renewal"
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        def get(key: str, default: Any) -> Any:
+            return config.get("enforcer", key, default)
+
+        speed = SpeedSettings.from_config(config)
+        try:
+            return cls(
+                policy=speed.policy, shaper=_bool(get("shaper", False)),
+                down_interface=str(get("down_interface", "")),
+                up_interface=str(get("up_interface", "")),
+                netns=str(get("netns", "")) or None,
+                reply_profile=speed.reply_profile,
+                poll_s=int(get("poll_ms", 200)) / 1000, reconcile_s=float(get("reconcile_s", 60)),
+                ingest_s=float(get("ingest_s", 60)), sample_s=float(get("sample_s", 1.0)),
+                coa_timeout_s=float(get("coa_timeout_s", 1.0)),
+                coa_retries=int(get("coa_retries", 2)), timezone=speed.timezone,
+                cycle=speed.cycle,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"[enforcer]: {exc}") from exc
