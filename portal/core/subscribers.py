@@ -167,8 +167,8 @@ async def add_subscriber(
         except IntegrityError:
             raise Conflict("duplicate_username", f"username {username!r} already exists") from None
         await radius.set_password(tx, username, password)
-        await effective.write(tx, username, at, origin="portal")
-        await journal.record(tx, username, "subscriber", action="created", plan_id=plan_row.id)
+        await effective.write(tx, username, at, "subscriber", action="created",
+                              plan_id=plan_row.id)
         await journal.audit(tx, actor, "subscriber.add", username, plan=plan_row.name)
         return sub
 
@@ -196,9 +196,9 @@ async def set_plan(username: str, plan: str, *, actor: str = "operator:cli",
         plan_row = await get_plan(await sub.reseller, plan)
         sub.plan = plan_row
         await sub.save(using_db=tx, update_fields=["plan_id"])
-        await effective.write(tx, username, now or datetime.now(UTC), origin="portal")
-        await journal.record(tx, username, "plan", plan_id=plan_row.id,
-                             down_kbps=plan_row.down_kbps, up_kbps=plan_row.up_kbps)
+        await effective.write(tx, username, now or datetime.now(UTC), "plan",
+                              plan_id=plan_row.id, down_kbps=plan_row.down_kbps,
+                              up_kbps=plan_row.up_kbps)
         await journal.audit(tx, actor, "subscriber.set_plan", username, plan=plan_row.name)
         return sub
 
@@ -215,8 +215,7 @@ async def set_status(username: str, status: str, actor: str = "operator:cli",
         sub.status = status
         await sub.save(using_db=tx, update_fields=["status"])
         await radius.set_enabled(tx, username, status == "active")
-        await effective.write(tx, username, now or datetime.now(UTC), origin="portal")
-        await journal.record(tx, username, "status", status=status)
+        await effective.write(tx, username, now or datetime.now(UTC), "status", status=status)
         await journal.audit(tx, actor, "subscriber.set_status", username, status=status)
 
     await transaction(change, lock=username)
@@ -240,9 +239,8 @@ async def renew(username: str, days: int | None = None, actor: str = "operator:c
         start = max(sub.expires_at, at)
         sub.cycle_start, sub.expires_at = start, start + length
         await sub.save(using_db=tx, update_fields=["cycle_start", "expires_at"])
-        await effective.write(tx, username, at, origin="portal")
-        await journal.record(tx, username, "status", status=sub.status, renewed=True,
-                             expires_at=sub.expires_at.isoformat())
+        await effective.write(tx, username, at, "status", status=sub.status, renewed=True,
+                              expires_at=sub.expires_at.isoformat())
         await journal.audit(tx, actor, "subscriber.renew", username,
                             expires_at=sub.expires_at.isoformat())
         return sub

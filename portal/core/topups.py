@@ -76,9 +76,9 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
                                    invoice_id=invoice.id, created_at=now, using_db=tx)
         bonus = await cycle_bonus_bytes(sub.id, sub.cycle_start, tx)
         # The bonus may lift a FUP tier: a reconnect must get the restored speed.
-        await effective.write(tx, sub.username, now, origin="portal", bonus_bytes=bonus)
-        await journal.record(tx, sub.username, "topup", gb=gb, bytes=gb * GB,
-                             bonus_bytes=bonus, cycle_start=sub.cycle_start.isoformat())
+        await effective.write(tx, sub.username, now, "topup", known_bonus_bytes=bonus, gb=gb,
+                              bytes=gb * GB, bonus_bytes=bonus,
+                              cycle_start=sub.cycle_start.isoformat())
         await journal.audit(tx, actor, "data.buy", sub.username, ip=ip, gb=gb,
                             amount_cents=amount, invoice=invoice.number)
         return {"topup": {"id": topup.id, "gb": gb, "bytes": gb * GB, "amount_cents": amount},

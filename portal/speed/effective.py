@@ -23,13 +23,15 @@ from portal.speed.settings import current
 from portal.store import journal, rate
 
 
-async def write(tx: BaseDBAsyncClient, username: str, now: datetime, *, origin: str,
-                bonus_bytes: int | None = None) -> rules.Desired | None:
-    """Compute the subscriber's speed from the database and write it (None: unknown).
+async def write(tx: BaseDBAsyncClient, username: str, now: datetime, kind: str, *,
+                origin: str = "portal", known_bonus_bytes: int | None = None,
+                **payload: object) -> rules.Desired | None:
+    """Compute the subscriber's speed from the database, write it to radreply and
+    record the change's journal row (`kind` with `payload`, plus the speed written).
 
     Reads run inside the caller's transaction, so they see the plan, status or
-    top-up being written. bonus_bytes overrides the bonus when the caller
-    already knows it.
+    top-up being written. known_bonus_bytes saves a query when the caller has
+    just computed the bonus. None: no such subscriber (nothing written).
     """
     settings = current()
     known = await facts.subscriber_facts([username], now, ZoneInfo(settings.timezone),
@@ -37,10 +39,13 @@ async def write(tx: BaseDBAsyncClient, username: str, now: datetime, *, origin: 
     if username not in known:
         return None
     subject = known[username]
-    if bonus_bytes is not None:
-        subject = replace(subject, bonus_bytes=bonus_bytes)
+    if known_bonus_bytes is not None:
+        subject = replace(subject, bonus_bytes=known_bonus_bytes)
     desired = rules.desired_state(subject, settings.policy, now)
-    await write_desired(tx, {username: desired}, origin=origin)
+    await rate.set_rates(tx, {username: (desired.down_kbps, desired.up_kbps)},
+                         settings.reply_profile)
+    await journal.record(tx, username, kind, origin=origin, speed=speed_payload(desired),
+                         **payload)
     return desired
 
 
@@ -52,12 +57,12 @@ async def write_desired(tx: BaseDBAsyncClient, desired: dict[str, rules.Desired]
     written = await rate.set_rates(
         tx, {u: (d.down_kbps, d.up_kbps) for u, d in desired.items()},
         current().reply_profile)
-    await journal.record_many(tx, [(u, "speed", payload(d)) for u, d in desired.items()],
-                              origin=origin)
+    await journal.record_many(tx, [(u, "speed", speed_payload(d))
+                                   for u, d in desired.items()], origin=origin)
     return written
 
 
-def payload(d: rules.Desired) -> dict[str, object]:
-    """The journal row of a speed written (kind "speed")."""
+def speed_payload(d: rules.Desired) -> dict[str, object]:
+    """What a journal row says of the speed written (all of a "speed" row's payload)."""
     return {"reason": d.reason, "action": d.action,
             "down_kbps": d.down_kbps, "up_kbps": d.up_kbps}

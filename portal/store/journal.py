@@ -20,7 +20,8 @@ KINDS = frozenset({"subscriber", "plan", "status", "parental", "topup", "wallet"
 
 
 async def record(
-    tx: BaseDBAsyncClient, username: str | None, kind: str, **payload: Any
+    tx: BaseDBAsyncClient, username: str | None, kind: str, *, origin: str = "portal",
+    **payload: Any
 ) -> ChangeJournal:
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")

@@ -37,6 +37,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -54,6 +55,8 @@ BUDGET_S = 2.0  # a subscriber's click: past this the answer is 503 + Retry-Afte
 DAEMON_BUDGET_S = 10.0  # the enforcer and the ingest can wait longer than a click
 RETRY_AFTER_S = 1
 _RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock timeout
+
+_current: ContextVar[BaseDBAsyncClient | None] = ContextVar("ispedge_tx", default=None)
 
 # Tests set this to a function called before each commit with the attempt number
 # (1, 2, ...); raising a busy error there exercises the retry path.
@@ -100,7 +103,14 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 async def transaction(use_case: UseCase[T], *, lock: str | None = None,
                       budget_s: float = BUDGET_S) -> T:
-    """Run use_case(tx) in one transaction, retried whole while the database is busy."""
+    """Run use_case(tx) in one transaction, retried whole while the database is busy.
+
+    Called from inside another use case's transaction, it joins that transaction:
+    the outer one commits, rolls back and retries the whole.
+    """
+    outer = _current.get()
+    if outer is not None:
+        return await use_case(outer)
     deadline = time.monotonic() + budget_s
     attempt = 0
     while True:
@@ -172,6 +182,7 @@ async def _run_sqlite(use_case: UseCase[T], deadline: float, attempt: int) -> T:
             await asyncio.to_thread(writer.begin, wait_ms)
         tx = _inline_client(writer.conn)
         token = connections.set(tx.connection_name, tx)
+        mine = _current.set(tx)
         try:
             result = await use_case(tx)
             if _before_commit is not None:
@@ -183,6 +194,7 @@ async def _run_sqlite(use_case: UseCase[T], deadline: float, attempt: int) -> T:
                 writer.conn.rollback()
             raise
         finally:
+            _current.reset(mine)
             connections.reset(token)
 
 
@@ -253,7 +265,11 @@ async def _run_postgres(use_case: UseCase[T], lock: str | None, deadline: float,
         if lock is not None:
             await tx.execute_query(
                 "SELECT id FROM subscribers WHERE username = $1 FOR UPDATE", [lock])
-        result = await use_case(tx)
+        mine = _current.set(tx)
+        try:
+            result = await use_case(tx)
+        finally:
+            _current.reset(mine)
         if _before_commit is not None:
             _before_commit(attempt)
         return result

@@ -137,9 +137,8 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
             await type(entry).filter(id=entry.id).using_db(tx).update(reference=invoice.number)
         await Subscriber.filter(id=sub.id).using_db(tx).update(plan_id=q.target.id)
         # The new plan's FUP tiers may already apply: radreply gets the effective speed.
-        await effective.write(tx, sub.username, now, origin="portal")
-        await journal.record(tx, sub.username, "plan", plan_id=q.target.id,
-                             down_kbps=q.target.down_kbps, up_kbps=q.target.up_kbps)
+        await effective.write(tx, sub.username, now, "plan", plan_id=q.target.id,
+                              down_kbps=q.target.down_kbps, up_kbps=q.target.up_kbps)
         await journal.audit(tx, f"customer:{sub.username}", "plan.change", sub.username, ip=ip,
                             from_plan=q.current.name, to_plan=q.target.name,
                             amount_cents=q.amount_cents,
