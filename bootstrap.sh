@@ -32,14 +32,23 @@ for svc in freeradius unbound postgresql; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 
+# A pip.conf may name index locations that do not exist on this machine; pip then
+# warns about each one on every run ("WARNING: Location 'file:///...' is ignored:
+# it is neither a file nor a directory."). Drop exactly those lines; every other
+# message and pip's exit status go through.
+PIP_NOISE="^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.$"
+pip_() {
+  { .venv/bin/pip "$@" 2>&1 1>&3 3>&- | { grep -v -E "$PIP_NOISE" || true; } >&2; } 3>&1
+}
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install -q --upgrade pip >/dev/null
+pip_ install -q --upgrade pip >/dev/null
 if [ "$MODE" = test ]; then
-  .venv/bin/pip install -q -e '.[test]'
+  pip_ install -q -e '.[test]'
 else
-  .venv/bin/pip install -q -e .
+  pip_ install -q -e .
 fi
 
 case "$MODE" in

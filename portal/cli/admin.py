@@ -17,10 +17,13 @@ from portal.store import migrations
 async def db_upgrade(args: argparse.Namespace, config: Config) -> int:
     async def run() -> int:
         names = await migrations.upgrade()
-        print("applied: " + ", ".join(names) if names else "schema is up to date")
+        for name in names:
+            print(f"applied {name}")
+        if not names:
+            print("schema is up to date")
         return 0
 
-    return await with_db(config, run, upgrade=True)
+    return await with_db(config, run, check_schema=False)
 
 
 # --- reseller --------------------------------------------------------------

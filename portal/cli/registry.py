@@ -46,13 +46,18 @@ def positive_int(text: str) -> int:
     return value
 
 
-async def with_db(config: Config, fn: Callable[[], Awaitable[int]], upgrade: bool = False) -> int:
+async def with_db(config: Config, fn: Callable[[], Awaitable[int]],
+                  check_schema: bool = True) -> int:
+    """Open the database, run one command body, close it.
+
+    A command refuses to run on an outdated schema; `db upgrade` passes
+    check_schema=False because bringing the schema up to date is its own body
+    (and only its body knows which migrations it applied, to say so).
+    """
     speed_settings.configure(config)
     await db.open_db(config.database_url)
     try:
-        if upgrade:
-            await migrations.upgrade()
-        elif await migrations.pending():
+        if check_schema and await migrations.pending():
             raise PortalError("schema_outdated",
                               "the database schema is not up to date: run `ispedge db upgrade`")
         return await fn()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import socket
 from datetime import UTC, datetime, timedelta
@@ -163,10 +164,37 @@ def free_port(preferred: int) -> int:
         return int(s.getsockname()[1])
 
 
+# The demo's database holds Cleartext-Password rows and its state dir the token
+# signing key: owner and group only, for everything this process and its children
+# (enforcer, resolver) create.
+DEMO_UMASK = 0o027
+
+
+def restrict(state: Path, dbfile: Path) -> None:
+    """Take group write and every "other" bit off what an earlier run (before the
+    demo set its umask) left behind: the state dir, the database and its -wal/-shm,
+    the token key, the logs and the resolver's state. Only files we own; nothing
+    else under a --state-dir that happens to hold other things."""
+    paths = [state, Path(f"{dbfile}-wal"), Path(f"{dbfile}-shm"), dbfile,
+             state / "jwt.key", *state.glob("*.log")]
+    for root, dirs, files in os.walk(state / "dns"):
+        paths += [Path(root, name) for name in [*dirs, *files]]
+    uid = os.getuid()
+    for path in paths:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid == uid and not path.is_symlink():
+            path.chmod(st.st_mode & 0o7777 & ~DEMO_UMASK)
+
+
 def run_demo(args: argparse.Namespace, config: Config) -> int:
+    os.umask(DEMO_UMASK)
     state = Path(args.state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     dbfile = state / "ispedge.db"
+    restrict(state, dbfile)
     if args.reset:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{dbfile}{suffix}").unlink(missing_ok=True)

@@ -47,6 +47,24 @@ def test_db_upgrade_is_idempotent(cli):
     assert "up to date" in cli("db", "upgrade").stdout
 
 
+def test_db_upgrade_names_the_migrations_it_applies(tmp_path: Path):
+    from portal.store import migrations
+
+    env = portal_env(f"sqlite://{tmp_path / 'fresh.db'}", tmp_path / "state")
+
+    def upgrade() -> str:
+        proc = subprocess.run([sys.executable, "-m", "portal.main", "db", "upgrade"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    expected = [m.name for m in migrations.available("sqlite")]
+    assert expected
+    first = upgrade()
+    assert first.splitlines() == [f"applied {name}" for name in expected], first
+    assert upgrade().strip() == "schema is up to date"
+
+
 def test_subscriber_add_writes_radius_rows(acme, db_url):
     import asyncio
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.portal import free_port, portal_env
 from tests.support.requirements import need_binary
@@ -16,6 +17,11 @@ from tests.support.requirements import need_binary
 
 def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
     state = tmp_path / "demo"
+    # left by an earlier run under a permissive umask: the demo tightens it on start
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    (state / "enforcer.log").write_text("earlier run\n")
+    (state / "enforcer.log").chmod(0o644)
     port = free_port()
     env = portal_env("", tmp_path / "unused")
     env.pop("ISPEDGE_DATABASE_URL")
@@ -74,9 +80,25 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
         out = subprocess.run([need_binary("dig", "bind9-dnsutils"), *dig_cmd[1:], "+tries=1",
                               "+time=2"], capture_output=True, text=True, timeout=10).stdout
         assert "status: NXDOMAIN" in out and "blocked by ispedge" in out, out
+        # Cleartext-Password rows and the token key: nothing readable by others.
+        private = [state, state / "ispedge.db", state / "ispedge.db-wal",
+                   state / "ispedge.db-shm", state / "jwt.key", state / "enforcer.log"]
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in private}
+        assert all(p.stat().st_mode & 0o007 == 0 for p in private), modes
+        assert all(p.stat().st_mode & 0o020 == 0 for p in private), modes  # 0750/0640
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_default_demo_state_dir_is_gitignored():
+    repo = Path(__file__).parents[2]
+    git = need_binary("git", "git")
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("ispedge-demo/ispedge.db", "ispedge-demo/jwt.key"):
+        proc = subprocess.run([git, "-C", str(repo), "check-ignore", "-q", path])
+        assert proc.returncode == 0, path
 
 
 def test_locked_database_is_a_clear_error_and_writes_nothing(db_url: str, tmp_path: Path):

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.support.requirements import need_binary
-from tests.systemd.test_units import parse
+from tests.systemd.test_units import BINARY, parse
 
 SYSTEMD = Path(__file__).parents[2] / "systemd"
 
@@ -18,7 +18,7 @@ def test_timer_and_service_verify_together(tmp_path: Path) -> None:
     fake_bin.write_text("#!/bin/sh\n")
     fake_bin.chmod(0o755)
     for name in ("ispedge-blocklists.service", "ispedge-blocklists.timer"):
-        text = (SYSTEMD / name).read_text().replace("/usr/bin/ispedge", str(fake_bin))
+        text = (SYSTEMD / name).read_text().replace(BINARY, str(fake_bin))
         (tmp_path / name).write_text(text)
     proc = subprocess.run([analyze, "verify", str(tmp_path / "ispedge-blocklists.timer")],
                           capture_output=True, text=True,
@@ -33,5 +33,5 @@ def test_timer_and_service_verify_together(tmp_path: Path) -> None:
     assert "Next elapse" in calendar
     service = parse(SYSTEMD / "ispedge-blocklists.service")["Service"]
     assert service["Type"] == "oneshot"
-    assert service["ExecStart"].split()[1:3] == ["blocklists", "update"]
-    assert service["StateDirectory"] == "ispedge/blocklists"
+    assert service["ExecStart"].split()[-2:] == ["blocklists", "update"]
+    assert service["ReadWritePaths"] == "/var/lib/ispedge/blocklists"

@@ -20,4 +20,4 @@ def test_enforcer_unit_has_only_net_admin_and_its_own_user() -> None:
     for key in ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp",
                 "PrivateDevices", "ProtectKernelModules", "RestrictNamespaces",
                 "MemoryDenyWriteExecute", "StateDirectory", "ReadWritePaths", "UMask"):
-        assert service[key] == portal[key], key
+        assert service.get(key) == portal.get(key), key

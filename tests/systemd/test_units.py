@@ -1,4 +1,6 @@
-"""Every unit in systemd/ passes `systemd-analyze verify` and keeps its hardening."""
+"""Every unit in systemd/ passes `systemd-analyze verify` and keeps its hardening: an
+exposure of at most 2.0, one binary path, documentation that the install step really
+installs, and a state directory no two users fight over."""
 
 from __future__ import annotations
 
@@ -10,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.requirements import need_binary
+from tests.support.requirements import need_binary, need_root
 
-UNITS = sorted((Path(__file__).parents[2] / "systemd").glob("*.service"))
+ROOT = Path(__file__).parents[2]
+SYSTEMD = ROOT / "systemd"
+UNITS = sorted(SYSTEMD.glob("*.service"))
+ALL_UNITS = sorted([*UNITS, *SYSTEMD.glob("*.timer")])
+BINARY = "/usr/local/bin/ispedge"
+MAX_EXPOSURE = 2.0
 
 
 def parse(unit: Path) -> configparser.RawConfigParser:
@@ -20,6 +27,16 @@ def parse(unit: Path) -> configparser.RawConfigParser:
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read(unit)
     return parser
+
+
+def values(unit: Path, key: str) -> list[str]:
+    """Every value of a key that may repeat (Documentation=, ReadWritePaths=), split."""
+    found: list[str] = []
+    for line in unit.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == key:
+            found += value.split()
+    return found
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
@@ -48,7 +65,8 @@ def test_portal_unit_is_unprivileged():
     assert service["ProtectSystem"] == "strict"
     assert service["PrivateTmp"] == "yes"
     assert service["NoNewPrivileges"] == "yes"
-    assert service["StateDirectory"] == "ispedge"
+    assert "StateDirectory" not in service  # systemd/tmpfiles.d/ispedge.conf owns it
+    assert service["ReadWritePaths"] == "/var/lib/ispedge"
 
 
 def test_every_unit_drops_privileges():
@@ -57,3 +75,88 @@ def test_every_unit_drops_privileges():
         assert service.get("User") not in (None, "root"), unit.name
         assert service.get("NoNewPrivileges") == "yes", unit.name
         assert service.get("ProtectSystem") == "strict", unit.name
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
+def test_unit_exposure_is_low(unit: Path):
+    analyze = need_binary("systemd-analyze", "systemd")
+    proc = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", str(unit)],
+                          capture_output=True, text=True)
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert found, proc.stdout + proc.stderr
+    assert float(found.group(1)) <= MAX_EXPOSURE, proc.stdout
+
+
+def test_every_unit_runs_the_one_binary():
+    for unit in UNITS:
+        assert parse(unit)["Service"]["ExecStart"].split()[0] == BINARY, unit.name
+
+
+def test_documentation_is_what_the_install_step_installs(tmp_path: Path):
+    """Documentation= names file: paths; systemd/install (DESTDIR staged) creates each."""
+    stage = tmp_path / "stage"
+    subprocess.run([str(SYSTEMD / "install")], env={**os.environ, "DESTDIR": str(stage)},
+                   check=True, capture_output=True)
+    for unit in ALL_UNITS:
+        docs = values(unit, "Documentation")
+        assert docs, unit.name
+        for url in docs:
+            assert url.startswith("file:///"), (unit.name, url)
+            assert (stage / url.removeprefix("file:///")).is_file(), (unit.name, url)
+        assert (stage / "etc/systemd/system" / unit.name).is_file()
+    assert (stage / "etc/tmpfiles.d/ispedge.conf").is_file()
+
+
+def tmpfiles_dirs() -> dict[str, tuple[str, str, str]]:
+    """Path -> (mode, user, group) of the `d` lines in systemd/tmpfiles.d/ispedge.conf."""
+    dirs = {}
+    for line in (SYSTEMD / "tmpfiles.d" / "ispedge.conf").read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == "d":
+            dirs[fields[1]] = (fields[2], fields[3], fields[4])
+    return dirs
+
+
+def test_no_two_users_own_one_state_directory():
+    """systemd chowns a StateDirectory= recursively to the starting unit's User=: two
+    units with different users owning the same (or a nested) one flip each other's files."""
+    owners = [(unit.name, parse(unit)["Service"].get("User"), Path("/var/lib", d))
+              for unit in UNITS for d in values(unit, "StateDirectory")]
+    for name_a, user_a, dir_a in owners:
+        for name_b, user_b, dir_b in owners:
+            if user_a != user_b:
+                assert not dir_b.is_relative_to(dir_a), (name_a, name_b, dir_a, dir_b)
+
+
+def test_state_directories_come_from_tmpfiles_shared_by_group():
+    dirs = tmpfiles_dirs()
+    assert dirs["/var/lib/ispedge"] == ("2770", "ispedge", "ispedge")
+    users = {parse(unit)["Service"]["User"] for unit in UNITS}
+    for path, (mode, user, group) in dirs.items():
+        assert group == "ispedge" and mode.startswith("2"), path
+        assert user in users, path
+    for unit in UNITS:
+        service = parse(unit)["Service"]
+        assert service["Group"] == "ispedge", unit.name
+        for key in ("ReadWritePaths", "ReadOnlyPaths"):
+            for path in values(unit, key):
+                assert path.lstrip("-") in dirs, (unit.name, key, path)
+
+
+def test_tmpfiles_creates_the_shared_state_directory(tmp_path: Path):
+    """systemd-tmpfiles itself, on a scratch root with the users README creates."""
+    need_root()
+    tmpfiles = need_binary("systemd-tmpfiles", "systemd")
+    users = ["ispedge", "ispedge-enforcer", "ispedge-dns", "ispedge-blocklists"]
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n" + "".join(
+        f"{u}:x:{990 + i}:990::/:/usr/sbin/nologin\n" for i, u in enumerate(users)))
+    (tmp_path / "etc/group").write_text("root:x:0:\nispedge:x:990:\n")
+    proc = subprocess.run([tmpfiles, f"--root={tmp_path}", "--create",
+                           str(SYSTEMD / "tmpfiles.d" / "ispedge.conf")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for path, (mode, user, _group) in tmpfiles_dirs().items():
+        st = (tmp_path / path.lstrip("/")).stat()
+        assert oct(st.st_mode & 0o7777) == oct(int(mode, 8)), path
+        assert (st.st_uid, st.st_gid) == (990 + users.index(user), 990), path

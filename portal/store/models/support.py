@@ -7,7 +7,7 @@ from tortoise.models import Model
 class Operator(Model):
     id = fields.IntField(primary_key=True)
     username = fields.CharField(max_length=64, unique=True)
-    # "scrypt$n$r$p$salt_hex$hash_hex": see portal/operators.py
+    # "scrypt$n$r$p$salt_hex$hash_hex": see portal/core/operators.py
     password_hash = fields.CharField(max_length=256)
     active = fields.BooleanField(default=True)
     # None: the ISP's own staff (every ticket); else this reseller's and its sub-resellers'.
