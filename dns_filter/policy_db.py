@@ -22,6 +22,7 @@ class PolicyDatabase:
         self.connect_timeout_s = connect_timeout_s
         parsed = dburl.parse(url)
         self.kind, self.path, self.mark = parsed.kind, parsed.path, parsed.mark
+        self.dsn = parsed.dsn  # any accepted PostgreSQL scheme, as libpq takes it
         self._conn: Any = None
 
     def _connect(self) -> Any:
@@ -34,7 +35,7 @@ class PolicyDatabase:
                 import psycopg
 
                 conn = psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=self.connect_timeout_s
+                    self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s
                 )
             self._conn = conn
         return self._conn
