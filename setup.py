@@ -13,6 +13,8 @@ setup(
     package_data={
         "portal": ["web/templates/*.html", "web/static/*", "web/static/**/*",
                    "store/migrations/sql/*.sql", "core/billing/fonts/*"],
+        # The journal contract: read by dns_filter (importlib.resources) and by the portal.
+        "dns_filter": ["journal_contract.json"],
         "coa": ["dictionaries/*"],
         "blocklists": ["data/*"],
     },

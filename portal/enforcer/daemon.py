@@ -31,13 +31,12 @@ from portal.enforcer.local import LocalShaper
 from portal.speed import facts, rules
 from portal.speed.settings import Settings
 from portal.store import db, journal, radius
-from portal.store.models import ChangeJournal
 from portal.usage import days, live
 
 log = logging.getLogger("ispedge.enforcer")
 
-# Journal kinds that can change what the network must do for a subscriber.
-FOLLOWED = frozenset({"subscriber", "plan", "status", "topup", "session", "speed"})
+# Journal kinds that can change what the network must do for a subscriber (the contract's).
+FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 
@@ -119,13 +118,13 @@ class Enforcer:
 
     async def poll_journal(self) -> int:
         rows = await db.fetch(
-            "SELECT id, username, kind, payload FROM change_journal WHERE id > ? ORDER BY id"
+            "SELECT id, username, kind, origin FROM change_journal WHERE id > ? ORDER BY id"
             " LIMIT 10000", [self.cursor])
         for r in rows:
             self.cursor = max(self.cursor, int(str(r["id"])))
             if r["kind"] not in FOLLOWED or not r["username"]:
                 continue
-            if r["kind"] == "speed" and '"source": "enforcer"' in str(r["payload"]):
+            if r["origin"] == journal.ENFORCER:
                 continue  # our own write: the wish behind it is already being sent
             self.dirty.add(str(r["username"]))
         return len(rows)
@@ -207,10 +206,8 @@ class Enforcer:
                     await radius.set_rates(
                         tx, {u: (desired_of[u].down_kbps, desired_of[u].up_kbps)
                              for u in stale_reply}, self.settings.reply_profile)
-                    await ChangeJournal.bulk_create([ChangeJournal(
-                        username=u, kind="speed", payload=json.dumps(_speed(desired_of[u]),
-                                                                     sort_keys=True))
-                        for u in stale_reply], batch_size=500, using_db=tx)
+                    await journal.record_many(tx, [journal.Entry(u, "speed", _speed(desired_of[u]))
+                                                   for u in stale_reply], origin=journal.ENFORCER)
                 if new_rows:
                     await tx.execute_many(_sql(_UPSERT_STATE), new_rows)
                 if gone:
@@ -484,9 +481,8 @@ class Enforcer:
 
 def _speed(d: rules.Desired) -> dict[str, object]:
     """Payload of the journal row for a speed the enforcer set (kind "speed")."""
-    assert "speed" in journal.KINDS
-    return {"source": "enforcer", "reason": d.reason, "action": d.action,
-            "down_kbps": d.down_kbps, "up_kbps": d.up_kbps}
+    return {"reason": d.reason, "action": d.action, "down_kbps": d.down_kbps,
+            "up_kbps": d.up_kbps}
 
 
 def _coa_outcome(result: CoaResult) -> rules.Outcome:

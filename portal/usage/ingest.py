@@ -15,7 +15,6 @@ nothing twice).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import defaultdict
@@ -26,8 +25,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
-from portal.store import db, radacct
-from portal.store.models import ChangeJournal
+from portal.store import db, journal, radacct
 from portal.usage import days
 
 log = logging.getLogger("ispedge.usage")
@@ -197,7 +195,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
         rows = await tx.execute_query_dict(_sql(_SELECT), [since, since])
         seen_rows: list[list[object]] = []
         daily: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
-        journal: list[ChangeJournal] = []
+        sessions: list[journal.Entry] = []
         stale: list[list[object]] = []
         new_mark = watermark
         for r in rows:
@@ -248,8 +246,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
                                               "framed_ip": str(r["framedipaddress"] or "")}
                 if reason:
                     payload["reason"] = reason
-                journal.append(ChangeJournal(username=row.username, kind="session",
-                                             payload=json.dumps(payload, sort_keys=True)))
+                sessions.append(journal.Entry(row.username, "session", payload))
         if stale:
             await tx.execute_many(_sql(_CLOSE_STALE), stale)
         if seen_rows:
@@ -257,8 +254,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
         if daily:
             await tx.execute_many(_sql(_ADD_DAILY), [[u, day_param(d), v[0], v[1]]
                                                      for (u, d), v in daily.items()])
-        if journal:
-            await ChangeJournal.bulk_create(journal, using_db=tx)
+        await journal.record_many(tx, sessions, origin=journal.INGEST)
         forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
         await tx.execute_query(_sql("DELETE FROM usage_sessions WHERE stopped_at < ?"), [forget])
         await tx.execute_query(_sql("UPDATE usage_ingest SET watermark = ? WHERE id = 1"),
