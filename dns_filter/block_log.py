@@ -113,6 +113,7 @@ class BlockLogDatabase:
     def __init__(self, url: str):
         parsed = dburl.parse(url)
         self.kind, self.path, self.mark = parsed.kind, parsed.path, parsed.mark
+        self.dsn = parsed.dsn  # any accepted PostgreSQL scheme, as libpq takes it
         self.url = url
         self._conn: Any = None
         # The shutdown flush may run while a pool thread still writes: one at a time.
@@ -128,7 +129,7 @@ class BlockLogDatabase:
             else:
                 import psycopg
 
-                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
             self._conn = conn
         return self._conn
 

@@ -1,19 +1,38 @@
 """The policy contract with the database: `dns_policy` rows and the `change_journal`.
 
+The journal kinds the resolver follows come from the journal contract,
+dns_filter/journal_contract.json (the same document the portal writes by).
+
 Blocking calls; the follower runs them in a thread so a stalled database
 never delays a DNS answer. One connection, reopened after any error.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dns_filter import dburl
 from dns_filter.policy import PolicyRow
 
-RELEVANT_KINDS = ("parental", "session", "subscriber")
+
+def journal_contract() -> dict[str, Any]:
+    """dns_filter/journal_contract.json: journal kinds, payloads, origins, followers."""
+    text = resources.files("dns_filter").joinpath("journal_contract.json").read_text("utf-8")
+    contract: dict[str, Any] = json.loads(text)
+    return contract
+
+
+def followed_kinds(follower: str = "resolver") -> frozenset[str]:
+    """The journal kinds the contract says `follower` acts on."""
+    kinds = journal_contract()["kinds"]
+    return frozenset(name for name, spec in kinds.items() if follower in spec["followers"])
+
+
+RELEVANT_KINDS = followed_kinds("resolver")
 
 
 class PolicyDatabase:
@@ -22,6 +41,7 @@ class PolicyDatabase:
         self.connect_timeout_s = connect_timeout_s
         parsed = dburl.parse(url)
         self.kind, self.path, self.mark = parsed.kind, parsed.path, parsed.mark
+        self.dsn = parsed.dsn  # any accepted PostgreSQL scheme, as libpq takes it
         self._conn: Any = None
 
     def _connect(self) -> Any:
@@ -34,7 +54,7 @@ class PolicyDatabase:
                 import psycopg
 
                 conn = psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=self.connect_timeout_s
+                    self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s
                 )
             self._conn = conn
         return self._conn

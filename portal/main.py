@@ -17,6 +17,7 @@ from portal.cli.registry import COMMANDS, positive_int, yes_no
 from portal.config import ConfigError, load_config
 from portal.demo.run import run_demo
 from portal.errors import PortalError
+from portal.store import journal
 from portal.web.serve import serve
 
 _REGISTERED = (admin, dns, enforcer, support, usage)  # imported for their @command side effect
@@ -147,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.group == "demo":
             return run_demo(args, config)
         name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
-        return asyncio.run(COMMANDS[name](args, config))
+        with journal.writing_as(journal.CLI):  # journal rows of a command say origin 'cli'
+            return asyncio.run(COMMANDS[name](args, config))
     except (PortalError, ConfigError) as exc:
         print(f"ispedge: error: {exc}", file=sys.stderr)
         return 1

@@ -30,14 +30,14 @@ from portal.config import Config
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.settings import Settings
 from portal.speed import effective, facts, rules
-from portal.store import db
+from portal.store import db, journal
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days, live
 
 log = logging.getLogger("ispedge.enforcer")
 
-# Journal kinds that can change what the network must do for a subscriber.
-FOLLOWED = frozenset({"subscriber", "plan", "status", "topup", "session", "speed"})
+# Journal kinds that can change what the network must do for a subscriber (the contract's).
+FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 
@@ -115,13 +115,13 @@ class Enforcer:
 
     async def poll_journal(self) -> int:
         rows = await db.fetch(
-            "SELECT id, username, kind, payload FROM change_journal WHERE id > ? ORDER BY id"
+            "SELECT id, username, kind, origin FROM change_journal WHERE id > ? ORDER BY id"
             " LIMIT 10000", [self.cursor])
         for r in rows:
             self.cursor = max(self.cursor, int(str(r["id"])))
             if r["kind"] not in FOLLOWED or not r["username"]:
                 continue
-            if r["kind"] == "speed" and '"source": "enforcer"' in str(r["payload"]):
+            if r["origin"] == journal.ENFORCER:
                 continue  # our own write: the wish behind it is already being sent
             self.dirty.add(str(r["username"]))
         return len(rows)
@@ -201,7 +201,7 @@ class Enforcer:
             async def write(tx: BaseDBAsyncClient) -> None:
                 # A usage tier crossed or an expiry passed: the one speed writer.
                 await effective.write_desired(tx, {u: desired_of[u] for u in stale_reply},
-                                              origin="enforcer")
+                                              origin=journal.ENFORCER)
                 await db.execute_many(_UPSERT_STATE, new_rows)
                 await db.execute_many("DELETE FROM enforcement_state WHERE username = ?",
                                       [[u] for u in gone])

@@ -24,7 +24,7 @@ from portal.store import journal, rate
 
 
 async def write(tx: BaseDBAsyncClient, username: str, now: datetime, kind: str, *,
-                origin: str = "portal", known_bonus_bytes: int | None = None,
+                origin: str | None = None, known_bonus_bytes: int | None = None,
                 **payload: object) -> rules.Desired | None:
     """Compute the subscriber's speed from the database, write it to radreply and
     record the change's journal row (`kind` with `payload`, plus the speed written).
@@ -50,14 +50,14 @@ async def write(tx: BaseDBAsyncClient, username: str, now: datetime, kind: str, 
 
 
 async def write_desired(tx: BaseDBAsyncClient, desired: dict[str, rules.Desired], *,
-                        origin: str) -> int:
+                        origin: str | None = None) -> int:
     """Write speeds already computed by the rules (the enforcer's batch); rows written."""
     if not desired:
         return 0
     written = await rate.set_rates(
         tx, {u: (d.down_kbps, d.up_kbps) for u, d in desired.items()},
         current().reply_profile)
-    await journal.record_many(tx, [(u, "speed", speed_payload(d))
+    await journal.record_many(tx, [journal.Entry(u, "speed", speed_payload(d))
                                    for u, d in desired.items()], origin=origin)
     return written
 

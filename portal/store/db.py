@@ -12,10 +12,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from dns_filter import dburl
 
 MODELS = {"models": ["portal.store.models"]}
 
@@ -24,26 +25,23 @@ MODELS = {"models": ["portal.store.models"]}
 SQLITE_PRAGMAS = "journal_mode=WAL&busy_timeout=5000&foreign_keys=ON&synchronous=NORMAL"
 
 
+# Database URLs: dns_filter.dburl is the one parser, so the portal and the resolver
+# accept (and refuse, with one message) exactly the same URLs.
 def dialect_of(url: str) -> str:
-    scheme = urlsplit(url).scheme
-    if scheme == "sqlite":
-        return "sqlite"
-    if scheme in ("postgres", "postgresql", "asyncpg", "psycopg"):
-        return "postgres"
-    raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:// or postgres://")
+    return dburl.dialect_of(url)
 
 
 def sqlite_path(url: str) -> Path:
-    return Path(url.split("://", 1)[1].split("?", 1)[0])
+    return Path(dburl.sqlite_path(url))
 
 
 def _tortoise_url(url: str) -> str:
-    if dialect_of(url) == "sqlite":
-        path = sqlite_path(url)
+    parsed = dburl.parse(url)
+    if parsed.kind == "sqlite":
+        path = Path(parsed.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite://{path}?{SQLITE_PRAGMAS}"
-    parts = urlsplit(url)
-    return url.replace(f"{parts.scheme}://", "postgres://", 1)
+    return parsed.dsn  # postgresql://: Tortoise's asyncpg backend, as before
 
 
 # The open database's dialect and SQLite file, kept here because asking Tortoise

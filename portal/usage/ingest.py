@@ -15,7 +15,6 @@ nothing twice).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import defaultdict
@@ -26,8 +25,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from portal.store import db, radacct
-from portal.store.models import ChangeJournal
+from portal.store import db, journal, radacct
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days
 
@@ -193,7 +191,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
         rows = await db.fetch(_SELECT, [since, since])
         seen_rows: list[list[object]] = []
         daily: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
-        journal: list[ChangeJournal] = []
+        sessions: list[journal.Entry] = []
         stale: list[list[object]] = []
         new_mark = watermark
         for r in rows:
@@ -244,8 +242,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
                                               "framed_ip": str(r["framedipaddress"] or "")}
                 if reason:
                     payload["reason"] = reason
-                journal.append(ChangeJournal(username=row.username, kind="session",
-                                             payload=json.dumps(payload, sort_keys=True)))
+                sessions.append(journal.Entry(row.username, "session", payload))
         if stale:
             await db.execute_many(_CLOSE_STALE, stale)
         if seen_rows:
@@ -253,8 +250,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
         if daily:
             await db.execute_many(_ADD_DAILY, [[u, day_param(d), v[0], v[1]]
                                                for (u, d), v in daily.items()])
-        if journal:
-            await ChangeJournal.bulk_create(journal, using_db=tx)
+        await journal.record_many(tx, sessions, origin=journal.INGEST)
         forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
         await db.execute("DELETE FROM usage_sessions WHERE stopped_at < ?", [forget])
         await db.execute("UPDATE usage_ingest SET watermark = ? WHERE id = 1", [new_mark])

@@ -32,14 +32,16 @@ CREATE TABLE IF NOT EXISTS dns_policy (
   address TEXT NOT NULL, username TEXT NOT NULL, categories TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS change_journal (
   id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
-  username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}');
+  username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}',
+  origin TEXT NOT NULL DEFAULT 'portal');
 """
 CONTRACT_POSTGRES = """
 CREATE TABLE IF NOT EXISTS dns_policy (
   address TEXT NOT NULL, username TEXT NOT NULL, categories TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS change_journal (
   id BIGSERIAL PRIMARY KEY, created_at TIMESTAMPTZ DEFAULT now(),
-  username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}');
+  username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}',
+  origin TEXT NOT NULL DEFAULT 'portal');
 """
 
 

@@ -21,7 +21,7 @@ from dns_filter.policy import PolicyRow, PolicyTable
 from tests.dns.conftest import ContractDb, Launcher
 from tests.dns.test_resolver_process import dig, status
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "portal" / "migrations" / "sql"
+MIGRATIONS = Path(__file__).resolve().parents[2] / "portal" / "store" / "migrations" / "sql"
 
 
 def _log(max_recent: int = 20_000) -> BlockLog:

@@ -93,8 +93,9 @@ async def test_fup_crossing_sends_tier_rate_once_and_writes_radreply_and_journal
     assert await radreply("alice") == [rate_limit(*BASIC_TIER1)]
     assert await radreply("bob") == [rate_limit(*BASIC)]
     row = await ChangeJournal.filter(username="alice", kind="speed").get()
-    assert json.loads(row.payload) == {"source": "enforcer", "reason": "fup:monthly:1",
-                                       "action": "rate", "down_kbps": 2000, "up_kbps": 1000}
+    assert json.loads(row.payload) == {"reason": "fup:monthly:1", "action": "rate",
+                                       "down_kbps": 2000, "up_kbps": 1000}
+    assert row.origin == "enforcer"  # so the enforcer skips it when it follows the journal
     state = await EnforcementState.get(username="alice")
     assert (state.state, state.reason, state.applied_down_kbps) == ("applied", "fup:monthly:1",
                                                                     2000)

@@ -77,7 +77,7 @@ def test_subscriber_add_writes_radius_rows(acme, db_url):
                                    ["ali@acme.net"])
             reply = await db.fetch("SELECT attribute, op, value FROM radreply WHERE username=?",
                                    ["ali@acme.net"])
-            journal = await db.fetch("SELECT kind FROM change_journal WHERE username=?",
+            journal = await db.fetch("SELECT kind, origin FROM change_journal WHERE username=?",
                                      ["ali@acme.net"])
             return check, reply, journal
         finally:
@@ -86,7 +86,7 @@ def test_subscriber_add_writes_radius_rows(acme, db_url):
     check, reply, journal = asyncio.run(rows())
     assert check == [{"attribute": "Cleartext-Password", "op": ":=", "value": "pppoe-pw"}]
     assert reply == [{"attribute": "Mikrotik-Rate-Limit", "op": ":=", "value": "5000k/10000k"}]
-    assert [j["kind"] for j in journal] == ["subscriber"]
+    assert [(j["kind"], j["origin"]) for j in journal] == [("subscriber", "cli")]
 
 
 def test_show_and_list(acme):

@@ -1,6 +1,6 @@
 """Print the CREATE statements Tortoise would generate for some tables.
 
-A migration freezes this output into portal/migrations/sql/NNNN_name.<dialect>.sql
+A migration freezes this output into portal/store/migrations/sql/NNNN_name.<dialect>.sql
 (both dialects) so later model edits never change what an old migration does:
 
     python -m portal.store.migrations.makesql sqlite:///tmp/x.db invoices invoice_lines

@@ -41,6 +41,8 @@ class ChangeJournal(Model):
     username = fields.CharField(max_length=64, null=True)
     kind = fields.CharField(max_length=32)
     payload = fields.TextField(default="{}")
+    # Who wrote the row (the journal contract's origins: portal, cli, enforcer, ingest).
+    origin = fields.CharField(max_length=32, default="portal")
 
     class Meta:
         table = "change_journal"
