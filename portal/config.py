@@ -155,10 +155,10 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-        for section, values in data.items():
+        for table, values in data.items():
             if not isinstance(values, dict):
-                raise ConfigError(f"{path}: [{section}] must be a table")
-            merged.setdefault(section, {}).update(values)
+                raise ConfigError(f"{path}: [{table}] must be a table")
+            merged.setdefault(table, {}).update(values)
     prefix = "ISPEDGE_"
     for name, value in environ.items():
         if not name.startswith(prefix) or name == "ISPEDGE_CONFIG":

@@ -80,9 +80,9 @@ async def bonus_bytes(subscriber_id: int, cycle_start: datetime) -> int:
     Same rule (bytes bought since the cycle start); tests check both agree. The
     ORM version costs more CPU to build than the query costs to run.
     """
-    since: object = cycle_start.astimezone(UTC)
-    if db.current_dialect() == "sqlite":
-        since = since.isoformat(" ")  # how the sqlite3 adapter stored created_at
+    utc = cycle_start.astimezone(UTC)
+    # On SQLite, created_at is stored the way the sqlite3 adapter writes it.
+    since: object = utc.isoformat(" ") if db.current_dialect() == "sqlite" else utc
     rows = await db.fetch_indexed("SELECT COALESCE(SUM(bytes), 0) AS b FROM topups"
                                 " WHERE subscriber_id = ? AND created_at >= ?",
                                 [subscriber_id, since])

@@ -84,13 +84,13 @@ async def authenticate(username: str, password: str) -> Operator | None:
 async def scope_of(op: Operator) -> Scope:
     """The reseller ids whose subscribers this operator serves: its own and every
     sub-reseller below it, or None for the ISP's staff."""
-    if op.reseller_id is None:  # type: ignore[attr-defined]
+    if op.reseller_id is None:
         return None
     children: dict[int, list[int]] = {}
     for rid, parent in await Reseller.all().values_list("id", "parent_id"):
         if parent is not None:
             children.setdefault(parent, []).append(rid)
-    found, todo = set(), [op.reseller_id]  # type: ignore[attr-defined]
+    found, todo = set(), [op.reseller_id]
     while todo:
         rid = todo.pop()
         if rid not in found:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -78,7 +79,8 @@ async def configure(
     currency: str | None = None,
 ) -> Reseller:
     r = await get_reseller(name)
-    fields: dict[str, object] = {}
+    # Column values, also the audit's detail keywords.
+    fields: dict[str, Any] = {}
     if allow_plan_change is not None:
         fields["allow_plan_change"] = allow_plan_change
     if allow_downgrade_refund is not None:

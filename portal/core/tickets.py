@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -75,7 +75,8 @@ async def open_ticket(sub: Subscriber, category: object, subject: object, body: 
         recent = await Ticket.filter(subscriber_id=sub.id, created_at__gt=now - WINDOW) \
             .using_db(tx).order_by("created_at").values_list("created_at", flat=True)
         if len(recent) > TICKETS_PER_HOUR:
-            raise _limited("new tickets", TICKETS_PER_HOUR, recent[0], now)  # rolls back
+            oldest = cast(datetime, recent[0])  # values_list(flat=True): the values
+            raise _limited("new tickets", TICKETS_PER_HOUR, oldest, now)  # rolls back
         await TicketMessage.create(ticket_id=ticket.id, author_kind="customer",
                                    author=sub.username, body=body, internal=False,
                                    created_at=now, using_db=tx)
@@ -101,7 +102,8 @@ async def customer_reply(sub: Subscriber, ticket_id: int, body: object, ip: str 
             id__lte=msg.id).using_db(tx).order_by("created_at") \
             .values_list("created_at", flat=True)
         if len(recent) > MESSAGES_PER_HOUR:
-            raise _limited("messages", MESSAGES_PER_HOUR, recent[0], now)
+            oldest = cast(datetime, recent[0])
+            raise _limited("messages", MESSAGES_PER_HOUR, oldest, now)
         await Ticket.filter(id=ticket.id).using_db(tx).update(status="open", updated_at=now)
         await journal.audit(tx, f"customer:{sub.username}", "ticket.reply", sub.username, ip=ip,
                             ticket=ticket.id, reopened=ticket.status == "closed")
@@ -143,7 +145,7 @@ async def operator_reply(operator: str, ticket_id: int, body: object, internal: 
             # An answer to a closed ticket leaves it closed: the customer may reopen it.
             status = "closed" if ticket.status == "closed" else "answered"
             await Ticket.filter(id=ticket.id).using_db(tx).update(status=status, updated_at=now)
-        sub = await Subscriber.get(id=ticket.subscriber_id).using_db(tx)
+        sub = await Subscriber.get(id=ticket.subscriber_id, using_db=tx)
         await journal.audit(tx, f"operator:{operator}", "ticket.note" if internal
                             else "ticket.answer", sub.username, ip=ip, ticket=ticket.id)
 
@@ -158,7 +160,7 @@ async def close(operator: str, ticket_id: int, ip: str = "", now: datetime | Non
 
     async def write(tx: BaseDBAsyncClient) -> None:
         await Ticket.filter(id=ticket.id).using_db(tx).update(status="closed", updated_at=now)
-        sub = await Subscriber.get(id=ticket.subscriber_id).using_db(tx)
+        sub = await Subscriber.get(id=ticket.subscriber_id, using_db=tx)
         await journal.audit(tx, f"operator:{operator}", "ticket.close", sub.username, ip=ip,
                             ticket=ticket.id)
 

@@ -54,7 +54,7 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
     """
 
     async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
-        reseller = await Reseller.get(id=sub.reseller_id).using_db(tx)
+        reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
         if reseller.price_per_gb_cents <= 0:
             raise Forbidden("feature_disabled", "buying data is not enabled for your account")
         if now >= sub.expires_at:

@@ -47,7 +47,7 @@ async def debit(
         id=subscriber_id, balance_cents__gte=amount_cents
     ).using_db(tx).update(balance_cents=F("balance_cents") - amount_cents)
     if not changed:
-        sub = await Subscriber.get(id=subscriber_id).using_db(tx)
+        sub = await Subscriber.get(id=subscriber_id, using_db=tx)
         raise InsufficientFunds(amount_cents - sub.balance_cents)
     return await _entry(tx, subscriber_id, -amount_cents, reason, reference, actor)
 
@@ -56,7 +56,7 @@ async def _entry(
     tx: BaseDBAsyncClient, subscriber_id: int, amount_cents: int, reason: str,
     reference: str, actor: str,
 ) -> WalletEntry:
-    sub = await Subscriber.get(id=subscriber_id).using_db(tx)
+    sub = await Subscriber.get(id=subscriber_id, using_db=tx)
     return await WalletEntry.create(
         subscriber_id=subscriber_id, amount_cents=amount_cents,
         balance_after_cents=sub.balance_cents, reason=reason, reference=reference,

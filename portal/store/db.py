@@ -10,15 +10,21 @@ Writes belong in a use case run by portal.store.tx.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
 
 from dns_filter import dburl
 
-MODELS = {"models": ["portal.store.models"]}
+if TYPE_CHECKING:
+    from tortoise.backends.sqlite.client import SqliteClient
+
+MODELS: dict[str, Iterable[str | ModuleType]] = {"models": ["portal.store.models"]}
 
 # busy_timeout: FreeRADIUS, the enforcer and the portal all write this file;
 # a writer waits for the lock instead of failing at once.
@@ -73,7 +79,7 @@ async def close_db() -> None:
 
 
 def conn() -> BaseDBAsyncClient:
-    return connections.get("default")
+    return get_connection("default")
 
 
 def current_dialect() -> str:
@@ -84,7 +90,7 @@ def current_dialect() -> str:
 
 def sqlite_file() -> str:
     """The open SQLite database's file (only on SQLite)."""
-    return _sqlite_file or conn().filename  # type: ignore[attr-defined]
+    return _sqlite_file or cast("SqliteClient", conn()).filename
 
 
 def placeholders(sql: str) -> str:

@@ -7,6 +7,7 @@ lives in the database so it holds across restarts and portal processes.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -44,7 +45,7 @@ async def check(ip: str, now: datetime, tx: BaseDBAsyncClient | None = None
     query = LoginFailure.filter(ip=ip, created_at__gte=now - MEMORY)
     if tx is not None:
         query = query.using_db(tx)
-    rows = await query.values_list("created_at", flat=True)
+    rows = cast(list[datetime], await query.values_list("created_at", flat=True))
     return blocked_until(list(rows), now)
 
 

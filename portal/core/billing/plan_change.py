@@ -72,7 +72,7 @@ async def offered_plans(sub: Subscriber) -> list[Plan]:
 async def quote_plan_change(sub: Subscriber, plan_id: int, at: datetime,
                             tx: BaseDBAsyncClient | None = None) -> Quote:
     """Validate a change of sub to plan_id and price it at instant `at`."""
-    reseller = await Reseller.get(id=sub.reseller_id).using_db(tx)
+    reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
     if not reseller.allow_plan_change:
         raise Forbidden("feature_disabled", "plan changes are not enabled for your account")
     target = await Plan.filter(id=plan_id, reseller_id=sub.reseller_id, offered=True) \
@@ -84,7 +84,7 @@ async def quote_plan_change(sub: Subscriber, plan_id: int, at: datetime,
     if at >= sub.expires_at:
         raise Forbidden("subscription_expired",
                         "your subscription has expired: renew it before changing plan")
-    current = await Plan.get(id=sub.plan_id).using_db(tx)
+    current = await Plan.get(id=sub.plan_id, using_db=tx)
     p = prorate(current.price_cents, target.price_cents, sub.cycle_start, sub.expires_at, at)
     refund_allowed = reseller.allow_downgrade_refund
     amount = p.amount_cents if p.amount_cents > 0 or refund_allowed else 0
@@ -121,7 +121,7 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
             raise Conflict("price_changed",
                            f"price changed: the amount is now {fmt(q.amount_cents)}, "
                            "please review it again", amount_cents=q.amount_cents)
-        reseller = await Reseller.get(id=sub.reseller_id).using_db(tx)
+        reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
         invoice = None
         if q.amount_cents > 0:
             entry = await wallet.debit(tx, sub.id, q.amount_cents, "plan_change", "",
@@ -143,7 +143,7 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
                             from_plan=q.current.name, to_plan=q.target.name,
                             amount_cents=q.amount_cents,
                             invoice=invoice.number if invoice else None)
-        balance = (await Subscriber.get(id=sub.id).using_db(tx)).balance_cents
+        balance = (await Subscriber.get(id=sub.id, using_db=tx)).balance_cents
         return {"plan": plan_json(q.target), "amount_cents": q.amount_cents,
                 "description": q.description,
                 "invoice": as_json(invoice) if invoice else None, "balance_cents": balance}

@@ -53,7 +53,7 @@ def check_passphrase(passphrase: object) -> str:
 def check_band(band: object) -> str:
     if band not in BANDS:
         raise PortalError("invalid_band", "band must be 2.4 or 5 (GHz)", 422)
-    return cast(str, band)
+    return band
 
 
 # --- which ACS ---------------------------------------------------------------------------
@@ -194,6 +194,7 @@ async def _reserve(sub: Subscriber, device: Device, action: str, band: str | Non
 async def _send(sub: Subscriber, task: WifiTask, action: str, ip: str,
                 call: Any, audit_detail: dict[str, Any]) -> WifiTask:
     error: PortalError | None = None
+    status: str  # the ACS task's state, or "failed" if it was never queued
     try:
         result: TaskResult = await call
         status, offline, message = result.state, result.offline, result.message

@@ -1,24 +1,33 @@
 """Billing: data top-ups, invoices with gap-free numbers, idempotency keys."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from portal.store.models.business import Reseller, Subscriber
 
 
 class Topup(Model):
     """Data bought for one billing cycle: raises that cycle's allowance, expires at its reset."""
 
-    id = fields.BigIntField(primary_key=True)
-    subscriber = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="topups", on_delete=fields.RESTRICT
     )
+    subscriber_id: int
     gb = fields.IntField()
-    bytes = fields.BigIntField()
+    bytes: fields.Field[int] = fields.BigIntField()
     price_per_gb_cents = fields.IntField()
-    amount_cents = fields.BigIntField()
+    amount_cents: fields.Field[int] = fields.BigIntField()
     cycle_start = fields.DatetimeField()  # the cycle it was bought in
-    invoice = fields.ForeignKeyField(
+    invoice: fields.ForeignKeyNullableRelation[Invoice] = fields.ForeignKeyField(
         "models.Invoice", related_name="topups", null=True, on_delete=fields.RESTRICT
     )
+    invoice_id: int | None
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -30,9 +39,10 @@ class InvoiceCounter(Model):
     """The last number issued per reseller and year; bumped inside the charging transaction."""
 
     id = fields.IntField(primary_key=True)
-    reseller = fields.ForeignKeyField(
+    reseller: fields.ForeignKeyRelation[Reseller] = fields.ForeignKeyField(
         "models.Reseller", related_name="invoice_counters", on_delete=fields.RESTRICT
     )
+    reseller_id: int
     year = fields.IntField()
     last_seq = fields.IntField(default=0)
 
@@ -44,13 +54,15 @@ class InvoiceCounter(Model):
 class Invoice(Model):
     """An immutable document: the seller's and buyer's details are copied at issue time."""
 
-    id = fields.BigIntField(primary_key=True)
-    reseller = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    reseller: fields.ForeignKeyRelation[Reseller] = fields.ForeignKeyField(
         "models.Reseller", related_name="invoices", on_delete=fields.RESTRICT
     )
-    subscriber = fields.ForeignKeyField(
+    reseller_id: int
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="invoices", on_delete=fields.RESTRICT
     )
+    subscriber_id: int
     number = fields.CharField(max_length=32)
     year = fields.IntField()
     seq = fields.IntField()
@@ -62,9 +74,10 @@ class Invoice(Model):
     tax_rate_bp = fields.IntField()
     customer_name = fields.CharField(max_length=128)
     username = fields.CharField(max_length=64)
-    subtotal_cents = fields.BigIntField()
-    tax_cents = fields.BigIntField()
-    total_cents = fields.BigIntField()
+    subtotal_cents: fields.Field[int] = fields.BigIntField()
+    tax_cents: fields.Field[int] = fields.BigIntField()
+    total_cents: fields.Field[int] = fields.BigIntField()
+    lines: fields.ReverseRelation[InvoiceLine]
 
     class Meta:
         table = "invoices"
@@ -73,13 +86,15 @@ class Invoice(Model):
 
 
 class InvoiceLine(Model):
-    id = fields.BigIntField(primary_key=True)
-    invoice = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    invoice: fields.ForeignKeyRelation[Invoice] = fields.ForeignKeyField(
         "models.Invoice", related_name="lines", on_delete=fields.CASCADE
     )
+    invoice_id: int
     position = fields.IntField()
     description = fields.CharField(max_length=255)
-    amount_cents = fields.BigIntField()  # tax-inclusive, like every price we show
+    # tax-inclusive, like every price we show
+    amount_cents: fields.Field[int] = fields.BigIntField()
 
     class Meta:
         table = "invoice_lines"
@@ -88,10 +103,11 @@ class InvoiceLine(Model):
 class IdempotencyKey(Model):
     """A purchase's first answer, stored in the charging transaction; a retry replays it."""
 
-    id = fields.BigIntField(primary_key=True)
-    subscriber = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="idempotency_keys", on_delete=fields.CASCADE
     )
+    subscriber_id: int
     key = fields.CharField(max_length=128)
     request_hash = fields.CharField(max_length=64)
     status = fields.IntField()

@@ -1,14 +1,22 @@
 """Resellers, plans and subscribers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from portal.store.models.wifi import AcsServer
 
 
 class Reseller(Model):
     id = fields.IntField(primary_key=True)
-    parent = fields.ForeignKeyField(
+    parent: fields.ForeignKeyNullableRelation[Reseller] = fields.ForeignKeyField(
         "models.Reseller", related_name="children", null=True, on_delete=fields.RESTRICT
     )
+    parent_id: int | None
     name = fields.CharField(max_length=64, unique=True)
     # Branding
     company_name = fields.CharField(max_length=128, default="")
@@ -28,9 +36,10 @@ class Reseller(Model):
     price_per_gb_cents = fields.IntField(default=0)
     parental_enabled = fields.BooleanField(default=False)
     # The ACS that manages this reseller's routers (WiFi tab); None hides the tab.
-    acs = fields.ForeignKeyField(
+    acs: fields.ForeignKeyNullableRelation[AcsServer] = fields.ForeignKeyField(
         "models.AcsServer", related_name="resellers", null=True, on_delete=fields.SET_NULL
     )
+    acs_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -39,17 +48,19 @@ class Reseller(Model):
 
 class Plan(Model):
     id = fields.IntField(primary_key=True)
-    reseller = fields.ForeignKeyField(
+    reseller: fields.ForeignKeyRelation[Reseller] = fields.ForeignKeyField(
         "models.Reseller", related_name="plans", on_delete=fields.RESTRICT
     )
+    reseller_id: int
     name = fields.CharField(max_length=64)
     down_kbps = fields.IntField()
     up_kbps = fields.IntField()
     price_cents = fields.IntField()
     period_days = fields.IntField(default=30)
-    quota_bytes = fields.BigIntField(default=0)  # 0 = unlimited
+    quota_bytes: fields.Field[int] = fields.BigIntField(default=0)  # 0 = unlimited
     offered = fields.BooleanField(default=True)  # offered to customers in Change Plan
     created_at = fields.DatetimeField(auto_now_add=True)
+    fup_tiers: fields.ReverseRelation[FupTier]
 
     class Meta:
         table = "plans"
@@ -60,10 +71,13 @@ class FupTier(Model):
     """Past threshold_bytes of daily or monthly usage, the plan drops to this speed."""
 
     id = fields.IntField(primary_key=True)
-    plan = fields.ForeignKeyField("models.Plan", related_name="fup_tiers", on_delete=fields.CASCADE)
+    plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "models.Plan", related_name="fup_tiers", on_delete=fields.CASCADE
+    )
+    plan_id: int
     period = fields.CharField(max_length=8)  # "daily" | "monthly"
     tier = fields.IntField()  # 1, 2, 3
-    threshold_bytes = fields.BigIntField()
+    threshold_bytes: fields.Field[int] = fields.BigIntField()
     down_kbps = fields.IntField()
     up_kbps = fields.IntField()
 
@@ -76,12 +90,14 @@ class Subscriber(Model):
     id = fields.IntField(primary_key=True)
     # The PPPoE username: case-sensitive, the only key a customer ever touches.
     username = fields.CharField(max_length=64, unique=True)
-    reseller = fields.ForeignKeyField(
+    reseller: fields.ForeignKeyRelation[Reseller] = fields.ForeignKeyField(
         "models.Reseller", related_name="subscribers", on_delete=fields.RESTRICT
     )
-    plan = fields.ForeignKeyField(
+    reseller_id: int
+    plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
         "models.Plan", related_name="subscribers", on_delete=fields.RESTRICT
     )
+    plan_id: int
     status = fields.CharField(max_length=16, default="active")  # active | disabled
     cycle_start = fields.DatetimeField()
     expires_at = fields.DatetimeField()
@@ -90,7 +106,7 @@ class Subscriber(Model):
     phone = fields.CharField(max_length=32, default="")
     address = fields.CharField(max_length=500, default="")
     # Kept equal to the sum of wallet_entries; CHECK (balance_cents >= 0) in the DDL.
-    balance_cents = fields.BigIntField(default=0)
+    balance_cents: fields.Field[int] = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -101,9 +117,10 @@ class ParentalSettings(Model):
     """What dns_filter blocks for one subscriber's home (read through the dns_policy view)."""
 
     id = fields.IntField(primary_key=True)
-    subscriber = fields.OneToOneField(
+    subscriber: fields.OneToOneRelation[Subscriber] = fields.OneToOneField(
         "models.Subscriber", related_name="parental", on_delete=fields.CASCADE
     )
+    subscriber_id: int
     enabled = fields.BooleanField(default=False)
     categories = fields.CharField(max_length=500, default="")  # comma-separated, sorted
     updated_at = fields.DatetimeField(auto_now=True)

@@ -1,16 +1,24 @@
 """Append-only records: wallet ledger, audit log, change journal, security state."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
 
+if TYPE_CHECKING:
+    from portal.store.models.business import Subscriber
+
 
 class WalletEntry(Model):
-    id = fields.BigIntField(primary_key=True)
-    subscriber = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="wallet_entries", on_delete=fields.RESTRICT
     )
-    amount_cents = fields.BigIntField()  # + credit, - debit
-    balance_after_cents = fields.BigIntField()
+    subscriber_id: int
+    amount_cents: fields.Field[int] = fields.BigIntField()  # + credit, - debit
+    balance_after_cents: fields.Field[int] = fields.BigIntField()
     reason = fields.CharField(max_length=32)
     reference = fields.CharField(max_length=128, default="")
     created_by = fields.CharField(max_length=128, default="")
@@ -21,7 +29,7 @@ class WalletEntry(Model):
 
 
 class AuditLog(Model):
-    id = fields.BigIntField(primary_key=True)
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     actor = fields.CharField(max_length=128)
     username = fields.CharField(max_length=64, null=True, db_index=True)
@@ -36,7 +44,7 @@ class AuditLog(Model):
 class ChangeJournal(Model):
     """One row per enforcement-relevant change; dns_filter and the enforcer follow it."""
 
-    id = fields.BigIntField(primary_key=True)
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     username = fields.CharField(max_length=64, null=True)
     kind = fields.CharField(max_length=32)
@@ -49,7 +57,7 @@ class ChangeJournal(Model):
 
 
 class LoginFailure(Model):
-    id = fields.BigIntField(primary_key=True)
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
     ip = fields.CharField(max_length=45)
     username = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField()

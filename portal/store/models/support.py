@@ -1,7 +1,14 @@
 """Support tickets and the operators who answer them."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from portal.store.models.business import Reseller, Subscriber
 
 
 class Operator(Model):
@@ -11,9 +18,10 @@ class Operator(Model):
     password_hash = fields.CharField(max_length=256)
     active = fields.BooleanField(default=True)
     # None: the ISP's own staff (every ticket); else this reseller's and its sub-resellers'.
-    reseller = fields.ForeignKeyField(
+    reseller: fields.ForeignKeyNullableRelation[Reseller] = fields.ForeignKeyField(
         "models.Reseller", related_name="operators", null=True, on_delete=fields.RESTRICT
     )
+    reseller_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -22,9 +30,10 @@ class Operator(Model):
 
 class Ticket(Model):
     id = fields.IntField(primary_key=True)
-    subscriber = fields.ForeignKeyField(
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="tickets", on_delete=fields.CASCADE
     )
+    subscriber_id: int
     category = fields.CharField(max_length=16)  # slow | no_connection | billing | wifi | other
     subject = fields.CharField(max_length=200)
     status = fields.CharField(max_length=16, default="open")  # open | answered | closed
@@ -39,10 +48,11 @@ class Ticket(Model):
 
 
 class TicketMessage(Model):
-    id = fields.BigIntField(primary_key=True)
-    ticket = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    ticket: fields.ForeignKeyRelation[Ticket] = fields.ForeignKeyField(
         "models.Ticket", related_name="messages", on_delete=fields.CASCADE
     )
+    ticket_id: int
     author_kind = fields.CharField(max_length=16)  # customer | operator
     author = fields.CharField(max_length=64)
     body = fields.TextField()

@@ -7,11 +7,11 @@ from tortoise.models import Model
 class UsageDaily(Model):
     """Bytes one subscriber moved on one local day (operator time zone)."""
 
-    id = fields.BigIntField(primary_key=True)
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
     username = fields.CharField(max_length=64)
     day = fields.DateField()
-    bytes_in = fields.BigIntField(default=0)  # subscriber upload
-    bytes_out = fields.BigIntField(default=0)  # subscriber download
+    bytes_in: fields.Field[int] = fields.BigIntField(default=0)  # subscriber upload
+    bytes_out: fields.Field[int] = fields.BigIntField(default=0)  # subscriber download
 
     class Meta:
         table = "usage_daily"
@@ -26,13 +26,13 @@ class UsageSession(Model):
 
     acctuniqueid = fields.CharField(max_length=32, primary_key=True)
     username = fields.CharField(max_length=64)
-    bytes_in = fields.BigIntField()
-    bytes_out = fields.BigIntField()
-    seen_at = fields.BigIntField()
-    prev_bytes_in = fields.BigIntField(null=True)
-    prev_bytes_out = fields.BigIntField(null=True)
-    prev_seen_at = fields.BigIntField(null=True)
-    stopped_at = fields.BigIntField(null=True)
+    bytes_in: fields.Field[int] = fields.BigIntField()
+    bytes_out: fields.Field[int] = fields.BigIntField()
+    seen_at: fields.Field[int] = fields.BigIntField()
+    prev_bytes_in: fields.Field[int | None] = fields.BigIntField(null=True)
+    prev_bytes_out: fields.Field[int | None] = fields.BigIntField(null=True)
+    prev_seen_at: fields.Field[int | None] = fields.BigIntField(null=True)
+    stopped_at: fields.Field[int | None] = fields.BigIntField(null=True)
 
     class Meta:
         table = "usage_sessions"
@@ -42,8 +42,9 @@ class UsageIngest(Model):
     """One row: where the ingest got to. Updated first in each pass (serialises passes)."""
 
     id = fields.IntField(primary_key=True)
-    watermark = fields.BigIntField(default=0)  # epoch: rows changed before this were read
-    last_run_at = fields.BigIntField(default=0)
+    # epoch: rows changed before this were read
+    watermark: fields.Field[int] = fields.BigIntField(default=0)
+    last_run_at: fields.Field[int] = fields.BigIntField(default=0)
 
     class Meta:
         table = "usage_ingest"
@@ -53,8 +54,8 @@ class LiveRate(Model):
     """Per-subscriber rates the enforcer samples from shaper class counters."""
 
     username = fields.CharField(max_length=64, primary_key=True)
-    down_bps = fields.BigIntField()
-    up_bps = fields.BigIntField()
+    down_bps: fields.Field[int] = fields.BigIntField()
+    up_bps: fields.Field[int] = fields.BigIntField()
     sampled_at = fields.DatetimeField()
 
     class Meta:

@@ -1,7 +1,14 @@
 """WiFi management through a TR-069 ACS: ACS servers and the tasks sent to them."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from portal.store.models.business import Subscriber
 
 
 class AcsServer(Model):
@@ -30,10 +37,11 @@ class WifiTask(Model):
     Never holds a passphrase: `detail` says only which fields changed.
     """
 
-    id = fields.BigIntField(primary_key=True)
-    subscriber = fields.ForeignKeyField(
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
         "models.Subscriber", related_name="wifi_tasks", on_delete=fields.CASCADE
     )
+    subscriber_id: int
     device_id = fields.CharField(max_length=256, default="")
     acs_task_id = fields.CharField(max_length=64, null=True)
     action = fields.CharField(max_length=16)  # "wifi" | "reboot"
