@@ -69,7 +69,8 @@ class Busy(PortalError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__("busy", "the system is busy: please try again in a moment",
+        super().__init__("busy", "the database is busy (locked by another writer): "
+                         "please try again in a moment",
                          retry_after=RETRY_AFTER_S)
 
 
