@@ -59,7 +59,7 @@ from portal.store.models import (
     WalletEntry,
 )
 from portal.usage.ingest import day_param
-from tests.coa.conftest import need_freeradius
+from tests.coa.conftest import freeradius_database
 from tests.portal.billing_helpers import (
     PASSWORD,
     bearer,
@@ -102,22 +102,13 @@ def rate_value(down_kbps: int, up_kbps: int) -> str:
 # --- the pieces ------------------------------------------------------------------------
 
 
-def radius_database(db_url: str) -> str:
-    need_freeradius()
-    if db_url.startswith("sqlite://"):
-        return db_url.split("://", 1)[1]
-    if not Path("/usr/lib/freeradius/rlm_sql_postgresql.so").exists():
-        pytest.skip("needs rlm_sql_postgresql: apt-get install freeradius-postgresql")
-    return db_url
-
-
 def writer_db(db_url: str) -> str:
     return db_url.split("://", 1)[1] if db_url.startswith("sqlite://") else db_url
 
 
 @pytest.fixture
 def radius(db_url: str) -> Iterator[FreeRadius]:
-    with FreeRadius(radius_database(db_url), secret=SECRET) as server:
+    with FreeRadius(freeradius_database(db_url), secret=SECRET) as server:
         yield server
 
 
