@@ -10,6 +10,7 @@ Writes belong in a use case run by portal.store.tx.
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,20 @@ async def fetch(sql: str, params: list[Any] | None = None) -> list[dict[str, Any
 async def execute(sql: str, params: list[Any] | None = None) -> int:
     rows, _ = await conn().execute_query(placeholders(sql), params or [])
     return rows
+
+
+def db_time(value: datetime) -> object:
+    """An aware datetime as a DatetimeField column stores it: on SQLite the text
+    Tortoise's sqlite adapter writes (`isoformat(" ")`, offset kept), so raw SQL and
+    the ORM store, compare and sort the same; on PostgreSQL the datetime itself."""
+    return value if current_dialect() == "postgres" else value.isoformat(" ")
+
+
+def from_db_time(value: object) -> datetime:
+    """A DatetimeField column read by raw SQL (ISO text on SQLite) as an aware UTC
+    datetime, like the ORM returns it."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 async def execute_many(sql: str, rows: list[list[Any]]) -> None:
