@@ -18,7 +18,7 @@ from portal.core.billing import purchase
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.money import fmt
-from portal.errors import Conflict, Forbidden
+from portal.errors import Conflict, Forbidden, NotFound
 from portal.speed import effective, facts
 from portal.store import db, journal
 from portal.store.models import Reseller, Subscriber
@@ -47,7 +47,10 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
     """
 
     async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
-        reseller = await Reseller.get(id=sub.reseller_id).using_db(tx)
+        reseller = await db.fetch_model(Reseller, "SELECT * FROM resellers WHERE id = ?",
+                                        [sub.reseller_id])
+        if reseller is None:
+            raise NotFound("unknown_reseller", "no such reseller")
         if reseller.price_per_gb_cents <= 0:
             raise Forbidden("feature_disabled", "buying data is not enabled for your account")
         if now >= sub.expires_at:
