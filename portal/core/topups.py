@@ -8,21 +8,20 @@ re-credit bonus already used (usage is counted separately, never reset here).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Sum
 
 from portal.core import wallet
 from portal.core.billing import purchase
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.money import fmt
-from portal.errors import Conflict, Forbidden
-from portal.speed import effective
-from portal.store import journal
-from portal.store.models import Reseller, Subscriber, Topup, WalletEntry
+from portal.errors import Conflict, Forbidden, NotFound
+from portal.speed import effective, facts
+from portal.store import db, journal
+from portal.store.models import Reseller, Subscriber
 
 GB = 10**9  # data is sold in decimal GB, like the quotas
 
@@ -31,14 +30,8 @@ async def cycle_bonus_bytes(
     subscriber_id: int, cycle_start: datetime, using_db: BaseDBAsyncClient | None = None
 ) -> int:
     """Bytes of data bought since cycle_start: the bonus that raises this cycle's allowance."""
-    # SQLite compares the stored ISO text: the bound must be in UTC like the rows.
-    since = cycle_start.astimezone(UTC) if cycle_start.tzinfo else cycle_start.replace(tzinfo=UTC)
-    query = Topup.filter(subscriber_id=subscriber_id, created_at__gte=since)
-    if using_db is not None:
-        query = query.using_db(using_db)
-    rows = await query.annotate(total=Sum("bytes")).values("total")
-    total = rows[0]["total"] if rows else None
-    return int(total or 0)
+    # using_db: the caller's transaction, which raw SQL joins anyway (portal.store.db).
+    return await facts.bonus_bytes(subscriber_id, cycle_start)
 
 
 def data_line(gb: int, price_per_gb_cents: int) -> str:
@@ -54,7 +47,10 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
     """
 
     async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
-        reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
+        reseller = await db.fetch_model(Reseller, "SELECT * FROM resellers WHERE id = ?",
+                                        [sub.reseller_id])
+        if reseller is None:
+            raise NotFound("unknown_reseller", "no such reseller")
         if reseller.price_per_gb_cents <= 0:
             raise Forbidden("feature_disabled", "buying data is not enabled for your account")
         if now >= sub.expires_at:
@@ -69,11 +65,13 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
         entry = await wallet.debit(tx, sub.id, amount, "topup", "", actor)
         invoice = await issue(tx, sub, reseller, "invoice",
                               [Line(data_line(gb, reseller.price_per_gb_cents), amount)], now)
-        await WalletEntry.filter(id=entry.id).using_db(tx).update(reference=invoice.number)
-        topup = await Topup.create(subscriber_id=sub.id, gb=gb, bytes=gb * GB,
-                                   price_per_gb_cents=reseller.price_per_gb_cents,
-                                   amount_cents=amount, cycle_start=sub.cycle_start,
-                                   invoice_id=invoice.id, created_at=now, using_db=tx)
+        await wallet.set_reference(tx, entry.id, invoice.number)
+        rows = await db.fetch(
+            "INSERT INTO topups (subscriber_id, gb, bytes, price_per_gb_cents, amount_cents,"
+            " cycle_start, invoice_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [sub.id, gb, gb * GB, reseller.price_per_gb_cents, amount,
+             db.db_time(sub.cycle_start), invoice.id, db.db_time(now)])
+        topup_id = int(rows[0]["id"])
         bonus = await cycle_bonus_bytes(sub.id, sub.cycle_start, tx)
         # The bonus may lift a FUP tier: a reconnect must get the restored speed.
         await effective.write(tx, sub.username, now, "topup", known_bonus_bytes=bonus, gb=gb,
@@ -81,7 +79,7 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
                               cycle_start=sub.cycle_start.isoformat())
         await journal.audit(tx, actor, "data.buy", sub.username, ip=ip, gb=gb,
                             amount_cents=amount, invoice=invoice.number)
-        return {"topup": {"id": topup.id, "gb": gb, "bytes": gb * GB, "amount_cents": amount},
+        return {"topup": {"id": topup_id, "gb": gb, "bytes": gb * GB, "amount_cents": amount},
                 "invoice": as_json(invoice), "balance_cents": entry.balance_after_cents,
                 "bonus_bytes": bonus, "currency": reseller.currency}
 

@@ -7,11 +7,13 @@ whatever the database. The CHECK constraint on subscribers.balance_cents backs i
 
 from __future__ import annotations
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.expressions import F
+from dataclasses import dataclass
 
-from portal.errors import PortalError
-from portal.store.models import Subscriber, WalletEntry
+from tortoise import timezone
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from portal.errors import NotFound, PortalError
+from portal.store import db
 
 
 class InsufficientFunds(PortalError):
@@ -25,40 +27,59 @@ class InsufficientFunds(PortalError):
         )
 
 
+@dataclass(frozen=True)
+class Posted:
+    """A ledger row just written."""
+
+    id: int
+    balance_after_cents: int
+
+
 async def credit(
     tx: BaseDBAsyncClient, subscriber_id: int, amount_cents: int, reason: str,
     reference: str, actor: str,
-) -> WalletEntry:
+) -> Posted:
     if amount_cents <= 0:
         raise PortalError("invalid_amount", "a credit must be positive")
-    await Subscriber.filter(id=subscriber_id).using_db(tx).update(
-        balance_cents=F("balance_cents") + amount_cents
-    )
-    return await _entry(tx, subscriber_id, amount_cents, reason, reference, actor)
+    rows = await db.fetch("UPDATE subscribers SET balance_cents = balance_cents + ?"
+                          " WHERE id = ? RETURNING balance_cents", [amount_cents, subscriber_id])
+    if not rows:
+        raise NotFound("unknown_subscriber", "no such subscriber")
+    return await _entry(subscriber_id, amount_cents, int(rows[0]["balance_cents"]), reason,
+                        reference, actor)
 
 
 async def debit(
     tx: BaseDBAsyncClient, subscriber_id: int, amount_cents: int, reason: str,
     reference: str, actor: str,
-) -> WalletEntry:
+) -> Posted:
     if amount_cents <= 0:
         raise PortalError("invalid_amount", "a debit must be positive")
-    changed = await Subscriber.filter(
-        id=subscriber_id, balance_cents__gte=amount_cents
-    ).using_db(tx).update(balance_cents=F("balance_cents") - amount_cents)
-    if not changed:
-        sub = await Subscriber.get(id=subscriber_id, using_db=tx)
-        raise InsufficientFunds(amount_cents - sub.balance_cents)
-    return await _entry(tx, subscriber_id, -amount_cents, reason, reference, actor)
+    rows = await db.fetch("UPDATE subscribers SET balance_cents = balance_cents - ?"
+                          " WHERE id = ? AND balance_cents >= ? RETURNING balance_cents",
+                          [amount_cents, subscriber_id, amount_cents])
+    if not rows:
+        held = await db.fetch("SELECT balance_cents FROM subscribers WHERE id = ?",
+                              [subscriber_id])
+        if not held:
+            raise NotFound("unknown_subscriber", "no such subscriber")
+        raise InsufficientFunds(amount_cents - int(held[0]["balance_cents"]))
+    return await _entry(subscriber_id, -amount_cents, int(rows[0]["balance_cents"]), reason,
+                        reference, actor)
 
 
-async def _entry(
-    tx: BaseDBAsyncClient, subscriber_id: int, amount_cents: int, reason: str,
-    reference: str, actor: str,
-) -> WalletEntry:
-    sub = await Subscriber.get(id=subscriber_id, using_db=tx)
-    return await WalletEntry.create(
-        subscriber_id=subscriber_id, amount_cents=amount_cents,
-        balance_after_cents=sub.balance_cents, reason=reason, reference=reference,
-        created_by=actor, using_db=tx,
-    )
+async def set_reference(tx: BaseDBAsyncClient, entry_id: int, reference: str) -> None:
+    """Name the document a ledger row paid for (the invoice is issued after the debit)."""
+    await db.execute("UPDATE wallet_entries SET reference = ? WHERE id = ?", [reference, entry_id])
+
+
+async def _entry(subscriber_id: int, amount_cents: int, balance_after_cents: int, reason: str,
+                 reference: str, actor: str) -> Posted:
+    # Plain SQL in the caller's transaction (portal.store.db): every purchase writes one.
+    # created_at as the model's auto_now_add would store it.
+    rows = await db.fetch(
+        "INSERT INTO wallet_entries (subscriber_id, amount_cents, balance_after_cents, reason,"
+        " reference, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [subscriber_id, amount_cents, balance_after_cents, reason, reference, actor,
+         db.db_time(timezone.localtime())])
+    return Posted(int(rows[0]["id"]), balance_after_cents)

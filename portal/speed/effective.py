@@ -12,7 +12,6 @@ lets only this layer import portal.store.rate.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -34,13 +33,10 @@ async def write(tx: BaseDBAsyncClient, username: str, now: datetime, kind: str, 
     just computed the bonus. None: no such subscriber (nothing written).
     """
     settings = current()
-    known = await facts.subscriber_facts([username], now, ZoneInfo(settings.timezone),
-                                         settings.cycle)
-    if username not in known:
+    subject = await facts.one_subscriber(username, now, ZoneInfo(settings.timezone),
+                                         settings.cycle, known_bonus_bytes=known_bonus_bytes)
+    if subject is None:
         return None
-    subject = known[username]
-    if known_bonus_bytes is not None:
-        subject = replace(subject, bonus_bytes=known_bonus_bytes)
     desired = rules.desired_state(subject, settings.policy, now)
     await rate.set_rates(tx, {username: (desired.down_kbps, desired.up_kbps)},
                          settings.reply_profile)

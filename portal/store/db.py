@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
+from tortoise.fields import DatetimeField
+from tortoise.models import Model
 
 from dns_filter import dburl
 
@@ -115,6 +118,38 @@ async def fetch(sql: str, params: list[Any] | None = None) -> list[dict[str, Any
 async def execute(sql: str, params: list[Any] | None = None) -> int:
     rows, _ = await conn().execute_query(placeholders(sql), params or [])
     return rows
+
+
+def db_time(value: datetime) -> object:
+    """An aware datetime as a DatetimeField column stores it: on SQLite the text
+    Tortoise's sqlite adapter writes (`isoformat(" ")`, offset kept), so raw SQL and
+    the ORM store, compare and sort the same; on PostgreSQL the datetime itself."""
+    return value if current_dialect() == "postgres" else value.isoformat(" ")
+
+
+def from_db_time(value: object) -> datetime:
+    """A DatetimeField column read by raw SQL (ISO text on SQLite) as an aware UTC
+    datetime, like the ORM returns it."""
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+M = TypeVar("M", bound=Model)
+
+
+async def fetch_model(model: type[M], sql: str, params: list[Any]) -> M | None:
+    """The first row of `SELECT * FROM <model's table> ...` as the model, built like
+    the ORM builds what it reads (Model._init_from_db), without its query building:
+    for the hot path's point reads inside a use case. None: no row."""
+    rows = await fetch(sql, params)
+    if not rows:
+        return None
+    row = rows[0]
+    for name, field in model._meta.fields_map.items():
+        # SQLite gives text; fromisoformat is far cheaper than the ORM's iso8601
+        if isinstance(field, DatetimeField) and isinstance(row.get(name), str):
+            row[name] = datetime.fromisoformat(row[name])
+    return model._init_from_db(**row)
 
 
 async def execute_many(sql: str, rows: list[list[Any]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from coa import Rate, get_profile
+from portal.store import db
 from portal.store.models import RadReply
 
 
@@ -33,10 +34,15 @@ async def set_rates(
     rows = {u: p.reply_attributes(Rate(down_kbps=d, up_kbps=up)) for u, (d, up) in rates.items()}
     names = sorted({name for written in rows.values() for name, _, _ in written})
     users = sorted(rows)
-    for i in range(0, len(users), 500):
-        await RadReply.filter(username__in=users[i:i + 500], attribute__in=names).using_db(
-            tx).delete()
-    new = [RadReply(username=u, attribute=name, op=op, value=value)
-           for u in users for name, op, value in rows[u]]
-    await RadReply.bulk_create(new, batch_size=500, using_db=tx)
+    # Plain SQL (portal.store.db, the caller's transaction): every purchase writes one
+    # subscriber's rate, and the ORM's query building cost more than the statements.
+    for i in range(0, len(users) if names else 0, 500):
+        chunk = users[i:i + 500]
+        await db.execute(f"DELETE FROM radreply WHERE username IN ({', '.join('?' * len(chunk))})"
+                         f" AND attribute IN ({', '.join('?' * len(names))})",
+                         [*chunk, *names])
+    new = [[u, name, op, value] for u in users for name, op, value in rows[u]]
+    for i in range(0, len(new), 500):
+        await db.execute_many("INSERT INTO radreply (username, attribute, op, value)"
+                              " VALUES (?, ?, ?, ?)", new[i:i + 500])
     return len(new)

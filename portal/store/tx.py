@@ -21,7 +21,21 @@ SQLite (embedded; FreeRADIUS writes accounting into the same file):
   a thread hop and a loop wake-up through aiosqlite (bench/billing_bench.py:
   108-114 purchases/s before, see the commit for the figures after). Only the
   wait for the lock runs on a thread, so the loop keeps serving meanwhile.
-- One transaction at a time per process (SQLite has one writer anyway).
+- Group commit: the process's write use cases queue, and one drainer takes the
+  write lock once for a batch (BEGIN IMMEDIATE, probed every PROBE_S from the
+  loop while another process holds it, instead of SQLite's busy handler that
+  sleeps up to 100 ms between tries), runs the queued use cases one after the
+  other each in its own SAVEPOINT (a failing one is rolled back alone), holds
+  the lock at most BATCH_HOLD_S so FreeRADIUS is never starved, commits once and
+  only then answers every caller, so a failure (an Idempotency-Key twin's
+  IntegrityError) is never seen before what it replays is committed. A busy
+  attempt is retried whole by `transaction`, within its budget, as before; each
+  use case runs in its caller's contextvars context (Tortoise's routing,
+  `_current`, journal.writing_as). What it buys (bench/billing_bench.py, one
+  worker, closed loop, 100 subscribers, with the FreeRADIUS-shaped writer, same
+  sitting, load average 5-6 on 2 shared cores): 15-27 purchases/s with 70-169
+  answers 503 (the lock lost to the writer for the whole 2 s budget) before,
+  39/s with 0 errors after.
 
 PostgreSQL (ISP scale): Tortoise's pooled transaction; `lock=` names the
 subscriber whose row is locked first (`SELECT ... FOR UPDATE`), so two use
@@ -33,11 +47,14 @@ and deadlocks (SQLSTATE 40001, 40P01) are retried like a busy SQLite.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -54,6 +71,8 @@ UseCase = Callable[[BaseDBAsyncClient], Awaitable[T]]
 BUDGET_S = 2.0  # a subscriber's click: past this the answer is 503 + Retry-After
 DAEMON_BUDGET_S = 10.0  # the enforcer and the ingest can wait longer than a click
 RETRY_AFTER_S = 1
+BATCH_HOLD_S = 0.010  # SQLite: the longest a batch holds the write lock (FreeRADIUS waits)
+PROBE_S = 0.001  # SQLite: how often a busy write lock is probed again
 _RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock timeout
 
 _current: ContextVar[BaseDBAsyncClient | None] = ContextVar("ispedge_tx", default=None)
@@ -69,7 +88,8 @@ class Busy(PortalError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__("busy", "the system is busy: please try again in a moment",
+        super().__init__("busy", "the database is busy (locked by another writer): "
+                         "please try again in a moment",
                          retry_after=RETRY_AFTER_S)
 
 
@@ -132,7 +152,7 @@ async def transaction(use_case: UseCase[T], *, lock: str | None = None,
 # --- SQLite ---------------------------------------------------------------------
 
 class _Writer:
-    """This process's write connection to the SQLite file."""
+    """This process's write connection to the SQLite file, and its group commit."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -140,11 +160,111 @@ class _Writer:
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.lock = asyncio.Lock()
+        self.conn.execute("PRAGMA busy_timeout = 0")  # we probe from the loop instead
+        self.queue: deque[_Job] = deque()
+        self.drainer: asyncio.Task[None] | None = None
 
-    def begin(self, wait_ms: int) -> None:
-        self.conn.execute(f"PRAGMA busy_timeout = {max(0, wait_ms)}")
-        self.conn.execute("BEGIN IMMEDIATE")
+    async def run(self, use_case: UseCase[T], deadline: float, attempt: int) -> T:
+        """One attempt of use_case in the next batch; its result or exception once the
+        batch has committed."""
+        loop = asyncio.get_running_loop()
+        job = _Job(use_case, contextvars.copy_context(), deadline, attempt, loop.create_future())
+        self.queue.append(job)
+        if self.drainer is None or self.drainer.done() or self.drainer.get_loop() is not loop:
+            # An empty context: each job runs in its caller's, never in the drainer's.
+            self.drainer = loop.create_task(self._drain(), context=contextvars.Context())
+        try:
+            return cast(T, await job.future)
+        except asyncio.CancelledError:
+            job.cancelled = True  # not started yet: it never will be
+            raise
+
+    async def _drain(self) -> None:
+        while self.queue:
+            if not await self._lock():
+                continue
+            batch: list[tuple[_Job, object, BaseException | None]] = []
+            held_until = time.monotonic() + BATCH_HOLD_S
+            while self.queue and (not batch or time.monotonic() < held_until):
+                job = self.queue.popleft()
+                if job.cancelled:
+                    continue
+                self.conn.execute("SAVEPOINT use_case")
+                try:
+                    result = await asyncio.create_task(self._attempt(job), context=job.context)
+                    self.conn.execute("RELEASE use_case")
+                    batch.append((job, result, None))
+                except BaseException as exc:  # delivered to its caller, after the commit
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK TO use_case")
+                        self.conn.execute("RELEASE use_case")
+                    batch.append((job, None, exc))
+            try:
+                self.conn.commit()
+            except BaseException as exc:
+                if self.conn.in_transaction:
+                    self.conn.rollback()
+                batch = [(job, None, err or exc) for job, _, err in batch]
+            for job, result, err in batch:
+                if job.future.done():
+                    continue
+                if err is None:
+                    job.future.set_result(result)
+                else:
+                    job.future.set_exception(err)
+            # Let the callers (and whoever else is ready) run before the next batch.
+            await asyncio.sleep(0)
+
+    async def _lock(self) -> bool:
+        """BEGIN IMMEDIATE, probed every PROBE_S while another process writes. False
+        when every waiting job's deadline passed first (they got the busy error)."""
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return True
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    self._fail_all(exc)
+                    return False
+                now = time.monotonic()
+                for job in [j for j in self.queue if j.deadline <= now or j.cancelled]:
+                    self.queue.remove(job)
+                    if not job.future.done():  # `transaction` answers Busy
+                        job.future.set_exception(sqlite3.OperationalError(str(exc)))
+                if not self.queue:
+                    return False
+                await asyncio.sleep(PROBE_S)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        while self.queue:
+            job = self.queue.popleft()
+            if not job.future.done():
+                job.future.set_exception(exc)
+
+    async def _attempt(self, job: _Job) -> object:
+        """Runs in the caller's context: Tortoise's routing, _current and the journal
+        origin are the caller's."""
+        tx = _inline_client(self.conn)
+        token = connections.set(tx.connection_name, tx)
+        mine = _current.set(tx)
+        try:
+            result = await job.use_case(tx)
+            if _before_commit is not None:
+                _before_commit(job.attempt)
+            return result
+        finally:
+            _current.reset(mine)
+            connections.reset(token)
+
+
+@dataclass(eq=False)
+class _Job:
+    use_case: UseCase[Any]
+    context: contextvars.Context
+    deadline: float
+    attempt: int
+    future: asyncio.Future[Any]
+    cancelled: bool = False
 
 
 _writer: _Writer | None = None
@@ -168,34 +288,7 @@ def close() -> None:
 
 
 async def _run_sqlite(use_case: UseCase[T], deadline: float, attempt: int) -> T:
-    writer = _sqlite_writer()
-    async with writer.lock:
-        try:
-            writer.begin(0)
-        except sqlite3.OperationalError as exc:
-            if not is_busy(exc):
-                raise
-            # Someone else writes: wait for the lock off the loop, within the budget.
-            wait_ms = int((deadline - time.monotonic()) * 1000)
-            if wait_ms <= 0:
-                raise
-            await asyncio.to_thread(writer.begin, wait_ms)
-        tx = _inline_client(writer.conn)
-        token = connections.set(tx.connection_name, tx)
-        mine = _current.set(tx)
-        try:
-            result = await use_case(tx)
-            if _before_commit is not None:
-                _before_commit(attempt)
-            writer.conn.commit()
-            return result
-        except BaseException:
-            if writer.conn.in_transaction:
-                writer.conn.rollback()
-            raise
-        finally:
-            _current.reset(mine)
-            connections.reset(token)
+    return await _sqlite_writer().run(use_case, deadline, attempt)
 
 
 def _inline_client(conn: sqlite3.Connection) -> BaseDBAsyncClient:
@@ -256,12 +349,15 @@ class _Cursor:
 
 async def _run_postgres(use_case: UseCase[T], lock: str | None, deadline: float,
                         attempt: int) -> T:
-    wait_ms = int((deadline - time.monotonic()) * 1000)
-    if wait_ms <= 0:
-        raise Busy()
     async with in_transaction() as tx:
-        # lock_timeout bounds every lock wait of this transaction by the budget left.
-        await tx.execute_query(f"SET LOCAL lock_timeout = {max(1, wait_ms)}")
+        # Measured after the pool gave us a connection: waiting for one counts against
+        # the budget too (8 writes blocked on 5 pooled connections answered 503 after
+        # 4 s instead of 2 when the budget was read before). lock_timeout bounds every
+        # lock wait of this transaction by what is left.
+        wait_ms = int((deadline - time.monotonic()) * 1000)
+        if wait_ms <= 0:
+            raise Busy()
+        await tx.execute_query(f"SET LOCAL lock_timeout = {wait_ms}")
         if lock is not None:
             await tx.execute_query(
                 "SELECT id FROM subscribers WHERE username = $1 FOR UPDATE", [lock])

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from portal.errors import PortalError
 from portal.store import db, radacct
+from portal.store.tx import DAEMON_BUDGET_S, transaction
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,13 @@ async def publish(rates: dict[str, tuple[int, int]], now: datetime) -> None:
     sql = ("INSERT INTO live_rates (username, down_bps, up_bps, sampled_at) VALUES (?,?,?,?)"
            " ON CONFLICT (username) DO UPDATE SET down_bps = excluded.down_bps,"
            " up_bps = excluded.up_bps, sampled_at = excluded.sampled_at")
-    await db.execute_many(sql, [[u, max(0, d), max(0, up), sampled]
-                                for u, (d, up) in rates.items()])
+    rows: list[list[object]] = [[u, max(0, d), max(0, up), sampled]
+                                for u, (d, up) in rates.items()]
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await db.execute_many(sql, rows)
+
+    await transaction(write, budget_s=DAEMON_BUDGET_S)
 
 
 Factory = Callable[[Any], LiveTraffic]

@@ -33,16 +33,21 @@ def sqlite_db(tmp_path: Path) -> Path:
     return create_sqlite_schema(tmp_path / "radius.db")
 
 
-@pytest.fixture
-def database(db_url: str) -> str:
-    """The suite's database (SQLite, or PostgreSQL in the second pass), migrated by
-    ispedge's own migrations, as FreeRADIUS will be pointed at it: a path or a URL."""
+def freeradius_database(db_url: str) -> str:
+    """The suite's database as FreeRADIUS is pointed at it: a path or a URL."""
     need_freeradius()
     if db_url.startswith("sqlite://"):
         return db_url.split("://", 1)[1]
     if not Path("/usr/lib/freeradius/rlm_sql_postgresql.so").exists():
         pytest.skip("needs rlm_sql_postgresql: apt-get install freeradius-postgresql")
     return db_url
+
+
+@pytest.fixture
+def database(db_url: str) -> str:
+    """The suite's database (SQLite, or PostgreSQL in the second pass), migrated by
+    ispedge's own migrations, as FreeRADIUS will be pointed at it: a path or a URL."""
+    return freeradius_database(db_url)
 
 
 def execute(database: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

@@ -317,10 +317,21 @@ async def test_offline_subscriber_named_by_the_journal_gets_radreply_fixed(
     enforcer.dirty.clear()
 
     await subscribers.set_status("alice", "active")
+    # The use case wrote the plan speed itself (the one speed writer, same transaction).
+    assert await radreply("alice") == [rate_limit(*BASIC)]
     await enforcer.poll_journal()
     report = await enforcer.enforce(enforcer.dirty)
     await enforcer.settle()
-    assert report.radreply_updated == 1 and report.sent == 0 and report.removed == 1
+    assert report.radreply_updated == 0 and report.sent == 0 and report.removed == 1
+    assert await radreply("alice") == [rate_limit(*BASIC)]
+
+    # A radreply left stale by a writer outside ispedge (SQL by hand, an old
+    # version) is healed by the enforcer when the journal names the subscriber.
+    await RadReply.filter(username="alice").update(value=rate_limit(128, 64))
+    enforcer.dirty.clear()
+    report = await enforcer.enforce({"alice"})
+    await enforcer.settle()
+    assert report.radreply_updated == 1 and report.sent == 0
     assert await radreply("alice") == [rate_limit(*BASIC)]
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
@@ -41,7 +39,7 @@ from tests.portal.billing_helpers import (
     ledger_matches_balances,
     setup_resellers,
 )
-from tests.support.portal import portal_env
+from tests.support.portal import ispedge_cli
 
 GB = 10**9
 
@@ -197,16 +195,8 @@ async def test_busy_is_recognised_on_both_databases() -> None:
 # --- the one speed writer ----------------------------------------------------------------
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path):
-    env = portal_env(db_url, tmp_path / "state")
-
-    def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
-    return run
+def cli(db_url: str, tmp_path: Path) -> Callable[..., str]:
+    return ispedge_cli(db_url, tmp_path / "state")
 
 
 def _db(db_url: str, fn: Callable[[], Awaitable[object]]) -> object:

@@ -3,8 +3,6 @@ portal write is what FreeRADIUS authenticates with and replies."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,19 +10,12 @@ import pytest
 
 from tests.coa.conftest import SECRET
 from tests.support.freeradius import FreeRadius
-from tests.support.portal import portal_env, start_portal
+from tests.support.portal import ispedge_cli, start_portal
 
 
 @pytest.fixture
 def ispedge(db_url: str, tmp_path: Path):
-    env = portal_env(db_url, tmp_path / "state")
-
-    def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
-
+    run = ispedge_cli(db_url, tmp_path / "state")
     run("reseller", "add", "acme")
     run("plan", "add", "Fiber 10M", "--reseller", "acme", "--down", "10000", "--up", "4000",
         "--price", "15")

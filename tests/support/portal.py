@@ -7,12 +7,27 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from portal.cli.children import stop_process
+
+
+def ispedge_cli(db_url: str, state_dir: Path) -> Callable[..., str]:
+    """`ispedge ARGS...` as an operator runs it (a subprocess); returns its stdout,
+    asserting it exited 0."""
+    env = portal_env(db_url, state_dir)
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    return run
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.errors import PortalError
-from portal.store.models import IdempotencyKey
+from portal.store import db
 
 MAX_KEY = 128
 
@@ -44,28 +44,34 @@ def claim_from(header: str | None, path: str, body: dict[str, Any]) -> Claim | N
 
 
 async def replay(subscriber_id: int, claim: Claim) -> tuple[int, Any] | None:
-    row = await IdempotencyKey.get_or_none(subscriber_id=subscriber_id, key=claim.key)
-    if row is None:
+    rows = await db.fetch_indexed("SELECT request_hash, status, response FROM idempotency_keys"
+                                  " WHERE subscriber_id = ? AND key = ?",
+                                  [subscriber_id, claim.key])
+    if not rows:
         return None
-    if row.request_hash != claim.request_hash:
+    row = rows[0]
+    if row["request_hash"] != claim.request_hash:
         raise PortalError("idempotency_key_reused",
                           "this Idempotency-Key was already used for a different request", 422)
-    return row.status, json.loads(row.response)
+    return int(row["status"]), json.loads(str(row["response"]))
 
 
 async def claim(tx: BaseDBAsyncClient, subscriber_id: int, claim: Claim | None,
-                now: datetime) -> IdempotencyKey | None:
-    """Insert the key (IntegrityError when another request holds it)."""
+                now: datetime) -> int | None:
+    """Insert the key (IntegrityError when another request holds it); the row's id."""
     if claim is None:
         return None
-    return await IdempotencyKey.create(subscriber_id=subscriber_id, key=claim.key,
-                                       request_hash=claim.request_hash, status=0, response="null",
-                                       created_at=now, using_db=tx)
+    # Plain SQL in the caller's transaction (portal.store.db): on every keyed purchase.
+    rows = await db.fetch(
+        "INSERT INTO idempotency_keys (subscriber_id, key, request_hash, status, response,"
+        " created_at) VALUES (?, ?, ?, 0, 'null', ?) RETURNING id",
+        [subscriber_id, claim.key, claim.request_hash, db.db_time(now)])
+    return int(rows[0]["id"])
 
 
-async def store(tx: BaseDBAsyncClient, row: IdempotencyKey | None, status: int,
-                body: Any) -> None:
+async def store(tx: BaseDBAsyncClient, row: int | None, status: int, body: Any) -> None:
+    """The answer of the claimed key `row` (claim's id)."""
     if row is None:
         return
-    await IdempotencyKey.filter(id=row.id).using_db(tx).update(
-        status=status, response=json.dumps(body, sort_keys=True))
+    await db.execute("UPDATE idempotency_keys SET status = ?, response = ? WHERE id = ?",
+                     [status, json.dumps(body, sort_keys=True), row])

@@ -134,7 +134,7 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
             invoice = await issue(tx, sub, reseller, "credit_note",
                                   [Line(q.description, -q.amount_cents)], now)
         if invoice is not None:
-            await type(entry).filter(id=entry.id).using_db(tx).update(reference=invoice.number)
+            await wallet.set_reference(tx, entry.id, invoice.number)
         await Subscriber.filter(id=sub.id).using_db(tx).update(plan_id=q.target.id)
         # The new plan's FUP tiers may already apply: radreply gets the effective speed.
         await effective.write(tx, sub.username, now, "plan", plan_id=q.target.id,

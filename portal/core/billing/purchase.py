@@ -11,6 +11,8 @@ from tortoise.exceptions import IntegrityError
 
 from portal.core.billing import idempotency
 from portal.core.billing.idempotency import Claim
+from portal.errors import NotFound
+from portal.store import db
 from portal.store.models import Subscriber
 from portal.store.tx import transaction
 
@@ -28,7 +30,10 @@ async def run(subscriber_id: int, claim: Claim | None, now: datetime,
     async def charge(tx: BaseDBAsyncClient) -> dict[str, Any]:
         # Locks the subscriber row on PostgreSQL (SQLite has one writer anyway), so
         # two purchases of one subscriber are decided one after the other.
-        sub = await Subscriber.select_for_update().using_db(tx).get(id=subscriber_id)
+        sub = await db.fetch_model(Subscriber, "SELECT * FROM subscribers WHERE id = ?" + (
+            " FOR UPDATE" if db.current_dialect() == "postgres" else ""), [subscriber_id])
+        if sub is None:
+            raise NotFound("unknown_subscriber", "no such subscriber")
         row = await idempotency.claim(tx, subscriber_id, claim, now)
         result = await body(tx, sub)
         await idempotency.store(tx, row, 200, result)

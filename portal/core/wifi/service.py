@@ -276,5 +276,10 @@ async def refresh(sub: Subscriber, task_id: int) -> WifiTask:
         task.status = result.state
         task.offline = False
         task.message = "done" if result.state == "done" else result.message[:500]
-        await task.save(update_fields=["status", "offline", "message", "updated_at"])
+
+        async def write(tx: BaseDBAsyncClient) -> None:
+            await task.save(using_db=tx, update_fields=["status", "offline", "message",
+                                                        "updated_at"])
+
+        await transaction(write, lock=sub.username)
     return task
