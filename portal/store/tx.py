@@ -4,8 +4,8 @@ A use case is an async function of one argument, the transaction connection
 (Tortoise routes ORM calls without `using_db` to it as well).
 `transaction(use_case)` runs it in one transaction and retries the WHOLE
 function when the database is busy, within a total budget (~2 s); past the budget
-it raises `Busy` (503 with
-Retry-After for the web, a clear message for the CLI), with nothing written.
+it raises `Busy` (503 with Retry-After for the web, a clear message for the CLI),
+with nothing written.
 So a use case must not do network I/O (ACS, CoA, SMTP, HTTP): record the
 intent in one transaction, call out, record the result in another.
 
@@ -19,8 +19,8 @@ SQLite (embedded; FreeRADIUS writes accounting into the same file):
   connection, not through aiosqlite's helper thread: once the write lock is
   held nothing can block them, and the ~25 statements of a purchase each cost
   a thread hop and a loop wake-up through aiosqlite (bench/billing_bench.py:
-  108-114 purchases/s before, see the commit for the figures after). Only the
-  wait for the lock runs on a thread, so the loop keeps serving meanwhile.
+  108-114 purchases/s before; 256-307/s after, with the raw-SQL purchase path,
+  at 2.1-2.9 ms of portal CPU per purchase).
 - Group commit: the process's write use cases queue, and one drainer takes the
   write lock once for a batch (BEGIN IMMEDIATE, probed every PROBE_S from the
   loop while another process holds it, instead of SQLite's busy handler that
