@@ -137,11 +137,13 @@ def from_db_time(value: object) -> datetime:
 M = TypeVar("M", bound=Model)
 
 
-async def fetch_model(model: type[M], sql: str, params: list[Any]) -> M | None:
+async def fetch_model(model: type[M], sql: str, params: list[Any], *,
+                      indexed: bool = False) -> M | None:
     """The first row of `SELECT * FROM <model's table> ...` as the model, built like
     the ORM builds what it reads (Model._init_from_db), without its query building:
-    for the hot path's point reads inside a use case. None: no row."""
-    rows = await fetch(sql, params)
+    for the hot path's point reads inside a use case, or (indexed=True) a request's
+    short indexed read through `fetch_indexed`. None: no row."""
+    rows = await (fetch_indexed(sql, params) if indexed else fetch(sql, params))
     if not rows:
         return None
     row = rows[0]
