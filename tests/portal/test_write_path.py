@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import astuple
@@ -268,3 +269,40 @@ async def test_every_speed_input_change_writes_radreply_and_says_so_in_the_journ
                                                          "up_kbps"}
     assert await AuditLog.filter(username="io@x").count() == 6
     assert await Invoice.all().count() == 1 and await WalletEntry.all().count() == 2
+
+
+# --- the WAL checkpoint, off the event loop -----------------------------------------------
+
+async def test_sqlite_commits_never_checkpoint_and_a_thread_keeps_the_wal_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The portal's commits run on the event loop, so they must not checkpoint (that
+    stalled every request for up to ~110 ms); the checkpoint thread must still stop
+    the WAL from growing with everything ever written."""
+    from portal.store import db as portal_db
+
+    monkeypatch.setattr(tx, "CHECKPOINT_S", 0.2)
+    path = tmp_path / "wal.db"
+    await portal_db.open_db(f"sqlite://{path}")
+    try:
+        async def create(conn: object) -> None:
+            tx._sqlite_writer().conn.execute("CREATE TABLE blob_log (b BLOB)")
+
+        await tx.transaction(create)
+        writer = tx._sqlite_writer()
+        assert writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        page = 4096
+        rounds, per_round = 6, 300  # 1,800 pages written: above the 1,000-page autocheckpoint
+
+        async def write(conn: object) -> None:
+            writer.conn.executemany("INSERT INTO blob_log VALUES (?)",
+                                    [(b"x" * page,) for _ in range(per_round)])
+
+        for _ in range(rounds):
+            await tx.transaction(write)
+            await asyncio.sleep(0.5)  # a checkpoint lands; the next write restarts the WAL
+        wal = await asyncio.to_thread(os.path.getsize, f"{path}-wal")
+        assert wal < rounds * per_round * page / 2, wal
+    finally:
+        await portal_db.close_db()
+    writer.checkpointer.join(timeout=2)
+    assert not writer.checkpointer.is_alive()  # closing the database ends the thread
