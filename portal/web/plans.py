@@ -8,8 +8,9 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
 from portal.core.billing import idempotency, plan_change
-from portal.core.billing.quantity import parse_cents, parse_id
+from portal.core.billing.quantity import parse_id
 from portal.store.models import Reseller
+from portal.usage.days import zone
 from portal.web import auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
@@ -23,6 +24,14 @@ def _enabled(reseller: Reseller, config: object) -> bool:
 
 tabs.register(tabs.Tab("plans", "Change Plan", "⇅", _enabled,
                               "plan changes are not enabled for your account"))
+
+
+def _rules(request: Request) -> plan_change.ChangeRules:
+    config = request.app.ctx.config
+    return plan_change.ChangeRules(
+        key=request.app.ctx.jwt_key,
+        per_day=int(config.get("billing", "plan_changes_per_day", 3)),
+        tz=zone(config.timezone))
 
 
 @bp.get("/customer/plans")
@@ -52,7 +61,8 @@ async def quote(request: Request) -> HTTPResponse:
     body = json_body(request)
     sub = request.ctx.subscriber
     q = await plan_change.quote_plan_change(sub, parse_id(body.get("plan_id")), datetime.now(UTC))
-    return json({**q.as_json(sub.balance_cents), "currency": (await sub.reseller).currency})
+    offer = plan_change.offer(q, sub.id, sub.balance_cents, request.app.ctx.jwt_key)
+    return json({**offer, "currency": (await sub.reseller).currency})
 
 
 @bp.post("/customer/api/plans/change")
@@ -62,7 +72,9 @@ async def change(request: Request) -> HTTPResponse:
     body = json_body(request)
     sub = request.ctx.subscriber
     claim = idempotency.claim_from(request.headers.get("idempotency-key"), request.path, body)
+    # Only the signed quote counts: a client's amount or time (an older client's
+    # `quoted_at`) is ignored, and without a quote the answer is 409 with a fresh one.
     result, replayed = await plan_change.change_plan(
-        sub.id, parse_id(body.get("plan_id")), parse_cents(body.get("amount_cents")),
-        body.get("quoted_at"), datetime.now(UTC), ip=client_address(request), claim=claim)
+        sub.id, parse_id(body.get("plan_id")), body.get("quote"), datetime.now(UTC),
+        _rules(request), ip=client_address(request), claim=claim)
     return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)
