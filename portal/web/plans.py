@@ -11,7 +11,7 @@ from portal.core.billing import idempotency, plan_change
 from portal.core.billing.quantity import parse_id
 from portal.store.models import Reseller
 from portal.usage.days import zone
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -55,6 +55,15 @@ async def list_plans(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/plans/quote")
+@apidoc.operation(
+    "Price a plan change",
+    "The prorated amount of changing to `plan_id` now (> 0 charged, < 0 refunded) and "
+    "`quote`, the server's signed quote to confirm it with (valid 15 minutes, for this "
+    "subscriber and this change only).",
+    body={"type": "object", "required": ["plan_id"],
+          "properties": {"plan_id": {"type": "integer", "minimum": 1}}},
+    responses={200: "the quote", 400: "invalid or same plan", 403: "plan changes disabled "
+               "or subscription expired", 404: "plan not offered"})
 @auth.customer
 @tabs.requires("plans")
 async def quote(request: Request) -> HTTPResponse:
@@ -66,6 +75,24 @@ async def quote(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/plans/change")
+@apidoc.operation(
+    "Change plan",
+    "Switches to `plan_id`, charging or refunding the prorated amount computed by the "
+    "server when the change commits. The signed `quote` from /plans/quote caps it: never "
+    "a larger charge nor a larger refund than quoted. Otherwise, or without a valid quote "
+    "(an expired, altered or another change's quote; a client time such as `quoted_at` "
+    "is ignored), the answer is 409 with a fresh quote in `error.quote`. At most "
+    "`billing.plan_changes_per_day` changes per subscriber and local day (429 "
+    "`plan_change_limit`, Retry-After: seconds to midnight). Optional Idempotency-Key.",
+    body={"type": "object", "required": ["plan_id", "quote"],
+          "properties": {"plan_id": {"type": "integer", "minimum": 1},
+                         "quote": {"type": "string", "maxLength": 512,
+                                   "description": "`quote` from /customer/api/plans/quote"}}},
+    responses={200: "changed: plan, amount_cents, quoted_cents, invoice, balance_cents",
+               400: "invalid or same plan", 402: "insufficient balance",
+               403: "plan changes disabled or subscription expired", 404: "plan not offered",
+               409: "quote missing, invalid, expired or exceeded: error.quote is a fresh one",
+               429: "daily plan-change limit reached (Retry-After)"})
 @auth.customer
 @tabs.requires("plans")
 async def change(request: Request) -> HTTPResponse:

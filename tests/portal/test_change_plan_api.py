@@ -308,3 +308,17 @@ async def test_the_daily_limit_is_configurable(acme: None, db_url: str, tmp_path
         server.stop()
     assert [r.status_code for r in answers] == [200, 429, 429]
     assert "1 plan change:" in answers[1].json()["error"]["message"]
+
+
+async def test_openapi_describes_the_signed_quote(db: str, portal_server: PortalServer):
+    with portal_server.client() as c:
+        spec = c.get("/docs/openapi.json").json()
+    change = spec["paths"]["/customer/api/plans/change"]["post"]
+    schema = change["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["plan_id", "quote"]
+    assert "quoted_at" not in schema["properties"]
+    assert {"409", "429"} <= set(change["responses"])
+    assert "signed" in change["description"] and change["security"]
+    quote = spec["paths"]["/customer/api/plans/quote"]["post"]
+    assert quote["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "plan_id"]
