@@ -42,6 +42,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "billing": {
         "max_topup_gb": 100,
         "cycle": "renewal",  # or "calendar"
+        # Plan changes a subscriber may make per local day (0 = no limit): each
+        # change moves money, so repeated round trips are bounded (issue 15).
+        "plan_changes_per_day": 3,
     },
     # Usage ingest (portal/usage/ingest.py): radacct -> usage_daily.
     "usage": {

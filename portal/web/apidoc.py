@@ -33,3 +33,24 @@ def secured(handler: Callable[..., Any]) -> Callable[..., Any]:
         return handler
     OperationStore()[handler].secured(SCHEME)
     return handler
+
+
+def operation(summary: str, description: str, body: dict[str, Any] | None = None,
+              responses: dict[int, str] | None = None
+              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Describe a route in the OpenAPI document: summary, description, JSON body schema
+    and the statuses it answers. Put it right under the route decorator (it documents
+    the handler the route registers)."""
+    def mark(handler: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            from sanic_ext.extensions.openapi.builders import OperationStore
+        except ImportError:
+            return handler
+        op = OperationStore()[handler]
+        op.describe(summary, description)
+        if body is not None:
+            op.body({"application/json": body})
+        for status, text in (responses or {}).items():
+            op.response(status, {"application/json": {"type": "object"}}, text)
+        return handler
+    return mark

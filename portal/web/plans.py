@@ -8,9 +8,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
 from portal.core.billing import idempotency, plan_change
-from portal.core.billing.quantity import parse_cents, parse_id
+from portal.core.billing.quantity import parse_id
 from portal.store.models import Reseller
-from portal.web import auth, branding, tabs
+from portal.usage.days import zone
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -23,6 +24,14 @@ def _enabled(reseller: Reseller, config: object) -> bool:
 
 tabs.register(tabs.Tab("plans", "Change Plan", "⇅", _enabled,
                               "plan changes are not enabled for your account"))
+
+
+def _rules(request: Request) -> plan_change.ChangeRules:
+    config = request.app.ctx.config
+    return plan_change.ChangeRules(
+        key=request.app.ctx.jwt_key,
+        per_day=int(config.get("billing", "plan_changes_per_day", 3)),
+        tz=zone(config.timezone))
 
 
 @bp.get("/customer/plans")
@@ -46,23 +55,53 @@ async def list_plans(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/plans/quote")
+@apidoc.operation(
+    "Price a plan change",
+    "The prorated amount of changing to `plan_id` now (> 0 charged, < 0 refunded) and "
+    "`quote`, the server's signed quote to confirm it with (valid 15 minutes, for this "
+    "subscriber and this change only).",
+    body={"type": "object", "required": ["plan_id"],
+          "properties": {"plan_id": {"type": "integer", "minimum": 1}}},
+    responses={200: "the quote", 400: "invalid or same plan", 403: "plan changes disabled "
+               "or subscription expired", 404: "plan not offered"})
 @auth.customer
 @tabs.requires("plans")
 async def quote(request: Request) -> HTTPResponse:
     body = json_body(request)
     sub = request.ctx.subscriber
     q = await plan_change.quote_plan_change(sub, parse_id(body.get("plan_id")), datetime.now(UTC))
-    return json({**q.as_json(sub.balance_cents), "currency": (await sub.reseller).currency})
+    offer = plan_change.offer(q, sub.id, sub.balance_cents, request.app.ctx.jwt_key)
+    return json({**offer, "currency": (await sub.reseller).currency})
 
 
 @bp.post("/customer/api/plans/change")
+@apidoc.operation(
+    "Change plan",
+    "Switches to `plan_id`, charging or refunding the prorated amount computed by the "
+    "server when the change commits. The signed `quote` from /plans/quote caps it: never "
+    "a larger charge nor a larger refund than quoted. Otherwise, or without a valid quote "
+    "(an expired, altered or another change's quote; a client time such as `quoted_at` "
+    "is ignored), the answer is 409 with a fresh quote in `error.quote`. At most "
+    "`billing.plan_changes_per_day` changes per subscriber and local day (429 "
+    "`plan_change_limit`, Retry-After: seconds to midnight). Optional Idempotency-Key.",
+    body={"type": "object", "required": ["plan_id", "quote"],
+          "properties": {"plan_id": {"type": "integer", "minimum": 1},
+                         "quote": {"type": "string", "maxLength": 512,
+                                   "description": "`quote` from /customer/api/plans/quote"}}},
+    responses={200: "changed: plan, amount_cents, quoted_cents, invoice, balance_cents",
+               400: "invalid or same plan", 402: "insufficient balance",
+               403: "plan changes disabled or subscription expired", 404: "plan not offered",
+               409: "quote missing, invalid, expired or exceeded: error.quote is a fresh one",
+               429: "daily plan-change limit reached (Retry-After)"})
 @auth.customer
 @tabs.requires("plans")
 async def change(request: Request) -> HTTPResponse:
     body = json_body(request)
     sub = request.ctx.subscriber
     claim = idempotency.claim_from(request.headers.get("idempotency-key"), request.path, body)
+    # Only the signed quote counts: a client's amount or time (an older client's
+    # `quoted_at`) is ignored, and without a quote the answer is 409 with a fresh one.
     result, replayed = await plan_change.change_plan(
-        sub.id, parse_id(body.get("plan_id")), parse_cents(body.get("amount_cents")),
-        body.get("quoted_at"), datetime.now(UTC), ip=client_address(request), claim=claim)
+        sub.id, parse_id(body.get("plan_id")), body.get("quote"), datetime.now(UTC),
+        _rules(request), ip=client_address(request), claim=claim)
     return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)

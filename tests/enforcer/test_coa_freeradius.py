@@ -82,7 +82,7 @@ async def test_plan_upgrade_through_the_portal_reaches_the_nas_within_one_second
     with portal_server.client() as c:
         q = c.post("/customer/api/plans/quote", json={"plan_id": fast.id}, headers=h).json()
         r = c.post("/customer/api/plans/change", json={
-            "plan_id": fast.id, "amount_cents": q["amount_cents"], "quoted_at": q["quoted_at"]},
+            "plan_id": fast.id, "quote": q["quote"]},
             headers=h)
         changed_at = time.monotonic()
     assert r.status_code == 200, r.text

@@ -91,7 +91,7 @@ async def test_concurrent_confirms_of_one_plan_change_apply_once(
     h = bearer(portal_server, "ann@x")
     with portal_server.client() as c:
         q = c.post("/customer/api/plans/quote", json={"plan_id": fast.id}, headers=h).json()
-    body = {"plan_id": fast.id, "amount_cents": q["amount_cents"], "quoted_at": q["quoted_at"]}
+    body = {"plan_id": fast.id, "quote": q["quote"]}
     responses = await _fire(portal_server, [("/customer/api/plans/change", body, h)] * 10)
     statuses = Counter(r.status_code for r in responses)
     assert statuses[200] == 1, statuses

@@ -1,26 +1,29 @@
-"""Change Plan against the real portal process: quote = charge, refunds, rules."""
+"""Change Plan against the real portal process: the charge is the server's price at
+commit, capped by the signed quote; refunds, rules, the daily limit."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 
 from portal.core import resellers
-from portal.core.billing.proration import prorate
 from portal.store.models import (
     AuditLog,
     ChangeJournal,
     Invoice,
     InvoiceLine,
     Plan,
+    PlanChange,
     RadReply,
     Subscriber,
     WalletEntry,
 )
 from tests.portal.billing_helpers import bearer, counts, customer, setup_resellers
-from tests.support.portal import PortalServer
+from tests.support.portal import PortalServer, start_portal
 
 
 async def _plan(name: str, reseller: str = "acme") -> Plan:
@@ -34,8 +37,7 @@ def _quote(c, h, plan_id):
 
 
 def _confirm(c, h, q, **extra):
-    body = {"plan_id": q["plan_id"], "amount_cents": q["amount_cents"],
-            "quoted_at": q["quoted_at"], **extra}
+    body = {"plan_id": q["plan_id"], "quote": q["quote"], **extra}
     return c.post("/customer/api/plans/change", json=body, headers=h)
 
 
@@ -45,8 +47,8 @@ async def acme(db: str) -> None:
     await customer("ann@x", 5000, days_used=18)
 
 
-async def test_upgrade_charges_exactly_the_previewed_proration(acme: None,
-                                                                portal_server: PortalServer):
+async def test_upgrade_charges_the_price_at_commit_capped_by_the_quote(
+        acme: None, portal_server: PortalServer):
     fast = await _plan("Fast")
     h = bearer(portal_server, "ann@x")
     with portal_server.client() as c:
@@ -55,15 +57,18 @@ async def test_upgrade_charges_exactly_the_previewed_proration(acme: None,
         assert names == ["Basic", "Fast"]  # Hidden is not offered, other resellers' absent
         assert [p["current"] for p in listing["plans"]] == [True, False]
         q = _quote(c, h, fast.id)
-        sub = await Subscriber.get(username="ann@x")
-        expected = prorate(1500, 3000, sub.cycle_start, sub.expires_at,
-                           datetime.fromisoformat(q["quoted_at"])).amount_cents
-        assert q["amount_cents"] == expected and 595 <= expected <= 600
+        assert "quoted_at" not in q and q["quote"]
+        expires = datetime.fromisoformat(q["quote_expires_at"]) - datetime.now(UTC)
+        assert timedelta(minutes=14) < expires <= timedelta(minutes=15)
+        assert 595 <= q["amount_cents"] <= 600
         assert q["description"] == "Plan change Basic → Fast, 12 of 30 days"
-        assert q["balance_after_cents"] == 5000 - expected
+        assert q["balance_after_cents"] == 5000 - q["amount_cents"]
         r = _confirm(c, h, q)
         assert r.status_code == 200, r.text
-        assert r.json()["amount_cents"] == expected
+        # Priced again when it commits (a moment later: never more than quoted).
+        expected = r.json()["amount_cents"]
+        assert q["amount_cents"] - 1 <= expected <= q["amount_cents"]
+        assert r.json()["quoted_cents"] == q["amount_cents"]
         assert r.json()["balance_cents"] == 5000 - expected
         assert r.json()["plan"]["name"] == "Fast"
     sub = await Subscriber.get(username="ann@x")
@@ -79,6 +84,9 @@ async def test_upgrade_charges_exactly_the_previewed_proration(acme: None,
     j = await ChangeJournal.filter(username="ann@x", kind="plan").order_by("-id").first()
     assert json.loads(j.payload)["plan_id"] == fast.id
     assert await AuditLog.filter(username="ann@x", action="plan.change").count() == 1
+    change = await PlanChange.get(subscriber_id=sub.id)
+    assert (change.from_plan_id, change.to_plan_id, change.amount_cents) == (
+        (await _plan("Basic")).id, fast.id, expected)
 
 
 async def test_downgrade_refunds_when_the_reseller_allows(acme: None,
@@ -93,7 +101,8 @@ async def test_downgrade_refunds_when_the_reseller_allows(acme: None,
         assert q["description"].startswith("Refund: Plan change Fast → Basic")
         r = _confirm(c, h, q)
         assert r.status_code == 200, r.text
-    refund = -q["amount_cents"]
+    refund = -r.json()["amount_cents"]
+    assert 0 < refund <= -q["amount_cents"]  # never more than the quoted refund
     sub = await Subscriber.get(username="ann@x")
     assert sub.balance_cents == 5000 + refund and sub.plan_id == basic.id
     entry = await WalletEntry.get(subscriber_id=sub.id, reason="plan_refund")
@@ -141,25 +150,31 @@ async def test_refused_changes_leave_no_trace(acme: None, portal_server: PortalS
         for body, status, code in cases:
             quote = c.post("/customer/api/plans/quote", json=body, headers=h)
             assert (quote.status_code, quote.json()["error"]["code"]) == (status, code), body
-            full = {"amount_cents": 0, "quoted_at": q["quoted_at"], **body}
+            full = {"quote": q["quote"], **body}
             change = c.post("/customer/api/plans/change", json=full, headers=h)
             assert (change.status_code, change.json()["error"]["code"]) == (status, code), body
-        moved = _confirm(c, h, {**q, "amount_cents": q["amount_cents"] - 1})
-        assert moved.status_code == 409 and moved.json()["error"]["code"] == "price_changed"
-        assert "price changed" in moved.json()["error"]["message"]
-        stale = _confirm(c, h, {**q, "quoted_at": (datetime.now(UTC) - timedelta(hours=1))
-                                .isoformat()})
-        assert stale.status_code == 409 and stale.json()["error"]["code"] == "quote_expired"
-        future = _confirm(c, h, {**q, "quoted_at": (datetime.now(UTC) + timedelta(hours=1))
-                                 .isoformat()})
-        assert future.status_code == 409
-        garbage = _confirm(c, h, {**q, "quoted_at": "yesterday"})
-        assert garbage.status_code == 400
-        no_amount = c.post("/customer/api/plans/change", json={"plan_id": fast.id}, headers=h)
-        assert no_amount.status_code == 400
-    assert await counts() == before
-    sub = await Subscriber.get(username="ann@x")
-    assert sub.plan_id == basic.id and sub.balance_cents == 5000
+        # An older client's time (any time) and amount are not a price: 409 + a fresh quote.
+        for at in (datetime.now(UTC) - timedelta(minutes=10), datetime.now(UTC),
+                   datetime.now(UTC) + timedelta(hours=1)):
+            old = c.post("/customer/api/plans/change", headers=h, json={
+                "plan_id": fast.id, "amount_cents": q["amount_cents"],
+                "quoted_at": at.isoformat()})
+            assert old.status_code == 409, old.text
+            err = old.json()["error"]
+            assert err["code"] == "quote_required"
+            assert err["quote"]["plan_id"] == fast.id and err["quote"]["quote"]
+            assert err["quote"]["amount_cents"] == err["amount_cents"]
+        for bad in ("yesterday", "", None, 7, [q["quote"]]):
+            r = c.post("/customer/api/plans/change", json={"plan_id": fast.id, "quote": bad},
+                       headers=h)
+            assert r.status_code == 409, (bad, r.text)
+            assert r.json()["error"]["code"] in ("quote_required", "quote_invalid")
+        assert await counts() == before
+        sub = await Subscriber.get(username="ann@x")
+        assert sub.plan_id == basic.id and sub.balance_cents == 5000
+        # The client's amount is ignored even beside a valid quote: the server prices it.
+        cheap = _confirm(c, h, q, amount_cents=1)
+        assert cheap.status_code == 200 and cheap.json()["amount_cents"] > 500
 
 
 async def test_price_edited_between_preview_and_confirm_is_409(acme: None,
@@ -172,9 +187,25 @@ async def test_price_edited_between_preview_and_confirm_is_409(acme: None,
         before = await counts()
         r = _confirm(c, h, q)
         assert r.status_code == 409 and r.json()["error"]["code"] == "price_changed"
+        assert "price changed" in r.json()["error"]["message"]
+        fresh = r.json()["error"]["quote"]
+        assert fresh["amount_cents"] > q["amount_cents"]
         assert await counts() == before
-        r2 = _confirm(c, h, _quote(c, h, fast.id))
-        assert r2.status_code == 200
+        r2 = _confirm(c, h, fresh)
+        assert r2.status_code == 200, r2.text
+        assert fresh["amount_cents"] - 1 <= r2.json()["amount_cents"] <= fresh["amount_cents"]
+
+
+async def test_price_lowered_after_the_quote_charges_the_lower_price(
+        acme: None, portal_server: PortalServer):
+    fast = await _plan("Fast")
+    h = bearer(portal_server, "ann@x")
+    with portal_server.client() as c:
+        q = _quote(c, h, fast.id)
+        await Plan.filter(id=fast.id).update(price_cents=2000)
+        r = _confirm(c, h, q)
+    assert r.status_code == 200, r.text
+    assert 195 <= r.json()["amount_cents"] <= 200 < q["amount_cents"]
 
 
 async def test_insufficient_funds_for_an_upgrade(acme: None, portal_server: PortalServer):
@@ -223,16 +254,71 @@ async def test_plan_change_idempotency(acme: None, portal_server: PortalServer):
         q = _quote(c, h, fast.id)
         first = c.post(
             "/customer/api/plans/change", headers={**h, "Idempotency-Key": "pc-1"},
-            json={"plan_id": fast.id, "amount_cents": q["amount_cents"],
-                  "quoted_at": q["quoted_at"]})
+            json={"plan_id": fast.id, "quote": q["quote"]})
         assert first.status_code == 200
         after = await counts()
         again = c.post("/customer/api/plans/change", headers={**h, "Idempotency-Key": "pc-1"},
-                       json={"plan_id": fast.id, "amount_cents": q["amount_cents"],
-                             "quoted_at": q["quoted_at"]})
+                       json={"plan_id": fast.id, "quote": q["quote"]})
         assert again.status_code == 200 and again.json() == first.json()
         other = c.post("/customer/api/plans/change", headers={**h, "Idempotency-Key": "pc-1"},
-                       json={"plan_id": fast.id, "amount_cents": 0,
-                             "quoted_at": q["quoted_at"]})
+                       json={"plan_id": fast.id, "quote": q["quote"] + "0"})
         assert other.status_code == 422
     assert await counts() == after
+
+
+async def _round_trip_until_refused(server: PortalServer, limit: int) -> list[httpx.Response]:
+    fast, basic = await _plan("Fast"), await _plan("Basic")
+    h = bearer(server, "ann@x")
+    answers: list[httpx.Response] = []
+    with server.client() as c:
+        for _ in range(limit + 2):
+            current = c.get("/customer/api/plans", headers=h).json()["current_plan_id"]
+            target = basic if current == fast.id else fast
+            q = _quote(c, h, target.id)
+            answers.append(_confirm(c, h, q))
+    return answers
+
+
+async def test_the_daily_limit_refuses_with_429_and_is_audited(acme: None,
+                                                               portal_server: PortalServer):
+    answers = await _round_trip_until_refused(portal_server, 3)  # the default
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+    refused = answers[3].json()["error"]
+    assert refused["code"] == "plan_change_limit" and refused["limit"] == 3
+    assert "3 plan changes" in refused["message"]
+    retry = int(answers[3].headers["retry-after"])
+    midnight = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                                microsecond=0)
+    assert abs(retry - (midnight - datetime.now(UTC)).total_seconds()) < 30
+    sub = await Subscriber.get(username="ann@x")
+    assert await PlanChange.filter(subscriber_id=sub.id).count() == 3
+    assert await AuditLog.filter(username="ann@x", action="plan.change").count() == 3
+    logged = await AuditLog.filter(username="ann@x", action="plan.change_refused").all()
+    assert len(logged) == 2
+    assert json.loads(logged[0].detail)["reason"] == "plan_change_limit"
+    assert sub.plan_id == (await _plan("Fast")).id  # the 4th change did not happen
+
+
+async def test_the_daily_limit_is_configurable(acme: None, db_url: str, tmp_path: Path):
+    server = start_portal(db_url, tmp_path / "state",
+                          ISPEDGE_BILLING_PLAN_CHANGES_PER_DAY="1")
+    try:
+        answers = await _round_trip_until_refused(server, 1)
+    finally:
+        server.stop()
+    assert [r.status_code for r in answers] == [200, 429, 429]
+    assert "1 plan change:" in answers[1].json()["error"]["message"]
+
+
+async def test_openapi_describes_the_signed_quote(db: str, portal_server: PortalServer):
+    with portal_server.client() as c:
+        spec = c.get("/docs/openapi.json").json()
+    change = spec["paths"]["/customer/api/plans/change"]["post"]
+    schema = change["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["plan_id", "quote"]
+    assert "quoted_at" not in schema["properties"]
+    assert {"409", "429"} <= set(change["responses"])
+    assert "signed" in change["description"] and change["security"]
+    quote = spec["paths"]["/customer/api/plans/quote"]["post"]
+    assert quote["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "plan_id"]

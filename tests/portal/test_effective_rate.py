@@ -67,8 +67,7 @@ async def test_plan_change_writes_the_new_plans_effective_speed(
         assert quote.status_code == 200, quote.text
         q = quote.json()
         r = c.post("/customer/api/plans/change", headers=h, json={
-            "plan_id": fast["id"], "amount_cents": q["amount_cents"],
-            "quoted_at": q["quoted_at"]})
+            "plan_id": fast["id"], "quote": q["quote"]})
     assert r.status_code == 200, r.text
     # Fast has no FUP tiers: the full plan speed, whatever was used.
     assert await _reply("up@x") == "20000k/50000k"

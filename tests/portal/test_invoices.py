@@ -65,8 +65,7 @@ async def test_plan_change_invoice_and_refund_credit_note(
         for target in (fast, basic):
             q = c.post("/customer/api/plans/quote", json={"plan_id": target.id}, headers=h).json()
             r = c.post("/customer/api/plans/change", headers=h, json={
-                "plan_id": target.id, "amount_cents": q["amount_cents"],
-                "quoted_at": q["quoted_at"]})
+                "plan_id": target.id, "quote": q["quote"]})
             assert r.status_code == 200, r.text
         docs = c.get("/customer/api/invoices", headers=h).json()["invoices"]
         assert [d["kind"] for d in docs] == ["credit_note", "invoice"]

@@ -322,8 +322,7 @@ async def client_run(c: httpx.AsyncClient, calls: list[Call], i: int, username: 
             if q.status != 200:
                 continue
             await request(c, calls, i, username, "change", "POST", "/customer/api/plans/change",
-                          headers, {"plan_id": target, "amount_cents": q.body["amount_cents"],
-                                    "quoted_at": q.body["quoted_at"]})
+                          headers, {"plan_id": target, "quote": q.body["quote"]})
 
 
 def by_key_of(calls: list[Call]) -> dict[str, list[Call]]:
@@ -541,8 +540,7 @@ async def test_writes_during_a_ten_second_lock_answer_503_in_budget_and_write_no
             ("buy", "POST", "/customer/api/data/buy", {**h, "Idempotency-Key": f"held-{u}"},
              {"gb": 2}),
             ("change", "POST", "/customer/api/plans/change", h,
-             {"plan_id": fast.id, "amount_cents": q["amount_cents"],
-              "quoted_at": q["quoted_at"]}),
+             {"plan_id": fast.id, "quote": q["quote"]}),
             ("parental", "PUT", "/customer/api/parental", h, {"categories": {"adult": True}}),
             ("ticket", "POST", "/customer/api/tickets", h,
              {"category": "billing", "subject": "Invoice", "message": "A question."}),

@@ -1,31 +1,42 @@
 """Change Plan: the rules, the quote (preview) and the change itself.
 
-quote_plan_change() is what the subscriber sees; change_plan() recomputes the
-same quote inside the charging transaction at the instant the preview was made
-and refuses (409 price_changed) unless it is the amount the subscriber confirmed.
+quote_plan_change() prices a change at the server's clock; offer() signs it
+(quote_token) for the subscriber to confirm. change_plan() prices it again at
+the server's clock inside the charging transaction and charges that, capped by
+the signed quote (never a larger charge nor a larger refund than quoted, else
+409 with a fresh quote); it counts the day's changes in the same transaction
+(change_limit, 429). Nothing the client says about time is used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import wallet
-from portal.core.billing import purchase
+from portal.core.billing import change_limit, purchase, quote_token
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.billing.proration import Proration, prorate
 from portal.core.money import fmt
 from portal.errors import Conflict, Forbidden, NotFound, PortalError
 from portal.speed import effective
-from portal.store import journal
+from portal.store import db, journal
 from portal.store.models import Plan, Reseller, Subscriber
+from portal.store.tx import transaction
 
-# How long a preview stays valid: the charge is computed at the preview's instant.
-QUOTE_TTL = timedelta(minutes=15)
+
+@dataclass(frozen=True)
+class ChangeRules:
+    """The portal's settings for plan changes, handed in (core reads no config)."""
+
+    key: bytes  # the portal's signing key: signs and verifies quotes
+    per_day: int  # plan changes per subscriber per local day (0 = no limit)
+    tz: ZoneInfo  # whose midnight starts a new day (general.timezone)
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class Quote:
     proration: Proration
     amount_cents: int  # what moves: > 0 charged, < 0 refunded, 0 nothing
     refund_allowed: bool
-    quoted_at: datetime
+    quoted_at: datetime  # the server's clock; never taken from a client
 
     @property
     def description(self) -> str:
@@ -53,9 +64,19 @@ class Quote:
             "refund_allowed": self.refund_allowed,
             "remaining_days": self.proration.remaining_days,
             "cycle_days": self.proration.cycle_days, "description": self.description,
-            "quoted_at": self.quoted_at.isoformat(),
             "balance_after_cents": balance_cents - self.amount_cents,
         }
+
+    def claims(self, subscriber_id: int) -> quote_token.QuoteClaims:
+        return quote_token.QuoteClaims(subscriber_id, self.current.id, self.target.id,
+                                       self.amount_cents, int(self.quoted_at.timestamp()))
+
+
+def offer(q: Quote, subscriber_id: int, balance_cents: int, key: bytes) -> dict[str, Any]:
+    """The quote as the subscriber sees it, with the signed `quote` to confirm it by."""
+    claims = q.claims(subscriber_id)
+    return {**q.as_json(balance_cents), "quote": quote_token.sign(key, claims),
+            "quote_expires_at": claims.expires_at().isoformat()}
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -91,36 +112,53 @@ async def quote_plan_change(sub: Subscriber, plan_id: int, at: datetime,
     return Quote(current, target, p, amount, refund_allowed, at)
 
 
-def quote_instant(quoted_at: str | None, now: datetime) -> datetime:
-    """The preview's instant from the confirm request; a stale or future one is refused."""
-    if quoted_at is None:
-        return now
-    try:
-        at = datetime.fromisoformat(str(quoted_at))
-    except ValueError:
-        raise PortalError("invalid_quoted_at", "quoted_at must be the preview's time") from None
-    if at.tzinfo is None:
-        raise PortalError("invalid_quoted_at", "quoted_at must carry a time zone")
-    if at > now + timedelta(seconds=5) or now - at > QUOTE_TTL:
-        raise Conflict("quote_expired", "this price preview has expired: please review it again")
-    return at
+async def changes_today(subscriber_id: int, now: datetime, tz: ZoneInfo) -> int:
+    """Plan changes committed since local midnight (read inside the charging transaction,
+    after the subscriber's row lock, so concurrent changes are counted one by one)."""
+    start, _ = change_limit.day_bounds(now, tz)
+    rows = await db.fetch("SELECT COUNT(*) AS n FROM plan_changes"
+                          " WHERE subscriber_id = ? AND changed_at >= ?",
+                          [subscriber_id, db.db_time(start.astimezone(UTC))])
+    return int(rows[0]["n"])
 
 
-async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
-                      quoted_at: str | None, now: datetime, *, ip: str = "",
+async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: datetime,
+                      rules: ChangeRules, *, ip: str = "",
                       claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
-    """Charge or refund the previewed amount and switch plan; (result, replayed)."""
-    at = quote_instant(quoted_at, now)
+    """Switch plan, charging or refunding the price at `now` capped by the signed
+    `quote`; (result, replayed). Refusals: 409 with a fresh quote, 429 past the limit."""
+    refused: list[Subscriber] = []
 
     async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
         if now >= sub.expires_at:
             raise Forbidden("subscription_expired",
                             "your subscription has expired: renew it before changing plan")
-        q = await quote_plan_change(sub, plan_id, at, tx)
-        if q.amount_cents != previewed_cents:
-            raise Conflict("price_changed",
-                           f"price changed: the amount is now {fmt(q.amount_cents)}, "
-                           "please review it again", amount_cents=q.amount_cents)
+        done = await changes_today(sub.id, now, rules.tz)
+        try:
+            change_limit.check(done, rules.per_day, now, rules.tz)
+        except change_limit.PlanChangeLimit:
+            refused.append(sub)
+            raise
+        q = await quote_plan_change(sub, plan_id, now, tx)
+
+        def retry(code: str, message: str) -> Conflict:
+            return Conflict(code, message, amount_cents=q.amount_cents,
+                            quote=offer(q, sub.id, sub.balance_cents, rules.key))
+
+        if quote is None:
+            raise retry("quote_required", "please review the price of this change and "
+                        "confirm it again")
+        try:
+            quoted = quote_token.verify(rules.key, quote, now)
+        except Conflict as exc:
+            raise retry(exc.code, exc.message) from None
+        if (quoted.subscriber_id, quoted.from_plan_id, quoted.to_plan_id) != (
+                sub.id, q.current.id, q.target.id):
+            raise retry("quote_mismatch", "this price quote is for another change: "
+                        "please review the change again")
+        if not quote_token.within_quote(q.amount_cents, quoted.amount_cents):
+            raise retry("price_changed", f"price changed: the amount is now "
+                        f"{fmt(q.amount_cents)}, please review it again")
         reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
         invoice = None
         if q.amount_cents > 0:
@@ -136,16 +174,35 @@ async def change_plan(subscriber_id: int, plan_id: int, previewed_cents: int,
         if invoice is not None:
             await wallet.set_reference(tx, entry.id, invoice.number)
         await Subscriber.filter(id=sub.id).using_db(tx).update(plan_id=q.target.id)
+        await db.execute("INSERT INTO plan_changes (subscriber_id, changed_at, from_plan_id,"
+                         " to_plan_id, amount_cents) VALUES (?, ?, ?, ?, ?)",
+                         [sub.id, db.db_time(now.astimezone(UTC)), q.current.id, q.target.id,
+                          q.amount_cents])
         # The new plan's FUP tiers may already apply: radreply gets the effective speed.
         await effective.write(tx, sub.username, now, "plan", plan_id=q.target.id,
                               down_kbps=q.target.down_kbps, up_kbps=q.target.up_kbps)
         await journal.audit(tx, f"customer:{sub.username}", "plan.change", sub.username, ip=ip,
                             from_plan=q.current.name, to_plan=q.target.name,
-                            amount_cents=q.amount_cents,
+                            amount_cents=q.amount_cents, quoted_cents=quoted.amount_cents,
+                            changes_today=done + 1,
                             invoice=invoice.number if invoice else None)
         balance = (await Subscriber.get(id=sub.id, using_db=tx)).balance_cents
         return {"plan": plan_json(q.target), "amount_cents": q.amount_cents,
-                "description": q.description,
+                "quoted_cents": quoted.amount_cents, "description": q.description,
                 "invoice": as_json(invoice) if invoice else None, "balance_cents": balance}
 
-    return await purchase.run(subscriber_id, claim, now, body)
+    try:
+        return await purchase.run(subscriber_id, claim, now, body)
+    except change_limit.PlanChangeLimit as exc:
+        if refused:  # the refusal is kept: the change's transaction was rolled back
+            await _audit_refusal(refused[0], plan_id, exc, ip)
+        raise
+
+
+async def _audit_refusal(sub: Subscriber, plan_id: int, exc: PortalError, ip: str) -> None:
+    async def record(tx: BaseDBAsyncClient) -> None:
+        await journal.audit(tx, f"customer:{sub.username}", "plan.change_refused",
+                            sub.username, ip=ip, reason=exc.code, plan_id=plan_id,
+                            **exc.extra)
+
+    await transaction(record, lock=sub.username)

@@ -1,6 +1,13 @@
 """The data model. Every table is created by a migration in portal/migrations."""
 
-from portal.store.models.billing import IdempotencyKey, Invoice, InvoiceCounter, InvoiceLine, Topup
+from portal.store.models.billing import (
+    IdempotencyKey,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    PlanChange,
+    Topup,
+)
 from portal.store.models.business import FupTier, ParentalSettings, Plan, Reseller, Subscriber
 from portal.store.models.enforcement import EnforcementState
 from portal.store.models.ledger import (
@@ -26,7 +33,7 @@ __all__ = [
     "AuditLog", "ChangeJournal", "FupTier", "LoginFailure", "Nas", "ParentalSettings", "Plan",
     "RadCheck", "RadGroupCheck", "RadGroupReply", "RadReply", "RadUserGroup", "Reseller",
     "RevokedToken", "Subscriber", "WalletEntry",
-    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "Topup",
+    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "PlanChange", "Topup",
     "LiveRate", "UsageDaily", "UsageIngest", "UsageSession",
     "EnforcementState",
     "AcsServer", "Operator", "Ticket", "TicketMessage", "WifiTask",

@@ -117,3 +117,21 @@ class IdempotencyKey(Model):
     class Meta:
         table = "idempotency_keys"
         unique_together = (("subscriber", "key"),)
+
+
+class PlanChange(Model):
+    """A committed plan change (migration 0012): the daily limit counts these."""
+
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
+        "models.Subscriber", related_name="plan_changes", on_delete=fields.RESTRICT
+    )
+    subscriber_id: int
+    from_plan_id = fields.IntField()
+    to_plan_id = fields.IntField()
+    amount_cents: fields.Field[int] = fields.BigIntField()
+    changed_at = fields.DatetimeField()  # the server's clock at commit
+
+    class Meta:
+        table = "plan_changes"
+        indexes = (("subscriber_id", "changed_at"),)

@@ -54,7 +54,13 @@
       document.getElementById("confirm-button").disabled = true;
       return;
     }
-    quote = res.data;
+    show(res.data);
+  }
+
+  // The server's signed quote: what is confirmed is this token, never a time or amount.
+  function show(offer) {
+    const box = document.getElementById("confirm");
+    quote = offer;
     idemKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
     f.setText("confirm-description", quote.description);
     let amountText;
@@ -73,10 +79,17 @@
     button.disabled = true;
     const res = await ix.api("/customer/api/plans/change", { method: "POST",
       headers: { "Idempotency-Key": idemKey },
-      body: { plan_id: quote.plan_id, amount_cents: quote.amount_cents, quoted_at: quote.quoted_at } });
+      body: { plan_id: quote.plan_id, quote: quote.quote } });
+    const error = res.data && res.data.error;
+    if (res.status === 409 && error && error.quote) {
+      // The price moved or the quote expired: show the new price to confirm again.
+      show(error.quote);
+      showError(error.message);
+      return;
+    }
     if (res.status !== 200) {
-      showError((res.data && res.data.error && res.data.error.message) || "The change failed");
-      button.disabled = false;
+      showError((error && error.message) || "The change failed");
+      button.disabled = res.status === 429;  // the day's changes are used up
       return;
     }
     document.getElementById("confirm").hidden = true;
