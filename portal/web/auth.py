@@ -55,6 +55,9 @@ def verified_claims(ring: KeyRing, token: str, now: datetime) -> tokens.Claims:
     elif claims.expires_at <= now:
         del _verified[token]
         raise Unauthorized("token_expired", "your session has expired, please log in again")
+    elif not ring.holds(claims.kid):  # its key was rotated out since
+        del _verified[token]
+        raise Unauthorized("invalid_token", "invalid session, please log in again")
     return claims
 
 

@@ -134,6 +134,12 @@ class KeyRing:
         self.refresh()
         return self.keys[self.current_kid]
 
+    def holds(self, kid: str | None) -> bool:
+        """Whether a token signed with key `kid` is still accepted (a key rotated out
+        of the file is not, even for a token verified before)."""
+        self.refresh()
+        return (kid or LEGACY_KID) in self.keys
+
     def verifying_key(self, kid: str | None) -> bytes | None:
         kid = kid or LEGACY_KID
         key = self.keys.get(kid)

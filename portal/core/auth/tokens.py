@@ -30,6 +30,7 @@ class Claims:
     issued_at: datetime
     expires_at: datetime
     epoch: int = 0
+    kid: str | None = None  # the signing key's id (None: a legacy token)
 
 
 def issue(ring: KeyRing, username: str, days: int, now: datetime, token_type: str = "customer",
@@ -41,7 +42,7 @@ def issue(ring: KeyRing, username: str, days: int, now: datetime, token_type: st
                "exp": int(exp.timestamp()), "jti": jti, "epoch": epoch}
     key = ring.current
     token = jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": ring.current_kid})
-    return token, Claims(token_type, username, jti, now, exp, epoch)
+    return token, Claims(token_type, username, jti, now, exp, epoch, ring.current_kid)
 
 
 def _invalid() -> Unauthorized:
@@ -82,7 +83,7 @@ def decode(ring: KeyRing, token: str, expected_type: str, now: datetime | None =
     return Claims(
         expected_type, username, str(payload["jti"]),
         datetime.fromtimestamp(payload["iat"], UTC), datetime.fromtimestamp(payload["exp"], UTC),
-        epoch,
+        epoch, kid,
     )
 
 
