@@ -35,9 +35,10 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from portal.config import jwt_key, load_config  # noqa: E402
+from portal.config import load_config  # noqa: E402
 from portal.core import subscribers  # noqa: E402
 from portal.core.auth import tokens  # noqa: E402
+from portal.core.auth.keys import KeyRing  # noqa: E402
 from portal.demo import simnas  # noqa: E402
 from portal.store import db, migrations  # noqa: E402
 from portal.store.models import Plan, Reseller, Subscriber  # noqa: E402
@@ -234,7 +235,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISPEDGE_")}
     env.update(ISPEDGE_DATABASE_URL=url, ISPEDGE_GENERAL_STATE_DIR=str(work))
     config = load_config(environ=env)
-    key = jwt_key(config)
+    key = KeyRing.from_config(config)  # the key file the portal started below reads
     names = [f"user{i:05d}@bench.net" for i in random.Random(5).sample(
         range(args.subscribers), min(args.tokens, args.subscribers))]
     token_file = work / "tokens.txt"

@@ -9,7 +9,6 @@ Any key can be overridden from the environment as ISPEDGE_<SECTION>_<KEY>
 from __future__ import annotations
 
 import os
-import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +34,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "token_days": 7,
         "max_body_bytes": 65536,
         "workers": 1,
+        # Token signing keys shared by every instance (portal/core/auth/keys.py);
+        # empty: <state_dir>/signing.keys, created with mode 0600 on first run.
+        "key_file": "",
     },
+    # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
+    # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.
     "lockout": {
-        "window_minutes": 15,
+        "address_max_failures": 100,  # one address, any username (a CGNAT address is shared)
+        "address_window_minutes": 15,
+        "account_max_failures": 10,  # one account, any address: the account is under attack
+        "account_window_minutes": 15,
+        "account_slowdown_minutes": 15,  # then an address that failed for it waits this long
     },
     "billing": {
         "max_topup_gb": 100,
@@ -177,23 +185,3 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}") from exc
     return Config(raw=merged, path=path)
-
-
-def jwt_key(config: Config) -> bytes:
-    """The token signing key, created on first use with mode 0600.
-
-    O_EXCL makes two processes starting at once agree on one key.
-    """
-    path = config.state_dir / "jwt.key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes().strip()
-        if len(key) < 32:
-            raise ConfigError(f"{path} holds a key shorter than 32 bytes") from None
-        return key
-    key = secrets.token_hex(32).encode()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-    return key

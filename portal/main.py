@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = g.add_parser("set-password")
     a.add_argument("username")
     a.add_argument("password")
+    a = g.add_parser("sign-out", help="sign out everywhere (every earlier token is refused)")
+    a.add_argument("username")
     a = g.add_parser("set-plan")
     a.add_argument("username")
     a.add_argument("plan")
@@ -115,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("portal", help="run the customer portal")
     a.add_argument("--host")
     a.add_argument("--port", type=int)
+    g = a.add_subparsers(dest="action", required=False)
+    r = g.add_parser("rotate-key", help="add a new current token signing key (the previous "
+                     "ones still verify, so nobody is logged out)")
+    r.add_argument("--keep", type=int, default=3, choices=range(0, 100), metavar="N",
+                   help="previous keys kept for verifying (default 3)")
 
     a = sub.add_parser("demo", help="demo data + portal on embedded SQLite")
     a.add_argument("--state-dir", default="ispedge-demo")
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args.config = config_path
     try:
         config = load_config(args.config)
-        if args.group == "portal":
+        if args.group == "portal" and not getattr(args, "action", None):
             serve(config, args.host, args.port)
             return 0
         if args.group == "demo":

@@ -152,6 +152,18 @@ async def subscriber_set_password(args: argparse.Namespace, config: Config) -> i
     return await with_db(config, run)
 
 
+@command("subscriber sign-out")
+async def subscriber_sign_out(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import subscribers
+
+    async def run() -> int:
+        await subscribers.sign_out(args.username)
+        print(f"{args.username} is signed out everywhere (every earlier token is refused)")
+        return 0
+
+    return await with_db(config, run)
+
+
 @command("subscriber set-plan")
 async def subscriber_set_plan(args: argparse.Namespace, config: Config) -> int:
     from portal.core import subscribers

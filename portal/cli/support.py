@@ -53,6 +53,74 @@ async def operator_add(args: argparse.Namespace, config: Config) -> int:
     return await with_db(config, run)
 
 
+def _read_password(given: str | None) -> str:
+    if given is not None:
+        return given
+    return getpass.getpass("password: ") if sys.stdin.isatty() else \
+        sys.stdin.readline().rstrip("\n")
+
+
+@command("operator set-password")
+async def operator_set_password(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+
+    password = _read_password(args.password)
+
+    async def run() -> int:
+        await operators.set_password(args.name, password)
+        print(f"password of operator {args.name} changed (earlier tokens are refused)")
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("operator disable")
+async def operator_disable(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+
+    async def run() -> int:
+        await operators.set_active(args.name, False)
+        print(f"operator {args.name} disabled")
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("operator enable")
+async def operator_enable(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+
+    async def run() -> int:
+        await operators.set_active(args.name, True)
+        print(f"operator {args.name} enabled")
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("operator sign-out")
+async def operator_sign_out(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+
+    async def run() -> int:
+        await operators.sign_out(args.name)
+        print(f"operator {args.name} is signed out everywhere")
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("portal rotate-key")
+async def portal_rotate_key(args: argparse.Namespace, config: Config) -> int:
+    from portal.core.auth import keys
+
+    path = keys.key_file(config)
+    keys.ensure_file(path, legacy=config.state_dir / "jwt.key")
+    kid = keys.rotate(path, keep=args.keep)
+    print(f"{path}: new signing key {kid}; the {args.keep} previous key(s) still verify")
+    return 0
+
+
 @command("ticket list")
 async def ticket_list(args: argparse.Namespace, config: Config) -> int:
     from portal.core import tickets
@@ -133,6 +201,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     a.add_argument("--password", help="(default: read from the terminal or stdin)")
     a.add_argument("--reseller", help="serve only this reseller's (and its sub-resellers') "
                    "subscribers; default: every reseller")
+    a = g.add_parser("set-password", help="change the password; signs the operator out")
+    a.add_argument("name")
+    a.add_argument("--password", help="(default: read from the terminal or stdin)")
+    for action, text in (("disable", "refuse logins and sign out everywhere"),
+                         ("enable", "allow logins again"),
+                         ("sign-out", "sign out everywhere (every earlier token is refused)")):
+        g.add_parser(action, help=text).add_argument("name")
 
     g = sub.add_parser("ticket", help="support tickets").add_subparsers(dest="action",
                                                                          required=True)

@@ -12,7 +12,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from portal.errors import Conflict, NotFound, PortalError
-from portal.store import journal
+from portal.store import db, journal
 from portal.store.models import Operator, Reseller
 from portal.store.tx import transaction
 
@@ -50,8 +50,7 @@ _DUMMY_HASH = hash_password(secrets.token_hex(8))
 async def add(username: str, password: str, reseller: str | None = None) -> Operator:
     if not NAME_RE.fullmatch(username or ""):
         raise PortalError("invalid_username", "operator name: 1-64 letters, digits, . _ @ -")
-    if not 10 <= len(password) <= 128 or not password.isprintable():
-        raise PortalError("invalid_password", "operator password: 10-128 printable characters")
+    check_password(password)
     owner = None
     if reseller is not None:
         owner = await Reseller.get_or_none(name=reseller)
@@ -71,6 +70,64 @@ async def add(username: str, password: str, reseller: str | None = None) -> Oper
         return op
 
     return await transaction(write)
+
+
+def check_password(password: str) -> str:
+    if not 10 <= len(password) <= 128 or not password.isprintable():
+        raise PortalError("invalid_password", "operator password: 10-128 printable characters")
+    return password
+
+
+async def _get(username: str) -> Operator:
+    op = await Operator.get_or_none(username=username) if len(username) <= 64 else None
+    if op is None:
+        raise NotFound("no_such_operator", f"no operator {username!r}")
+    return op
+
+
+async def _bump_epoch(username: str) -> None:
+    """In the caller's transaction: every token issued to the operator before is refused."""
+    await db.execute("UPDATE operators SET token_epoch = token_epoch + 1 WHERE username = ?",
+                     [username])
+
+
+async def set_password(username: str, password: str, actor: str = "operator:cli") -> None:
+    check_password(password)
+    await _get(username)
+    password_hash = await asyncio.to_thread(hash_password, password)  # CPU work
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await db.execute("UPDATE operators SET password_hash = ? WHERE username = ?",
+                         [password_hash, username])
+        await _bump_epoch(username)
+        await journal.audit(tx, actor, "operator.set_password", None, operator=username)
+
+    await transaction(write)
+
+
+async def set_active(username: str, active: bool, actor: str = "operator:cli") -> None:
+    await _get(username)
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await db.execute("UPDATE operators SET active = ? WHERE username = ?",
+                         [active, username])
+        if not active:
+            await _bump_epoch(username)
+        await journal.audit(tx, actor, "operator.set_active", None, operator=username,
+                            active=active)
+
+    await transaction(write)
+
+
+async def sign_out(username: str, actor: str = "operator:cli") -> None:
+    """Sign the operator out everywhere."""
+    await _get(username)
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await _bump_epoch(username)
+        await journal.audit(tx, actor, "operator.sign_out", None, operator=username)
+
+    await transaction(write)
 
 
 async def authenticate(username: str, password: str) -> Operator | None:

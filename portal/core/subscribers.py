@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from portal.core import wallet
 from portal.errors import Conflict, NotFound, PortalError
 from portal.speed import effective
-from portal.store import journal, radius
+from portal.store import db, journal, radius
 from portal.store.models import FupTier, Plan, Reseller, Subscriber
 from portal.store.tx import transaction
 
@@ -181,9 +181,27 @@ async def set_password(username: str, password: str, actor: str = "operator:cli"
 
     async def change(tx: BaseDBAsyncClient) -> None:
         await radius.set_password(tx, username, password)
+        await _bump_epoch(username)  # every token issued before is refused
         await journal.audit(tx, actor, "subscriber.set_password", username)
 
     await transaction(change, lock=username)
+
+
+async def sign_out(username: str, actor: str = "operator:cli") -> None:
+    """Sign the subscriber out everywhere: every token issued so far is refused."""
+    await get_subscriber(username)
+
+    async def change(tx: BaseDBAsyncClient) -> None:
+        await _bump_epoch(username)
+        await journal.audit(tx, actor, "subscriber.sign_out", username)
+
+    await transaction(change, lock=username)
+
+
+async def _bump_epoch(username: str) -> None:
+    """In the caller's transaction: tokens carry the epoch they were issued at."""
+    await db.execute("UPDATE subscribers SET token_epoch = token_epoch + 1 WHERE username = ?",
+                     [username])
 
 
 async def set_plan(username: str, plan: str, *, actor: str = "operator:cli",
@@ -214,6 +232,8 @@ async def set_status(username: str, status: str, actor: str = "operator:cli",
         sub = await _locked(tx, username)
         sub.status = status
         await sub.save(using_db=tx, update_fields=["status"])
+        if status != "active":
+            await _bump_epoch(username)  # enabling again does not bring old tokens back
         await radius.set_enabled(tx, username, status == "active")
         await effective.write(tx, username, now or datetime.now(UTC), "status", status=status)
         await journal.audit(tx, actor, "subscriber.set_status", username, status=status)

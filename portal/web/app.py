@@ -7,7 +7,9 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
-from portal.config import Config, jwt_key
+from portal.config import Config
+from portal.core.auth.keys import KeyRing
+from portal.core.auth.lockout import Policy
 from portal.speed import settings as speed_settings
 from portal.store import db
 from portal.store.models import Reseller
@@ -49,7 +51,12 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.config.CORS_AUTOMATIC_OPTIONS = False
     app.ctx.config = config
     speed_settings.configure(config)
-    app.ctx.jwt_key = jwt_key(config)
+    # The shared key ring (kid -> key; re-read when `ispedge portal rotate-key` changes
+    # the file) signs and verifies tokens; jwt_key stays the bytes of the current key
+    # as of start, for whatever else signs with the portal's key (plan-change quotes).
+    app.ctx.keyring = KeyRing.from_config(config)
+    app.ctx.jwt_key = app.ctx.keyring.current
+    app.ctx.lockout_policy = Policy.from_config(config)
     app.ctx.trusted_proxies = parse_networks(config.get("portal", "trusted_proxies") or [])
     app.ctx.hostnames = {"localhost", *[h.lower() for h in config.get("portal", "hostnames", [])]}
     errors.install(app)

@@ -15,6 +15,7 @@ from typing import Any
 from sanic import Request
 
 from portal.core.auth import tokens
+from portal.core.auth.keys import KeyRing
 from portal.errors import Unauthorized
 from portal.store import db
 from portal.store.models import Subscriber
@@ -31,7 +32,8 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-# The revocation check and the subscriber in one round trip: every request pays it.
+# The revocation check and the subscriber (with its token_epoch) in one round trip:
+# every request pays it, and nothing more.
 _TIME_COLUMNS = ("cycle_start", "expires_at", "created_at")
 _AUTH_SQL = ("SELECT s.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked"
              " FROM subscribers s WHERE s.username = ?")
@@ -43,21 +45,24 @@ _verified: OrderedDict[str, tokens.Claims] = OrderedDict()
 _VERIFIED_MAX = 20000
 
 
-def verified_claims(key: bytes, token: str, now: datetime) -> tokens.Claims:
+def verified_claims(ring: KeyRing, token: str, now: datetime) -> tokens.Claims:
     claims = _verified.get(token)
     if claims is None:
-        claims = tokens.decode(key, token, "customer", now)
+        claims = tokens.decode(ring, token, "customer", now)
         _verified[token] = claims
         if len(_verified) > _VERIFIED_MAX:
             _verified.popitem(last=False)
     elif claims.expires_at <= now:
         del _verified[token]
         raise Unauthorized("token_expired", "your session has expired, please log in again")
+    elif not ring.holds(claims.kid):  # its key was rotated out since
+        del _verified[token]
+        raise Unauthorized("invalid_token", "invalid session, please log in again")
     return claims
 
 
 async def authenticate_customer(request: Request) -> Subscriber:
-    claims = verified_claims(request.app.ctx.jwt_key, bearer_token(request), datetime.now(UTC))
+    claims = verified_claims(request.app.ctx.keyring, bearer_token(request), datetime.now(UTC))
     rows = await db.fetch_indexed(_AUTH_SQL, [claims.jti, claims.username])
     if not rows:
         if await tokens.is_revoked(claims.jti):
@@ -72,6 +77,8 @@ async def authenticate_customer(request: Request) -> Subscriber:
     sub = Subscriber._init_from_db(**row)
     if sub.status != "active":
         raise Unauthorized("account_unavailable", "this account is not available")
+    if claims.epoch != sub.token_epoch:  # password changed, disabled or signed out since
+        raise tokens.signed_out()
     request.ctx.claims = claims
     request.ctx.subscriber = sub
     return sub

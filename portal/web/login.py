@@ -41,7 +41,8 @@ async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
     issued = await login_case.customer_login(
         username, password, client_address(request), datetime.now(UTC),
-        request.app.ctx.jwt_key, request.app.ctx.config.get("portal", "token_days"))
+        request.app.ctx.keyring, request.app.ctx.config.get("portal", "token_days"),
+        request.app.ctx.lockout_policy)
     return json({"token": issued.token, "token_type": "Bearer", "username": username,
                  "expires_at": issued.claims.expires_at.isoformat()})
 

@@ -18,6 +18,7 @@ from portal.core import operators, tickets
 from portal.core.auth import login as login_case
 from portal.core.auth import tokens
 from portal.errors import PortalError, Unauthorized
+from portal.store import db
 from portal.store.models import Operator
 from portal.web.auth import bearer_token
 from portal.web.request import client_address, credentials, json_body
@@ -26,16 +27,31 @@ bp = Blueprint("operator_api")
 Handler = Callable[..., Awaitable[Any]]
 
 
+# The revocation check and the operator (with its token_epoch) in one round trip.
+_AUTH_SQL = ("SELECT o.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS revoked"
+             " FROM operators o WHERE o.username = ?")
+
+
 def operator(handler: Handler) -> Handler:
     @wraps(handler)
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
-        claims = tokens.decode(request.app.ctx.jwt_key, bearer_token(request), "operator",
+        claims = tokens.decode(request.app.ctx.keyring, bearer_token(request), "operator",
                                datetime.now(UTC))
-        if await tokens.is_revoked(claims.jti):
+        rows = await db.fetch_indexed(_AUTH_SQL, [claims.jti, claims.username])
+        row = dict(rows[0]) if rows else None
+        if row is not None and row.pop("revoked"):
             raise Unauthorized("token_revoked", "you have logged out, please log in again")
-        op = await Operator.get_or_none(username=claims.username)
+        if row is None and await tokens.is_revoked(claims.jti):
+            raise Unauthorized("token_revoked", "you have logged out, please log in again")
+        if row is not None:
+            row["active"] = bool(row["active"])
+            if isinstance(row["created_at"], str):
+                row["created_at"] = datetime.fromisoformat(row["created_at"])
+        op = Operator._init_from_db(**row) if row is not None else None
         if op is None or not op.active:
             raise Unauthorized("account_unavailable", "this operator account is not available")
+        if claims.epoch != op.token_epoch:  # password changed, disabled or signed out since
+            raise tokens.signed_out()
         request.ctx.claims = claims
         request.ctx.operator = op
         request.ctx.scope = await operators.scope_of(op)
@@ -54,7 +70,8 @@ async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
     issued, op = await login_case.operator_login(
         username, password, client_address(request), datetime.now(UTC),
-        request.app.ctx.jwt_key, request.app.ctx.config.get("portal", "token_days"))
+        request.app.ctx.keyring, request.app.ctx.config.get("portal", "token_days"),
+        request.app.ctx.lockout_policy)
     reseller = await op.reseller if op.reseller_id else None  # type: ignore[attr-defined]
     return json({"token": issued.token, "token_type": "Bearer", "username": op.username,
                  "reseller": reseller.name if reseller else None,

@@ -20,8 +20,24 @@ async def alice(db: str) -> str:
     return "Alice@x.net"
 
 
-def key_of(server: PortalServer) -> bytes:
-    return (server.state_dir / "jwt.key").read_bytes().strip()
+class SigningKey(bytes):
+    """The portal's current signing key (bytes, for jwt.encode/decode) and its kid."""
+
+    kid: str
+
+
+def key_of(server: PortalServer) -> SigningKey:
+    from portal.core.auth.keys import KeyRing
+
+    ring = KeyRing.load(server.state_dir / "signing.keys")
+    key = SigningKey(ring.current)
+    key.kid = ring.current_kid
+    return key
+
+
+def kid_header(key: bytes) -> dict[str, str]:
+    """The kid header a token signed with `key` needs (none for a foreign key)."""
+    return {"kid": key.kid} if isinstance(key, SigningKey) else {}
 
 
 async def test_login_returns_seven_day_customer_token(alice: str, portal_server: PortalServer):
@@ -41,7 +57,7 @@ async def test_login_returns_seven_day_customer_token(alice: str, portal_server:
 
 
 async def test_jwt_key_file_is_private(alice: str, portal_server: PortalServer):
-    mode = (portal_server.state_dir / "jwt.key").stat().st_mode & 0o777
+    mode = (portal_server.state_dir / "signing.keys").stat().st_mode & 0o777
     assert mode == 0o600
 
 
@@ -83,7 +99,7 @@ def _forge(key: bytes, **overrides: object) -> str:
               "exp": now + 3600, "jti": "a" * 32}
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, key, algorithm="HS256")
+    return jwt.encode(claims, key, algorithm="HS256", headers=kid_header(key))
 
 
 async def test_token_rules(alice: str, portal_server: PortalServer):

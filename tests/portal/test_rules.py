@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.config import ConfigError, jwt_key, load_config
+from portal.config import ConfigError, load_config
+from portal.core.auth.keys import KeyRing
 from portal.core.auth.lockout import blocked_until
 from portal.core.money import fmt, parse_amount
 from portal.errors import PortalError
@@ -123,9 +124,9 @@ def test_config_errors_are_clear(tmp_path):
         load_config(environ={"ISPEDGE_PORTAL_PORT": "eighty"})
 
 
-def test_jwt_key_created_once_with_mode_0600(tmp_path):
+def test_signing_key_file_created_once_with_mode_0600(tmp_path):
     cfg = load_config(environ={"ISPEDGE_GENERAL_STATE_DIR": str(tmp_path)})
-    key = jwt_key(cfg)
+    key = KeyRing.from_config(cfg).current
     assert len(key) >= 32
-    assert os.stat(tmp_path / "jwt.key").st_mode & 0o777 == 0o600
-    assert jwt_key(cfg) == key
+    assert os.stat(tmp_path / "signing.keys").st_mode & 0o777 == 0o600
+    assert KeyRing.from_config(cfg).current == key

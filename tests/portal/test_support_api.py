@@ -243,9 +243,11 @@ async def test_reseller_operators_see_only_their_resellers_tickets(
 
 
 def _forge(key: bytes, **claims: object) -> str:
+    from tests.portal.test_login_api import kid_header
+
     now = int(time.time())
     return jwt.encode({"iat": now, "exp": now + 600, "jti": "c" * 32, **claims}, key,
-                      algorithm="HS256")
+                      algorithm="HS256", headers=kid_header(key))
 
 
 async def test_token_types_are_not_interchangeable(people: None, portal_server: PortalServer):

@@ -293,10 +293,12 @@ async def test_cross_tenant(subs: None, portal_server: PortalServer, acs: GenieA
     # An operator token (same signing key, both name claims) is no customer session.
     from tests.portal.test_login_api import key_of
 
+    key = key_of(portal_server)
+
     now = int(datetime.now(UTC).timestamp())
     forged = jwt.encode({"type": "operator", "operator_username": "alice@x.net",
                          "customer_username": "alice@x.net", "iat": now, "exp": now + 600,
-                         "jti": "b" * 32}, key_of(portal_server), algorithm="HS256")
+                         "jti": "b" * 32}, key, algorithm="HS256", headers={"kid": key.kid})
     r = call(portal_server, forged, "GET", "/customer/api/wifi")
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "wrong_token_type"

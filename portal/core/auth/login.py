@@ -1,23 +1,33 @@
 """Logging in and out: the customer's and the operator's use cases.
 
-The handlers read the request and call these; every write (a failure for the
-lockout, the audit row, a revoked token) runs in the one transaction helper.
+The handlers read the request and call these. Every attempt is counted before the
+password is checked (portal/core/auth/lockout.py: one atomic step in the
+database), so concurrent guesses cannot race past the lockout; a correct password
+un-counts it in the same transaction as the audit row. A database that is busy or
+down fails the login closed (503), never skips the check.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import operators
 from portal.core.auth import lockout, tokens
-from portal.errors import TooManyRequests, Unauthorized
+from portal.core.auth.keys import KeyRing
+from portal.errors import PortalError, TooManyRequests, Unauthorized
 from portal.store import journal, radius
 from portal.store.models import Operator, RevokedToken, Subscriber
 from portal.store.tx import transaction
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Compared against when the username does not exist, so unknown and wrong
 # password take the same path and time.
@@ -31,38 +41,54 @@ class Issued:
 
 
 async def customer_login(username: str, password: str, ip: str, now: datetime,
-                         key: bytes, token_days: int) -> Issued:
+                         ring: KeyRing, token_days: int,
+                         policy: lockout.Policy = lockout.Policy()) -> Issued:
     if len(username) > 64 or len(password) > 128:
         raise Unauthorized("invalid_credentials", "wrong username or password")
-    await _refuse_if_locked(ip, now)
-    stored = await radius.password_of(username)
-    ok = hmac.compare_digest((stored or _DUMMY).encode(), password.encode()) and stored is not None
-    sub = await Subscriber.get_or_none(username=username) if ok else None
-    if sub is None or sub.status != "active":
-        await _failed(ip, username, now)
-    token, claims = tokens.issue(key, username, token_days, now)
 
-    async def audit(tx: BaseDBAsyncClient) -> None:
-        await journal.audit(tx, f"customer:{username}", "login", username, ip=ip)
+    async def attempt() -> Issued:
+        counted = await _begin("customer", ip, username, now, policy)
+        stored = await radius.password_of(username)
+        ok = hmac.compare_digest((stored or _DUMMY).encode(), password.encode()) \
+            and stored is not None
+        sub = await Subscriber.get_or_none(username=username) if ok else None
+        if sub is None or sub.status != "active":
+            raise _failed(counted, now, policy)
+        token, claims = tokens.issue(ring, username, token_days, now, epoch=sub.token_epoch)
 
-    await transaction(audit)
-    return Issued(token, claims)
+        async def done(tx: BaseDBAsyncClient) -> None:
+            await lockout.succeeded(counted, now)
+            await journal.audit(tx, f"customer:{username}", "login", username, ip=ip)
+
+        await transaction(done)
+        return Issued(token, claims)
+
+    return await _fail_closed(attempt())
 
 
 async def operator_login(username: str, password: str, ip: str, now: datetime,
-                         key: bytes, token_days: int) -> tuple[Issued, Operator]:
-    await _refuse_if_locked(ip, now)
-    op = await operators.authenticate(username, password) if len(password) <= 128 else None
-    if op is None:
-        await _failed(ip, f"operator:{username}"[:64], now)
-    assert op is not None
-    token, claims = tokens.issue(key, op.username, token_days, now, token_type="operator")
+                         ring: KeyRing, token_days: int,
+                         policy: lockout.Policy = lockout.Policy()
+                         ) -> tuple[Issued, Operator]:
+    if len(username) > 64 or len(password) > 128:
+        raise Unauthorized("invalid_credentials", "wrong username or password")
 
-    async def audit(tx: BaseDBAsyncClient) -> None:
-        await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip)
+    async def attempt() -> tuple[Issued, Operator]:
+        counted = await _begin("operator", ip, username, now, policy)
+        op = await operators.authenticate(username, password)
+        if op is None:
+            raise _failed(counted, now, policy)
+        token, claims = tokens.issue(ring, op.username, token_days, now,
+                                     token_type="operator", epoch=op.token_epoch)
 
-    await transaction(audit)
-    return Issued(token, claims), op
+        async def done(tx: BaseDBAsyncClient) -> None:
+            await lockout.succeeded(counted, now)
+            await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip)
+
+        await transaction(done)
+        return Issued(token, claims), op
+
+    return await _fail_closed(attempt())
 
 
 async def logout(claims: tokens.Claims, now: datetime) -> None:
@@ -76,32 +102,46 @@ async def logout(claims: tokens.Claims, now: datetime) -> None:
     await transaction(revoke)
 
 
-async def _refuse_if_locked(ip: str, now: datetime) -> None:
-    until = await lockout.check(ip, now)
+async def _begin(kind: str, ip: str, username: str, now: datetime,
+                 policy: lockout.Policy) -> lockout.Attempt:
+    try:
+        return await lockout.begin(kind, ip, username, now, policy)
+    except lockout.Refused as refused:
+        raise locked(refused.until, now) from None
+
+
+async def _fail_closed(step: Awaitable[T]) -> T:
+    """A login whose database work fails for any other reason than a rule answers 503:
+    the check is never skipped (tx.Busy is already a 503 PortalError)."""
+    try:
+        return await step
+    except PortalError:
+        raise
+    except Exception:
+        log.exception("login failed closed: the database did not answer")
+        raise PortalError("login_unavailable", "logging in is not possible right now; "
+                          "please try again in a moment", 503, retry_after=5) from None
+
+
+def _failed(counted: lockout.Attempt, now: datetime, policy: lockout.Policy) -> PortalError:
+    """The attempt stays counted; 429 if it reached a tier, else 401."""
+    until = counted.until_if_failed(now, policy)
     if until is not None:
-        raise locked(until, now)
-
-
-async def _failed(ip: str, username: str, now: datetime) -> None:
-    """Record a failed login; raise 429 if it locked the address, else 401."""
-    async def record(tx: BaseDBAsyncClient) -> datetime | None:
-        return await lockout.record_failure(tx, ip, username, now)
-
-    until = await transaction(record)
-    if until is not None:
-        raise locked(until, now)
-    raise Unauthorized("invalid_credentials", "wrong username or password")
+        return locked(until, now)
+    return Unauthorized("invalid_credentials", "wrong username or password")
 
 
 def locked(until: datetime, now: datetime) -> TooManyRequests:
-    seconds = max(1, int((until - now).total_seconds()) + 1)
+    seconds = lockout.retry_after_seconds(until, now)
     return TooManyRequests(
-        "locked_out", f"too many failed logins from your address; try again in "
-        f"{_human(seconds)}", retry_after=seconds,
+        "locked_out", f"too many failed logins; try again in {_human(seconds)}",
+        retry_after=seconds,
     )
 
 
 def _human(seconds: int) -> str:
     if seconds >= 3600:
         return f"{(seconds + 3599) // 3600} hour(s)"
+    if seconds < 60:
+        return f"{seconds} second(s)"
     return f"{(seconds + 59) // 60} minute(s)"

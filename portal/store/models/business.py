@@ -108,6 +108,9 @@ class Subscriber(Model):
     # Kept equal to the sum of wallet_entries; CHECK (balance_cents >= 0) in the DDL.
     balance_cents: fields.Field[int] = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Bumped by a password change, disabling and "sign out everywhere": a token
+    # carrying an older epoch is refused (portal/web/auth.py).
+    token_epoch = fields.IntField(default=0)
 
     class Meta:
         table = "subscribers"

@@ -61,10 +61,12 @@ class LoginFailure(Model):
     ip = fields.CharField(max_length=45)
     username = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField()
+    # customer | operator: the two logins keep separate counters.
+    kind = fields.CharField(max_length=16, default="customer")
 
     class Meta:
         table = "login_failures"
-        indexes = (("ip", "created_at"),)
+        indexes = (("ip", "created_at"), ("username", "kind", "created_at"))
 
 
 class RevokedToken(Model):

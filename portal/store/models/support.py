@@ -23,6 +23,7 @@ class Operator(Model):
     )
     reseller_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
+    token_epoch = fields.IntField(default=0)  # as Subscriber.token_epoch
 
     class Meta:
         table = "operators"
