@@ -176,7 +176,7 @@ def restrict(state: Path, dbfile: Path) -> None:
     the token key, the logs and the resolver's state. Only files we own; nothing
     else under a --state-dir that happens to hold other things."""
     paths = [state, Path(f"{dbfile}-wal"), Path(f"{dbfile}-shm"), dbfile,
-             state / "jwt.key", *state.glob("*.log")]
+             state / "signing.keys", state / "jwt.key", *state.glob("*.log")]
     for root, dirs, files in os.walk(state / "dns"):
         paths += [Path(root, name) for name in [*dirs, *files]]
     uid = os.getuid()

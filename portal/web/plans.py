@@ -29,7 +29,7 @@ tabs.register(tabs.Tab("plans", "Change Plan", "⇅", _enabled,
 def _rules(request: Request) -> plan_change.ChangeRules:
     config = request.app.ctx.config
     return plan_change.ChangeRules(
-        key=request.app.ctx.jwt_key,
+        key=request.app.ctx.keyring.current,
         per_day=int(config.get("billing", "plan_changes_per_day", 3)),
         tz=zone(config.timezone))
 
@@ -70,7 +70,7 @@ async def quote(request: Request) -> HTTPResponse:
     body = json_body(request)
     sub = request.ctx.subscriber
     q = await plan_change.quote_plan_change(sub, parse_id(body.get("plan_id")), datetime.now(UTC))
-    offer = plan_change.offer(q, sub.id, sub.balance_cents, request.app.ctx.jwt_key)
+    offer = plan_change.offer(q, sub.id, sub.balance_cents, request.app.ctx.keyring.current)
     return json({**offer, "currency": (await sub.reseller).currency})
 
 

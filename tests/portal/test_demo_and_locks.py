@@ -82,7 +82,7 @@ def test_demo_creates_data_serves_the_portal_and_logs_in(tmp_path: Path):
         assert "status: NXDOMAIN" in out and "blocked by ispedge" in out, out
         # Cleartext-Password rows and the token key: nothing readable by others.
         private = [state, state / "ispedge.db", state / "ispedge.db-wal",
-                   state / "ispedge.db-shm", state / "jwt.key", state / "enforcer.log"]
+                   state / "ispedge.db-shm", state / "signing.keys", state / "enforcer.log"]
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in private}
         assert all(p.stat().st_mode & 0o007 == 0 for p in private), modes
         assert all(p.stat().st_mode & 0o020 == 0 for p in private), modes  # 0750/0640
@@ -96,7 +96,7 @@ def test_default_demo_state_dir_is_gitignored():
     git = need_binary("git", "git")
     if not (repo / ".git").exists():
         pytest.skip("not a git checkout")
-    for path in ("ispedge-demo/ispedge.db", "ispedge-demo/jwt.key"):
+    for path in ("ispedge-demo/ispedge.db", "ispedge-demo/signing.keys"):
         proc = subprocess.run([git, "-C", str(repo), "check-ignore", "-q", path])
         assert proc.returncode == 0, path
 

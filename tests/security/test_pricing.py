@@ -188,7 +188,7 @@ async def test_concurrent_changes_on_two_portals_never_exceed_the_daily_limit(
     # A second instance on the same database with the same signing key.
     other_state = tmp_path / "state2"
     other_state.mkdir()
-    shutil.copy(portal_server.state_dir / "jwt.key", other_state / "jwt.key")
+    shutil.copy(portal_server.state_dir / "signing.keys", other_state / "signing.keys")
     other = start_portal(portal_server.db_url, other_state)
     try:
         h = bearer(portal_server, "ann@x")
