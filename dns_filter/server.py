@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ispedge.dns")
 TCP_MAX_PENDING = 64  # pipelined queries one connection may have outstanding
 TCP_CLOSE_GRACE_S = 2.0  # a graceful close still unfinished after this is aborted
+TCP_SWEEP_S = 0.05  # how often TCP deadlines are checked (their precision)
+TCP_CLOSES_PER_TURN = 32  # connections closed at their deadline per reactor turn
+TCP_ACCEPTS_PER_TURN = 16  # connections accepted per reactor turn
 
 
 def raise_nofile_limit() -> int:
@@ -106,7 +109,6 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
         TcpConnections,
         TcpLimits,
         connection_cap,
-        deadline,
     )
     from dns_filter.udp import SIBLING_SWEEP_S, UdpReader
     from dns_filter.upstream import UpstreamPool
@@ -214,9 +216,6 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             self.timer: DelayedCall | None = None
             self.closing = False
 
-        def connectionMade(self) -> None:  # noqa: N802
-            self._schedule()
-
         def dataReceived(self, data: bytes) -> None:  # noqa: N802
             if self.closing:
                 return
@@ -245,7 +244,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
                 conn.message_started_at = now
             # One more byte of the same message changes no deadline: no reset per byte.
             if completed or conn.message_started_at != started_before:
-                self._schedule()
+                connections.schedule(conn)
 
         def _query(self, message: bytes) -> None:
             try:
@@ -268,39 +267,18 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             if self.closing:
                 return
             self._send(response)
-            connections.touch(self.conn, time.monotonic())
-            if self.conn.pending == 0:
-                self._schedule()  # the idle deadline starts now
+            connections.touch(self.conn, time.monotonic())  # the idle deadline starts now
 
         def _send(self, response: bytes) -> None:
             self.transport.write(struct.pack("!H", len(response)) + response)  # type: ignore[union-attr]
 
-        def _schedule(self) -> None:
-            due, _ = deadline(self.conn, limits)
-            delay = max(0.0, due - time.monotonic())
-            timer = self.timer
-            # DelayedCall.reset to a later time is O(1), to a sooner one a linear
-            # search of every timer (Twisted's heap.index): 3,000 connections each
-            # sending their first byte stalled the reactor for seconds. Cancelling
-            # is O(1) (lazy) and a new call is O(log n).
-            if timer is not None and timer.active():
-                if reactor.seconds() + delay >= timer.getTime():
-                    timer.reset(delay)
-                    return
-                timer.cancel()
-            self.timer = reactor.callLater(delay, self._deadline)
-
-        def _deadline(self) -> None:
-            if self.closing:  # the grace period of a graceful close is over
-                self.transport.abortConnection()  # type: ignore[union-attr]
-                return
-            due, reason = deadline(self.conn, limits)
-            if due > time.monotonic() + 0.001:  # moved later meanwhile
-                self._schedule()
-                return
+        def timed_out(self, reason: str) -> None:
             metrics.tcp["timeout_" + reason] += 1
             # a client that sends nothing more gets a FIN; one stuck mid-query, an RST
             self._close(abort=reason == "query")
+
+        def _grace_over(self) -> None:
+            self.transport.abortConnection()  # type: ignore[union-attr]
 
         def evict(self) -> None:
             metrics.tcp["evicted"] += 1
@@ -316,9 +294,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
                 self.closing = True
                 self.transport.loseConnection()  # type: ignore[union-attr]
                 # a client that never reads would hold a graceful close open forever
-                if self.timer is not None and self.timer.active():
-                    self.timer.cancel()
-                self.timer = reactor.callLater(TCP_CLOSE_GRACE_S, self._deadline)
+                self.timer = reactor.callLater(TCP_CLOSE_GRACE_S, self._grace_over)
 
         def connectionLost(self, reason: object = None) -> None:  # noqa: N802
             self.closing = True
@@ -342,6 +318,21 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             metrics.gauges["tcp_connections_open"] = len(connections)
             return protocol
 
+    more_to_sweep = [False]
+
+    def sweep_tcp() -> None:
+        """Close connections past their deadline, a bounded batch per reactor turn:
+        connections opened together time out together, and UDP is served between
+        two batches."""
+        more_to_sweep[0] = False
+        for conn, reason in connections.expired(time.monotonic(), TCP_CLOSES_PER_TURN):
+            if isinstance(conn.owner, TcpDns):
+                conn.owner.timed_out(reason)
+        due = connections.next_due()
+        if due is not None and due <= time.monotonic() and not more_to_sweep[0]:
+            more_to_sweep[0] = True
+            reactor.callLater(0, sweep_tcp)  # after the reactor has polled its sockets
+
     udp = udp_sockets[worker_index]
     siblings = [sock for i, sock in enumerate(udp_sockets) if i != worker_index]
     tcp = bind_socket(settings.listen_address, settings.listen_port, socket.SOCK_STREAM)
@@ -363,7 +354,17 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
                 reader.doRead()
 
         task.LoopingCall(sweep).start(SIBLING_SWEEP_S, now=False)
-    reactor.adoptStreamPort(tcp.fileno(), tcp.family, TcpDnsFactory())
+    port = reactor.adoptStreamPort(tcp.fileno(), tcp.family, TcpDnsFactory())
+    accept = port.doRead
+
+    def accept_a_batch() -> None:
+        # Twisted grows its accepts per turn without bound while the backlog stays
+        # full (+20 each time); each accept at the cap also evicts. Keep a turn short.
+        port.numberAccepts = min(port.numberAccepts, TCP_ACCEPTS_PER_TURN)
+        accept()
+
+    port.doRead = accept_a_batch
+    task.LoopingCall(sweep_tcp).start(TCP_SWEEP_S, now=False)
     tcp.close()  # adoptStreamPort holds its own duplicate of the descriptor
 
     follower.start()

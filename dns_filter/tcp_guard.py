@@ -23,6 +23,8 @@ socket or a clock of its own.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -53,6 +55,7 @@ class TcpConnection:
     message_started_at: float | None = None  # first byte of an incomplete message
     pending: int = 0  # answers of ours still outstanding
     owner: object = field(default=None, repr=False)  # the server's protocol object
+    due: float = float("inf")  # its current deadline (see TcpConnections.schedule)
 
 
 def deadline(conn: TcpConnection, limits: TcpLimits) -> tuple[float, str]:
@@ -81,12 +84,21 @@ def connection_cap(configured: int, nofile: int) -> int:
 
 
 class TcpConnections:
-    """The open connections of one worker, longest idle first."""
+    """The open connections of one worker, longest idle first, and their deadlines.
+
+    Deadlines are one heap swept by the server in bounded batches (`expired`),
+    not a timer per connection: thousands of connections that an attacker
+    opened together also time out together, and closing them all in one
+    reactor turn would hold up every UDP answer meanwhile."""
 
     def __init__(self, limits: TcpLimits) -> None:
         self.limits = limits
         self.by_source: dict[str, int] = {}
         self.order: OrderedDict[TcpConnection, None] = OrderedDict()
+        # (due, tie-breaker, connection); an entry whose due is no longer the
+        # connection's own is stale and skipped when it comes up
+        self.deadlines: list[tuple[float, int, TcpConnection]] = []
+        self._seq = itertools.count()
 
     def __len__(self) -> int:
         return len(self.order)
@@ -107,7 +119,37 @@ class TcpConnections:
         conn = TcpConnection(source, now, now)
         self.order[conn] = None
         self.by_source[source] = self.by_source.get(source, 0) + 1
+        self.schedule(conn)
         return conn, victim
+
+    def schedule(self, conn: TcpConnection) -> None:
+        """Note the connection's deadline after a change of its state."""
+        due = deadline(conn, self.limits)[0]
+        if due != conn.due:
+            conn.due = due
+            heapq.heappush(self.deadlines, (due, next(self._seq), conn))
+            if len(self.deadlines) > 4 * len(self.order) + 1024:
+                self._compact()
+
+    def _compact(self) -> None:
+        self.deadlines = [(c.due, next(self._seq), c) for c in self.order]
+        heapq.heapify(self.deadlines)
+
+    def expired(self, now: float, limit: int) -> list[tuple[TcpConnection, str]]:
+        """Up to `limit` open connections past their deadline, each with the reason;
+        they are forgotten here (the server closes them)."""
+        out: list[tuple[TcpConnection, str]] = []
+        heap = self.deadlines
+        while heap and heap[0][0] <= now and len(out) < limit:
+            due, _, conn = heapq.heappop(heap)
+            if due != conn.due or conn not in self.order:
+                continue  # stale: rescheduled since, or already closed
+            out.append((conn, deadline(conn, self.limits)[1]))
+            self.remove(conn)
+        return out
+
+    def next_due(self) -> float | None:
+        return self.deadlines[0][0] if self.deadlines else None
 
     def _longest_idle(self) -> TcpConnection:
         first = None
@@ -126,6 +168,7 @@ class TcpConnections:
         conn.last_activity = now
         if conn in self.order:
             self.order.move_to_end(conn)
+            self.schedule(conn)
 
     def remove(self, conn: TcpConnection) -> None:
         """Forget a closed or evicted connection (again is harmless)."""

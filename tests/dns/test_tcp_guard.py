@@ -170,3 +170,43 @@ def test_tcp_metrics_are_rendered_and_summed_over_workers() -> None:
     assert "ispedge_dns_tcp_connections_max 200" in text
     # no worker has reported yet: the families are there, at zero
     assert "ispedge_dns_tcp_evicted_total 0" in render([])
+
+
+def test_expired_yields_due_connections_in_bounded_batches_with_their_reason() -> None:
+    table = TcpConnections(LIMITS)
+    dribblers = [table.admit(f"10.0.1.{i}", 0)[0] for i in range(3)]
+    quiet, _ = table.admit("10.0.2.1", 0)
+    assert all(dribblers) and quiet is not None
+    for c in dribblers:
+        assert c is not None
+        c.message_started_at = 1.0  # first byte at 1 s: due at 4 s
+        table.schedule(c)
+    assert table.next_due() == 4.0
+    assert table.expired(3.9, 10) == []
+    first = table.expired(4.0, 2)  # at most two per turn
+    assert [r for _, r in first] == ["query", "query"]
+    rest = table.expired(4.0, 2)
+    assert [r for _, r in rest] == ["query"]
+    assert {c for c, _ in first + rest} == set(dribblers)
+    assert len(table) == 1 and "10.0.1.0" not in table.by_source  # forgotten, slots freed
+    # the quiet one: idle at 10 s, unless a query moved its deadline later
+    table.touch(quiet, 8.0)
+    assert table.expired(10.0, 10) == []  # its old entry is stale and skipped
+    assert table.expired(18.0, 10) == [(quiet, "idle")]
+    assert len(table) == 0 and table.expired(1000.0, 10) == []
+
+
+def test_closed_connections_leave_no_deadline_behind() -> None:
+    table = TcpConnections(LIMITS)
+    a, _ = table.admit("10.0.0.1", 0)
+    b, _ = table.admit("10.0.0.2", 0)
+    assert a is not None and b is not None
+    table.remove(a)  # the client closed it
+    assert table.expired(200.0, 10) == [(b, "idle")]
+    # a long busy life pushes many entries; the heap is compacted, not grown for ever
+    c, _ = table.admit("10.0.0.3", 0)
+    assert c is not None
+    for t in range(5000):
+        table.touch(c, t / 100)
+    assert len(table.deadlines) <= 4 * len(table) + 1024 + 1
+    assert table.expired(49.99 + 10, 10) == [(c, "idle")]

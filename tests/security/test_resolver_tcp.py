@@ -20,7 +20,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from tests.dns.conftest import Launcher, addresses, query
+from tests.dns.conftest import Launcher, Proc, addresses, query
 from tests.security._resolver_tcp_helpers import (
     Attacker,
     metrics,
@@ -30,11 +30,17 @@ from tests.security._resolver_tcp_helpers import (
     udp_latencies_ms,
 )
 
-# UDP p99 under attack may be this many times the baseline p99, or this many ms
-# above it, whichever is larger: a loaded 2-core VM shared with other test runs.
+# UDP p99 under attack may be this many times the baseline p99 (the worse of one
+# taken before and one after the attack), or this many ms above it, whichever is
+# larger: a 2-core VM shared with other test runs (load 8-10 while measured:
+# 0.15-8 ms before and after, 4-9 ms under the 200 x 20 attack with 1,000
+# reconnects/s; 170 ms before deadlines and accepts were done in bounded batches).
 UDP_P99_FACTOR = 3.0
 UDP_P99_SLACK_MS = 15.0
 UDP_SAMPLES = 400
+# How fast the attacker reopens what the resolver closes: enough to keep the
+# total cap reached while connections time out or are evicted.
+RECONNECT_PER_S = 1000
 
 
 @pytest.fixture
@@ -57,9 +63,9 @@ def tcp_probe_s(port: int, source: str) -> float:
 
 def attack_and_measure(
     launcher: Launcher, tmp_path: Path, sources: list[str], per_source: int, dribble_s: float
-) -> tuple[object, dict[str, float], dict[str, int], list[float]]:
-    """Baseline, then the attack: returns (resolver, metrics under attack, attacker stats,
-    TCP probe times). Asserts the TCP and UDP promises on the way."""
+) -> tuple[Proc, dict[str, float], dict[str, int], dict[str, float]]:
+    """Baseline, then the attack: returns (resolver, its metrics at the end, attacker
+    stats, its metrics as the probes began). Asserts the TCP and UDP promises."""
     raise_nofile(256)
     auth = launcher.authserver()
     resolver = start_resolver(launcher, auth.port)
@@ -67,11 +73,12 @@ def attack_and_measure(
     tcp_probe_s(resolver.port, "127.0.200.1")
     baseline = udp_latencies_ms(resolver.port, UDP_SAMPLES)
 
-    attacker = Attacker(resolver.port, sources, per_source, dribble_s, 300,
+    attacker = Attacker(resolver.port, sources, per_source, dribble_s, RECONNECT_PER_S,
                         tmp_path / "attacker.log")
     try:
         attacker.wait_ready()
-        time.sleep(2.0)  # every connection has sent its first byte; the queue is full
+        time.sleep(1.0)  # every connection has sent its first byte; the backlog is drained
+        at_start = metrics(resolver)
         probes = [tcp_probe_s(resolver.port, f"127.0.201.{k}") for k in range(1, 4)]
         during = udp_latencies_ms(resolver.port, UDP_SAMPLES // 2)
         probes += [tcp_probe_s(resolver.port, f"127.0.202.{k}") for k in range(1, 4)]
@@ -83,39 +90,53 @@ def attack_and_measure(
         stats = attacker.last_stats()
     finally:
         attacker.stop()
-    print(f"baseline UDP p99 {p99(baseline):.2f} ms, under attack {p99(during):.2f} ms; "
-          f"TCP probes {[round(p * 1000) for p in probes]} ms; attacker {stats}; "
-          f"resolver open {seen.get('ispedge_dns_tcp_connections_open')}")
-    allowed = max(p99(baseline) * UDP_P99_FACTOR, p99(baseline) + UDP_P99_SLACK_MS)
-    assert p99(during) <= allowed, (p99(baseline), p99(during))
-    return resolver, seen, stats, probes
+    # The machine is shared: measure the baseline again once the attack is over and
+    # its connections are gone, and compare with the worse of the two.
+    deadline = time.monotonic() + 20
+    while metrics(resolver)["ispedge_dns_tcp_connections_open"] > 1:
+        assert time.monotonic() < deadline, "the attack's connections were never closed"
+        time.sleep(0.2)
+    after = udp_latencies_ms(resolver.port, UDP_SAMPLES)
+    reference = max(p99(baseline), p99(after))
+    print(f"UDP p99 before {p99(baseline):.2f} ms, under attack {p99(during):.2f} ms, "
+          f"after {p99(after):.2f} ms; TCP probes {[round(p * 1000) for p in probes]} ms; "
+          f"attacker {stats}; resolver open {at_start['ispedge_dns_tcp_connections_open']} "
+          f"as the probes began, {seen['ispedge_dns_tcp_connections_open']} at the end")
+    allowed = max(reference * UDP_P99_FACTOR, reference + UDP_P99_SLACK_MS)
+    assert p99(during) <= allowed, (p99(baseline), p99(during), p99(after))
+    return resolver, seen, stats, at_start
 
 
 def test_dribbling_connections_from_one_address(launcher: Launcher, tmp_path: Path) -> None:
     """3,000 connections from one address, a byte every 7 s on each."""
-    resolver, seen, stats, _ = attack_and_measure(
+    resolver, seen, stats, at_start = attack_and_measure(
         launcher, tmp_path, ["127.0.9.9"], 3000, dribble_s=7.0
     )
     assert stats["opened"] >= 3000
     # the source got its cap and no more; the rest were refused one by one
-    assert seen["ispedge_dns_tcp_connections_open"] <= 32
+    assert at_start["ispedge_dns_tcp_connections_open"] == 32
+    assert seen["ispedge_dns_tcp_connections_open"] <= 32 + 1  # + the last probe, closing
     assert seen["ispedge_dns_tcp_refused_per_source_total"] >= 3000 - 32
     # its first bytes started a 3 s deadline that later bytes did not restart
     assert seen['ispedge_dns_tcp_timeouts_total{reason="query"}'] >= 1
-    assert resolver.proc.poll() is None  # type: ignore[attr-defined]
+    assert resolver.proc.poll() is None
 
 
 def test_two_hundred_addresses_reach_the_total_cap(launcher: Launcher, tmp_path: Path) -> None:
     """200 addresses x 20 connections: more than the resolver may hold in all."""
     sources = [f"127.1.{i // 100}.{i % 100 + 1}" for i in range(200)]
-    resolver, seen, stats, _ = attack_and_measure(launcher, tmp_path, sources, 20, dribble_s=1.0)
+    resolver, seen, stats, at_start = attack_and_measure(
+        launcher, tmp_path, sources, 20, dribble_s=1.0
+    )
     assert stats["opened"] >= 4000
     cap = seen["ispedge_dns_tcp_connections_max"]
-    # the default cap, sized below the raised descriptor limit (4096 - 1/8)
+    # the default cap, sized below the raised descriptor limit (4096 - 1/8) ...
     assert cap == 3584
+    # ... was full when the new clients came: each got in by evicting an idle one
+    assert at_start["ispedge_dns_tcp_connections_open"] == cap
     assert seen["ispedge_dns_tcp_connections_open"] <= cap
     assert seen["ispedge_dns_tcp_evicted_total"] >= 4000 - cap
-    assert resolver.proc.poll() is None  # type: ignore[attr-defined]
+    assert resolver.proc.poll() is None
 
 
 def test_a_dribbled_query_is_closed_at_its_deadline_not_kept_alive_per_byte(
