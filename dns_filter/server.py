@@ -216,6 +216,21 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             self.timer: DelayedCall | None = None
             self.closing = False
 
+        def connectionMade(self) -> None:  # noqa: N802
+            # Back-pressure: while answers pile up unread in the transport (past
+            # Twisted's 64 KiB), stop reading queries from this client.
+            self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+
+        def pauseProducing(self) -> None:  # noqa: N802
+            self.transport.pauseProducing()  # type: ignore[union-attr]
+
+        def resumeProducing(self) -> None:  # noqa: N802
+            if not self.closing:
+                self.transport.resumeProducing()  # type: ignore[union-attr]
+
+        def stopProducing(self) -> None:  # noqa: N802
+            pass
+
         def dataReceived(self, data: bytes) -> None:  # noqa: N802
             if self.closing:
                 return
@@ -292,6 +307,9 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
                 return
             if not self.closing:
                 self.closing = True
+                # with a producer still registered and paused, Twisted would resume
+                # it instead of closing once the answers are written
+                self.transport.unregisterProducer()  # type: ignore[union-attr]
                 self.transport.loseConnection()  # type: ignore[union-attr]
                 # a client that never reads would hold a graceful close open forever
                 self.timer = reactor.callLater(TCP_CLOSE_GRACE_S, self._grace_over)

@@ -195,3 +195,47 @@ def test_a_busy_connection_is_closed_at_its_lifetime(launcher: Launcher) -> None
     seen = metrics(resolver)
     assert seen['ispedge_dns_tcp_timeouts_total{reason="lifetime"}'] == 1
     assert seen['ispedge_dns_tcp_timeouts_total{reason="idle"}'] == 0
+
+
+def test_a_client_that_never_reads_is_not_buffered_for(launcher: Launcher) -> None:
+    """Queries pipelined without reading a single answer: once ~64 KiB of answers wait
+    unread, the resolver stops reading this client (its memory holds), while others
+    are served; the connection is closed at its idle deadline."""
+    auth = launcher.authserver()
+    resolver = start_resolver(launcher, auth.port, tcp_idle_timeout_s=2.0)
+    q = dns.message.make_query("example.test", "A").to_wire()
+    question = struct.pack("!H", len(q)) + q
+    with socket.create_connection(("127.0.0.1", resolver.port), timeout=5) as warm:
+        warm.sendall(question)  # cached from here on: answered at once, none outstanding
+        assert len(warm.recv(4096)) > 2
+    flood = question * 640_000  # 20 MB of queries, 30 MB of answers if all were read
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        s.bind(("127.0.7.7", 0))
+        s.connect(("127.0.0.1", resolver.port))
+        s.settimeout(3.0)
+        sent = 0
+        with pytest.raises(TimeoutError):
+            while sent < len(flood):
+                sent += s.send(flood[sent : sent + 65536])
+        # What the kernel buffers (the resolver's receive buffer, up to tcp_rmem's 6 MB,
+        # and answers in its send buffer) is taken; the resolver's own reading stops.
+        print(f"sent {sent / 1e6:.1f} MB of {len(flood) / 1e6:.1f} before the resolver stopped")
+        assert sent < 12_000_000, "the resolver read on although nothing was read back"
+        assert tcp_probe_s(resolver.port, "127.0.7.8") < 1.0
+        # paused: no query in flight, nothing partial read; closed when idle (+ 2 s grace)
+        s.settimeout(0.2)
+        closed_at = None
+        started = time.monotonic()
+        while time.monotonic() - started < 10:
+            try:
+                if s.recv(1 << 20) == b"":
+                    closed_at = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed_at = time.monotonic() - started
+                break
+    assert closed_at is not None, "an unread connection was held open"
