@@ -23,7 +23,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from dns_filter.handover import MAX_WORKERS, Board, Handover
 from dns_filter.settings import DnsSettings
@@ -91,6 +91,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
 ):
     from twisted.internet import reactor, task
     from twisted.internet.base import DelayedCall
+    from twisted.internet.defer import Deferred
     from twisted.internet.interfaces import IAddress
     from twisted.internet.protocol import Factory, Protocol
 
@@ -216,17 +217,22 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             self.timer: DelayedCall | None = None
             self.closing = False
 
+        @property
+        def tcp(self) -> Any:  # noqa: ANN401 - Twisted types it Optional[ITransport]
+            """The connected ITCPTransport (write, abortConnection, producers)."""
+            return self.transport
+
         def connectionMade(self) -> None:  # noqa: N802
             # Back-pressure: while answers pile up unread in the transport (past
             # Twisted's 64 KiB), stop reading queries from this client.
-            self.transport.registerProducer(self, True)  # type: ignore[union-attr]
+            self.tcp.registerProducer(self, True)
 
         def pauseProducing(self) -> None:  # noqa: N802
-            self.transport.pauseProducing()  # type: ignore[union-attr]
+            self.tcp.pauseProducing()
 
         def resumeProducing(self) -> None:  # noqa: N802
             if not self.closing:
-                self.transport.resumeProducing()  # type: ignore[union-attr]
+                self.tcp.resumeProducing()
 
         def stopProducing(self) -> None:  # noqa: N802
             pass
@@ -274,8 +280,9 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
                 self._send(result)
             else:
                 self.conn.pending += 1
-                result.addCallback(self._deferred_answer)  # type: ignore[union-attr]
-                result.addErrback(lambda f: self._close())  # type: ignore[union-attr]
+                deferred = cast("Deferred[bytes]", result)
+                deferred.addCallback(self._deferred_answer)
+                deferred.addErrback(lambda f: self._close())
 
         def _deferred_answer(self, response: bytes) -> None:
             self.conn.pending -= 1
@@ -285,7 +292,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             connections.touch(self.conn, time.monotonic())  # the idle deadline starts now
 
         def _send(self, response: bytes) -> None:
-            self.transport.write(struct.pack("!H", len(response)) + response)  # type: ignore[union-attr]
+            self.tcp.write(struct.pack("!H", len(response)) + response)
 
         def timed_out(self, reason: str) -> None:
             metrics.tcp["timeout_" + reason] += 1
@@ -293,7 +300,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             self._close(abort=reason == "query")
 
         def _grace_over(self) -> None:
-            self.transport.abortConnection()  # type: ignore[union-attr]
+            self.tcp.abortConnection()
 
         def evict(self) -> None:
             metrics.tcp["evicted"] += 1
@@ -303,14 +310,14 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             connections.remove(self.conn)
             if abort:
                 self.closing = True
-                self.transport.abortConnection()  # type: ignore[union-attr]
+                self.tcp.abortConnection()
                 return
             if not self.closing:
                 self.closing = True
                 # with a producer still registered and paused, Twisted would resume
                 # it instead of closing once the answers are written
-                self.transport.unregisterProducer()  # type: ignore[union-attr]
-                self.transport.loseConnection()  # type: ignore[union-attr]
+                self.tcp.unregisterProducer()
+                self.tcp.loseConnection()
                 # a client that never reads would hold a graceful close open forever
                 self.timer = reactor.callLater(TCP_CLOSE_GRACE_S, self._grace_over)
 

@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import dns.message
@@ -49,19 +50,24 @@ def raise_nofile(needed: int) -> int:
     return soft
 
 
+@dataclass
+class Resolver(Proc):
+    metrics_port: int = 0
+
+
 def start_resolver(
     launcher: Launcher, upstream_port: int, nofile: tuple[int, int] = SERVICE_NOFILE,
     **overrides: object,
-) -> Proc:
+) -> Resolver:
     """The real resolver process (tests/dns settings), started with this descriptor limit."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     settings: dict[str, object] = {
         "listen_address": "127.0.0.1",
         "listen_port": port,
         "upstreams": [f"127.0.0.1:{upstream_port}"],
         "upstream_timeout_s": 0.5,
         "served_networks": ["127.0.0.0/16"],
-        "metrics_port": free_port(),
+        "metrics_port": metrics_port,
         "state_dir": str(launcher.tmp / "state"),
         "blocklist_dir": str(launcher.tmp / "blocklists"),
         "rate_limit_qps": 0,  # the probes measure latency back to back from one address
@@ -77,14 +83,13 @@ def start_resolver(
         "os.execv(sys.executable, [sys.executable, '-m', 'dns_filter', '--config-json', "
         f"{str(cfg)!r}])"
     )
-    p = launcher._start([PYTHON, "-c", boot], "resolver", port)
-    p.metrics_port = settings["metrics_port"]  # type: ignore[attr-defined]
-    return p
+    p = launcher._start([PYTHON, "-c", boot], "resolver", port)  # stopped with the launcher
+    return Resolver(p.proc, p.port, p.log_path, metrics_port)
 
 
-def metrics(proc: Proc) -> dict[str, float]:
+def metrics(resolver: Resolver) -> dict[str, float]:
     """The resolver's /metrics as {"name{labels}": value}."""
-    url = f"http://127.0.0.1:{proc.metrics_port}/metrics"  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{resolver.metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as resp:
         text = resp.read().decode()
     out: dict[str, float] = {}

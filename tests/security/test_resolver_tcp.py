@@ -20,9 +20,10 @@ import dns.message
 import dns.rcode
 import pytest
 
-from tests.dns.conftest import Launcher, Proc, addresses, query
+from tests.dns.conftest import Launcher, addresses, query
 from tests.security._resolver_tcp_helpers import (
     Attacker,
+    Resolver,
     metrics,
     p99,
     raise_nofile,
@@ -63,7 +64,7 @@ def tcp_probe_s(port: int, source: str) -> float:
 
 def attack_and_measure(
     launcher: Launcher, tmp_path: Path, sources: list[str], per_source: int, dribble_s: float
-) -> tuple[Proc, dict[str, float], dict[str, int], dict[str, float]]:
+) -> tuple[Resolver, dict[str, float], dict[str, int], dict[str, float]]:
     """Baseline, then the attack: returns (resolver, its metrics at the end, attacker
     stats, its metrics as the probes began). Asserts the TCP and UDP promises."""
     raise_nofile(256)
