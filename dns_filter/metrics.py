@@ -12,7 +12,12 @@ from collections.abc import Iterable
 
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 # per-worker gauges that add up over workers (the others are the same in every worker)
-SUMMED_GAUGES = frozenset({"udp_queues_hosted"})
+SUMMED_GAUGES = frozenset(
+    {"udp_queues_hosted", "tcp_connections_open", "tcp_connections_max"}
+)
+# TCP connection events (dns_filter.tcp_guard): refused at the per-source cap,
+# evicted at the total cap, closed at a deadline (idle, query, lifetime).
+TCP_TIMEOUTS = ("idle", "query", "lifetime")
 
 
 class Metrics:
@@ -24,6 +29,7 @@ class Metrics:
         self.upstream_latency_buckets: dict[str, list[int]] = {}
         self.upstream_latency_sum_ms: dict[str, float] = defaultdict(float)
         self.gauges: dict[str, float] = {}
+        self.tcp: dict[str, int] = defaultdict(int)  # "refused_per_source", "evicted", "timeout_*"
 
     def observe_upstream(self, upstream: str, latency_ms: float) -> None:
         buckets = self.upstream_latency_buckets.get(upstream)
@@ -58,6 +64,7 @@ class Metrics:
             },
             "upstream_latency_sum_ms": dict(self.upstream_latency_sum_ms),
             "gauges": dict(self.gauges),
+            "tcp": dict(self.tcp),
         }
 
 
@@ -122,6 +129,28 @@ def render(snapshots: Iterable[dict[str, object]]) -> str:
         latency_sum = m["upstream_latency_sum_ms"].get(up, 0)
         out.append(f'ispedge_dns_upstream_latency_ms_sum{{upstream="{_label(up)}"}} {latency_sum}')
         out.append(f'ispedge_dns_upstream_latency_ms_count{{upstream="{_label(up)}"}} {total}')
+    tcp = m["tcp"]
+    family(
+        "ispedge_dns_tcp_refused_per_source_total",
+        "counter",
+        "TCP connections refused: their source address was at its connection cap",
+    )
+    out.append(f"ispedge_dns_tcp_refused_per_source_total {tcp.get('refused_per_source', 0)}")
+    family(
+        "ispedge_dns_tcp_evicted_total",
+        "counter",
+        "Idle TCP connections closed to admit a new client at the total cap",
+    )
+    out.append(f"ispedge_dns_tcp_evicted_total {tcp.get('evicted', 0)}")
+    family(
+        "ispedge_dns_tcp_timeouts_total",
+        "counter",
+        "TCP connections closed at a deadline: idle, query (incomplete message), lifetime",
+    )
+    for reason in TCP_TIMEOUTS:
+        out.append(
+            f'ispedge_dns_tcp_timeouts_total{{reason="{reason}"}} {tcp.get("timeout_" + reason, 0)}'
+        )
     for name, value in sorted(m["gauges"].items()):
         family(f"ispedge_dns_{name}", "gauge", name.replace("_", " "))
         out.append(f"ispedge_dns_{name} {value}")

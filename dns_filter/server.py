@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import struct
@@ -22,18 +23,40 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from dns_filter.handover import MAX_WORKERS, Board, Handover
 from dns_filter.settings import DnsSettings
+from dns_filter.tcp_guard import connection_cap
 
 if TYPE_CHECKING:
     from dns_filter.metrics import Metrics
     from dns_filter.udp import UdpReader
 
 log = logging.getLogger("ispedge.dns")
-TCP_IDLE_TIMEOUT_S = 10
 TCP_MAX_PENDING = 64  # pipelined queries one connection may have outstanding
+TCP_CLOSE_GRACE_S = 2.0  # a graceful close still unfinished after this is aborted
+TCP_SWEEP_S = 0.05  # how often TCP deadlines are checked (their precision)
+TCP_CLOSES_PER_TURN = 32  # connections closed at their deadline per reactor turn
+TCP_ACCEPTS_PER_TURN = 16  # connections accepted per reactor turn
+
+
+def raise_nofile_limit() -> int:
+    """Raise this process's soft descriptor limit to its hard one (systemd and
+    most shells start services at 1024); return the soft limit now in force.
+    Forked workers inherit it. Twisted's reactor is epoll, so no select() limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError) as e:
+            log.warning("cannot raise the descriptor limit from %d to %d: %s", soft, hard, e)
+    return nofile_limit()
+
+
+def nofile_limit() -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
 
 
 def bind_socket(address: str, port: int, kind: int) -> socket.socket:
@@ -67,8 +90,10 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
     board: Board | None = None,
 ):
     from twisted.internet import reactor, task
+    from twisted.internet.base import DelayedCall
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IAddress
     from twisted.internet.protocol import Factory, Protocol
-    from twisted.protocols.policies import TimeoutMixin
 
     from blocklists.store import DomainStore
     from blocklists.update import current_generation
@@ -80,6 +105,12 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
     from dns_filter.policy_sync import PolicyFollower
     from dns_filter.ratelimit import RateLimiter
     from dns_filter.resolver import FilterChain
+    from dns_filter.tcp_guard import (
+        TcpConnection,
+        TcpConnections,
+        TcpLimits,
+        connection_cap,
+    )
     from dns_filter.udp import SIBLING_SWEEP_S, UdpReader
     from dns_filter.upstream import UpstreamPool
 
@@ -160,53 +191,172 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
         block_log,
     )
 
-    class TcpDns(Protocol, TimeoutMixin):
-        """RFC 7766: many queries per connection, answered as each is ready (pipelining)."""
+    limits = TcpLimits(
+        connection_cap(settings.tcp_max_connections, nofile_limit()),
+        settings.tcp_max_connections_per_source,
+        settings.tcp_idle_timeout_s,
+        settings.tcp_query_timeout_s,
+        settings.tcp_max_lifetime_s,
+    )
+    if limits.max_connections < settings.tcp_max_connections:
+        log.warning(
+            "tcp_max_connections %d lowered to %d to fit the descriptor limit %d",
+            settings.tcp_max_connections, limits.max_connections, nofile_limit(),
+        )
+    connections = TcpConnections(limits)
+    metrics.gauges["tcp_connections_max"] = limits.max_connections
+    metrics.gauges["tcp_connections_open"] = 0
+
+    class TcpDns(Protocol):
+        """RFC 7766: many queries per connection, answered as each is ready (pipelining),
+        under the caps and deadlines of dns_filter.tcp_guard."""
+
+        def __init__(self, conn: TcpConnection) -> None:
+            self.conn = conn
+            self.buffer = b""
+            self.timer: DelayedCall | None = None
+            self.closing = False
+
+        @property
+        def tcp(self) -> Any:  # noqa: ANN401 - Twisted types it Optional[ITransport]
+            """The connected ITCPTransport (write, abortConnection, producers)."""
+            return self.transport
 
         def connectionMade(self) -> None:  # noqa: N802
-            self.buffer = b""
-            self.pending = 0
-            self.setTimeout(TCP_IDLE_TIMEOUT_S)
-            self.source = self.transport.getPeer().host  # type: ignore[union-attr]
+            # Back-pressure: while answers pile up unread in the transport (past
+            # Twisted's 64 KiB), stop reading queries from this client.
+            self.tcp.registerProducer(self, True)
+
+        def pauseProducing(self) -> None:  # noqa: N802
+            self.tcp.pauseProducing()
+
+        def resumeProducing(self) -> None:  # noqa: N802
+            if not self.closing:
+                self.tcp.resumeProducing()
+
+        def stopProducing(self) -> None:  # noqa: N802
+            pass
 
         def dataReceived(self, data: bytes) -> None:  # noqa: N802
-            self.resetTimeout()
+            if self.closing:
+                return
+            conn = self.conn
+            started_before = conn.message_started_at
             self.buffer += data
+            completed = False
             while len(self.buffer) >= 2:
                 (length,) = struct.unpack_from("!H", self.buffer)
                 if len(self.buffer) < 2 + length:
                     break
                 message, self.buffer = self.buffer[2 : 2 + length], self.buffer[2 + length :]
-                if self.pending >= TCP_MAX_PENDING:
-                    self.transport.loseConnection()  # type: ignore[union-attr]
+                if conn.pending >= TCP_MAX_PENDING:
+                    self._close(abort=True)
                     return
+                completed = True
                 self._query(message)
+                if self.closing:
+                    return
+            now = time.monotonic()
+            if completed:
+                connections.touch(conn, now)
+                # what is left is the start of the next message, begun in this chunk
+                conn.message_started_at = now if self.buffer else None
+            elif conn.message_started_at is None and self.buffer:
+                conn.message_started_at = now
+            # One more byte of the same message changes no deadline: no reset per byte.
+            if completed or conn.message_started_at != started_before:
+                connections.schedule(conn)
 
         def _query(self, message: bytes) -> None:
             try:
-                result = chain.handle(message, self.source, False)
+                result = chain.handle(message, self.conn.source, False)
             except Exception:  # noqa: BLE001
-                log.exception("TCP query from %s failed", self.source)
-                self.transport.loseConnection()  # type: ignore[union-attr]
+                log.exception("TCP query from %s failed", self.conn.source)
+                self._close()
                 return
             if result is None:
-                self.transport.loseConnection()  # type: ignore[union-attr]
+                self._close()
             elif type(result) is bytes:
                 self._send(result)
             else:
-                self.pending += 1
-                result.addCallback(self._deferred_answer)  # type: ignore[union-attr]
-                result.addErrback(lambda f: self.transport.loseConnection())  # type: ignore[union-attr]
+                self.conn.pending += 1
+                deferred = cast("Deferred[bytes]", result)
+                deferred.addCallback(self._deferred_answer)
+                deferred.addErrback(lambda f: self._close())
 
         def _deferred_answer(self, response: bytes) -> None:
-            self.pending -= 1
+            self.conn.pending -= 1
+            if self.closing:
+                return
             self._send(response)
+            connections.touch(self.conn, time.monotonic())  # the idle deadline starts now
 
         def _send(self, response: bytes) -> None:
-            self.transport.write(struct.pack("!H", len(response)) + response)  # type: ignore[union-attr]
+            self.tcp.write(struct.pack("!H", len(response)) + response)
 
-        def timeoutConnection(self) -> None:  # noqa: N802
-            self.transport.loseConnection()  # type: ignore[union-attr]
+        def timed_out(self, reason: str) -> None:
+            metrics.tcp["timeout_" + reason] += 1
+            # a client that sends nothing more gets a FIN; one stuck mid-query, an RST
+            self._close(abort=reason == "query")
+
+        def _grace_over(self) -> None:
+            self.tcp.abortConnection()
+
+        def evict(self) -> None:
+            metrics.tcp["evicted"] += 1
+            self._close(abort=True)  # frees the descriptor on the next reactor turn
+
+        def _close(self, abort: bool = False) -> None:
+            connections.remove(self.conn)
+            if abort:
+                self.closing = True
+                self.tcp.abortConnection()
+                return
+            if not self.closing:
+                self.closing = True
+                # with a producer still registered and paused, Twisted would resume
+                # it instead of closing once the answers are written
+                self.tcp.unregisterProducer()
+                self.tcp.loseConnection()
+                # a client that never reads would hold a graceful close open forever
+                self.timer = reactor.callLater(TCP_CLOSE_GRACE_S, self._grace_over)
+
+        def connectionLost(self, reason: object = None) -> None:  # noqa: N802
+            self.closing = True
+            connections.remove(self.conn)
+            if self.timer is not None and self.timer.active():
+                self.timer.cancel()
+            self.timer = None
+            metrics.gauges["tcp_connections_open"] = len(connections)
+
+    class TcpDnsFactory(Factory):
+        def buildProtocol(self, addr: IAddress) -> TcpDns | None:  # noqa: N802
+            source = getattr(addr, "host", "")
+            conn, victim = connections.admit(source, time.monotonic())
+            if conn is None:
+                metrics.tcp["refused_per_source"] += 1
+                return None  # Twisted closes the socket at once
+            if victim is not None and isinstance(victim.owner, TcpDns):
+                victim.owner.evict()
+            protocol = TcpDns(conn)
+            conn.owner = protocol
+            metrics.gauges["tcp_connections_open"] = len(connections)
+            return protocol
+
+    more_to_sweep = [False]
+
+    def sweep_tcp() -> None:
+        """Close connections past their deadline, a bounded batch per reactor turn:
+        connections opened together time out together, and UDP is served between
+        two batches."""
+        more_to_sweep[0] = False
+        for conn, reason in connections.expired(time.monotonic(), TCP_CLOSES_PER_TURN):
+            if isinstance(conn.owner, TcpDns):
+                conn.owner.timed_out(reason)
+        due = connections.next_due()
+        if due is not None and due <= time.monotonic() and not more_to_sweep[0]:
+            more_to_sweep[0] = True
+            reactor.callLater(0, sweep_tcp)  # after the reactor has polled its sockets
 
     udp = udp_sockets[worker_index]
     siblings = [sock for i, sock in enumerate(udp_sockets) if i != worker_index]
@@ -229,7 +379,17 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
                 reader.doRead()
 
         task.LoopingCall(sweep).start(SIBLING_SWEEP_S, now=False)
-    reactor.adoptStreamPort(tcp.fileno(), tcp.family, Factory.forProtocol(TcpDns))
+    port = reactor.adoptStreamPort(tcp.fileno(), tcp.family, TcpDnsFactory())
+    accept = port.doRead
+
+    def accept_a_batch() -> None:
+        # Twisted grows its accepts per turn without bound while the backlog stays
+        # full (+20 each time); each accept at the cap also evicts. Keep a turn short.
+        port.numberAccepts = min(port.numberAccepts, TCP_ACCEPTS_PER_TURN)
+        accept()
+
+    port.doRead = accept_a_batch
+    task.LoopingCall(sweep_tcp).start(TCP_SWEEP_S, now=False)
     tcp.close()  # adoptStreamPort holds its own duplicate of the descriptor
 
     follower.start()
@@ -435,6 +595,9 @@ def _ensure_blocklists(settings: DnsSettings) -> None:
 def run(settings: DnsSettings) -> None:
     """Serve DNS until SIGTERM/SIGINT. Blocks."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    nofile = raise_nofile_limit()
+    log.info("descriptor limit %d; TCP connections capped at %d per worker",
+             nofile, connection_cap(settings.tcp_max_connections, nofile))
     _ensure_blocklists(settings)
     workers = settings.worker_count()
     if workers == 1:

@@ -38,6 +38,13 @@ class DnsSettings:
     cache_max_entries: int = 200_000
     rate_limit_qps: float = 200.0  # per source address; 0 disables
     rate_limit_burst: int = 400
+    # TCP (dns_filter.tcp_guard), per worker. The total cap is lowered at start to
+    # fit the descriptor limit (whose soft value is raised to the hard one).
+    tcp_max_connections: int = 4096  # at the cap the longest-idle connection is evicted
+    tcp_max_connections_per_source: int = 32  # beyond it a source's newest is refused
+    tcp_idle_timeout_s: float = 10.0  # between queries
+    tcp_query_timeout_s: float = 3.0  # first byte of a query to its last, not reset per byte
+    tcp_max_lifetime_s: float = 120.0  # a connection is closed this long after it opened
     workers: int | str = 1  # an int or "auto" (one per CPU)
     # "batch": a worker woken by a packet does not preempt the task running on its
     # CPU (SCHED_BATCH), so workers sharing a core take turns in whole bursts
@@ -83,6 +90,14 @@ class DnsSettings:
             )
         if not isinstance(self.udp_handover, bool):
             raise ValueError(f"udp_handover must be true or false, not {self.udp_handover!r}")
+        for name in ("tcp_max_connections", "tcp_max_connections_per_source"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, not {value!r}")
+        for name in ("tcp_idle_timeout_s", "tcp_query_timeout_s", "tcp_max_lifetime_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name} must be a number of seconds > 0, not {value!r}")
         if len(self.upstreams) < 1:
             raise ValueError("at least one upstream is required")
 

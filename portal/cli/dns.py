@@ -189,17 +189,25 @@ def free_dns_port(preferred: int = 5353) -> int:
     raise OSError("no free port for the demo resolver")
 
 
-def start_demo(config: Config, state_dir: Path, example: Any) -> tuple[Child | None, str]:
-    """The resolver on a loopback port for `ispedge demo`, serving 127.0.0.0/8 (the demo
-    sessions' framed IPs are 127.1.x.y). Blocked names are answered locally, so the
-    printed dig works offline; other names go to the configured upstreams."""
+def demo_settings(config: Config, state_dir: Path) -> DnsSettings:
+    """The demo resolver: on a free loopback port, serving 127.0.0.0/8 (the demo
+    sessions' framed IPs are 127.1.x.y). Everything else is the [dns] config,
+    rate limiting included (default 200 queries/s, burst 400, per source): the
+    demo runs the resolver as a box would, so a flood from one demo home is
+    dropped while the others are answered."""
     base = dns_settings(config)
     overrides: dict[str, Any] = {
         "listen_address": "127.0.0.1", "listen_port": free_dns_port(),
         "served_networks": ["127.0.0.0/8"], "metrics_port": 0, "workers": 1,
-        "state_dir": str(state_dir / "dns"), "rate_limit_qps": 0,
+        "state_dir": str(state_dir / "dns"),
     }
-    settings = DnsSettings.from_dict({**base.to_dict(), **overrides})
+    return DnsSettings.from_dict({**base.to_dict(), **overrides})
+
+
+def start_demo(config: Config, state_dir: Path, example: Any) -> tuple[Child | None, str]:
+    """Start the demo resolver (`demo_settings`). Blocked names are answered locally,
+    so the printed dig works offline; other names go to the configured upstreams."""
+    settings = demo_settings(config, state_dir)
     log_path = state_dir / "dns.log"
     child, ready = start_child(settings, log_path)
     if not ready:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import dns.message
 import pytest
 
-from portal.cli.dns import blocklist_settings, dns_settings
+from portal.cli.dns import blocklist_settings, demo_settings, dns_settings, start_child
 from portal.config import ConfigError, load_config
 from tests.dns.conftest import Launcher, free_port
 from tests.dns.test_resolver_process import dig, status
@@ -139,3 +141,48 @@ def test_ispedge_dns_serves_and_stops_on_sigterm(tmp_path: Path, launcher: Launc
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(10)
     assert code == 0, log.read_text()
+
+
+def test_the_demo_resolver_rate_limits_each_source(tmp_path: Path, launcher: Launcher) -> None:
+    """`ispedge demo` starts its resolver with rate limiting on (it was off): a flood from
+    one demo home is dropped past the burst while another home is answered at once."""
+    auth = launcher.authserver()
+    config = load_config(None, {"ISPEDGE_GENERAL_STATE_DIR": str(tmp_path),
+                                "ISPEDGE_DNS_UPSTREAMS": f"127.0.0.1:{auth.port}"})
+    settings = demo_settings(config, tmp_path)
+    assert (settings.rate_limit_qps, settings.rate_limit_burst) == (200.0, 400)
+    assert settings.served_networks == ["127.0.0.0/8"] and settings.listen_address == "127.0.0.1"
+    child, ready = start_child(settings, tmp_path / "dns.log")
+    try:
+        assert ready, (tmp_path / "dns.log").read_text()
+        port = settings.listen_port
+        assert dig(port, "+short", "example.test", source="127.1.0.5").strip() == "192.0.2.1"
+        wire = dns.message.make_query("example.test", "A").to_wire()
+        answered = 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.1.0.7", 0))
+            s.setblocking(False)
+
+            def drain() -> int:
+                n = 0
+                while True:
+                    try:
+                        s.recv(4096)
+                    except BlockingIOError:
+                        return n
+                    n += 1
+
+            started = time.monotonic()
+            for _ in range(100):  # 2,000 in about a second: ten times the limit
+                for _ in range(20):
+                    s.sendto(wire, ("127.0.0.1", port))
+                time.sleep(0.01)
+                answered += drain()  # a few at a time: our own receive buffer never fills
+            elapsed = time.monotonic() - started
+            time.sleep(0.5)
+            answered += drain()
+        # the burst, plus what the rate refilled while sending (and the 0.5 s wait)
+        assert 400 <= answered <= 400 + 200 * (elapsed + 0.6) + 20, (answered, elapsed)
+        assert dig(port, "+short", "example.test", source="127.1.0.5").strip() == "192.0.2.1"
+    finally:
+        child.stop()
