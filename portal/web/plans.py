@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, html, json
 from portal.core.billing import idempotency, plan_change
 from portal.core.billing.quantity import parse_cents, parse_id
 from portal.store.models import Reseller
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -46,6 +46,7 @@ async def list_plans(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/plans/quote")
+@apidoc.body(apidoc.obj(("plan_id",), plan_id=apidoc.INTEGER))
 @auth.customer
 @tabs.requires("plans")
 async def quote(request: Request) -> HTTPResponse:
@@ -56,6 +57,8 @@ async def quote(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/plans/change")
+@apidoc.body(apidoc.obj(("plan_id", "amount_cents"), plan_id=apidoc.INTEGER,
+                          amount_cents=apidoc.INTEGER, quoted_at=apidoc.STRING))
 @auth.customer
 @tabs.requires("plans")
 async def change(request: Request) -> HTTPResponse:
