@@ -10,7 +10,8 @@ delegates here) accept exactly the same URLs:
   `user:password@host:port/db?options`: PostgreSQL. `dsn` is the same URL as
   libpq (psycopg) takes it, with the scheme `postgresql://`.
 
-Schemes are case-insensitive. Anything else raises ValueError with one message,
+Schemes are case-insensitive. A URL with control characters (NUL, newline) is
+refused. Anything else raises ValueError with one message,
 which names the scheme only (never the rest of the URL: it may hold a password).
 """
 
@@ -37,6 +38,10 @@ def unsupported(scheme: str) -> ValueError:
 
 
 def parse(url: str) -> DatabaseUrl:
+    if not isinstance(url, str):
+        raise ValueError("the database URL must be a string")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):  # NUL, newline...: no driver takes them
+        raise ValueError("control characters in the database URL")
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower() if sep else ""
     if scheme in SQLITE_SCHEMES:

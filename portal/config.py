@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dns_filter import dburl
+
 SEARCH_PATH = (Path("ispedge.toml"), Path("/etc/ispedge/ispedge.toml"))
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -184,4 +186,33 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
             merged[section][key] = _coerce(value, like)
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}") from exc
-    return Config(raw=merged, path=path)
+    _check_types(merged, path)
+    config = Config(raw=merged, path=path)
+    try:
+        dburl.parse(config.database_url)  # the one URL contract; the message hides the URL
+    except ValueError as exc:
+        raise ConfigError(f"[database] url: {exc}") from None
+    return config
+
+
+def _check_types(merged: dict[str, dict[str, Any]], path: Path | None) -> None:
+    """A file value has the type of the default it replaces (as an environment value is
+    coerced to it), so a daemon never meets `port = "abc"` halfway through its start."""
+    where = f"{path}: " if path else ""
+    for section, defaults in DEFAULTS.items():
+        for key, default in defaults.items():
+            value = merged[section].get(key, default)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, type(default))
+            if not ok:
+                raise ConfigError(f"{where}[{section}] {key}: expected "
+                                  f"{type(default).__name__}, got {value!r}"[:200])
+            if isinstance(value, str) and any(ord(c) < 32 for c in value):
+                raise ConfigError(f"{where}[{section}] {key}: control characters in a value")
+

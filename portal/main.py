@@ -13,7 +13,7 @@ import sys
 from tortoise.exceptions import BaseORMException
 
 from portal.cli import admin, dns, enforcer, support, usage
-from portal.cli.registry import COMMANDS, positive_int, yes_no
+from portal.cli.registry import COMMANDS, Parser, check_argv, port, positive_int, yes_no
 from portal.config import ConfigError, load_config
 from portal.demo.run import run_demo
 from portal.errors import PortalError
@@ -24,7 +24,7 @@ _REGISTERED = (admin, dns, enforcer, support, usage)  # imported for their @comm
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ispedge", description="ISP edge appliance")
+    p = Parser(prog="ispedge", description="ISP edge appliance")
     p.add_argument("--config", help="TOML config file (default: $ISPEDGE_CONFIG, ./ispedge.toml, "
                                     "/etc/ispedge/ispedge.toml)")
     sub = p.add_subparsers(dest="group", required=True)
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("portal", help="run the customer portal")
     a.add_argument("--host")
-    a.add_argument("--port", type=int)
+    a.add_argument("--port", type=port)
     g = a.add_subparsers(dest="action", required=False)
     r = g.add_parser("rotate-key", help="add a new current token signing key (the previous "
                      "ones still verify, so nobody is logged out)")
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("demo", help="demo data + portal on embedded SQLite")
     a.add_argument("--state-dir", default="ispedge-demo")
-    a.add_argument("--port", type=int, default=0, help="0 = 8080 or the next free port")
+    a.add_argument("--port", type=port, default=0, help="0 = 8080 or the next free port")
     a.add_argument("--reset", action="store_true", help="start from a fresh database")
     a.add_argument("--no-serve", action="store_true", help="create the data and exit")
     return p
@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             config_path = arg.split("=", 1)[1]
             del argv[i]
             break
+    try:
+        check_argv(argv)
+    except PortalError as exc:
+        print(f"ispedge: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     args.config = config_path

@@ -44,7 +44,8 @@ async def reseller_add(args: argparse.Namespace, config: Config) -> int:
 async def reseller_brand(args: argparse.Namespace, config: Config) -> int:
     from portal.core import resellers
 
-    logo = await asyncio.to_thread(Path(args.logo).read_bytes) if args.logo else None
+    logo = await asyncio.to_thread(Path(args.logo).read_bytes) if args.logo is not None \
+        else None
 
     async def run() -> int:
         r = await resellers.brand(
@@ -84,9 +85,10 @@ async def plan_add(args: argparse.Namespace, config: Config) -> int:
     async def run() -> int:
         tiers = [subscribers.parse_tier(t) for t in args.tier or []]
         try:
-            quota = subscribers.parse_bytes(args.quota) if args.quota else 0
+            quota = subscribers.parse_bytes(args.quota) if args.quota is not None else 0
         except ValueError:
-            raise PortalError("invalid_quota", f"bad quota {args.quota!r}: e.g. 100GB") from None
+            raise PortalError("invalid_quota",
+                              f"bad quota {args.quota[:40]!r}: e.g. 100GB") from None
         plan = await subscribers.add_plan(
             args.reseller, args.name, args.down, args.up,
             money.parse_amount(args.price, allow_zero=True), args.period_days, quota,

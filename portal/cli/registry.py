@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +20,15 @@ from portal.store import db, migrations
 
 Command = Callable[[argparse.Namespace, Config], Awaitable[int]]
 COMMANDS: dict[str, Command] = {}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that keeps the promise for usage errors too: one line on stderr, exit 2
+    (argparse's own error prints the whole usage block first)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -36,14 +47,40 @@ def yes_no(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
 
 
+# The largest id or count a command takes: PostgreSQL's INTEGER (SQLite's is wider).
+MAX_INT = 2**31 - 1
+
+
+def _digits(text: str, what: str) -> int:
+    # Plain decimal digits only: int() would also take "1_000", " 7" and "٣".
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}")
+    return int(text)
+
+
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    value = _digits(text, "a whole number")
+    if not 0 < value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {MAX_INT}, got {text!r}")
     return value
+
+
+def port(text: str) -> int:
+    value = _digits(text, "a port number")
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0-65535, got {text!r}")
+    return value
+
+
+def check_argv(argv: list[str]) -> None:
+    """Arguments that are not UTF-8 reach Python as lone surrogates (surrogateescape);
+    no database or socket takes those, so they are refused here, once, for every command."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PortalError("invalid_argument",
+                              f"argument {ascii(arg)[:60]} is not valid UTF-8") from None
 
 
 async def with_db(config: Config, fn: Callable[[], Awaitable[int]],

@@ -19,10 +19,12 @@ def parse_amount(text: str | int | float, *, allow_zero: bool = False) -> int:
         raise PortalError("invalid_amount", "amount must be a finite number")
     if value < 0 or (value == 0 and not allow_zero):
         raise PortalError("invalid_amount", "amount must be positive")
-    if value != value.quantize(Decimal("0.01")):
-        raise PortalError("invalid_amount", "amount has more than 2 decimal places")
+    # Size first: quantize() of 1e400 to cents exceeds the context's precision and
+    # raises InvalidOperation instead of answering.
     if value > Decimal("100000000"):
         raise PortalError("invalid_amount", "amount is too large")
+    if value != value.quantize(Decimal("0.01")):
+        raise PortalError("invalid_amount", "amount has more than 2 decimal places")
     return int((value * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 

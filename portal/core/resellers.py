@@ -94,7 +94,7 @@ async def configure(
             bp = Decimal(tax_rate) * 100
         except InvalidOperation:
             raise PortalError("invalid_tax_rate", f"not a percentage: {tax_rate!r}") from None
-        if bp < 0 or bp > 10000 or bp != bp.to_integral_value():
+        if not bp.is_finite() or bp < 0 or bp > 10000 or bp != bp.to_integral_value():
             raise PortalError("invalid_tax_rate", "tax rate is a percentage 0-100, 2 decimals")
         fields["tax_rate_bp"] = int(bp)
     if currency is not None:

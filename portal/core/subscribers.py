@@ -79,6 +79,8 @@ def parse_tier(text: str) -> TierSpec:
         period, tier, threshold, speeds = text.split(":")
         down, up = speeds.split("/")
         spec = TierSpec(period, int(tier), parse_bytes(threshold), int(down), int(up))
+        if not (0 < spec.down_kbps <= MAX_KBPS and 0 < spec.up_kbps <= MAX_KBPS):
+            raise ValueError("speed out of range")
     except (ValueError, TypeError):
         raise PortalError(
             "invalid_tier", f"bad FUP tier {text!r}: use period:tier:threshold:down/up, "
@@ -91,13 +93,28 @@ def parse_tier(text: str) -> TierSpec:
     return spec
 
 
+# Bounds of plan values: a byte count fits a BIGINT with room to add a month's
+# usage to it; a speed fits an INTEGER (and 2 Tbit/s is beyond any access line).
+MAX_BYTES = 10**18
+MAX_KBPS = 2_000_000_000
+MAX_PERIOD_DAYS = 3660
+
+
 def parse_bytes(text: str) -> int:
+    """'200GB' -> 200 * 10**9; ValueError for anything but digits and a unit."""
     units = {"TB": 10**12, "GB": 10**9, "MB": 10**6, "KB": 10**3, "B": 1}
     t = text.strip().upper()
-    for suffix, factor in units.items():
+    factor = 1
+    for suffix, size in units.items():
         if t.endswith(suffix):
-            return int(t[: -len(suffix)]) * factor
-    return int(t)
+            t, factor = t[: -len(suffix)], size
+            break
+    if not (t.isascii() and t.isdigit()) or len(t) > 19:
+        raise ValueError(f"not a size: {text[:40]!r}")
+    value = int(t) * factor
+    if value > MAX_BYTES:
+        raise ValueError(f"size too large: {text[:40]!r}")
+    return value
 
 
 async def add_plan(
@@ -108,10 +125,13 @@ async def add_plan(
     owner = await get_reseller(reseller)
     if not name or len(name) > 64:
         raise PortalError("invalid_name", "plan name must be 1-64 characters")
-    if down_kbps <= 0 or up_kbps <= 0:
-        raise PortalError("invalid_speed", "plan speeds must be positive kbps")
+    if not (0 < down_kbps <= MAX_KBPS and 0 < up_kbps <= MAX_KBPS):
+        raise PortalError("invalid_speed", f"plan speeds must be 1-{MAX_KBPS} kbps")
     if price_cents < 0 or period_days <= 0 or quota_bytes < 0:
         raise PortalError("invalid_price", "price, period and quota cannot be negative")
+    if period_days > MAX_PERIOD_DAYS or quota_bytes > MAX_BYTES:
+        raise PortalError("invalid_period", f"period is at most {MAX_PERIOD_DAYS} days, quota "
+                                            "at most 1000000TB")
 
     async def add(tx: BaseDBAsyncClient) -> Plan:
         if await Plan.filter(reseller=owner, name=name).using_db(tx).exists():

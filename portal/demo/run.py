@@ -25,6 +25,7 @@ from portal.config import Config
 from portal.core import resellers, subscribers
 from portal.demo import simnas
 from portal.demo.nbi_emulator import GenieAcsEmulator
+from portal.errors import PortalError
 from portal.speed import settings as speed_settings
 from portal.store import db, migrations
 from portal.store.models import Subscriber
@@ -190,6 +191,8 @@ def restrict(state: Path, dbfile: Path) -> None:
 
 
 def run_demo(args: argparse.Namespace, config: Config) -> int:
+    if not args.state_dir.strip():
+        raise PortalError("invalid_state_dir", "--state-dir must name a directory")
     os.umask(DEMO_UMASK)
     state = Path(args.state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,10 @@
-"""The OpenAPI document of the customer API (served by sanic-ext at /docs/openapi.json).
+"""The OpenAPI document of the customer and operator APIs (served by sanic-ext at
+/docs/openapi.json).
 
-Every route behind @auth.customer is marked as needing the bearer token, so the
-document says which calls need a login without each handler repeating it.
+Every route behind @auth.customer (or the operator API's @operator) is marked as
+needing the bearer token, so the document says which calls need a login without
+each handler repeating it. Every route that reads a JSON body declares its schema
+with @body (tests/security/test_api_fuzz.py checks both, and fuzzes from them).
 """
 
 from __future__ import annotations
@@ -24,6 +27,30 @@ def describe_api() -> None:
                               "Every call acts on the token's own subscriber only.")
     spec.add_security_scheme(SCHEME, "http", scheme="bearer", bearer_format="JWT",
                              description="the token from POST /customer/api/login")
+
+
+def obj(required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object schema: obj(("a",), a=STRING) -> {"type": "object", ...}."""
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+STRING: dict[str, Any] = {"type": "string"}
+INTEGER: dict[str, Any] = {"type": "integer"}
+BOOLEAN: dict[str, Any] = {"type": "boolean"}
+
+
+def body(schema: dict[str, Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the JSON body a handler reads. Put it above @auth.customer / @operator
+    (it must mark the handler the router registers)."""
+    def mark(handler: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            from sanic_ext.extensions.openapi.builders import OperationStore
+        except ImportError:
+            return handler
+        OperationStore()[handler].body({"application/json": schema}, required=True)
+        return handler
+
+    return mark
 
 
 def secured(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,7 +76,7 @@ def operation(summary: str, description: str, body: dict[str, Any] | None = None
         op = OperationStore()[handler]
         op.describe(summary, description)
         if body is not None:
-            op.body({"application/json": body})
+            op.body({"application/json": body}, required=True)
         for status, text in (responses or {}).items():
             op.response(status, {"application/json": {"type": "object"}}, text)
         return handler

@@ -11,7 +11,7 @@ from portal.core import topups
 from portal.core.billing import idempotency
 from portal.core.billing.quantity import parse_cents, parse_gb
 from portal.store.models import Reseller
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -50,6 +50,7 @@ async def offer(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/data/buy")
+@apidoc.body(apidoc.obj(("gb",), gb=apidoc.INTEGER, amount_cents=apidoc.INTEGER))
 @auth.customer
 @tabs.requires("data")
 async def buy(request: Request) -> HTTPResponse:

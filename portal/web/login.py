@@ -8,7 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
 from portal.core.auth import login as login_case
-from portal.web import auth, branding
+from portal.web import apidoc, auth, branding
 from portal.web.pages import render
 from portal.web.request import client_address, credentials
 
@@ -37,6 +37,8 @@ async def host_branding(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/login")
+@apidoc.body(apidoc.obj(("username", "password"), username=apidoc.STRING,
+                          password=apidoc.STRING))
 async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
     issued = await login_case.customer_login(

@@ -20,6 +20,7 @@ from portal.core.auth import tokens
 from portal.errors import PortalError, Unauthorized
 from portal.store import db
 from portal.store.models import Operator
+from portal.web import apidoc
 from portal.web.auth import bearer_token
 from portal.web.request import client_address, credentials, json_body
 
@@ -57,7 +58,7 @@ def operator(handler: Handler) -> Handler:
         request.ctx.scope = await operators.scope_of(op)
         return await handler(request, *args, **kwargs)
 
-    return wrapped
+    return apidoc.secured(wrapped)
 
 
 @bp.on_response
@@ -66,6 +67,8 @@ async def _no_store(request: Request, response: HTTPResponse) -> None:
 
 
 @bp.post("/operator/api/login")
+@apidoc.body(apidoc.obj(("username", "password"), username=apidoc.STRING,
+                          password=apidoc.STRING))
 async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
     issued, op = await login_case.operator_login(
@@ -100,6 +103,7 @@ async def show(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/operator/api/tickets/<ticket_id:int>/reply")
+@apidoc.body(apidoc.obj(("message",), message=apidoc.STRING, internal=apidoc.BOOLEAN))
 @operator
 async def reply(request: Request, ticket_id: int) -> HTTPResponse:
     body = json_body(request)

@@ -9,7 +9,7 @@ from sanic.response import HTTPResponse, html, json
 
 from portal.core import parental
 from portal.store.models import Reseller
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -42,6 +42,9 @@ async def show(request: Request) -> HTTPResponse:
 
 
 @bp.put("/customer/api/parental")
+@apidoc.body(apidoc.obj(enabled=apidoc.BOOLEAN,
+                          categories={"type": "object",
+                                      "additionalProperties": apidoc.BOOLEAN}))
 @auth.customer
 @tabs.requires("parental")
 async def update(request: Request) -> HTTPResponse:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from portal.config import Config
+from portal.config import Config, ConfigError
 from portal.web.app import create_app
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse an address the socket layer would only refuse with a traceback."""
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"[portal] port: expected 0-65535, got {port}")
+    try:
+        ok = 0 < len(host) <= 253 and host.isprintable() and bool(host.encode("idna"))
+    except UnicodeError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"[portal] host: not a host name or address: {ascii(host)[:60]}")
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None,
@@ -15,6 +27,9 @@ def serve(config: Config, host: str | None = None, port: int | None = None,
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.getLogger("ispedge").addHandler(handler)
     logging.getLogger("ispedge").setLevel(logging.INFO)
+    host = str(config.get("portal", "host")) if host is None else host
+    port = port or int(config.get("portal", "port"))
+    check_listen(host, port)
     app = create_app(config)
     if on_ready:
         @app.after_server_start
@@ -22,8 +37,8 @@ def serve(config: Config, host: str | None = None, port: int | None = None,
             print(on_ready, flush=True)
 
     app.run(
-        host=host or config.get("portal", "host"),
-        port=port or int(config.get("portal", "port")),
+        host=host,
+        port=port,
         single_process=True,
         access_log=False,
         motd=False,

@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
 from portal.core import tickets
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -30,6 +30,8 @@ async def list_tickets(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/tickets")
+@apidoc.body(apidoc.obj(("category", "subject", "message"), category=apidoc.STRING,
+                          subject=apidoc.STRING, message=apidoc.STRING))
 @auth.customer
 @tabs.requires("support")
 async def open_ticket(request: Request) -> HTTPResponse:
@@ -49,6 +51,7 @@ async def show(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/customer/api/tickets/<ticket_id:int>/reply")
+@apidoc.body(apidoc.obj(("message",), message=apidoc.STRING))
 @auth.customer
 @tabs.requires("support")
 async def reply(request: Request, ticket_id: int) -> HTTPResponse:

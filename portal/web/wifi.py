@@ -9,7 +9,7 @@ from sanic.response import HTTPResponse, html, json
 
 from portal.core.wifi import service
 from portal.store.models import Reseller
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -37,6 +37,8 @@ async def overview(request: Request) -> HTTPResponse:
 
 
 @bp.post("/customer/api/wifi/changes")
+@apidoc.body(apidoc.obj(("band",), band=apidoc.STRING, ssid=apidoc.STRING,
+                          passphrase=apidoc.STRING))
 @auth.customer
 @tabs.requires("wifi")
 async def change(request: Request) -> HTTPResponse:

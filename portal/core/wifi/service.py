@@ -73,14 +73,25 @@ async def acs_of(sub: Subscriber) -> AcsServer:
     return server
 
 
+def _valid_url(url: str) -> bool:
+    """http(s)://host[:port][/path], no whitespace or control characters, a real port."""
+    if len(url) > 2000 or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:  # "http://[::1" or a port out of range
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 async def configure(reseller_name: str, url: str, username: str = "", password: str = "",
                     match: str = "tag", timeout_ms: int = 10000) -> AcsServer:
     """Set (or replace) a reseller's ACS. Operator action (CLI)."""
     from portal.core.subscribers import get_reseller
 
     reseller = await get_reseller(reseller_name)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not _valid_url(url):
         raise PortalError("invalid_url", "ACS URL must be http(s)://host[:port]")
     if match not in MATCHES:
         raise PortalError("invalid_match", "match must be tag or username")
