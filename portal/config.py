@@ -35,6 +35,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "token_days": 7,
         "max_body_bytes": 65536,
         "workers": 1,
+        # The global API limiter (portal/web/limiter.py), in `limits` notation; counted
+        # in each instance's memory. A household of 5 devices polling live every 3 s is
+        # 100 requests a minute; a CGNAT address carries many households.
+        "rate_limit": True,
+        "rate_limit_per_address": "1200/minute",
+        "rate_limit_per_subscriber": "300/minute",
+        "rate_limit_login_per_address": "60/minute",
+        # /docs: the API reference (Redoc, served by the portal) and /docs/openapi.json.
+        "docs": True,
     },
     "lockout": {
         "window_minutes": 15,

@@ -31,6 +31,7 @@ def operator(handler: Handler) -> Handler:
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
         claims = tokens.decode(request.app.ctx.jwt_key, bearer_token(request), "operator",
                                datetime.now(UTC))
+        request.app.ctx.limiter.hit_subscriber("operator", claims.username)
         if await tokens.is_revoked(claims.jti):
             raise Unauthorized("token_revoked", "you have logged out, please log in again")
         op = await Operator.get_or_none(username=claims.username)
