@@ -27,6 +27,7 @@ from portal.web.routing import register_bounded_int
 STATIC = Path(__file__).parent / "static"
 REDOC_PAGE = Path(__file__).parent / "templates" / "redoc.html"
 REDOC_JS = "/customer/static/vendor/redoc/redoc.standalone.js"
+OPENAPI_JSON = "/docs/openapi.json"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -92,19 +93,29 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     async def _close(app: Sanic) -> None:
         await db.close_db()
 
+    # sanic-ext builds the OpenAPI document anew on every request (tens of ms of CPU,
+    # unauthenticated); the routes never change while the process runs, so once is enough.
+    app.ctx.openapi_json = None
+
     @app.on_request
-    async def _guard(request: Request) -> None:
+    async def _guard(request: Request) -> HTTPResponse | None:
         """Every API request: the limiter by address, and a body only as JSON (415)."""
         path = request.path
         if path.startswith(API_PREFIXES):
             request.app.ctx.limiter.hit_address(path, client_address(request))
             if request.body:
                 require_json(request)
+        elif path == OPENAPI_JSON and request.app.ctx.openapi_json is not None:
+            return raw(request.app.ctx.openapi_json, content_type="application/json")
+        return None
 
     @app.on_response
     async def _headers(request: Request, response: HTTPResponse) -> None:
         if request.path.startswith("/docs"):
             response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
+            if request.path == OPENAPI_JSON and response.status == 200 \
+                    and request.app.ctx.openapi_json is None:
+                request.app.ctx.openapi_json = response.body
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         if hsts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 from collections import OrderedDict
 
 from PIL import Image, ImageDraw
@@ -75,8 +76,7 @@ async def ring_png(size: int, colour: str) -> bytes:
     key = (size, colour)
     cached = _icons.get(key)
     if cached is None:
-        if colour != DEFAULT_COLOUR and not await Reseller.filter(
-                primary_color=f"#{colour}").exists():
+        if colour != DEFAULT_COLOUR and colour not in await brand_colours():
             return await ring_png(size, DEFAULT_COLOUR)
         cached = _icons.get(key)  # drawn by another request while we asked the database
     if cached is None:
@@ -91,6 +91,22 @@ async def ring_png(size: int, colour: str) -> bytes:
             raise
     _icons.move_to_end(key)
     return await cached
+
+
+_colours: tuple[float, frozenset[str]] = (0.0, frozenset())
+COLOURS_TTL_S = 10.0
+
+
+async def brand_colours() -> frozenset[str]:
+    """The colours resellers use, read at most every COLOURS_TTL_S: a flood of random
+    colours costs no query each (a rebrand shows its icon within seconds)."""
+    global _colours
+    read_at, colours = _colours
+    if time.monotonic() - read_at > COLOURS_TTL_S:
+        rows = await Reseller.all().values_list("primary_color", flat=True)
+        colours = frozenset(str(c).lstrip("#").lower() for c in rows if c)
+        _colours = (time.monotonic(), colours)
+    return colours
 
 
 def draw_ring(size: int, colour: str) -> bytes:
