@@ -39,6 +39,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Token signing keys shared by every instance (portal/core/auth/keys.py);
         # empty: <state_dir>/signing.keys, created with mode 0600 on first run.
         "key_file": "",
+        # The global API limiter (portal/web/limiter.py), in `limits` notation; counted
+        # in each instance's memory. A household of 5 devices polling live every 3 s is
+        # 100 requests a minute; a CGNAT address carries many households.
+        "rate_limit": True,
+        "rate_limit_per_address": "1200/minute",
+        "rate_limit_per_subscriber": "300/minute",
+        "rate_limit_login_per_address": "60/minute",
+        # /docs: the API reference (Redoc, served by the portal) and /docs/openapi.json.
+        "docs": True,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.

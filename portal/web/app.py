@@ -22,8 +22,14 @@ from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
 from portal.web import usage as usage_tab
 from portal.web.client_ip import parse_networks
+from portal.web.limiter import API_PREFIXES, ApiLimiter
+from portal.web.request import client_address, require_json
+from portal.web.routing import register_bounded_int
 
 STATIC = Path(__file__).parent / "static"
+REDOC_PAGE = Path(__file__).parent / "templates" / "redoc.html"
+REDOC_JS = "/customer/static/vendor/redoc/redoc.standalone.js"
+OPENAPI_JSON = "/docs/openapi.json"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -37,6 +43,26 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+# /docs holds no subscriber data; Redoc injects its styles (styled-components) and
+# starts its search worker from a blob, which the portal's own CSP forbids.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000"
+
+
+def _configure_docs(app: Sanic, enabled: bool) -> None:
+    """sanic-ext serves /docs (Redoc) and /docs/openapi.json; Redoc's script comes from
+    the portal (static/vendor/redoc), never a CDN. Swagger UI (CDN only) is off."""
+    app.config.OAS = enabled
+    app.config.OAS_UI_SWAGGER = False
+    app.config.OAS_UI_REDOC = True
+    app.config.OAS_PATH_TO_REDOC_HTML = str(REDOC_PAGE)
+    app.config.OAS_UI_REDOC_CDN_URL = REDOC_JS
+    app.config.OAS_UI_REDOC_HTML_TITLE = "ispedge API"
 
 
 def create_app(config: Config, name: str = "ispedge") -> Sanic:
@@ -50,6 +76,10 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.config.HTTP_AUTO_OPTIONS = False
     app.config.CORS_AUTOMATIC_OPTIONS = False
     app.ctx.config = config
+    register_bounded_int(app)
+    _configure_docs(app, bool(config.get("portal", "docs", True)))
+    app.ctx.limiter = ApiLimiter.from_config(config)
+    hsts = str(config.get("portal", "public_url") or "").lower().startswith("https://")
     speed_settings.configure(config)
     # The shared key ring (kid -> key; re-read when `ispedge portal rotate-key` changes
     # the file) signs and verifies tokens; jwt_key stays the bytes of the current key
@@ -70,10 +100,33 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     async def _close(app: Sanic) -> None:
         await db.close_db()
 
+    # sanic-ext builds the OpenAPI document anew on every request (tens of ms of CPU,
+    # unauthenticated); the routes never change while the process runs, so once is enough.
+    app.ctx.openapi_json = None
+
+    @app.on_request
+    async def _guard(request: Request) -> HTTPResponse | None:
+        """Every API request: the limiter by address, and a body only as JSON (415)."""
+        path = request.path
+        if path.startswith(API_PREFIXES):
+            request.app.ctx.limiter.hit_address(path, client_address(request))
+            if request.body:
+                require_json(request)
+        elif path == OPENAPI_JSON and request.app.ctx.openapi_json is not None:
+            return raw(request.app.ctx.openapi_json, content_type="application/json")
+        return None
+
     @app.on_response
     async def _headers(request: Request, response: HTTPResponse) -> None:
+        if request.path.startswith("/docs"):
+            response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
+            if request.path == OPENAPI_JSON and response.status == 200 \
+                    and request.app.ctx.openapi_json is None:
+                request.app.ctx.openapi_json = response.body
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         if request.path.startswith("/customer/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
 

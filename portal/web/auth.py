@@ -63,6 +63,8 @@ def verified_claims(ring: KeyRing, token: str, now: datetime) -> tokens.Claims:
 
 async def authenticate_customer(request: Request) -> Subscriber:
     claims = verified_claims(request.app.ctx.keyring, bearer_token(request), datetime.now(UTC))
+    # Counted from the verified token, before any query: a flood costs no database work.
+    request.app.ctx.limiter.hit_subscriber("customer", claims.username)
     rows = await db.fetch_indexed(_AUTH_SQL, [claims.jti, claims.username])
     if not rows:
         if await tokens.is_revoked(claims.jti):

@@ -38,6 +38,7 @@ def operator(handler: Handler) -> Handler:
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
         claims = tokens.decode(request.app.ctx.keyring, bearer_token(request), "operator",
                                datetime.now(UTC))
+        request.app.ctx.limiter.hit_subscriber("operator", claims.username)
         rows = await db.fetch_indexed(_AUTH_SQL, [claims.jti, claims.username])
         row = dict(rows[0]) if rows else None
         if row is not None and row.pop("revoked"):

@@ -7,13 +7,17 @@ its name and colour on the home screen). The service worker's scope is
 
 from __future__ import annotations
 
-import struct
-import zlib
-from functools import lru_cache
+import asyncio
+import io
+import re
+import time
+from collections import OrderedDict
 
+from PIL import Image, ImageDraw
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
+from portal.store.models import Reseller
 from portal.web import branding
 
 bp = Blueprint("pwa")
@@ -40,39 +44,83 @@ async def manifest(request: Request) -> HTTPResponse:
 
 @bp.get("/customer/icons/<file:str>")
 async def icon(request: Request, file: str) -> HTTPResponse:
-    size = {"192.png": 192, "512.png": 512}.get(file, 0)
+    size = ICON_SIZES.get(file, 0)
     if not size:
         from portal.errors import NotFound
 
         raise NotFound("no_icon", "no such icon")
-    colour = request.args.get("c", "0b6bcb")
-    if len(colour) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in colour):
-        colour = "0b6bcb"
-    return raw(ring_png(size, colour.lower()), content_type="image/png",
+    colour = request.args.get("c", DEFAULT_COLOUR).lower()
+    if not HEX_COLOUR.fullmatch(colour):
+        colour = DEFAULT_COLOUR
+    return raw(await ring_png(size, colour), content_type="image/png",
                headers={"Cache-Control": "public, max-age=86400"})
 
 
-@lru_cache(maxsize=32)
-def ring_png(size: int, colour: str) -> bytes:
-    """A white usage ring on the brand colour: a square PNG built without any image library."""
-    fg = (255, 255, 255)
-    bg = tuple(int(colour[i:i + 2], 16) for i in (0, 2, 4))
-    c, outer, inner = (size - 1) / 2, size * 0.34, size * 0.22
-    rows = []
-    for y in range(size):
-        line = bytearray(b"\x00")
-        for x in range(size):
-            d2 = (x - c) ** 2 + (y - c) ** 2
-            line += bytes(fg if inner * inner <= d2 <= outer * outer else bg)
-        rows.append(bytes(line))
+ICON_SIZES = {"192.png": 192, "512.png": 512}
+DEFAULT_COLOUR = branding.DEFAULT.primary_color.lstrip("#")
+HEX_COLOUR = re.compile(r"[0-9a-f]{6}")
+ICON_CACHE_MAX = 64
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+# Drawn icons by (size, colour), oldest first; a future while one is being drawn, so
+# forty requests for one new colour draw it once.
+_icons: OrderedDict[tuple[int, str], asyncio.Future[bytes]] = OrderedDict()
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0,
-                                                               0, 0))
-            + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b""))
+
+async def ring_png(size: int, colour: str) -> bytes:
+    """The icon for a brand colour, drawn at most once per (size, colour) while cached.
+
+    Only colours some reseller uses (or the default) are drawn: any other `c` gets the
+    default icon, so random colours cannot make the portal draw. Drawing runs in the
+    default executor, never on the event loop.
+    """
+    key = (size, colour)
+    cached = _icons.get(key)
+    if cached is None:
+        if colour != DEFAULT_COLOUR and colour not in await brand_colours():
+            return await ring_png(size, DEFAULT_COLOUR)
+        cached = _icons.get(key)  # drawn by another request while we asked the database
+    if cached is None:
+        cached = asyncio.get_running_loop().run_in_executor(None, draw_ring, size, colour)
+        _icons[key] = cached
+        while len(_icons) > ICON_CACHE_MAX:
+            _icons.popitem(last=False)
+        try:
+            return await cached
+        except Exception:
+            _icons.pop(key, None)
+            raise
+    _icons.move_to_end(key)
+    return await cached
+
+
+_colours: tuple[float, frozenset[str]] = (0.0, frozenset())
+COLOURS_TTL_S = 10.0
+
+
+async def brand_colours() -> frozenset[str]:
+    """The colours resellers use, read at most every COLOURS_TTL_S: a flood of random
+    colours costs no query each (a rebrand shows its icon within seconds)."""
+    global _colours
+    read_at, colours = _colours
+    if time.monotonic() - read_at > COLOURS_TTL_S:
+        rows = await Reseller.all().values_list("primary_color", flat=True)
+        colours = frozenset(str(c).lstrip("#").lower() for c in rows if c)
+        _colours = (time.monotonic(), colours)
+    return colours
+
+
+def draw_ring(size: int, colour: str) -> bytes:
+    """A white usage ring on the brand colour, as a square PNG (Pillow)."""
+    bg = (int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16))
+    image = Image.new("RGB", (size, size), bg)
+    draw = ImageDraw.Draw(image)
+    centre = (size - 1) / 2
+    for radius, fill in ((size * 0.34, (255, 255, 255)), (size * 0.22, bg)):
+        draw.ellipse((centre - radius, centre - radius, centre + radius, centre + radius),
+                     fill=fill)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 SERVICE_WORKER = """// ispedge portal service worker: offline shell only, never API data.

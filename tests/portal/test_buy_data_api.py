@@ -88,8 +88,12 @@ async def test_bad_quantities_are_refused_without_side_effects(acme: None,
             assert "1 to 100" in r.json()["error"]["message"]
         missing = c.post("/customer/api/data/buy", json={}, headers=h)
         assert missing.status_code == 400
-        not_json = c.post("/customer/api/data/buy", content=b"gb=10", headers=h)
+        not_json = c.post("/customer/api/data/buy", content=b"gb=10",
+                          headers={**h, "Content-Type": "application/json"})
         assert not_json.status_code == 400
+        form = c.post("/customer/api/data/buy", content=b"gb=10",
+                      headers={**h, "Content-Type": "application/x-www-form-urlencoded"})
+        assert form.status_code == 415
         array = c.post("/customer/api/data/buy", json=[10], headers=h)
         assert array.status_code == 400
         bad_amount = c.post("/customer/api/data/buy", json={"gb": 1, "amount_cents": "1.50"},

@@ -76,8 +76,11 @@ async def test_bad_changes_are_refused_and_write_nothing(homes, portal_server: P
             assert r.status_code == 400, (body, r.text)
             assert r.json()["error"]["code"] in ("invalid_parental_change", "unknown_category",
                                                  "malformed_json")
-        r = c.put("/customer/api/parental", content=b"not json")
+        r = c.put("/customer/api/parental", content=b"not json",
+                  headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+        r = c.put("/customer/api/parental", content=b"{}", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
     assert await ChangeJournal.all().count() == journal_before
     assert await AuditLog.filter(action="parental.change").count() == 0
     assert await ParentalSettings.all().count() == 0

@@ -163,8 +163,12 @@ async def test_invalid_input_sends_nothing(subs: None, portal_server: PortalServ
         assert r.json()["error"]["code"] == code, body
     with portal_server.client() as c:
         r = c.post("/customer/api/wifi/changes", content=b"not json",
-                   headers={"Authorization": f"Bearer {token}"})
+                   headers={"Authorization": f"Bearer {token}",
+                            "Content-Type": "application/json"})
+        undeclared = c.post("/customer/api/wifi/changes", content=b'{"ssid": "x"}',
+                            headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 400
+    assert undeclared.status_code == 415  # JSON routes take only application/json
     assert acs.requests == []
     assert await WifiTask.all().count() == 0
 
