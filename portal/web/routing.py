@@ -2,8 +2,9 @@
 
 Sanic's `<x:int>` accepts any number of digits; a 20-digit id reaches the database
 driver and raises OverflowError (a 500). Every `<x:int>` route in the portal gets
-this bounded type instead: an id outside a signed 64-bit column does not match the
-route, so the client gets the standard 404.
+this bounded type instead: an id outside the smallest id column (SERIAL, a signed
+32-bit integer on PostgreSQL: asyncpg refuses a larger value for it) does not match
+the route, so the client gets the standard 404.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 
 from sanic import Sanic
 
-ID_MAX = 2**63 - 1
+ID_MAX = 2**31 - 1
 
 
 def bounded_int(value: str) -> int:
