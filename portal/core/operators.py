@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -45,6 +46,17 @@ def verify_password(password: str, stored: str) -> bool:
 
 # Verified against when the name is unknown, so both answers take the same time.
 _DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+# One scrypt at a time per process: each is ~50 ms of a core, and 40 unauthenticated
+# operator logins at once in the default thread pool (6 threads here) took both cores
+# from the event loop and every subscriber's request with it. Queued logins wait
+# instead (the login limiter and the lockout bound how many can queue).
+_scrypt_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ispedge-scrypt")
+
+
+async def _scrypt(password: str, stored: str) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(
+        _scrypt_pool, verify_password, password, stored)
 
 
 async def add(username: str, password: str, reseller: str | None = None) -> Operator:
@@ -132,9 +144,8 @@ async def sign_out(username: str, actor: str = "operator:cli") -> None:
 
 async def authenticate(username: str, password: str) -> Operator | None:
     op = await Operator.get_or_none(username=username) if len(username) <= 64 else None
-    # scrypt is CPU work: off the event loop.
-    ok = await asyncio.to_thread(verify_password, password,
-                                 op.password_hash if op else _DUMMY_HASH)
+    # scrypt is CPU work: off the event loop, one at a time.
+    ok = await _scrypt(password, op.password_hash if op else _DUMMY_HASH)
     return op if ok and op is not None and op.active else None
 
 
