@@ -234,3 +234,51 @@ async def test_writes_commit_in_id_order_on_sqlite(db: str, db_url: str) -> None
     conn.execute("COMMIT")
     await writer
     assert await journal_ids("a") < await journal_ids("b")
+
+
+async def test_notify_wakes_both_followers_long_before_their_poll(
+        db: str, db_url: str, launcher: Launcher, nas: NasEmulator) -> None:
+    """PostgreSQL: polls every 5 s, yet each change is acted on within a second
+    (LISTEN/NOTIFY). SQLite has no NOTIFY: followers poll (the test above)."""
+    from portal.config import load_config
+    from portal.store.follow import Listener
+
+    if pdb.current_dialect() != "postgres":
+        listener = Listener(db_url, ["ispedge_journal"], lambda: None)
+        listener.start()
+        assert listener._task is None  # nothing to LISTEN on
+        return
+    await seed.reseller_with_plans("acme", parental_enabled=True, allow_plan_change=True)
+    sami = await seed.subscriber("sami")
+    await insert_sessions([online("sami", SAMI)])
+    auth = launcher.authserver()
+    resolver = launcher.resolver([auth.port], database_url=db_url, poll_interval_s=5.0,
+                                 full_reload_s=600.0, default_categories=[])
+    assert await answer(resolver, SAMI) == "NOERROR"
+    config = load_config(None, {"ISPEDGE_DATABASE_URL": db_url})
+    settings = dataclasses.replace(helpers.settings(reconcile_s=600.0), poll_s=5.0, ingest_s=0)
+    stop = asyncio.Event()
+    async with CoaClient(timeout_s=0.5, retries=1) as coa:
+        enforcer = Enforcer(settings, coa, None, config)
+        task = asyncio.create_task(enforcer.run(stop))
+        try:
+            await within(lambda: asyncio.sleep(0, result=enforcer.last_pass.subscribers >= 1),
+                         10, "the enforcer's first reconcile")
+            await asyncio.sleep(1.0)  # both LISTEN connections up
+            dns_ms, coa_ms = [], []
+            for on, plan in ((True, "Fast"), (False, "Basic"), (True, "Fast")):
+                sent_before = len(coa_rates(nas, "sami"))
+                await parental.change(sami, {"enabled": on, "categories": {"gambling": on}},
+                                      ["adult", "gambling"])
+                await subscribers.set_plan("sami", plan)
+                want = "NXDOMAIN" if on else "NOERROR"
+                dns_ms.append(await within(lambda w=want: _is(answer(resolver, SAMI), w), 1.0,
+                                           f"DNS {want} without waiting for the 5 s poll"))
+                coa_ms.append(await within(
+                    lambda n=sent_before: asyncio.sleep(0, result=len(coa_rates(nas, "sami"))
+                                                        > n), 1.0, "CoA before the 5 s poll"))
+            print(f"\nwoken by NOTIFY: DNS {[round(x * 1000) for x in dns_ms]} ms, "
+                  f"CoA {[round(x * 1000) for x in coa_ms]} ms (polls every 5 s)")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
