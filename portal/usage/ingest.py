@@ -40,7 +40,7 @@ log = logging.getLogger("ispedge.usage")
 
 STALE_CAUSE = "Stale-Session"
 CHANGE_BATCH = 1000  # radacct_changes rows per read
-MAX_BATCHES = 20  # per pass: a larger backlog is taken by the next passes
+MAX_BATCHES = 200  # per pass (every interim of 200k sessions in 5 min); more: next pass
 CHANGE_KEEP_S = 3600  # radacct_changes rows read by the ingest are kept this long
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from coa import CoaClient
 from portal.demo import simnas
 from portal.enforcer.daemon import Enforcer
 from portal.store import db as pdb
@@ -79,7 +80,8 @@ async def test_a_stop_stamped_long_before_the_last_pass_is_counted(db: str):
 
 async def test_the_enforcer_follows_accounting_changes_within_a_second(db: str):
     await helpers.subscribers("alice")
-    enforcer = Enforcer(helpers.settings(), coa=None)  # type: ignore[arg-type]
+    async with CoaClient() as coa:
+        enforcer = Enforcer(helpers.settings(), coa)
     assert await enforcer.poll_sessions() == 0  # the start: its cursor at the head
     await helpers.online("alice", "s-alice", "100.64.0.10")
     assert await enforcer.poll_sessions() == 1 and enforcer.dirty == {"alice"}
