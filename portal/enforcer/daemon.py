@@ -165,6 +165,9 @@ class Enforcer:
         report = PassReport()
         now_dt = datetime.now(UTC)
         now = now_dt.timestamp()
+        # In flight when the state is read: its result may be written before the check
+        # below, while `recorded` still shows the state from before the send.
+        inflight_before = dict(self.inflight)
         sessions = await facts.open_sessions(usernames)
         recorded = await facts.recorded(usernames)
         nas = await facts.nas_table()
@@ -198,7 +201,7 @@ class Enforcer:
                                  desired.down_kbps, desired.up_kbps, desired.reason,
                                  "unenforced" if target == "none" else "pending", now])
             if rules.should_send(r, target, s.acct_session_id, address, desired, now) \
-                    and self.inflight.get(u) != key:
+                    and self.inflight.get(u) != key and inflight_before.get(u) != key:
                 to_send.append(u)
         # Expiry passes without any write: wake for the next one (a full pass).
         upcoming = [f.expires_at.timestamp() for f in known.values() if f.expires_at > now_dt]
@@ -339,9 +342,9 @@ class Enforcer:
     # --- results --------------------------------------------------------------------
 
     def _record(self, result: _Result) -> None:
+        # The send stays in flight until its result is written: a pass in between
+        # (a NOTIFY wakes one at any moment) would read the old state and send again.
         self.results.append(result)
-        if self.inflight.get(result.username) == result.key:
-            del self.inflight[result.username]
         self.flushed.clear()
 
     async def flush(self) -> int:
@@ -371,6 +374,9 @@ class Enforcer:
         except Exception:
             self.results = batch + self.results
             raise
+        for r in batch:
+            if self.inflight.get(r.username) == r.key:
+                del self.inflight[r.username]
         if not self.results:
             self.flushed.set()
         return len(batch)
