@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dns_filter import dburl
+from dns_filter import dburl, gapcursor
+from dns_filter.gapcursor import GapCursor
 from dns_filter.policy import PolicyRow
 
 
@@ -33,6 +35,9 @@ def followed_kinds(follower: str = "resolver") -> frozenset[str]:
 
 
 RELEVANT_KINDS = followed_kinds("resolver")
+
+# Sent by the database after a change_journal insert commits (migration 0013's trigger).
+JOURNAL_CHANNEL = "ispedge_journal"
 
 
 class PolicyDatabase:
@@ -84,11 +89,54 @@ class PolicyDatabase:
         )
         return [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
 
-    def changes_since(self, cursor: int) -> list[tuple[int, str | None, str]]:
+    def changes_since(
+        self, cursor: int, limit: int = gapcursor.DEFAULT_BATCH
+    ) -> list[tuple[int, str | None, str]]:
+        """One bounded batch of rows after `cursor` (no gap memory: see read_changes)."""
         rows = self._query(
-            "SELECT id, username, kind FROM change_journal WHERE id > ? ORDER BY id", (cursor,)
+            "SELECT id, username, kind FROM change_journal WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, limit),
         )
         return [(int(i), u, str(k)) for i, u, k in rows]
+
+    @property
+    def postgres(self) -> bool:
+        return self.kind != "sqlite"
+
+    def start_cursor(self) -> GapCursor:
+        """The follower's first cursor: the head, with open gaps just below it."""
+        rows = self._query(gapcursor.head_sql("change_journal", "id", self.postgres),
+                           (gapcursor.START_LOOKBACK,))
+        snap, floor, ids = None, 0, []
+        for r in rows:
+            if self.postgres:
+                snap = gapcursor.Snapshot(int(r[0]), int(r[1]))
+                r = r[2:]
+            floor = int(r[0])
+            if r[1] is not None:
+                ids.append(int(r[1]))
+        return GapCursor.starting_at(floor, ids, snap, time.monotonic())
+
+    def read_changes(
+        self, cursor: GapCursor, limit: int = gapcursor.DEFAULT_BATCH
+    ) -> tuple[list[tuple[int, str | None, str]], bool]:
+        """The next batch after `cursor` (and its open gaps), advancing it gap-safely.
+
+        Returns (rows new to the cursor, in id order; whether the batch was full).
+        """
+        gaps = self.postgres and bool(cursor.gaps)
+        sql = gapcursor.read_sql("change_journal", "id", "username, kind", self.postgres, gaps)
+        params = gapcursor.read_params(cursor, self.postgres, limit)
+        snap = None
+        found: dict[int, tuple[int, str | None, str]] = {}
+        for r in self._query(sql, tuple(params)):
+            if self.postgres:
+                snap = gapcursor.Snapshot(int(r[0]), int(r[1]))
+                r = r[2:]
+            if r[0] is not None:
+                found[int(r[0])] = (int(r[0]), r[1], str(r[2]))
+        fresh = cursor.advance(found, snap, time.monotonic(), limit)
+        return [found[i] for i in fresh], len(found) >= limit
 
     def close(self) -> None:
         if self._conn is not None:

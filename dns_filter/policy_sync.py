@@ -1,9 +1,13 @@
 """Keep the policy table in step with the database.
 
-Polls the change journal every `poll_interval_s`; a relevant row reloads that
-username's policy (a NULL username reloads everything). A full reload runs
-every `full_reload_s` anyway, since sessions come and go in radacct without
-a journal row. Each full load is persisted as a snapshot file, which is what
+Polls the change journal every `poll_interval_s`, and at once when PostgreSQL
+says a journal row committed (LISTEN on JOURNAL_CHANNEL; polling stays the
+fallback); a relevant row reloads that username's policy (a NULL username
+reloads everything). The journal is read in bounded batches through a gap-safe
+cursor (dns_filter.gapcursor): a row that commits after a higher id was read is
+still acted on. A full reload runs every `full_reload_s` anyway, since sessions
+come and go in radacct without a journal row; it does not move the cursor.
+Each full load is persisted as a snapshot file, which is what
 a resolver serves with when it starts while the database is unreachable.
 """
 
@@ -12,14 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
-from twisted.internet import task, threads
+from twisted.internet import reactor, task, threads
 
+from dns_filter.gapcursor import GapCursor
 from dns_filter.metrics import Metrics
 from dns_filter.policy import PolicyRow, PolicyTable
-from dns_filter.policy_db import RELEVANT_KINDS, PolicyDatabase
+from dns_filter.policy_db import JOURNAL_CHANNEL, RELEVANT_KINDS, PolicyDatabase
 
 log = logging.getLogger("ispedge.dns.policy")
 
@@ -63,7 +69,11 @@ class PolicyFollower:
         self.metrics = metrics
         self.poll_interval_s = poll_interval_s
         self.full_reload_s = full_reload_s
-        self.cursor = 0
+        # Touched only by the polling thread (`busy` keeps it to one at a time);
+        # None until the first read of the journal head.
+        self.cursor: GapCursor | None = None
+        self.more = False  # the last batch was full, or a NOTIFY came while polling
+        self._listening = False
         self.loaded_at = 0.0  # wall clock of the policy now in force
         self.last_full = 0.0
         self.db_ok = False
@@ -76,7 +86,9 @@ class PolicyFollower:
         """Blocking first load before serving: the database, else the snapshot; returns which."""
         if self.db is not None:
             try:
-                cursor, rows = self.db.load_all()
+                self.cursor = self.db.start_cursor()  # before the rows: nothing falls between
+                _head, rows = self.db.load_all()
+                cursor = self.cursor.high
                 self._apply_full(cursor, rows)
                 self._save(rows, cursor)
                 self.db_ok = True
@@ -110,39 +122,77 @@ class PolicyFollower:
             return
         self._loop = task.LoopingCall(self.poll)
         self._loop.start(self.poll_interval_s, now=False)
+        if self.db.postgres:
+            self._listening = True
+            threading.Thread(target=self._listen, name="policy-listen", daemon=True).start()
 
     def stop(self) -> None:
+        self._listening = False
         if self._loop is not None and self._loop.running:
             self._loop.stop()
+
+    def _listen(self) -> None:
+        """Thread: LISTEN on its own connection; each NOTIFY wakes a poll at once."""
+        import psycopg
+
+        assert self.db is not None
+        while self._listening:
+            try:
+                with psycopg.connect(self.db.dsn, autocommit=True,
+                                     connect_timeout=self.db.connect_timeout_s) as conn:
+                    conn.execute(f"LISTEN {JOURNAL_CHANNEL}")
+                    # A poll now: a row may have committed before LISTEN took effect.
+                    reactor.callFromThread(self.wake)  # type: ignore[attr-defined]
+                    while self._listening:
+                        for _n in conn.notifies(timeout=1.0, stop_after=1):
+                            reactor.callFromThread(self.wake)  # type: ignore[attr-defined]
+            except Exception as e:  # noqa: BLE001 - polling carries on; listen again soon
+                log.debug("policy: LISTEN connection lost (%s); polling meanwhile", e)
+                time.sleep(1.0)
+
+    def wake(self) -> None:
+        """A journal row committed: poll now (or right after the poll in progress)."""
+        if self.busy:
+            self.more = True
+        else:
+            self.poll()
 
     def poll(self) -> None:
         if self.busy or self.db is None:
             return
         self.busy = True
+        self.more = False
         full = not self.db_ok or time.monotonic() - self.last_full >= self.full_reload_s
         d = threads.deferToThread(self._work, full, self.cursor)
         d.addCallbacks(self._applied, self._failed)
 
-    def _work(self, full: bool, cursor: int) -> tuple[str, int, object]:
-        """Runs in a thread: DB reads (and snapshot writing) only, no table mutation."""
+    def _work(self, full: bool, cursor: object = None) -> tuple[str, int, object]:
+        """Runs in a thread: DB reads (and snapshot writing) only, no table mutation.
+
+        Advances self.cursor (only this thread touches it while `busy`).
+        """
         assert self.db is not None
+        if self.cursor is None:
+            self.cursor = self.db.start_cursor()
+            full = True
         if not full:
-            changes = self.db.changes_since(cursor)
+            changes, more = self.db.read_changes(self.cursor)
+            self.more = self.more or more
             if not changes:
-                return "none", cursor, None
-            new_cursor = changes[-1][0]
+                return "none", self.cursor.high, None
             names = {u for _i, u, kind in changes if kind in RELEVANT_KINDS}
             if None in names:
                 full = True
             else:
                 # The table now differs from the last full load: the next one must rebuild.
                 self._last_rows = None
-                return "partial", new_cursor, {u: self.db.load_username(u) for u in names if u}
-        head, rows = self.db.load_all()
+                return "partial", self.cursor.high, {
+                    u: self.db.load_username(u) for u in names if u}
+        _head, rows = self.db.load_all()
         if rows == self._last_rows:
-            return "same", head, None  # the usual case: nothing to rebuild or persist
+            return "same", self.cursor.high, None  # the usual case: nothing to rebuild
         self._last_rows = rows
-        return "full", head, (rows, PolicyTable.build(rows))
+        return "full", self.cursor.high, (rows, PolicyTable.build(rows))
 
     def _applied(self, result: tuple[str, int, object]) -> None:
         self.busy = False
@@ -160,9 +210,10 @@ class PolicyFollower:
         elif kind == "partial":
             for username, rows in payload.items():  # type: ignore[attr-defined]
                 self.table.replace_username(username, rows)
-            self.cursor = cursor
             self.loaded_at = time.time()
         self._gauges()
+        if self.more:
+            self.wake()  # a full batch, or a NOTIFY during this poll: read on at once
 
     def _failed(self, failure: object) -> None:
         self.busy = False
@@ -180,7 +231,8 @@ class PolicyFollower:
         self._mark_full(cursor)
 
     def _mark_full(self, cursor: int) -> None:
-        self.cursor = cursor
+        # `cursor` is the journal position the snapshot file records; the gap-safe
+        # cursor itself moves only by reading the journal.
         self.loaded_at = time.time()
         self.last_full = time.monotonic()
         self._gauges()

@@ -91,7 +91,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "suspended_down_kbps": 256,
         "suspended_up_kbps": 256,
         "expired_action": "suspend",  # or "disconnect"
-        "poll_ms": 200,
+        "poll_ms": 200,  # journal poll (PostgreSQL: LISTEN/NOTIFY wakes it sooner)
+        "journal_batch": 1000,  # journal / accounting change rows read per poll
         "reconcile_s": 60.0,
         "ingest_s": 60.0,
         "sample_s": 1.0,

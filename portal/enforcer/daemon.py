@@ -1,6 +1,7 @@
 """The enforcer daemon: database wish -> shaper classes and NAS sessions.
 
-One worker loop follows the change journal (poll id > cursor every ~200 ms),
+One worker loop follows the change journal and radacct_changes (gap-safe cursors,
+bounded batches; woken by NOTIFY on PostgreSQL, else polled every ~200 ms),
 picks up due retries, and runs a full reconcile on start and every minute.
 Each pass reads the facts for the subscribers it looks at, computes their
 desired state (rules.py), writes what changed (enforcement_state, and radreply
@@ -26,11 +27,13 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 import shaper as shaper_mod
 from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
+from dns_filter.gapcursor import GapCursor
 from portal.config import Config
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.settings import Settings
 from portal.speed import effective, facts, rules
-from portal.store import db, journal
+from portal.store import db, follow, journal
+from portal.store.follow import read_batch, start_cursor
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days, live
 
@@ -91,7 +94,7 @@ class Enforcer:
         self.local = local
         self.config = config
         self.tz = days.zone(settings.timezone)
-        self.cursor = 0
+        self.cursor = GapCursor()
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.inflight: dict[str, Key] = {}
@@ -104,39 +107,49 @@ class Enforcer:
         self._samples: dict[str, tuple[float, int, int]] = {}
         self.last_pass = PassReport()
         self.next_expiry = float("inf")  # epoch of the next subscription expiry online
-        self.radacct_cursor: int | None = None
+        self.radacct_cursor: GapCursor | None = None
         self.force_full = False  # the shaper's first reconcile failed: run a full pass
 
     # --- journal ------------------------------------------------------------------
 
     async def start_cursor(self) -> None:
-        rows = await db.fetch("SELECT MAX(id) AS m FROM change_journal")
-        self.cursor = int(str(rows[0]["m"] or 0))
+        self.cursor = await start_cursor("change_journal", "id")
 
     async def poll_journal(self) -> int:
-        rows = await db.fetch(
-            "SELECT id, username, kind, origin FROM change_journal WHERE id > ? ORDER BY id"
-            " LIMIT 10000", [self.cursor])
+        """One bounded batch of the journal (gap-safe: a row committing late is read)."""
+        rows, more = await read_batch(self.cursor, "change_journal", "id",
+                                      "username, kind, origin", self.settings.batch)
         for r in rows:
-            self.cursor = max(self.cursor, int(str(r["id"])))
             if r["kind"] not in FOLLOWED or not r["username"]:
                 continue
             if r["origin"] == journal.ENFORCER:
                 continue  # our own write: the wish behind it is already being sent
             self.dirty.add(str(r["username"]))
+        if more:
+            self.wake.set()  # a backlog: the next batch right after this pass
         return len(rows)
 
     async def poll_sessions(self) -> int:
-        """New radacct rows (a session started): enforce them now, not at the next ingest."""
+        """Accounting changes (a session started, its address or prefix came in an
+        Interim-Update): enforce those subscribers now, not at the next ingest.
+
+        Follows radacct_changes (migration 0013's trigger) gap-safely, in bounded
+        batches; enforcing an unchanged subscriber again changes nothing.
+        """
         if self.radacct_cursor is None:
-            rows = await db.fetch("SELECT MAX(radacctid) AS m FROM radacct")
-            self.radacct_cursor = int(str(rows[0]["m"] or 0))
+            self.radacct_cursor = await start_cursor("radacct_changes", "id")
             return 0
-        rows = await db.fetch("SELECT radacctid, username FROM radacct WHERE radacctid > ?"
-                              " ORDER BY radacctid LIMIT 10000", [self.radacct_cursor])
-        for r in rows:
-            self.radacct_cursor = max(self.radacct_cursor, int(str(r["radacctid"])))
-            self.dirty.add(str(r["username"]))
+        rows, more = await read_batch(self.radacct_cursor, "radacct_changes", "id",
+                                      "radacctid", self.settings.batch)
+        ids = sorted({int(str(r["radacctid"])) for r in rows})
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            for r in await db.fetch("SELECT DISTINCT username FROM radacct WHERE radacctid IN"
+                                    f" ({', '.join('?' * len(chunk))})"
+                                    " AND acctstoptime IS NULL", chunk):
+                self.dirty.add(str(r["username"]))
+        if more:
+            self.wake.set()
         return len(rows)
 
     async def due_retries(self, now: float) -> set[str]:
@@ -152,6 +165,9 @@ class Enforcer:
         report = PassReport()
         now_dt = datetime.now(UTC)
         now = now_dt.timestamp()
+        # In flight when the state is read: its result may be written before the check
+        # below, while `recorded` still shows the state from before the send.
+        inflight_before = dict(self.inflight)
         sessions = await facts.open_sessions(usernames)
         recorded = await facts.recorded(usernames)
         nas = await facts.nas_table()
@@ -185,7 +201,7 @@ class Enforcer:
                                  desired.down_kbps, desired.up_kbps, desired.reason,
                                  "unenforced" if target == "none" else "pending", now])
             if rules.should_send(r, target, s.acct_session_id, address, desired, now) \
-                    and self.inflight.get(u) != key:
+                    and self.inflight.get(u) != key and inflight_before.get(u) != key:
                 to_send.append(u)
         # Expiry passes without any write: wake for the next one (a full pass).
         upcoming = [f.expires_at.timestamp() for f in known.values() if f.expires_at > now_dt]
@@ -326,9 +342,9 @@ class Enforcer:
     # --- results --------------------------------------------------------------------
 
     def _record(self, result: _Result) -> None:
+        # The send stays in flight until its result is written: a pass in between
+        # (a NOTIFY wakes one at any moment) would read the old state and send again.
         self.results.append(result)
-        if self.inflight.get(result.username) == result.key:
-            del self.inflight[result.username]
         self.flushed.clear()
 
     async def flush(self) -> int:
@@ -358,6 +374,9 @@ class Enforcer:
         except Exception:
             self.results = batch + self.results
             raise
+        for r in batch:
+            if self.inflight.get(r.username) == r.key:
+                del self.inflight[r.username]
         if not self.results:
             self.flushed.set()
         return len(batch)
@@ -408,6 +427,21 @@ class Enforcer:
 
     async def run(self, stop: asyncio.Event) -> None:
         await _retry_until(stop, self.start_cursor, "reading the journal cursor")
+        listener = None
+        if self.config is not None:
+            # PostgreSQL: a committed journal row (or accounting change) wakes the
+            # worker at once; the poll every poll_s stays the fallback.
+            listener = follow.Listener(self.config.database_url,
+                                       [follow.JOURNAL_CHANNEL, follow.RADACCT_CHANNEL],
+                                       self.wake.set)
+            listener.start()
+        try:
+            await self._run_loops(stop)
+        finally:
+            if listener is not None:
+                await listener.stop()
+
+    async def _run_loops(self, stop: asyncio.Event) -> None:
         loops = [self._worker(stop), self._flusher(stop)]
         if self.config is not None and self.settings.ingest_s > 0:
             loops.append(self._every(stop, self.settings.ingest_s, self._ingest, "usage ingest"))

@@ -37,6 +37,7 @@ class Settings:
     coa_retries: int = 2
     timezone: str = "UTC"
     cycle: str = "renewal"
+    batch: int = 1000  # journal / accounting rows read per poll (a backlog takes several)
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -55,7 +56,7 @@ class Settings:
                 ingest_s=float(get("ingest_s", 60)), sample_s=float(get("sample_s", 1.0)),
                 coa_timeout_s=float(get("coa_timeout_s", 1.0)),
                 coa_retries=int(get("coa_retries", 2)), timezone=speed.timezone,
-                cycle=speed.cycle,
+                cycle=speed.cycle, batch=int(get("journal_batch", 1000)),
             )
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc

@@ -1,10 +1,15 @@
 """RADIUS accounting -> per-subscriber per-day usage.
 
 FreeRADIUS keeps ONE radacct row per session and overwrites its counters at
-each Interim-Update and at Stop. The ingest follows rows by their change time
-(stop, else update, else start), remembers per session the counters it last
-saw (usage_sessions) and attributes each increase to the interval since that
-previous observation, split across local midnights in proportion to time.
+each Interim-Update and at Stop, at second granularity, so "changed since the
+last pass" cannot be told from its times. Migration 0013's triggers append the
+row id to radacct_changes at every insert and update; the ingest follows that
+table by id, gap-safely (dns_filter.gapcursor; its cursor and open gaps live in
+usage_ingest), in bounded batches, and also scans open sessions for stale ones.
+It remembers per session the counters it last saw (usage_sessions) and
+attributes each increase to the interval since that previous observation, split
+across local midnights in proportion to time (stop, else update, else start
+time of the row).
 
 `step` is the whole rule for one row, a plain function; `ingest_once` is one
 pass over the database in one transaction (usage, memory, journal and stale
@@ -15,6 +20,7 @@ nothing twice).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict
@@ -25,13 +31,17 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from portal.store import db, journal, radacct
+from dns_filter.gapcursor import Gap, GapCursor
+from portal.store import db, follow, journal, radacct
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days
 
 log = logging.getLogger("ispedge.usage")
 
 STALE_CAUSE = "Stale-Session"
+CHANGE_BATCH = 1000  # radacct_changes rows per read
+MAX_BATCHES = 200  # per pass (every interim of 200k sessions in 5 min); more: next pass
+CHANGE_KEEP_S = 3600  # radacct_changes rows read by the ingest are kept this long
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class Settings:
     tz: ZoneInfo
     interim_seconds: int = 300  # when radacct.acctinterval is empty
     stale_after_missed: int = 3  # open sessions silent this many interims (+ half) are closed
-    overlap_seconds: int = 900  # re-read this far behind the watermark (late packets)
+    overlap_seconds: int = 900  # stopped sessions are remembered this long past the watermark
     keep_stopped_seconds: int = 7 * 86400  # forget stopped sessions this long after the watermark
 
     @classmethod
@@ -147,8 +157,11 @@ _SELECT = (
     " r.framedipaddress, s.username AS s_username, s.bytes_in, s.bytes_out, s.seen_at,"
     " s.prev_bytes_in, s.prev_bytes_out, s.prev_seen_at, s.stopped_at"
     " FROM radacct r LEFT JOIN usage_sessions s ON s.acctuniqueid = r.acctuniqueid"
-    " WHERE r.acctstoptime IS NULL OR r.acctstoptime >= ? OR r.acctupdatetime >= ?"
+    " WHERE r.radacctid IN ({ids}) ORDER BY r.radacctid"
 )
+# Open sessions, for the stale scan only (a silent session writes no change row).
+_OPEN = ("SELECT radacctid, acctstarttime, acctupdatetime, acctinterval FROM radacct"
+         " WHERE acctstoptime IS NULL")
 _UPSERT_SEEN = (
     "INSERT INTO usage_sessions (acctuniqueid, username, bytes_in, bytes_out, seen_at,"
     " prev_bytes_in, prev_bytes_out, prev_seen_at, stopped_at) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -171,12 +184,23 @@ _CLOSE_STALE = (
 )
 
 
+def _cursor_of(row: dict[str, Any]) -> GapCursor:
+    """usage_ingest's change_cursor and change_gaps ({id: [xmax, first_seen epoch]})."""
+    gaps = {int(k): Gap(int(v[0]), float(v[1]))
+            for k, v in json.loads(str(row["change_gaps"] or "{}")).items()}
+    return GapCursor(int(row["change_cursor"] or 0), gaps)
+
+
+def _gaps_text(cursor: GapCursor) -> str:
+    return json.dumps({str(k): [g.xmax, g.first_seen] for k, g in sorted(cursor.gaps.items())})
+
+
 def day_param(day: date) -> object:
     return day if db.current_dialect() == "postgres" else day.isoformat()
 
 
 async def ingest_once(settings: Settings, now: datetime | None = None) -> Result:
-    """One pass: everything changed since the last pass (and every open session)."""
+    """One pass: every radacct row changed since the last pass, and stale open sessions."""
     started = time.perf_counter()
     now_epoch = int((now or datetime.now(UTC)).timestamp())
     async def body(tx: BaseDBAsyncClient) -> tuple[Result, dict[tuple[str, date], list[int]]]:
@@ -184,11 +208,28 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
         # Write first: takes the write lock (SQLite) / row lock (PostgreSQL) so two
         # passes never read the same memory and both count the same bytes.
         await db.execute("UPDATE usage_ingest SET last_run_at = ? WHERE id = 1", [now_epoch])
-        cursor = await db.fetch("SELECT watermark FROM usage_ingest WHERE id = 1")
-        watermark = int(cursor[0]["watermark"])
-        since = radacct.to_db_time(datetime.fromtimestamp(max(0, watermark -
-                                                              settings.overlap_seconds), UTC))
-        rows = await db.fetch(_SELECT, [since, since])
+        mark = await db.fetch("SELECT watermark, change_cursor, change_gaps FROM usage_ingest"
+                              " WHERE id = 1")
+        watermark = int(mark[0]["watermark"])
+        changes = _cursor_of(mark[0])
+        ids: set[int] = set()
+        for _ in range(MAX_BATCHES):
+            batch, more = await follow.read_batch(changes, "radacct_changes", "id",
+                                                  "radacctid", CHANGE_BATCH, time.time())
+            ids.update(int(r["radacctid"]) for r in batch)
+            if not more:
+                break
+        for r in await db.fetch(_OPEN):
+            began = _epoch(r["acctstarttime"]) or now_epoch
+            last = _epoch(r["acctupdatetime"]) or began
+            interval = int(r["acctinterval"] or 0) or settings.interim_seconds
+            if now_epoch - last > interval * settings.stale_after_missed + interval // 2:
+                ids.add(int(r["radacctid"]))
+        rows: list[dict[str, Any]] = []
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i:i + 500]
+            rows += await db.fetch(_SELECT.format(ids=", ".join("?" * len(chunk))), chunk)
         seen_rows: list[list[object]] = []
         daily: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         sessions: list[journal.Entry] = []
@@ -253,7 +294,11 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
         await journal.record_many(tx, sessions, origin=journal.INGEST)
         forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
         await db.execute("DELETE FROM usage_sessions WHERE stopped_at < ?", [forget])
-        await db.execute("UPDATE usage_ingest SET watermark = ? WHERE id = 1", [new_mark])
+        await db.execute("UPDATE usage_ingest SET watermark = ?, change_cursor = ?,"
+                         " change_gaps = ? WHERE id = 1",
+                         [new_mark, changes.high, _gaps_text(changes)])
+        await db.execute("DELETE FROM radacct_changes WHERE id <= ? AND changed_at < ?",
+                         [changes.high, now_epoch - CHANGE_KEEP_S])
         return result, daily
 
     # The ingest is the one long writer of ours: it runs as one use case, retried

@@ -45,6 +45,9 @@ class UsageIngest(Model):
     # epoch: rows changed before this were read
     watermark: fields.Field[int] = fields.BigIntField(default=0)
     last_run_at: fields.Field[int] = fields.BigIntField(default=0)
+    # radacct_changes followed gap-safely (migration 0013): highest id read, open gaps
+    change_cursor: fields.Field[int] = fields.BigIntField(default=0)
+    change_gaps: fields.Field[str] = fields.TextField(default="{}")
 
     class Meta:
         table = "usage_ingest"
