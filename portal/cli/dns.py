@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from blocklists.settings import BlocklistSettings
-from dns_filter import dburl
 from dns_filter.settings import DnsSettings
 from portal.cli.children import stop_process
 from portal.cli.registry import command
@@ -80,9 +79,8 @@ def dns_settings(config: Config) -> DnsSettings:
     raw.setdefault("database_url", config.database_url)
     raw.setdefault("state_dir", str(config.state_dir / "dns"))
     raw.setdefault("blocklist_dir", str(blocklist_settings(config).blocklist_dir))
+    raw.setdefault("box", config.box)
     try:
-        # The resolver's connections (policy reader, block log) carry the box's name.
-        raw["database_url"] = dburl.with_application_name(str(raw["database_url"]), config.box)
         return DnsSettings.from_dict(raw)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[dns]: {exc}") from None
