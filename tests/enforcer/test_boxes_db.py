@@ -16,7 +16,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from portal.core import subscribers
 from portal.enforcer.daemon import Enforcer
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.ownership import parse_networks
-from portal.store import boxes, db
+from portal.store import boxes, db, radacct
 from portal.store.models import EnforcementState
 from tests.enforcer import helpers
 from tests.enforcer.helpers import BASIC, FAST, SECRET
@@ -296,3 +296,44 @@ def test_box_name_is_the_application_name_of_the_enforcers_connections() -> None
                                  "edge 2") == (
         "postgres://h/db?sslmode=disable&application_name=edge%202")
     assert socket.gethostname()  # the default box name
+
+
+async def test_stale_sessions_are_closed_by_the_box_that_owns_the_nas(db: str) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from portal.enforcer import ownership
+    from portal.usage import ingest
+
+    await helpers.add_nas(NAS_1, 3799)
+    await helpers.add_nas(NAS_2, 3799)
+    await db_set_box(NAS_1, "edge-1")
+    await db_set_box(NAS_2, "edge-2")
+    await helpers.subscribers("alice", "bob")
+    # whole seconds, as FreeRADIUS writes them
+    started = datetime.now(UTC).replace(microsecond=0)
+    await radacct.insert_sessions([
+        radacct.AcctSession("alice", "s-alice", NAS_1, started, None, None, 0, 0, "100.64.1.10"),
+        radacct.AcctSession("bob", "s-bob", NAS_2, started, None, None, 0, 0, "100.64.2.11")])
+    later = started + timedelta(hours=2)  # both NASes silent for 2 h
+    settings = ingest.Settings(ZoneInfo("UTC"))
+    nas_boxes = await boxes.nas_boxes()
+    live = frozenset({"edge-1", "edge-2"})
+
+    def owner(me: str) -> Callable[[str], bool]:
+        return lambda ip: ownership.closes_stale(ip, nas_boxes, me, live)
+
+    first = await ingest.ingest_once(settings, later, closes_stale=owner("edge-1"))
+    assert first.stale_closed == 1
+    assert await open_sessions() == {"bob"}  # edge-2's NAS is edge-2's to close
+    second = await ingest.ingest_once(settings, later, closes_stale=owner("edge-2"))
+    assert second.stale_closed == 1 and await open_sessions() == set()
+
+
+async def db_set_box(address: str, box_name: str) -> None:
+    await db.execute("UPDATE nas SET box = ? WHERE nasname = ?", [box_name, address])
+
+
+async def open_sessions() -> set[str]:
+    return {str(r["username"]) for r in await db.fetch(
+        "SELECT username FROM radacct WHERE acctstoptime IS NULL")}
