@@ -53,6 +53,21 @@ def parse(url: str) -> DatabaseUrl:
     raise unsupported(scheme)
 
 
+def with_application_name(url: str, name: str) -> str:
+    """The URL with PostgreSQL's application_name set to name (an edge box's name,
+    so pg_stat_activity says which box holds a connection); SQLite URLs unchanged.
+    libpq (psycopg) and Tortoise's asyncpg backend both read it from the query."""
+    if not name or parse(url).kind != "postgres":
+        return url
+    from urllib.parse import parse_qsl, quote, urlencode
+
+    base, _, query = url.partition("?")
+    params = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+              if k != "application_name"]
+    params.append(("application_name", name))
+    return f"{base}?{urlencode(params, quote_via=quote)}"
+
+
 def dialect_of(url: str) -> str:
     """The dialect: "sqlite" or "postgres"."""
     return parse(url).kind

@@ -97,6 +97,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
 
     from blocklists.store import DomainStore
     from blocklists.update import current_generation
+    from dns_filter import dburl
     from dns_filter.block_log import BlockLog, BlockLogDatabase
     from dns_filter.blocking import BlockDecider, BlockResponder
     from dns_filter.cache import AnswerCache
@@ -116,8 +117,11 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
 
     metrics = Metrics()
     table = PolicyTable()
+    # Every connection of the resolver (policy reader, block log, heartbeat) carries
+    # the box's name as PostgreSQL application_name (pg_stat_activity says whose it is).
+    named_url = dburl.with_application_name(settings.database_url, settings.box)
     follower = PolicyFollower(
-        settings.database_url,
+        named_url,
         table,
         settings.state_dir / "policy-snapshot.json",
         metrics,
@@ -159,10 +163,15 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             if isinstance(old, DomainStore):
                 old.close()  # nothing else holds it: the reactor is single-threaded
 
+    if settings.box and settings.database_url:
+        from dns_filter.heartbeat import Heartbeat
+
+        Heartbeat(named_url, settings.box, settings.heartbeat_s).start()
+
     block_log = None
     if settings.block_log and settings.database_url:
         block_log = BlockLog(
-            BlockLogDatabase(settings.database_url),
+            BlockLogDatabase(named_url),
             table,
             metrics,
             settings.block_log_interval_s,

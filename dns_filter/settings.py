@@ -59,6 +59,10 @@ class DnsSettings:
     metrics_address: str = "127.0.0.1"
     metrics_port: int = 9153  # 0 disables
     database_url: str = ""  # sqlite:///abs/path.db or postgres://user:pass@host:port/db
+    # This edge box's name ([general] box): heartbeat in the boxes table every
+    # heartbeat_s (dns_filter/heartbeat.py); empty: no heartbeat.
+    box: str = ""
+    heartbeat_s: float = 5.0
     state_dir: Path = Path("/var/lib/ispedge/dns")
     blocklist_dir: Path = Path("/var/lib/ispedge/blocklists")
     poll_interval_s: float = 0.2

@@ -9,6 +9,8 @@ Any key can be overridden from the environment as ISPEDGE_<SECTION>_<KEY>
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 from dns_filter import dburl
 
+BOX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 SEARCH_PATH = (Path("ispedge.toml"), Path("/etc/ispedge/ispedge.toml"))
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -23,6 +26,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "state_dir": "/var/lib/ispedge",
         "timezone": "UTC",
         "currency": "USD",
+        # This edge box's name (issue 16): the enforcer and resolver heartbeat under it
+        # in the boxes table, NASes are assigned to it, and its PostgreSQL connections
+        # carry it as application_name. Empty: the machine's hostname.
+        "box": "",
     },
     "database": {
         # Empty means "<state_dir>/ispedge.db" (embedded SQLite in WAL mode).
@@ -88,6 +95,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "down_interface": "",
         "up_interface": "",
         "netns": "",
+        # Subscriber networks this box's local shaper owns (CIDRs): it shapes exactly
+        # the sessions whose Framed-IP-Address lies in them. Empty: sessions on no
+        # known NAS, and only while this is the only box (portal/enforcer/README.md).
+        "shaped_networks": [],
+        "heartbeat_s": 5.0,
         "suspended_down_kbps": 256,
         "suspended_up_kbps": 256,
         "expired_action": "suspend",  # or "disconnect"
@@ -128,6 +140,15 @@ class Config:
     def database_url(self) -> str:
         url = self.get("database", "url")
         return url or f"sqlite://{(self.state_dir / 'ispedge.db').resolve()}"
+
+    @property
+    def box(self) -> str:
+        """This edge box's name: [general] box, or the hostname."""
+        name = str(self.get("general", "box") or "").strip() or socket.gethostname()
+        if not BOX_NAME.fullmatch(name):
+            raise ConfigError(f"general.box: {name!r} is not a box name (1-64 of A-Z a-z "
+                              f"0-9 . _ -)")
+        return name
 
     @property
     def timezone(self) -> str:

@@ -12,7 +12,7 @@ import sys
 
 from tortoise.exceptions import BaseORMException
 
-from portal.cli import admin, dns, enforcer, support, usage
+from portal.cli import admin, boxes, dns, enforcer, support, usage
 from portal.cli.registry import COMMANDS, Parser, check_argv, port, positive_int, yes_no
 from portal.config import ConfigError, load_config
 from portal.demo.run import run_demo
@@ -20,7 +20,8 @@ from portal.errors import PortalError
 from portal.store import journal
 from portal.web.serve import serve
 
-_REGISTERED = (admin, dns, enforcer, support, usage)  # imported for their @command side effect
+# imported for their @command side effect
+_REGISTERED = (admin, boxes, dns, enforcer, support, usage)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     enforcer.add_parsers(sub)
+    boxes.add_parsers(sub)
 
 
     dns.add_parsers(sub)

@@ -79,6 +79,7 @@ def dns_settings(config: Config) -> DnsSettings:
     raw.setdefault("database_url", config.database_url)
     raw.setdefault("state_dir", str(config.state_dir / "dns"))
     raw.setdefault("blocklist_dir", str(blocklist_settings(config).blocklist_dir))
+    raw.setdefault("box", config.box)
     try:
         return DnsSettings.from_dict(raw)
     except (TypeError, ValueError) as exc:

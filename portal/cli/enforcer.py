@@ -48,24 +48,40 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
                 await shaper.close()
         return 0
 
-    return await with_db(config, run)
+    return await with_db(config, run, application_name=config.box)
 
 
 @command("enforcer status")
 async def enforcer_status(args: argparse.Namespace, config: Config) -> int:
-    from portal.enforcer.daemon import status_rows
-    from portal.store import db
+    """Per (subscriber, target) state; with --problems only what is not applied, plus
+    what no running box acts on (unowned NASes, shapers of boxes gone silent), and
+    exit 1 when there is any."""
+    import time
+
+    from portal.enforcer import ownership
+    from portal.enforcer.daemon import status_rows, unowned_row
+    from portal.store import boxes, db
 
     async def run() -> int:
-        rows = await db.fetch("SELECT * FROM enforcement_state ORDER BY username")
+        rows = await db.fetch("SELECT * FROM enforcement_state ORDER BY username, target")
         shown = status_rows(rows)
         if args.problems:
             shown = [r for r in shown if r["state"] not in ("applied",)]
+            nas_boxes = await boxes.nas_boxes()
+            live = ownership.live_boxes(await boxes.enforcers_seen(), None, time.time())
+            per_nas = {str(r["nasipaddress"]): int(r["n"]) for r in await db.fetch(
+                "SELECT nasipaddress, COUNT(*) AS n FROM radacct WHERE acctstoptime IS NULL"
+                " GROUP BY nasipaddress")}
+            shapers = {str(r["target"]): int(r["n"]) for r in await db.fetch(
+                "SELECT target, COUNT(*) AS n FROM enforcement_state"
+                " WHERE target LIKE 'shaper:%' GROUP BY target")}
+            shown += [unowned_row(u) for u in
+                      ownership.unowned(nas_boxes, live, per_nas, shapers)]
         emit(shown, args.json)
         if not args.json and not shown:
             print("no subscribers under enforcement" + (" with problems" if args.problems
                                                          else ""))
-        return 0
+        return 1 if args.problems and shown else 0
 
     return await with_db(config, run)
 
@@ -76,4 +92,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     actions = g.add_subparsers(dest="action")
     a = actions.add_parser("status", help="desired vs applied speed per subscriber, retries")
     a.add_argument("--json", action="store_true")
-    a.add_argument("--problems", action="store_true", help="only rows not applied")
+    a.add_argument("--problems", action="store_true",
+                   help="only rows not applied and what no box acts on (unowned); exit 1 "
+                        "when there is any")

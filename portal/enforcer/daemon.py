@@ -29,10 +29,11 @@ from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
 from dns_filter.gapcursor import GapCursor
 from portal.config import Config
+from portal.enforcer import ownership
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.settings import Settings
 from portal.speed import effective, facts, rules
-from portal.store import db, follow, journal
+from portal.store import boxes, db, follow, journal
 from portal.store.follow import read_batch, start_cursor
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days, live
@@ -43,6 +44,7 @@ log = logging.getLogger("ispedge.enforcer")
 FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
+Want = tuple[str, str]  # (username, target): one enforcement_state row
 
 
 @dataclass
@@ -67,7 +69,7 @@ _UPSERT_STATE = (
     "INSERT INTO enforcement_state (username, target, acct_session_id, address, desired_action,"
     " desired_down_kbps, desired_up_kbps, reason, state, attempts, last_error, next_retry_at,"
     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', NULL, ?)"
-    " ON CONFLICT (username) DO UPDATE SET target = excluded.target,"
+    " ON CONFLICT (username, target) DO UPDATE SET target = excluded.target,"
     " acct_session_id = excluded.acct_session_id, address = excluded.address,"
     " desired_action = excluded.desired_action, desired_down_kbps = excluded.desired_down_kbps,"
     " desired_up_kbps = excluded.desired_up_kbps, reason = excluded.reason,"
@@ -97,7 +99,10 @@ class Enforcer:
         self.cursor = GapCursor()
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
-        self.inflight: dict[str, Key] = {}
+        self.inflight: dict[Want, Key] = {}
+        self.box = settings.box
+        self.shaper_target = ownership.shaper_target(settings.box)
+        self.started_at = time.time()
         self.results: list[_Result] = []
         self.flushed = asyncio.Event()
         self.shaped: dict[str, str] = {}  # canonical address -> username
@@ -153,14 +158,18 @@ class Enforcer:
         return len(rows)
 
     async def due_retries(self, now: float) -> set[str]:
+        # Another box's shaper retries are its own; NAS rows are checked against
+        # ownership in the pass (a NAS may have just changed hands).
         rows = await db.fetch("SELECT username FROM enforcement_state WHERE state = 'retrying'"
-                              " AND next_retry_at <= ?", [now])
+                              " AND next_retry_at <= ? AND (target = ? OR target LIKE 'nas:%')",
+                              [now, self.shaper_target])
         return {str(r["username"]) for r in rows}
 
     # --- one pass -----------------------------------------------------------------
 
     async def enforce(self, usernames: set[str] | None) -> PassReport:
-        """Bring these subscribers (None: everyone) to their desired state."""
+        """Bring these subscribers (None: everyone) to their desired state, on the
+        targets this box owns (portal/enforcer/ownership.py)."""
         started = time.perf_counter()
         report = PassReport()
         now_dt = datetime.now(UTC)
@@ -171,6 +180,9 @@ class Enforcer:
         sessions = await facts.open_sessions(usernames)
         recorded = await facts.recorded(usernames)
         nas = await facts.nas_table()
+        assigned = await boxes.nas_boxes()
+        nas_boxes = {ip: assigned.get(ip) for ip in nas}  # the CoA-able NASes
+        live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, now)
         # Subscribers named by the journal are looked at even offline: their radreply
         # must say the effective speed before they reconnect (e.g. re-activated).
         named = set(sessions) | (usernames or set())
@@ -179,35 +191,40 @@ class Enforcer:
         desired_of = {u: rules.desired_state(f, self.settings.policy, now_dt)
                       for u, f in known.items()}
         profile = get_profile(self.settings.reply_profile)
-        wishes: dict[str, tuple[Key, facts.Session]] = {}
-        to_send: list[str] = []
+        wishes: dict[Want, tuple[Key, facts.Session]] = {}
+        to_send: list[Want] = []
         new_rows: list[list[object]] = []
         for u, s in sessions.items():
             if u not in known:
                 continue  # a RADIUS user the portal does not manage
             desired = desired_of[u]
-            target = rules.target_for(s.nas_ip, s.nas_ip in nas, self.local is not None)
-            address = s.framed_ip
-            if target == "shaper":
-                try:
-                    address = shaper_mod.canonical(address)
-                except ValueError:
-                    target = "none"  # no (usable) Framed-IP-Address: nothing to classify on
-            key: Key = (target, s.acct_session_id, address, desired)
-            wishes[u] = (key, s)
-            r = recorded.get(u)
-            if rules.is_new(r, target, s.acct_session_id, address, desired):
-                new_rows.append([u, target, s.acct_session_id, address, desired.action,
-                                 desired.down_kbps, desired.up_kbps, desired.reason,
-                                 "unenforced" if target == "none" else "pending", now])
-            if rules.should_send(r, target, s.acct_session_id, address, desired, now) \
-                    and self.inflight.get(u) != key and inflight_before.get(u) != key:
-                to_send.append(u)
+            try:
+                shaped_ip = shaper_mod.canonical(s.framed_ip) if s.framed_ip else ""
+            except ValueError:
+                shaped_ip = ""  # no usable Framed-IP-Address: nothing to classify on
+            for target in ownership.session_targets(
+                    s.nas_ip, shaped_ip, nas_boxes, self.box, live, self.local is not None,
+                    self.settings.shaped_networks):
+                address = shaped_ip if target == self.shaper_target else s.framed_ip
+                key: Key = (target, s.acct_session_id, address, desired)
+                want = (u, target)
+                wishes[want] = (key, s)
+                r = recorded.get(want)
+                if rules.is_new(r, target, s.acct_session_id, address, desired):
+                    new_rows.append([u, target, s.acct_session_id, address, desired.action,
+                                     desired.down_kbps, desired.up_kbps, desired.reason,
+                                     "unenforced" if target == ownership.NONE else "pending",
+                                     now])
+                if rules.should_send(r, target, s.acct_session_id, address, desired, now) \
+                        and self.inflight.get(want) != key and inflight_before.get(want) != key:
+                    to_send.append(want)
         # Expiry passes without any write: wake for the next one (a full pass).
         upcoming = [f.expires_at.timestamp() for f in known.values() if f.expires_at > now_dt]
         soonest = min(upcoming, default=float("inf"))
         self.next_expiry = soonest if usernames is None else min(self.next_expiry, soonest)
-        gone = [u for u in recorded if u not in wishes]
+        # Only rows of this box's own targets: another box's rows are its business.
+        gone = [w for w in recorded if w not in wishes
+                and ownership.responsible(w[1], self.box, nas_boxes, live)]
         # radreply must say the effective speed, so a reconnect gets what CoA set.
         names = sorted({a for a, _, _ in profile.reply_attributes(CoaRate(1000, 1000))})
         current = await facts.radreply_rows(sorted(desired_of), names)
@@ -219,78 +236,80 @@ class Enforcer:
                 await effective.write_desired(tx, {u: desired_of[u] for u in stale_reply},
                                               origin=journal.ENFORCER)
                 await db.execute_many(_UPSERT_STATE, new_rows)
-                await db.execute_many("DELETE FROM enforcement_state WHERE username = ?",
-                                      [[u] for u in gone])
+                await db.execute_many(
+                    "DELETE FROM enforcement_state WHERE username = ? AND target = ?",
+                    [[u, t] for u, t in gone])
 
             await transaction(write, budget_s=DAEMON_BUDGET_S)
         report.subscribers, report.radreply_updated, report.removed = (
-            len(wishes), len(stale_reply), len(gone))
-        attempts = {u: (recorded[u].attempts if u in recorded and not rules.is_new(
-            recorded[u], *wishes[u][0]) else 0) for u in to_send}
+            len({u for u, _ in wishes}), len(stale_reply), len(gone))
+        attempts = {w: (recorded[w].attempts if w in recorded and not rules.is_new(
+            recorded[w], *wishes[w][0]) else 0) for w in to_send}
         self._apply_shaper(usernames is None, wishes, to_send, attempts, recorded, gone)
-        for u in to_send:
-            key, s = wishes[u]
+        for w in to_send:
+            key, s = wishes[w]
             if key[0].startswith("nas:"):
-                self.inflight[u] = key
-                self._spawn(self._send_coa(u, key, s, nas[s.nas_ip], attempts[u]))
+                self.inflight[w] = key
+                self._spawn(self._send_coa(w[0], key, s, nas[s.nas_ip], attempts[w]))
         report.sent = len(to_send)
         report.seconds = time.perf_counter() - started
         self.last_pass = report
         return report
 
-    def _apply_shaper(self, full: bool, wishes: dict[str, tuple[Key, facts.Session]],
-                      to_send: list[str], attempts: dict[str, int],
-                      recorded: dict[str, rules.Recorded], gone: list[str]) -> None:
+    def _apply_shaper(self, full: bool, wishes: dict[Want, tuple[Key, facts.Session]],
+                      to_send: list[Want], attempts: dict[Want, int],
+                      recorded: dict[Want, rules.Recorded], gone: list[Want]) -> None:
         if self.local is None:
             return
-        sending = [u for u in to_send if wishes[u][0][0] == "shaper"]
+        mine = self.shaper_target
+        sending = [w for w in to_send if w[1] == mine]
         if full:
             # A full reconcile applies every shaper wish: it also settles the ones
             # waiting for a retry (their backoff need not run out first).
-            waiting = [u for u, (key, _) in wishes.items() if key[0] == "shaper"
-                       and u not in to_send and u in recorded
-                       and recorded[u].state not in ("applied", "failed")
-                       and not rules.is_new(recorded[u], *key)]
-            for u in waiting:
-                attempts[u] = recorded[u].attempts
+            waiting = [w for w, (key, _) in wishes.items() if w[1] == mine
+                       and w not in to_send and w in recorded
+                       and recorded[w].state not in ("applied", "failed")
+                       and not rules.is_new(recorded[w], *key)]
+            for w in waiting:
+                attempts[w] = recorded[w].attempts
             sending += waiting
         changes: dict[str, shaper_mod.Rate | None] = {}
-        for u in gone:
-            r = recorded[u]
-            if r.target == "shaper" and r.address and self.shaped.get(r.address) == u:
+        for w in gone:
+            r = recorded[w]
+            if r.target == mine and r.address and self.shaped.get(r.address) == w[0]:
                 changes[r.address] = None
-        for u, (key, _) in wishes.items():
-            old = recorded.get(u)
-            if old is not None and old.target == "shaper" and old.address != key[2] \
-                    and self.shaped.get(old.address) == u:
+        for w, (key, _) in wishes.items():
+            old = recorded.get(w)
+            if w[1] == mine and old is not None and old.address != key[2] \
+                    and self.shaped.get(old.address) == w[0]:
                 changes[old.address] = None  # the subscriber came back on a new address
-        for u in sending:
-            key = wishes[u][0]
+        for w in sending:
+            key = wishes[w][0]
             changes[key[2]] = shaper_mod.Rate(key[3].down_kbps, key[3].up_kbps)
         if not full and not self.shaper_ready:
             # Only a full reconcile may be the first (a partial wish would remove every
             # other subscriber's class): these wait for it, and it comes next.
             self.force_full = True
-            for u in sending:
-                self._record(_Result(u, wishes[u][0], attempts[u], rules.Outcome(
+            for w in sending:
+                self._record(_Result(w[0], wishes[w][0], attempts[w], rules.Outcome(
                     False, "waiting for the first full shaper reconcile")))
             return
         if full:
             desired = {key[2]: shaper_mod.Rate(key[3].down_kbps, key[3].up_kbps)
-                       for u, (key, _) in wishes.items() if key[0] == "shaper"}
-            owners = {wishes[u][0][2]: u for u in wishes if wishes[u][0][0] == "shaper"}
+                       for w, (key, _) in wishes.items() if w[1] == mine}
+            owners = {key[2]: w[0] for w, (key, _) in wishes.items() if w[1] == mine}
             self._spawn(self._shape(sending, wishes, attempts, desired, None, owners))
         elif changes:
-            owners = {**self.shaped, **{wishes[u][0][2]: u for u in sending}}
+            owners = {**self.shaped, **{wishes[w][0][2]: w[0] for w in sending}}
             self._spawn(self._shape(sending, wishes, attempts, None, changes, owners))
 
-    async def _shape(self, sending: list[str], wishes: dict[str, tuple[Key, facts.Session]],
-                     attempts: dict[str, int], desired: dict[str, shaper_mod.Rate] | None,
+    async def _shape(self, sending: list[Want], wishes: dict[Want, tuple[Key, facts.Session]],
+                     attempts: dict[Want, int], desired: dict[str, shaper_mod.Rate] | None,
                      changes: dict[str, shaper_mod.Rate | None] | None,
                      owners: dict[str, str]) -> None:
         assert self.local is not None
-        for u in sending:
-            self.inflight[u] = wishes[u][0]
+        for w in sending:
+            self.inflight[w] = wishes[w][0]
         failed: dict[str, str] = {}
         try:
             if desired is not None:
@@ -316,10 +335,11 @@ class Enforcer:
             failed["*"] = f"{type(exc).__name__}: {exc}"
             log.warning("shaper failed: %s", failed["*"])
         self.shaped = {a: u for a, u in owners.items() if a in self.shaper_desired}
-        for u in sending:
-            key = wishes[u][0]
+        for w in sending:
+            key = wishes[w][0]
             error = failed.get(key[2]) or failed.get("*")
-            self._record(_Result(u, key, attempts[u], rules.Outcome(error is None, error or "")))
+            self._record(_Result(w[0], key, attempts[w], rules.Outcome(error is None,
+                                                                        error or "")))
 
     async def _send_coa(self, u: str, key: Key, s: facts.Session, nas: object,
                         attempts_before: int) -> None:
@@ -358,7 +378,7 @@ class Enforcer:
             nxt = rules.after_attempt(r.attempts_before, r.outcome, self.settings.policy, r.at)
             ok = r.outcome.ok
             target, session, address, d = r.key
-            applied = "rate" if target == "shaper" else d.action
+            applied = "rate" if target.startswith("shaper:") else d.action
             rows.append([nxt.state, nxt.attempts, nxt.last_error, nxt.next_retry_at,
                          ok, applied, ok, d.down_kbps, ok, d.up_kbps, ok, r.at, r.at,
                          r.username, target, session, address, d.action, d.down_kbps,
@@ -375,8 +395,9 @@ class Enforcer:
             self.results = batch + self.results
             raise
         for r in batch:
-            if self.inflight.get(r.username) == r.key:
-                del self.inflight[r.username]
+            want = (r.username, r.key[0])
+            if self.inflight.get(want) == r.key:
+                del self.inflight[want]
         if not self.results:
             self.flushed.set()
         return len(batch)
@@ -425,7 +446,19 @@ class Enforcer:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.flush()
 
+    async def heartbeat(self) -> int:
+        """This box's enforcer is alive: one single-row upsert into boxes."""
+        await boxes.heartbeat(self.box, boxes.ENFORCER, time.time(), self.started_at,
+                              shaper=self.local is not None,
+                              shaped_networks=tuple(str(n) for n in
+                                                    self.settings.shaped_networks),
+                              journal_cursor=self.cursor.high)
+        return 1
+
     async def run(self, stop: asyncio.Event) -> None:
+        # Say we are here before the first pass: another box then stops acting on
+        # NASes with no box at its next pass (ownership.nas_owner).
+        await _retry_until(stop, self.heartbeat, "announcing this box")
         await _retry_until(stop, self.start_cursor, "reading the journal cursor")
         listener = None
         if self.config is not None:
@@ -442,7 +475,8 @@ class Enforcer:
                 await listener.stop()
 
     async def _run_loops(self, stop: asyncio.Event) -> None:
-        loops = [self._worker(stop), self._flusher(stop)]
+        loops = [self._worker(stop), self._flusher(stop),
+                 self._every(stop, self.settings.heartbeat_s, self.heartbeat, "heartbeat")]
         if self.config is not None and self.settings.ingest_s > 0:
             loops.append(self._every(stop, self.settings.ingest_s, self._ingest, "usage ingest"))
         if self.local is not None and self.settings.sample_s > 0:
@@ -491,7 +525,11 @@ class Enforcer:
         from portal.usage import ingest
 
         assert self.config is not None
-        result = await ingest.ingest_job(self.config)
+        # Stale sessions are closed by the box that owns their NAS.
+        nas_boxes = await boxes.nas_boxes()
+        live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
+        result = await ingest.ingest_job(self.config, closes_stale=lambda nas_ip: (
+            ownership.closes_stale(nas_ip, nas_boxes, self.box, live)))
         changed = {u for (u, _day) in result.days}
         if changed:
             self.dirty |= changed
@@ -530,7 +568,8 @@ async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float
         wake.clear()
 
 
-async def _retry_until(stop: asyncio.Event, fn: Callable[[], Awaitable[None]], what: str) -> None:
+async def _retry_until(stop: asyncio.Event, fn: Callable[[], Awaitable[object]],
+                       what: str) -> None:
     delay = 0.2
     while not stop.is_set():
         try:
@@ -562,6 +601,14 @@ def status_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
                     "attempts": r["attempts"], "next_retry_at": when(r["next_retry_at"]),
                     "last_error": r["last_error"] or "-"})
     return out
+
+
+def unowned_row(u: ownership.Unowned) -> dict[str, object]:
+    """An unowned NAS or shaper in the shape of a status row (state `unowned`)."""
+    return {"username": "-", "target": u.target, "state": "unowned",
+            "desired": f"{u.sessions} open session{'s' if u.sessions != 1 else ''}",
+            "applied": "-", "applied_at": "-", "attempts": 0, "next_retry_at": "-",
+            "last_error": u.problem}
 
 
 def dumps(rows: list[dict[str, object]]) -> str:

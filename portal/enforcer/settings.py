@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 from portal.config import Config, ConfigError
+from portal.enforcer.ownership import Network, parse_networks
 from portal.speed.rules import Policy
 from portal.speed.settings import SpeedSettings
 
@@ -19,6 +21,12 @@ def _bool(value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"enforcer.shaper: expected true or false, got {value!r}")
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class Settings:
     timezone: str = "UTC"
     cycle: str = "renewal"
     batch: int = 1000  # journal / accounting rows read per poll (a backlog takes several)
+    box: str = field(default_factory=socket.gethostname)  # [general] box
+    shaped_networks: tuple[Network, ...] = ()
+    heartbeat_s: float = 5.0
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -56,7 +67,9 @@ class Settings:
                 ingest_s=float(get("ingest_s", 60)), sample_s=float(get("sample_s", 1.0)),
                 coa_timeout_s=float(get("coa_timeout_s", 1.0)),
                 coa_retries=int(get("coa_retries", 2)), timezone=speed.timezone,
-                cycle=speed.cycle, batch=int(get("journal_batch", 1000)),
+                cycle=speed.cycle, batch=int(get("journal_batch", 1000)), box=config.box,
+                shaped_networks=parse_networks(_list(get("shaped_networks", []))),
+                heartbeat_s=float(get("heartbeat_s", 5.0)),
             )
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc

@@ -186,7 +186,8 @@ async def _bonus(cycle_starts: dict[int, datetime]) -> dict[int, int]:
     return out
 
 
-async def recorded(usernames: set[str] | None) -> dict[str, Recorded]:
+async def recorded(usernames: set[str] | None) -> dict[tuple[str, str], Recorded]:
+    """enforcement_state rows by (username, target): one per target a box applies."""
     from portal.speed.rules import Desired
 
     rows: list[EnforcementState] = []
@@ -195,10 +196,11 @@ async def recorded(usernames: set[str] | None) -> dict[str, Recorded]:
     else:
         for chunk in _chunks(usernames):
             rows += await EnforcementState.filter(username__in=chunk)
-    return {r.username: Recorded(r.target, r.acct_session_id, r.address,
-                                 Desired(r.desired_action, r.desired_down_kbps,
-                                         r.desired_up_kbps, r.reason),
-                                 r.state, r.attempts, r.next_retry_at) for r in rows}
+    return {(r.username, r.target): Recorded(r.target, r.acct_session_id, r.address,
+                                             Desired(r.desired_action, r.desired_down_kbps,
+                                                     r.desired_up_kbps, r.reason),
+                                             r.state, r.attempts, r.next_retry_at)
+            for r in rows}
 
 
 async def radreply_rows(usernames: list[str], attributes: list[str]

@@ -100,13 +100,6 @@ class Recorded:
     next_retry_at: float | None = None
 
 
-def target_for(nas_ip: str, nas_known: bool, shaper_on: bool) -> str:
-    """A session on a NAS in the nas table gets CoA; others are shaped here if we shape."""
-    if nas_known:
-        return f"nas:{nas_ip}"
-    return "shaper" if shaper_on else "none"
-
-
 def is_new(recorded: Recorded | None, target: str, session: str, address: str,
            desired: Desired) -> bool:
     """A different wish (or session, or place) than the one recorded: start over."""

@@ -59,10 +59,13 @@ _dialect: str | None = None
 _sqlite_file: str | None = None
 
 
-async def open_db(url: str) -> None:
+async def open_db(url: str, application_name: str | None = None) -> None:
+    """application_name: shown in pg_stat_activity (an edge box's name); PostgreSQL only."""
     global _dialect, _sqlite_file
     # Global fallback: Sanic runs handlers in tasks created before init ran.
-    await Tortoise.init(db_url=_tortoise_url(url), modules=MODELS, _enable_global_fallback=True)
+    named = dburl.with_application_name(url, application_name or "")
+    await Tortoise.init(db_url=_tortoise_url(named), modules=MODELS,
+                        _enable_global_fallback=True)
     # Connect now, not on the first request: Tortoise takes a lock and then
     # connects, and a client that gives up during that first connect cancels the
     # handler with the lock held, hanging every later request.

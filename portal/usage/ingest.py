@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -154,7 +155,8 @@ def _epoch(value: object) -> int | None:
 _SELECT = (
     "SELECT r.radacctid, r.acctuniqueid, r.username, r.acctstarttime, r.acctupdatetime,"
     " r.acctstoptime, r.acctinputoctets, r.acctoutputoctets, r.acctinterval,"
-    " r.framedipaddress, s.username AS s_username, s.bytes_in, s.bytes_out, s.seen_at,"
+    " r.framedipaddress, r.nasipaddress, s.username AS s_username, s.bytes_in, s.bytes_out,"
+    " s.seen_at,"
     " s.prev_bytes_in, s.prev_bytes_out, s.prev_seen_at, s.stopped_at"
     " FROM radacct r LEFT JOIN usage_sessions s ON s.acctuniqueid = r.acctuniqueid"
     " WHERE r.radacctid IN ({ids}) ORDER BY r.radacctid"
@@ -199,8 +201,12 @@ def day_param(day: date) -> object:
     return day if db.current_dialect() == "postgres" else day.isoformat()
 
 
-async def ingest_once(settings: Settings, now: datetime | None = None) -> Result:
-    """One pass: every radacct row changed since the last pass, and stale open sessions."""
+async def ingest_once(settings: Settings, now: datetime | None = None,
+                      closes_stale: Callable[[str], bool] | None = None) -> Result:
+    """One pass: every radacct row changed since the last pass, and stale open sessions.
+
+    closes_stale(nas_ip): may this pass close a silent session of that NAS (an edge
+    box closes only its own NASes' sessions); None: every NAS's."""
     started = time.perf_counter()
     now_epoch = int((now or datetime.now(UTC)).timestamp())
     async def body(tx: BaseDBAsyncClient) -> tuple[Result, dict[tuple[str, date], list[int]]]:
@@ -250,7 +256,8 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
             if stop is None:
                 last = max(row.changed_at, prev.seen_at if prev else 0)
                 interval = int(r["acctinterval"] or 0) or settings.interim_seconds
-                if now_epoch - last > interval * settings.stale_after_missed + interval // 2:
+                if now_epoch - last > interval * settings.stale_after_missed + interval // 2 \
+                        and (closes_stale is None or closes_stale(str(r["nasipaddress"]))):
                     # Never stopped and silent for N interims: close it in radacct so it
                     # is neither counted as online forever nor shown as open.
                     stale.append([radacct.to_db_time(datetime.fromtimestamp(last, UTC)),
@@ -309,9 +316,9 @@ async def ingest_once(settings: Settings, now: datetime | None = None) -> Result
     return result
 
 
-async def ingest_job(config: Any) -> Result:
+async def ingest_job(config: Any, closes_stale: Callable[[str], bool] | None = None) -> Result:
     """One pass with the settings from config: what the enforcer daemon runs each minute."""
-    result = await ingest_once(Settings.from_config(config))
+    result = await ingest_once(Settings.from_config(config), closes_stale=closes_stale)
     if result.changed:
         log.info("usage ingest: %d rows, %d changed, %d started, %d stopped, %d stale, %.3f s",
                  result.rows, result.changed, result.started, result.stopped,

@@ -19,7 +19,6 @@ from portal.speed.rules import (
     is_new,
     radreply_needs_update,
     should_send,
-    target_for,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -100,12 +99,6 @@ def test_disabled_wins_over_fup_and_expiry() -> None:
 def test_bad_policy_is_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Policy(**kwargs)  # type: ignore[arg-type]
-
-
-def test_target_nas_row_wins_then_shaper_then_none() -> None:
-    assert target_for("10.0.0.1", True, True) == "nas:10.0.0.1"
-    assert target_for("10.0.0.1", False, True) == "shaper"
-    assert target_for("10.0.0.1", False, False) == "none"
 
 
 D = Desired("rate", 10000, 5000, "fup:monthly:1")

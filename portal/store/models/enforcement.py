@@ -5,7 +5,13 @@ from tortoise.models import Model
 
 
 class EnforcementState(Model):
-    """One row per subscriber with an open session: desired vs applied, retries.
+    """One row per (subscriber, target) of an open session: desired vs applied, retries.
+
+    A target is where the wish is applied: "nas:<address>" (CoA, written by the
+    box that owns that NAS), "shaper:<box>" (that box's local shaper) or "none"
+    (nothing can enforce it: single-box deployments only). Each box writes and
+    deletes only the rows of its own targets (migration 0014), so two boxes never
+    rewrite each other's row.
 
     Times are epoch seconds (float) in both dialects: the enforcer does
     arithmetic on them (backoff) and writes them in batches with plain SQL.
@@ -14,8 +20,9 @@ class EnforcementState(Model):
     NAS row and no local shaper for this session).
     """
 
-    username = fields.CharField(max_length=64, primary_key=True)
-    target = fields.CharField(max_length=64)  # "shaper" | "nas:<ip>" | "none"
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    username = fields.CharField(max_length=64)
+    target = fields.CharField(max_length=64)  # "nas:<ip>" | "shaper:<box>" | "none"
     acct_session_id = fields.CharField(max_length=64, default="")
     address = fields.CharField(max_length=64, default="")  # framed IP the shaper keys on
     desired_action = fields.CharField(max_length=16)  # rate | disconnect
@@ -34,3 +41,4 @@ class EnforcementState(Model):
 
     class Meta:
         table = "enforcement_state"
+        unique_together = (("username", "target"),)

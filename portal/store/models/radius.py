@@ -70,6 +70,9 @@ class Nas(Model):
     # ispedge additions: which coa vendor profile and port reach this NAS.
     profile = fields.CharField(max_length=32, default="mikrotik")
     coa_port = fields.IntField(default=3799)
+    # The edge box whose enforcer sends CoA for this NAS's sessions and closes its
+    # stale ones (NULL: none named; portal/enforcer/README.md says who owns it then).
+    box = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "nas"
