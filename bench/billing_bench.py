@@ -385,7 +385,12 @@ def start(url: str, state: Path) -> PortalServer:
     # A loaded box occasionally starts a portal that never answers; try again.
     for attempt in range(3):
         try:
-            return start_portal(url, state, ISPEDGE_PORTAL_WORKERS="1")
+            # The limiter runs (its cost is measured) but never refuses: every client
+            # comes from one address and each subscriber buys ~5 times a second.
+            return start_portal(url, state, ISPEDGE_PORTAL_WORKERS="1",
+                                ISPEDGE_PORTAL_RATE_LIMIT_PER_ADDRESS="1000000000/minute",
+                                ISPEDGE_PORTAL_RATE_LIMIT_PER_SUBSCRIBER="1000000000/minute",
+                                ISPEDGE_PORTAL_RATE_LIMIT_LOGIN_PER_ADDRESS="1000000000/minute")
         except RuntimeError:
             if attempt == 2:
                 raise
