@@ -6,47 +6,33 @@ import argparse
 import time
 from dataclasses import asdict
 
-from portal.cli.registry import command, emit, with_db
+from portal.cli.registry import act, command, emit, with_db
 from portal.config import Config
 
 
 @command("nas add")
 async def nas_add(args: argparse.Namespace, config: Config) -> int:
     from portal.core import nas
-
-    async def run() -> int:
-        row = await nas.add(args.address, args.secret, args.coa_port, args.profile, args.box)
-        print(f"NAS {row.address} added (CoA port {row.coa_port}, profile {row.profile}, "
-              f"box {row.box or '-'})")
-        return 0
-
-    return await with_db(config, run)
+    return await act(
+        config, lambda: nas.add(args.address, args.secret, args.coa_port, args.profile, args.box),
+        lambda row: f"NAS {row.address} added (CoA port {row.coa_port}, profile {row.profile}, "
+                    f"box {row.box or '-'})")
 
 
 @command("nas set")
 async def nas_set(args: argparse.Namespace, config: Config) -> int:
     from portal.core import nas
-
-    async def run() -> int:
-        row = await nas.update(args.address, secret=args.secret, coa_port=args.coa_port,
-                               profile=args.profile, box=args.box, clear_box=args.no_box)
-        print(f"NAS {row.address}: CoA port {row.coa_port}, profile {row.profile}, "
-              f"box {row.box or '-'}")
-        return 0
-
-    return await with_db(config, run)
+    return await act(
+        config, lambda: nas.update(args.address, secret=args.secret, coa_port=args.coa_port,
+                                   profile=args.profile, box=args.box, clear_box=args.no_box),
+        lambda row: f"NAS {row.address}: CoA port {row.coa_port}, profile {row.profile}, "
+                    f"box {row.box or '-'}")
 
 
 @command("nas remove")
 async def nas_remove(args: argparse.Namespace, config: Config) -> int:
     from portal.core import nas
-
-    async def run() -> int:
-        await nas.remove(args.address)
-        print(f"NAS {args.address} removed")
-        return 0
-
-    return await with_db(config, run)
+    return await act(config, lambda: nas.remove(args.address), f"NAS {args.address} removed")
 
 
 @command("nas list")

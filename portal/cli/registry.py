@@ -103,6 +103,18 @@ async def with_db(config: Config, fn: Callable[[], Awaitable[int]],
         await db.close_db()
 
 
+async def act(config: Config, action: Callable[[], Awaitable[Any]],
+              said: str | Callable[[Any], str]) -> int:
+    """The body most commands share: open the database, run one use case, say in one
+    line what it did (`said` is the line, or makes it from the use case's result)."""
+    async def run() -> int:
+        result = await action()
+        print(said(result) if callable(said) else said)
+        return 0
+
+    return await with_db(config, run)
+
+
 def emit(data: Any, as_json: bool) -> None:
     if as_json:
         print(json.dumps(data, indent=2, default=str))

@@ -10,7 +10,7 @@ import argparse
 import getpass
 import sys
 
-from portal.cli.registry import command, emit, positive_int, with_db
+from portal.cli.registry import act, command, emit, positive_int, with_db
 from portal.config import Config
 from portal.errors import PortalError
 
@@ -65,49 +65,29 @@ async def operator_set_password(args: argparse.Namespace, config: Config) -> int
     from portal.core import operators
 
     password = _read_password(args.password)
-
-    async def run() -> int:
-        await operators.set_password(args.name, password)
-        print(f"password of operator {args.name} changed (earlier tokens are refused)")
-        return 0
-
-    return await with_db(config, run)
+    return await act(config, lambda: operators.set_password(args.name, password),
+                     f"password of operator {args.name} changed (earlier tokens are refused)")
 
 
 @command("operator disable")
 async def operator_disable(args: argparse.Namespace, config: Config) -> int:
     from portal.core import operators
-
-    async def run() -> int:
-        await operators.set_active(args.name, False)
-        print(f"operator {args.name} disabled")
-        return 0
-
-    return await with_db(config, run)
+    return await act(config, lambda: operators.set_active(args.name, False),
+                     f"operator {args.name} disabled")
 
 
 @command("operator enable")
 async def operator_enable(args: argparse.Namespace, config: Config) -> int:
     from portal.core import operators
-
-    async def run() -> int:
-        await operators.set_active(args.name, True)
-        print(f"operator {args.name} enabled")
-        return 0
-
-    return await with_db(config, run)
+    return await act(config, lambda: operators.set_active(args.name, True),
+                     f"operator {args.name} enabled")
 
 
 @command("operator sign-out")
 async def operator_sign_out(args: argparse.Namespace, config: Config) -> int:
     from portal.core import operators
-
-    async def run() -> int:
-        await operators.sign_out(args.name)
-        print(f"operator {args.name} is signed out everywhere")
-        return 0
-
-    return await with_db(config, run)
+    return await act(config, lambda: operators.sign_out(args.name),
+                     f"operator {args.name} is signed out everywhere")
 
 
 @command("portal rotate-key")
