@@ -36,6 +36,7 @@ class PolicyTable:
         # prefix length -> {network int: categories}; probed longest first
         self.v6: dict[int, dict[int, Categories]] = {}
         self.by_username: dict[str, list[str]] = {}
+        self.owner_of: dict[str, str] = {}  # address key -> username
         self._interned: dict[Categories, Categories] = {}
         self.version = 0
 
@@ -52,6 +53,7 @@ class PolicyTable:
 
     def adopt(self, fresh: PolicyTable) -> None:
         self.v4, self.v6, self.by_username = fresh.v4, fresh.v6, fresh.by_username
+        self.owner_of = fresh.owner_of
         self._interned = fresh._interned
         self.version += 1
 
@@ -61,13 +63,48 @@ class PolicyTable:
     def replace_username(self, username: str, rows: Iterable[PolicyRow]) -> None:
         for address in self.by_username.pop(username, []):
             self._remove(address)
+            self.owner_of.pop(address, None)
         for row in rows:
             self._add(row)
         self.version += 1
 
+    def apply_edits(self, edits: Iterable[tuple[str, PolicyRow | None]]) -> int:
+        """Per-address deltas (address key, row or None to remove); returns how many
+        changed the table. An edit that changes nothing leaves `version` alone, so
+        interim updates of unchanged sessions do not clear the lookup memo."""
+        changed = 0
+        for address, row in edits:
+            current = self._lookup_key(address)
+            owner = self.owner_of.get(address)
+            if row is None and current is None:
+                continue
+            if (row is not None and current is not None and owner == row.username
+                    and current == parse_categories(row.categories)):
+                continue
+            if current is not None:
+                self._remove(address)
+                self.owner_of.pop(address, None)
+                keys = self.by_username.get(owner or "", [])
+                if address in keys:
+                    keys.remove(address)
+                    if not keys:
+                        del self.by_username[owner or ""]
+            if row is not None:
+                self._add(row)
+            changed += 1
+        if changed:
+            self.version += 1
+        return changed
+
+    def _lookup_key(self, key: str) -> Categories | None:
+        if "/" not in key:
+            return self.v4.get(key)
+        net = ipaddress.ip_network(key)
+        return self.v6.get(net.prefixlen, {}).get(int(net.network_address))
+
     def rows(self) -> list[PolicyRow]:
         out = []
-        owner = {a: u for u, addrs in self.by_username.items() for a in addrs}
+        owner = self.owner_of
         for address, cats in self.v4.items():
             out.append(PolicyRow(address, owner.get(address, ""), ",".join(sorted(cats))))
         for plen, table in self.v6.items():
@@ -90,6 +127,7 @@ class PolicyTable:
                 return
             self.v4[key] = cats
             self.by_username.setdefault(row.username, []).append(key)
+            self.owner_of[key] = row.username
             return
         try:
             net = ipaddress.ip_network(address, strict=False)
@@ -104,6 +142,7 @@ class PolicyTable:
             self.v6.setdefault(net.prefixlen, {})[int(net.network_address)] = cats
             key = f"{net.network_address}/{net.prefixlen}"
         self.by_username.setdefault(row.username, []).append(key)
+        self.owner_of[key] = row.username
 
     def _remove(self, key: str) -> None:
         if "/" not in key:

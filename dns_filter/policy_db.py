@@ -19,6 +19,7 @@ from typing import Any
 from dns_filter import dburl, gapcursor
 from dns_filter.gapcursor import GapCursor
 from dns_filter.policy import PolicyRow
+from dns_filter.sessions import SessionRow
 
 
 def journal_contract() -> dict[str, Any]:
@@ -38,11 +39,18 @@ RELEVANT_KINDS = followed_kinds("resolver")
 
 # Sent by the database after a change_journal insert commits (migration 0013's trigger).
 JOURNAL_CHANNEL = "ispedge_journal"
+# Sent after every radacct insert/update commits (migration 0013's trigger).
+RADACCT_CHANNEL = "ispedge_radacct"
+
+SESSION_COLUMNS = ("radacctid, username, nasipaddress, open, framedipaddress, framedipv6prefix,"
+                   " delegatedipv6prefix, categories")
 
 
 class PolicyDatabase:
-    def __init__(self, url: str, connect_timeout_s: int = 5):
+    def __init__(self, url: str, connect_timeout_s: int = 5, nas: list[str] | None = None):
         self.url = url
+        # The NAS addresses whose sessions this resolver serves; None: every NAS.
+        self.nas = sorted(set(nas)) if nas is not None else None
         self.connect_timeout_s = connect_timeout_s
         parsed = dburl.parse(url)
         self.kind, self.path, self.mark = parsed.kind, parsed.path, parsed.mark
@@ -77,17 +85,82 @@ class PolicyDatabase:
         rows = self._query("SELECT COALESCE(MAX(id), 0) FROM change_journal")
         return int(rows[0][0])
 
+    def _nas_filter(self) -> tuple[str, tuple[object, ...]]:
+        """The SQL condition (and its parameters) of "a session on a NAS we serve"."""
+        if self.nas is None:
+            return "1 = 1", ()
+        if not self.nas:
+            return "1 = 0", ()
+        return f"nasipaddress IN ({', '.join('?' for _ in self.nas)})", tuple(self.nas)
+
     def load_all(self) -> tuple[int, list[PolicyRow]]:
         """(journal cursor, rows); the cursor is read first so no change falls between."""
         head = self.journal_head()
-        rows = self._query("SELECT address, username, categories FROM dns_policy")
+        where, params = self._nas_filter()
+        rows = self._query(f"SELECT address, username, categories FROM dns_policy WHERE {where}",
+                           params)
         return head, [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
 
     def load_username(self, username: str) -> list[PolicyRow]:
+        where, params = self._nas_filter()
         rows = self._query(
-            "SELECT address, username, categories FROM dns_policy WHERE username = ?", (username,)
+            f"SELECT address, username, categories FROM dns_policy WHERE username = ? AND {where}",
+            (username, *params),
         )
         return [PolicyRow(str(a), str(u or ""), str(c or "")) for a, u, c in rows]
+
+    # --- sessions as deltas (radacct_changes + dns_session) --------------------
+
+    def has_session_contract(self) -> bool:
+        """Whether the database has radacct_changes and dns_session (migrations 0013, 0015)."""
+        if self.postgres:
+            rows = self._query("SELECT to_regclass('radacct_changes') IS NOT NULL"
+                               " AND to_regclass('dns_session') IS NOT NULL")
+            return bool(rows[0][0])
+        rows = self._query("SELECT COUNT(*) FROM sqlite_master"
+                           " WHERE name IN ('radacct_changes', 'dns_session')")
+        return int(rows[0][0]) == 2
+
+    def start_session_cursor(self) -> GapCursor:
+        """The first cursor over radacct_changes: its head, open gaps just below it
+        (the full load that follows covers everything up to the head)."""
+        return self._start("radacct_changes")
+
+    def read_session_changes(
+        self, cursor: GapCursor, limit: int = gapcursor.DEFAULT_BATCH
+    ) -> tuple[list[tuple[int, SessionRow | None]], bool]:
+        """The next batch of changed radacct rows after `cursor`, advancing it
+        gap-safely: (radacctid, its dns_session row if on a NAS we serve, else None)
+        once per radacctid in change order; whether the batch was full."""
+        gaps = self.postgres and bool(cursor.gaps)
+        sql = gapcursor.read_sql("radacct_changes", "id", "radacctid", self.postgres, gaps)
+        params = gapcursor.read_params(cursor, self.postgres, limit)
+        snap = None
+        found: dict[int, int] = {}
+        for r in self._query(sql, tuple(params)):
+            if self.postgres:
+                snap = gapcursor.Snapshot(int(r[0]), int(r[1]))
+                r = r[2:]
+            if r[0] is not None:
+                found[int(r[0])] = int(r[1])
+        fresh = cursor.advance(found, snap, time.monotonic(), limit)
+        order = list(dict.fromkeys(found[change_id] for change_id in fresh))
+        rows = self.load_sessions(order)
+        return [(i, rows.get(i)) for i in order], len(found) >= limit
+
+    def load_sessions(self, radacctids: list[int]) -> dict[int, SessionRow]:
+        """dns_session rows by radacctid, those on a NAS we serve."""
+        out: dict[int, SessionRow] = {}
+        where, params = self._nas_filter()
+        for start in range(0, len(radacctids), 500):
+            chunk = radacctids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for r in self._query(f"SELECT {SESSION_COLUMNS} FROM dns_session"
+                                 f" WHERE radacctid IN ({marks}) AND {where}",
+                                 (*chunk, *params)):
+                row = SessionRow.from_view(*r)
+                out[row.radacctid] = row
+        return out
 
     def changes_since(
         self, cursor: int, limit: int = gapcursor.DEFAULT_BATCH
@@ -105,7 +178,10 @@ class PolicyDatabase:
 
     def start_cursor(self) -> GapCursor:
         """The follower's first cursor: the head, with open gaps just below it."""
-        rows = self._query(gapcursor.head_sql("change_journal", "id", self.postgres),
+        return self._start("change_journal")
+
+    def _start(self, table: str) -> GapCursor:
+        rows = self._query(gapcursor.head_sql(table, "id", self.postgres),
                            (gapcursor.START_LOOKBACK,))
         snap, floor, ids = None, 0, []
         for r in rows:

@@ -5,8 +5,16 @@ says a journal row committed (LISTEN on JOURNAL_CHANNEL; polling stays the
 fallback); a relevant row reloads that username's policy (a NULL username
 reloads everything). The journal is read in bounded batches through a gap-safe
 cursor (dns_filter.gapcursor): a row that commits after a higher id was read is
-still acted on. A full reload runs every `full_reload_s` anyway, since sessions
-come and go in radacct without a journal row; it does not move the cursor.
+still acted on.
+
+Sessions are followed the same way: `radacct_changes` (one row per radacct
+insert or update) through a second gap-safe cursor, woken by NOTIFY on
+RADACCT_CHANNEL; each changed radacct row, read from `dns_session`, is applied as
+a delta (dns_filter.sessions) to the address map, so a session start or an
+IPv6 prefix arriving in an Interim-Update is filtered one poll after it commits.
+Only sessions on the NASes this resolver serves (`nas`) are loaded or followed.
+A full reload still runs every `full_reload_s` (the safety net; off the answer
+path, in the polling thread); it moves neither cursor.
 Each full load is persisted as a snapshot file, which is what
 a resolver serves with when it starts while the database is unreachable.
 """
@@ -25,7 +33,13 @@ from twisted.internet import reactor, task, threads
 from dns_filter.gapcursor import GapCursor
 from dns_filter.metrics import Metrics
 from dns_filter.policy import PolicyRow, PolicyTable
-from dns_filter.policy_db import JOURNAL_CHANNEL, RELEVANT_KINDS, PolicyDatabase
+from dns_filter.policy_db import (
+    JOURNAL_CHANNEL,
+    RADACCT_CHANNEL,
+    RELEVANT_KINDS,
+    PolicyDatabase,
+)
+from dns_filter.sessions import Edit, SessionIndex
 
 log = logging.getLogger("ispedge.dns.policy")
 
@@ -62,8 +76,9 @@ class PolicyFollower:
         metrics: Metrics,
         poll_interval_s: float = 0.2,
         full_reload_s: float = 10.0,
+        nas: list[str] | None = None,
     ):
-        self.db = PolicyDatabase(url) if url else None
+        self.db = PolicyDatabase(url, nas=nas) if url else None
         self.table = table
         self.snapshot_path = snapshot_path
         self.metrics = metrics
@@ -72,6 +87,12 @@ class PolicyFollower:
         # Touched only by the polling thread (`busy` keeps it to one at a time);
         # None until the first read of the journal head.
         self.cursor: GapCursor | None = None
+        # radacct_changes, likewise; None until first read, or when the database has
+        # no session contract (then sessions come with the full reload only).
+        self.session_cursor: GapCursor | None = None
+        self.follow_sessions: bool | None = None  # None: not known yet
+        self.sessions = SessionIndex()  # touched only by the polling thread
+        self.pending_edits: list[Edit] = []  # read by the polling thread, applied on the reactor
         self.more = False  # the last batch was full, or a NOTIFY came while polling
         self._listening = False
         self.loaded_at = 0.0  # wall clock of the policy now in force
@@ -87,6 +108,7 @@ class PolicyFollower:
         if self.db is not None:
             try:
                 self.cursor = self.db.start_cursor()  # before the rows: nothing falls between
+                self._start_sessions()
                 _head, rows = self.db.load_all()
                 cursor = self.cursor.high
                 self._apply_full(cursor, rows)
@@ -141,6 +163,7 @@ class PolicyFollower:
                 with psycopg.connect(self.db.dsn, autocommit=True,
                                      connect_timeout=self.db.connect_timeout_s) as conn:
                     conn.execute(f"LISTEN {JOURNAL_CHANNEL}")
+                    conn.execute(f"LISTEN {RADACCT_CHANNEL}")
                     # A poll now: a row may have committed before LISTEN took effect.
                     reactor.callFromThread(self.wake)  # type: ignore[attr-defined]
                     while self._listening:
@@ -151,7 +174,8 @@ class PolicyFollower:
                 time.sleep(1.0)
 
     def wake(self) -> None:
-        """A journal row committed: poll now (or right after the poll in progress)."""
+        """A journal or accounting row committed: poll now (or right after the poll
+        in progress)."""
         if self.busy:
             self.more = True
         else:
@@ -166,15 +190,38 @@ class PolicyFollower:
         d = threads.deferToThread(self._work, full, self.cursor)
         d.addCallbacks(self._applied, self._failed)
 
+    def _start_sessions(self) -> None:
+        """Polling thread: the session cursor, if the database has the contract."""
+        assert self.db is not None
+        if self.follow_sessions is None:
+            self.follow_sessions = self.db.has_session_contract()
+            if not self.follow_sessions:
+                log.warning("policy: no radacct_changes/dns_session in the database: new "
+                            "sessions reach the resolver only with the full reload")
+        if self.follow_sessions and self.session_cursor is None:
+            self.session_cursor = self.db.start_session_cursor()
+
     def _work(self, full: bool, cursor: object = None) -> tuple[str, int, object]:
         """Runs in a thread: DB reads (and snapshot writing) only, no table mutation.
 
-        Advances self.cursor (only this thread touches it while `busy`).
+        Advances the cursors and the session index (only this thread touches them
+        while `busy`); the session edits wait in `pending_edits` for `_applied`.
+        Returns (journal result kind, journal position, its payload).
         """
         assert self.db is not None
         if self.cursor is None:
             self.cursor = self.db.start_cursor()
             full = True
+        if self.session_cursor is None:
+            self._start_sessions()  # before a full load: nothing falls between
+        edits = self.pending_edits
+        if self.session_cursor is not None:
+            changed, more = self.db.read_session_changes(self.session_cursor)
+            self.more = self.more or more
+            for radacctid, row in changed:
+                edits.extend(self.sessions.apply(radacctid, row))
+            if edits:
+                self._last_rows = None  # the table now differs from the last full load
         if not full:
             changes, more = self.db.read_changes(self.cursor)
             self.more = self.more or more
@@ -197,9 +244,14 @@ class PolicyFollower:
     def _applied(self, result: tuple[str, int, object]) -> None:
         self.busy = False
         kind, cursor, payload = result
+        edits, self.pending_edits = self.pending_edits, []
         if not self.db_ok:
             log.info("policy: database reachable again")
         self.db_ok = True
+        if edits:
+            if self.table.apply_edits((e.address, e.row) for e in edits):
+                self.loaded_at = time.time()
+            self.metrics.gauges["policy_sessions_followed"] = len(self.sessions.sessions)
         if kind == "full":
             rows, fresh = payload  # type: ignore[misc]
             self.table.adopt(fresh)

@@ -127,6 +127,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
         metrics,
         settings.poll_interval_s,
         settings.full_reload_s,
+        nas=settings.served_nas(),
     )
     follower.load_initial()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -63,6 +64,11 @@ class DnsSettings:
     # heartbeat_s (dns_filter/heartbeat.py); empty: no heartbeat.
     box: str = ""
     heartbeat_s: float = 5.0
+    # The NASes whose sessions this resolver knows: "all" (the default: every NAS
+    # that writes accounting to the database), or a list of NAS addresses (radacct
+    # nasipaddress). Every resolver a NAS hands out to its subscribers must serve
+    # that NAS, or queries to it fall back to default_categories.
+    nas: list[str] | str = "all"
     state_dir: Path = Path("/var/lib/ispedge/dns")
     blocklist_dir: Path = Path("/var/lib/ispedge/blocklists")
     poll_interval_s: float = 0.2
@@ -102,8 +108,13 @@ class DnsSettings:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
                 raise ValueError(f"{name} must be a number of seconds > 0, not {value!r}")
+        self.nas = _nas_list(self.nas)
         if len(self.upstreams) < 1:
             raise ValueError("at least one upstream is required")
+
+    def served_nas(self) -> list[str] | None:
+        """The NAS addresses served, or None for every NAS."""
+        return None if self.nas == "all" else list(self.nas)
 
     def worker_count(self) -> int:
         if self.workers == "auto":
@@ -127,6 +138,23 @@ class DnsSettings:
     @classmethod
     def from_json_file(cls, path: str | Path) -> DnsSettings:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _nas_list(value: object) -> list[str] | str:
+    """`nas`: "all", or NAS addresses (a list, or comma-separated text) made canonical."""
+    if isinstance(value, str):
+        if value.strip() == "all":
+            return "all"
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ValueError(f'nas must be "all" or a list of NAS addresses, not {value!r}')
+    out = []
+    for item in value:
+        try:
+            out.append(str(ipaddress.ip_address(str(item).strip())))
+        except ValueError:
+            raise ValueError(f"nas: {item!r} is not a NAS IP address") from None
+    return out
 
 
 def parse_hostport(value: str, default_port: int = 53) -> tuple[str, int]:

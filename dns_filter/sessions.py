@@ -1,0 +1,116 @@
+"""Sessions as deltas: a changed radacct row → edits of the address → subscriber map.
+
+The resolver follows `radacct_changes` (every insert and update of radacct) and
+reads each changed row from the `dns_session` view. The rules, plain values in
+and out:
+
+- An open session maps each of its addresses (Framed-IP-Address, Framed-IPv6-Prefix,
+  Delegated-IPv6-Prefix) to its username's categories. An address that first comes
+  in an Interim-Update is mapped by that update.
+- An address a session no longer holds (it stopped, or an update changed it) is
+  removed, unless another open session this resolver knows holds it: then it maps
+  to that session's subscriber (the most recent one).
+- A row that is not there (not a subscriber's, or the row is gone) or belongs to a
+  NAS this resolver does not serve is treated as stopped.
+
+Sessions opened before the resolver started are known from its full load
+(`dns_policy`) by address only; the periodic full reload heals any mapping the
+deltas cannot (two such sessions sharing one address).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from dns_filter.policy import PolicyRow
+
+
+def address_key(text: str | None) -> str | None:
+    """The canonical key of an address or prefix ("10.0.0.5", "2001:db8:1::/56"), or None."""
+    if not text:
+        return None
+    try:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+    if net.version == 4:
+        return str(net.network_address) if net.prefixlen == 32 else None
+    return f"{net.network_address}/{net.prefixlen}"
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One radacct row as `dns_session` gives it."""
+
+    radacctid: int
+    username: str
+    nas: str
+    open: bool
+    addresses: tuple[str, ...]  # canonical keys (address_key)
+    categories: str
+
+    @classmethod
+    def from_view(cls, radacctid: int, username: str, nas: str | None, open_: object,
+                  framed_ip: str | None, framed_v6_prefix: str | None,
+                  delegated_v6_prefix: str | None, categories: str | None) -> SessionRow:
+        keys = []
+        for text in (framed_ip, framed_v6_prefix, delegated_v6_prefix):
+            key = address_key(text)
+            if key is not None and key not in keys:
+                keys.append(key)
+        return cls(int(radacctid), str(username), str(nas or ""), bool(int(str(open_ or 0))),
+                   tuple(keys), str(categories or ""))
+
+
+@dataclass(frozen=True)
+class Edit:
+    address: str
+    row: PolicyRow | None  # None: remove the mapping
+
+
+@dataclass
+class SessionIndex:
+    """The open sessions this resolver has followed, and who holds each address."""
+
+    sessions: dict[int, SessionRow] = field(default_factory=dict)
+    holders: dict[str, set[int]] = field(default_factory=dict)
+
+    def apply(self, radacctid: int, row: SessionRow | None) -> list[Edit]:
+        """The edits one changed radacct row makes (row None: not one we serve)."""
+        old = self.sessions.pop(radacctid, None)
+        now_open = row is not None and row.open
+        held = set(row.addresses) if now_open and row is not None else set()
+        if old is not None:
+            before = set(old.addresses)
+        elif row is not None and not row.open:
+            before = set(row.addresses)  # a session from the full load, stopped now
+        else:
+            before = set()
+        edits: list[Edit] = []
+        for address in sorted(before - held):
+            holding = self.holders.get(address)
+            if holding is not None:
+                holding.discard(radacctid)
+                if not holding:
+                    del self.holders[address]
+            other = self._holder(address)
+            if other is None:
+                edits.append(Edit(address, None))
+            else:
+                edits.append(Edit(address, PolicyRow(address, other.username, other.categories)))
+        if now_open and row is not None:
+            self.sessions[radacctid] = row
+            for address in row.addresses:
+                self.holders.setdefault(address, set()).add(radacctid)
+                edits.append(Edit(address, PolicyRow(address, row.username, row.categories)))
+        return edits
+
+    def _holder(self, address: str) -> SessionRow | None:
+        ids = self.holders.get(address)
+        return self.sessions[max(ids)] if ids else None
+
+
+def served(nas: str, serve: frozenset[str] | None) -> bool:
+    """Whether a session on `nas` is this resolver's (`serve` None: every NAS)."""
+    return serve is None or nas in serve
