@@ -3,6 +3,10 @@
 One worker loop follows the change journal and radacct_changes (gap-safe cursors,
 bounded batches; woken by NOTIFY on PostgreSQL, else polled every ~200 ms),
 picks up due retries, and runs a full reconcile on start and every minute.
+Accounting changes also wake a live usage ingest (one pass per burst,
+portal.usage.coalesce) before their subscribers are enforced, so a FUP tier
+crossed by an Interim-Update is on the wire within ~0.2 s; the full ingest still
+runs every `ingest_s`.
 Each pass reads the facts for the subscribers it looks at, computes their
 desired state (rules.py), writes what changed (enforcement_state, and radreply
 + a "speed" journal row when the effective speed moved for a reason the portal
@@ -564,11 +568,13 @@ class Enforcer:
         whose sessions changed, or whose usage it counted, are enforced at once.
 
         What it buys: a FUP tier crossed by an Interim-Update is on the wire within
-        ~poll + window + one pass (tests/enforcer/test_fup_wire.py, real FreeRADIUS:
-        p99 under 2 s on SQLite and PostgreSQL) instead of up to `ingest_s` (60 s)
-        later. What it costs: one short transaction per burst -- one batch of changes,
-        no scan of open sessions (bench/ingest_bench.py: a pass for one interim with
-        10,000 open sessions against the periodic pass over the same database).
+        ~poll + window + one pass (tests/enforcer/test_fup_wire.py, real FreeRADIUS,
+        20 crossings: p99 207 ms on SQLite, 144 ms on PostgreSQL) instead of up to
+        `ingest_s` (60 s; 50.6 s measured) later. What it costs: one short
+        transaction per burst -- one batch of changes, no scan of open sessions
+        (bench/ingest_bench.py, 10,000 open sessions: a pass for one interim takes
+        0.3 ms on SQLite, 1.0 ms on PostgreSQL, against 23 / 31 ms for the periodic
+        pass over the same database; figures in portal/enforcer/README.md).
         """
         assert self.config is not None
         self.coalesce.start(time.monotonic())
