@@ -106,7 +106,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "poll_ms": 200,  # journal poll (PostgreSQL: LISTEN/NOTIFY wakes it sooner)
         "journal_batch": 1000,  # journal / accounting change rows read per poll
         "reconcile_s": 60.0,
-        "ingest_s": 60.0,
+        "ingest_s": 60.0,  # the full usage ingest (stale sessions too); 0: this box runs none
+        # Accounting changes are ingested as they arrive, one pass per burst: the
+        # window after a burst's first change (portal/usage/coalesce.py); 0: only
+        # every ingest_s.
+        "ingest_coalesce_ms": 50,
         "sample_s": 1.0,
         "coa_timeout_s": 1.0,
         "coa_retries": 2,

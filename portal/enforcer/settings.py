@@ -40,6 +40,7 @@ class Settings:
     poll_s: float = 0.2
     reconcile_s: float = 60.0
     ingest_s: float = 60.0
+    ingest_coalesce_s: float = 0.05  # live ingest window (portal.usage.coalesce); 0: off
     sample_s: float = 1.0
     coa_timeout_s: float = 1.0
     coa_retries: int = 2
@@ -64,7 +65,9 @@ class Settings:
                 netns=str(get("netns", "")) or None,
                 reply_profile=speed.reply_profile,
                 poll_s=int(get("poll_ms", 200)) / 1000, reconcile_s=float(get("reconcile_s", 60)),
-                ingest_s=float(get("ingest_s", 60)), sample_s=float(get("sample_s", 1.0)),
+                ingest_s=float(get("ingest_s", 60)),
+                ingest_coalesce_s=int(get("ingest_coalesce_ms", 50)) / 1000,
+                sample_s=float(get("sample_s", 1.0)),
                 coa_timeout_s=float(get("coa_timeout_s", 1.0)),
                 coa_retries=int(get("coa_retries", 2)), timezone=speed.timezone,
                 cycle=speed.cycle, batch=int(get("journal_batch", 1000)), box=config.box,

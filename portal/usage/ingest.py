@@ -42,6 +42,7 @@ log = logging.getLogger("ispedge.usage")
 STALE_CAUSE = "Stale-Session"
 CHANGE_BATCH = 1000  # radacct_changes rows per read
 MAX_BATCHES = 200  # per pass (every interim of 200k sessions in 5 min); more: next pass
+LIVE_BATCHES = 1  # per live pass (portal.usage.coalesce): a backlog takes the next ones
 CHANGE_KEEP_S = 3600  # radacct_changes rows read by the ingest are kept this long
 
 
@@ -140,6 +141,8 @@ class Result:
     bytes_in: int = 0
     bytes_out: int = 0
     seconds: float = 0.0
+    busy: bool = False  # live pass: another pass held the ingest (nothing was read)
+    more: bool = False  # live pass: a full batch was read, changes are waiting
     days: dict[tuple[str, date], list[int]] = field(default_factory=dict, repr=False)
 
 
@@ -202,15 +205,31 @@ def day_param(day: date) -> object:
 
 
 async def ingest_once(settings: Settings, now: datetime | None = None,
-                      closes_stale: Callable[[str], bool] | None = None) -> Result:
+                      closes_stale: Callable[[str], bool] | None = None, *,
+                      live: bool = False) -> Result:
     """One pass: every radacct row changed since the last pass, and stale open sessions.
 
     closes_stale(nas_ip): may this pass close a silent session of that NAS (an edge
-    box closes only its own NASes' sessions); None: every NAS's."""
+    box closes only its own NASes' sessions); None: every NAS's.
+
+    live: the enforcer's pass right after a burst of accounting changes
+    (portal.usage.coalesce): at most LIVE_BATCHES batches of changes (`more` says a
+    backlog is left), no scan of every open session for stale ones and no
+    housekeeping deletes (the periodic pass does those), and on PostgreSQL it does
+    not queue behind another box's pass: `busy` comes back at once and the caller
+    asks again later (the other pass is counting those changes meanwhile).
+    """
     started = time.perf_counter()
     now_epoch = int((now or datetime.now(UTC)).timestamp())
     async def body(tx: BaseDBAsyncClient) -> tuple[Result, dict[tuple[str, date], list[int]]]:
         result = Result()
+        if live and db.current_dialect() == "postgres":
+            # Never two passes at once (the row lock below), but never a wait either:
+            # another box's pass (the periodic one may take a while) has the lock.
+            if not await db.fetch("SELECT id FROM usage_ingest WHERE id = 1"
+                                  " FOR UPDATE SKIP LOCKED"):
+                result.busy = True
+                return result, {}
         # Write first: takes the write lock (SQLite) / row lock (PostgreSQL) so two
         # passes never read the same memory and both count the same bytes.
         await db.execute("UPDATE usage_ingest SET last_run_at = ? WHERE id = 1", [now_epoch])
@@ -219,13 +238,15 @@ async def ingest_once(settings: Settings, now: datetime | None = None,
         watermark = int(mark[0]["watermark"])
         changes = _cursor_of(mark[0])
         ids: set[int] = set()
-        for _ in range(MAX_BATCHES):
+        more = False
+        for _ in range(LIVE_BATCHES if live else MAX_BATCHES):
             batch, more = await follow.read_batch(changes, "radacct_changes", "id",
                                                   "radacctid", CHANGE_BATCH, time.time())
             ids.update(int(r["radacctid"]) for r in batch)
             if not more:
                 break
-        for r in await db.fetch(_OPEN):
+        result.more = more
+        for r in ([] if live else await db.fetch(_OPEN)):
             began = _epoch(r["acctstarttime"]) or now_epoch
             last = _epoch(r["acctupdatetime"]) or began
             interval = int(r["acctinterval"] or 0) or settings.interim_seconds
@@ -299,13 +320,14 @@ async def ingest_once(settings: Settings, now: datetime | None = None,
             await db.execute_many(_ADD_DAILY, [[u, day_param(d), v[0], v[1]]
                                                for (u, d), v in daily.items()])
         await journal.record_many(tx, sessions, origin=journal.INGEST)
-        forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
-        await db.execute("DELETE FROM usage_sessions WHERE stopped_at < ?", [forget])
+        if not live:
+            forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
+            await db.execute("DELETE FROM usage_sessions WHERE stopped_at < ?", [forget])
+            await db.execute("DELETE FROM radacct_changes WHERE id <= ? AND changed_at < ?",
+                             [changes.high, now_epoch - CHANGE_KEEP_S])
         await db.execute("UPDATE usage_ingest SET watermark = ?, change_cursor = ?,"
                          " change_gaps = ? WHERE id = 1",
                          [new_mark, changes.high, _gaps_text(changes)])
-        await db.execute("DELETE FROM radacct_changes WHERE id <= ? AND changed_at < ?",
-                         [changes.high, now_epoch - CHANGE_KEEP_S])
         return result, daily
 
     # The ingest is the one long writer of ours: it runs as one use case, retried
