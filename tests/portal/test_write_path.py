@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -77,7 +78,10 @@ async def _change_plan(sub: Subscriber) -> object:
     fast = await Plan.get(name="Fast", reseller_id=sub.reseller_id)  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     q = await plan_change.quote_plan_change(sub, fast.id, now)
-    return await plan_change.change_plan(sub.id, fast.id, q.amount_cents, now.isoformat(), now)
+    key = b"k" * 32
+    signed = plan_change.offer(q, sub.id, sub.balance_cents, key)["quote"]
+    rules = plan_change.ChangeRules(key=key, per_day=3, tz=ZoneInfo("UTC"))
+    return await plan_change.change_plan(sub.id, fast.id, signed, now, rules)
 
 
 async def _credit(sub: Subscriber) -> object:
