@@ -124,8 +124,7 @@ async def renew(subscriber_id: int, now: datetime, *, paid_by: str = "wallet",
         # The speed writer: out of suspension now, or (ahead) the same speed, and the
         # journal says what was paid.
         await effective.write(tx, sub.username, now, "status", status=sub.status, renewed=True,
-                              expires_at=sub.expires_at.isoformat(),
-                              next_cycle_paid=placed.ahead, balance_cents=balance)
+                              expires_at=sub.expires_at.isoformat())
         await journal.audit(tx, actor, "subscriber.renew", sub.username, ip=ip,
                             paid_by=paid_by, amount_cents=amount, reference=reference,
                             starts_at=placed.starts_at.isoformat(),

@@ -54,8 +54,7 @@ async def roll_over(tx: BaseDBAsyncClient, sub: Subscriber, now: datetime,
     await db.execute_many("UPDATE prepaid_cycles SET started_at = ? WHERE id = ?",
                           [[db.db_time(now), r["id"]] for r in rows[:used]])
     await effective.write(tx, sub.username, now, "status", origin=origin, status=sub.status,
-                          renewed=True, cycle_start=cycle_start.isoformat(),
-                          expires_at=expires_at.isoformat())
+                          renewed=True, expires_at=expires_at.isoformat())
     return True
 
 
