@@ -6,7 +6,6 @@ from portal.store.models.billing import (
     InvoiceCounter,
     InvoiceLine,
     PlanChange,
-    PrepaidCycle,
     Topup,
 )
 from portal.store.models.business import FupTier, ParentalSettings, Plan, Reseller, Subscriber
@@ -34,8 +33,7 @@ __all__ = [
     "AuditLog", "ChangeJournal", "FupTier", "LoginFailure", "Nas", "ParentalSettings", "Plan",
     "RadCheck", "RadGroupCheck", "RadGroupReply", "RadReply", "RadUserGroup", "Reseller",
     "RevokedToken", "Subscriber", "WalletEntry",
-    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "PlanChange", "PrepaidCycle",
-    "Topup",
+    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "PlanChange", "Topup",
     "LiveRate", "UsageDaily", "UsageIngest", "UsageSession",
     "EnforcementState",
     "AcsServer", "Operator", "Ticket", "TicketMessage", "WifiTask",
