@@ -44,7 +44,8 @@ def install(app: Sanic) -> None:
             headers["Retry-After"] = str(exc.extra["retry_after"])
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return await error_response(request, exc.status, exc.code, exc.message, headers, **exc.extra)
+        return await error_response(request, exc.status, exc.code, exc.message, headers,
+                                    **exc.extra)
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
@@ -57,4 +58,5 @@ def install(app: Sanic) -> None:
     @app.exception(Exception)
     async def unexpected(request: Request, exc: Exception) -> HTTPResponse:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return await error_response(request, 500, "internal_error", "something went wrong on our side")
+        return await error_response(request, 500, "internal_error",
+                                    "something went wrong on our side")

@@ -23,5 +23,6 @@ TITLES = {404: "Page not found", 401: "Please sign in", 403: "Not allowed",
 def render_error(request: Request, status: int, message: str, brand: Any = None) -> str:
     title = TITLES.get(status, "Something went wrong" if status >= 500 else "Request refused")
     if status == 404:
-        message = "There is no page at this address. It may have moved, or the link may be mistyped."
+        message = ("There is no page at this address. It may have moved, or the link may be"
+                   " mistyped.")
     return render("error.html", status=status, title=title, message=message, brand=brand)
