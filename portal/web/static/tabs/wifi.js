@@ -23,10 +23,19 @@
   }
 
   async function load() {
-    const res = { data: ix.need(await ix.api("/customer/api/wifi"),
-      "We could not reach your router right now.") };
+    const status = document.getElementById("wifi-status");
+    let res;
+    try {
+      res = { data: ix.need(await ix.api("/customer/api/wifi"),
+        "We could not reach your router right now.") };
+    } catch (e) {
+      // said on the router card too (e.g. "the router management server cannot be reached")
+      status.textContent = e.message;
+      status.hidden = false;
+      throw e;
+    }
     const d = res.data.device;
-    document.getElementById("wifi-status").hidden = true;
+    status.hidden = true;
     document.getElementById("router-facts").hidden = false;
     setText("router-model", [d.manufacturer, d.model].filter(Boolean).join(" "));
     setText("router-serial", d.serial);
