@@ -80,6 +80,7 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
         raise Unauthorized("invalid_credentials", "wrong username or password")
 
     async def attempt() -> tuple[Issued, Operator]:
+        operators.admit_login()
         counted = await _begin("operator", ip, username, now, policy)
         op = await operators.authenticate(username, password)
         if op is None:
