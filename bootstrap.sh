@@ -9,7 +9,7 @@ shift || true
 
 # Runtime needs: Python and its venv module. Tests also need the real peers.
 APT_PACKAGES_RUNTIME="python3 python3-venv python3-dev gcc sqlite3 iproute2"
-APT_PACKAGES_TEST="postgresql freeradius freeradius-utils freeradius-postgresql chromium iperf3 dnsutils dnsperf unbound dnsmasq-base npm poppler-utils fonts-noto-core fonts-dejavu-core systemd procps util-linux wrk"
+APT_PACKAGES_TEST="postgresql freeradius freeradius-utils freeradius-postgresql chromium iperf3 dnsutils dnsperf unbound dnsmasq-base poppler-utils fonts-noto-core fonts-dejavu-core systemd procps util-linux wrk"
 
 case "$MODE" in
   demo) APT_PACKAGES="$APT_PACKAGES_RUNTIME" ;;
@@ -53,6 +53,11 @@ fi
 
 # axe-core for the accessibility tests (tests/support/axe.py looks in var/npm),
 # from npm, into a gitignored directory: nothing vendored in the repository.
+# npm comes with a Node.js from nodesource (whose nodejs package conflicts with
+# Debian's npm package): install Debian's only when there is no npm at all.
+if [ "$MODE" = test ] && ! command -v npm >/dev/null; then
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 if [ "$MODE" = test ] && [ ! -f var/npm/node_modules/axe-core/axe.min.js ]; then
   npm install --no-audit --no-fund --silent --prefix var/npm axe-core@4 >/dev/null
 fi
