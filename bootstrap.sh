@@ -51,6 +51,17 @@ else
   pip_ install -q -e .
 fi
 
+# axe-core for the accessibility tests (tests/support/axe.py looks in var/npm),
+# from npm, into a gitignored directory: nothing vendored in the repository.
+# npm comes with a Node.js from nodesource (whose nodejs package conflicts with
+# Debian's npm package): install Debian's only when there is no npm at all.
+if [ "$MODE" = test ] && ! command -v npm >/dev/null; then
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+if [ "$MODE" = test ] && [ ! -f var/npm/node_modules/axe-core/axe.min.js ]; then
+  npm install --no-audit --no-fund --silent --prefix var/npm axe-core@4 >/dev/null
+fi
+
 case "$MODE" in
   demo) exec .venv/bin/ispedge demo "$@" ;;
   test) exec scripts/run-tests "$@" ;;

@@ -119,6 +119,9 @@ async def dashboard(sub: Subscriber, now: datetime, config: Any) -> dict[str, ob
                  "up_kbps": plan.up_kbps, "quota_bytes": plan.quota_bytes,
                  "price_cents": plan.price_cents, "period_days": plan.period_days},
         "fup": state.as_json(),
+        # the plan's thresholds, so the page can say "200 GB, then 10/5 Mbps" (added in 18)
+        "fup_tiers": [{"period": t.period, "tier": t.tier, "threshold_bytes": t.threshold_bytes,
+                       "down_kbps": t.down_kbps, "up_kbps": t.up_kbps} for t in plan.tiers],
         "balance_cents": sub.balance_cents,
         "currency": await currency_of(sub.reseller_id),
         "expires_at": sub.expires_at.isoformat(),

@@ -24,6 +24,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from portal.config import Config
 from portal.core import resellers, subscribers
 from portal.demo import simnas
+from portal.demo import traffic as traffic_mod
+from portal.demo.enforcer import Child
 from portal.demo.nbi_emulator import GenieAcsEmulator
 from portal.errors import PortalError
 from portal.speed import settings as speed_settings
@@ -152,6 +154,19 @@ async def simulate_accounting(rng: random.Random, usernames: list[str], now: dat
         await ingest.ingest_once(settings, now - timedelta(seconds=ago))
 
 
+def start_traffic(config: Config, state: Path) -> Child:
+    """The demo NAS's ongoing interims (portal.demo.traffic), a child process like the enforcer."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ISPEDGE_DATABASE_URL=config.database_url,
+               ISPEDGE_DEMO_TIMEZONE=str(config.timezone))
+    with (state / "traffic.log").open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "portal.demo.traffic"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return Child(process)
+
+
 def free_port(preferred: int) -> int:
     for port in [preferred, *range(preferred + 1, preferred + 50)]:
         with socket.socket() as s:
@@ -259,6 +274,9 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
 
     enforcer, enforcer_line = start_child(demo_config, state)
     lines.append(enforcer_line)
+    traffic = start_traffic(demo_config, state)
+    lines.append("Traffic: the demo NAS sends an Interim-Update every "
+                 f"{traffic_mod.INTERVAL_S:g} s (live speeds move)")
     from portal.cli import dns
 
     resolver, dns_line = dns.start_demo(demo_config, state, example)
@@ -266,6 +284,7 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     try:
         serve(demo_config, "127.0.0.1", port, on_ready="\n".join(lines))
     finally:
+        traffic.stop()
         enforcer.stop()
         if resolver is not None:
             resolver.stop()

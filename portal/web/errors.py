@@ -21,14 +21,19 @@ def wants_json(request: Request) -> bool:
     return "/api/" in request.path or "application/json" in request.headers.get("accept", "")
 
 
-def error_response(request: Request, status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None, **extra: object) -> HTTPResponse:
+async def error_response(request: Request, status: int, code: str, message: str,
+                         headers: dict[str, str] | None = None, **extra: object) -> HTTPResponse:
     if wants_json(request):
         return json({"error": {"code": code, "message": message, **extra}}, status=status,
                     headers=headers)
+    from portal.web import branding
     from portal.web.pages import render_error
 
-    return html(render_error(request, status, message), status=status, headers=headers)
+    try:  # a page in the host's branding; the plain one if even that fails
+        brand: branding.Brand | None = await branding.for_host(request)
+    except Exception:
+        brand = None
+    return html(render_error(request, status, message, brand), status=status, headers=headers)
 
 
 def install(app: Sanic) -> None:
@@ -39,7 +44,8 @@ def install(app: Sanic) -> None:
             headers["Retry-After"] = str(exc.extra["retry_after"])
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return error_response(request, exc.status, exc.code, exc.message, headers, **exc.extra)
+        return await error_response(request, exc.status, exc.code, exc.message, headers,
+                                    **exc.extra)
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
@@ -47,9 +53,10 @@ def install(app: Sanic) -> None:
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                 413: "body_too_large", 408: "timeout"}.get(status, "error")
         message = str(exc) if status < 500 else "internal error"
-        return error_response(request, status, code, message)
+        return await error_response(request, status, code, message)
 
     @app.exception(Exception)
     async def unexpected(request: Request, exc: Exception) -> HTTPResponse:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(request, 500, "internal_error", "something went wrong on our side")
+        return await error_response(request, 500, "internal_error",
+                                    "something went wrong on our side")

@@ -167,7 +167,17 @@ async def test_disabled_subscriber_loses_access(alice: str, portal_server: Porta
     with portal_server.client() as c:
         r = c.post("/customer/api/login", json={"username": "Alice@x.net",
                                                 "password": "correct horse"})
-    assert r.status_code == 401
+        # the right password is told the account is disabled (issue 18) ...
+        assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled"
+        assert "token" not in r.json()
+        # ... a wrong one gets exactly what a wrong password or an unknown user gets
+        wrong = c.post("/customer/api/login", json={"username": "Alice@x.net",
+                                                    "password": "not it"})
+        unknown = c.post("/customer/api/login", json={"username": "nobody@x.net",
+                                                      "password": "not it"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    assert wrong.json()["error"]["message"] == "wrong username or password"
 
 
 async def test_deleted_subscriber_token_is_refused(alice: str, portal_server: PortalServer):

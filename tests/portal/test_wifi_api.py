@@ -144,6 +144,7 @@ BAD_CHANGES = [
     ({"band": "2.4", "ssid": "x" * 33}, "invalid_ssid"),
     ({"band": "2.4", "ssid": "é" * 17}, "invalid_ssid"),
     ({"band": "2.4", "ssid": "tab\there"}, "invalid_ssid"),
+    ({"band": "2.4", "ssid": "   "}, "invalid_ssid"),  # only spaces (issue 18)
     ({"band": "2.4", "ssid": "ok", "passphrase": "short"}, "invalid_passphrase"),
     ({"band": "2.4", "passphrase": "x" * 64}, "invalid_passphrase"),
     ({"band": "2.4", "passphrase": "naïve-password"}, "invalid_passphrase"),

@@ -21,7 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from portal.core import operators
 from portal.core.auth import lockout, tokens
 from portal.core.auth.keys import KeyRing
-from portal.errors import PortalError, TooManyRequests, Unauthorized
+from portal.errors import Forbidden, PortalError, TooManyRequests, Unauthorized
 from portal.store import journal, radius
 from portal.store.models import Operator, RevokedToken, Subscriber
 from portal.store.tx import transaction
@@ -52,8 +52,14 @@ async def customer_login(username: str, password: str, ip: str, now: datetime,
         ok = hmac.compare_digest((stored or _DUMMY).encode(), password.encode()) \
             and stored is not None
         sub = await Subscriber.get_or_none(username=username) if ok else None
-        if sub is None or sub.status != "active":
+        if sub is None:
             raise _failed(counted, now, policy)
+        if sub.status != "active":
+            # Said only after the right password: a wrong one gets the same answer
+            # whether the account exists, is active or is disabled (no enumeration).
+            # The attempt stays counted, as a failure.
+            raise Forbidden("account_disabled", "your account is disabled; please contact"
+                            " your internet provider")
         token, claims = tokens.issue(ring, username, token_days, now, epoch=sub.token_epoch)
 
         async def done(tx: BaseDBAsyncClient) -> None:

@@ -33,6 +33,9 @@ AUDIT_ACTIONS = {"wifi": "wifi.change", "reboot": "wifi.reboot"}
 def check_ssid(ssid: object) -> str:
     if not isinstance(ssid, str) or not ssid:
         raise PortalError("invalid_ssid", "the network name (SSID) cannot be empty", 422)
+    if not ssid.strip():
+        # a name of only spaces shows as blank in every phone's list (issue 18)
+        raise PortalError("invalid_ssid", "the network name (SSID) cannot be only spaces", 422)
     if len(ssid.encode()) > 32:
         raise PortalError("invalid_ssid", "the network name (SSID) can be at most 32 bytes "
                           "(fewer characters if you use accents or emoji)", 422)

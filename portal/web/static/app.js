@@ -11,6 +11,8 @@
 
   function token() { return localStorage.getItem(TOKEN_KEY); }
 
+  // The one fetch helper: a network failure (offline, server down) rejects with an
+  // Error whose `offline` flag says which; any HTTP answer resolves {status, data}.
   async function api(path, options) {
     const opts = Object.assign({ headers: {} }, options || {});
     const t = token();
@@ -19,7 +21,16 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(opts.body);
     }
-    const res = await fetch(path, opts);
+    let res;
+    try {
+      res = await fetch(path, opts);
+    } catch (e) {
+      const err = new Error(navigator.onLine === false ? "You are offline."
+        : "Could not reach the server.");
+      err.offline = navigator.onLine === false;
+      err.network = true;
+      throw err;
+    }
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
     if (res.status === 401 && page !== "login") {
@@ -28,15 +39,42 @@
     }
     return { status: res.status, data: data };
   }
-  window.ispedge = { api: api, token: token };
+  function errorMessage(res, fallback) {
+    return (res && res.data && res.data.error && res.data.error.message) || fallback;
+  }
+  // The data of a 200 answer, or an Error carrying the server's message (for load()).
+  function need(res, fallback) {
+    if (res.status === 200) return res.data;
+    const err = new Error(errorMessage(res, fallback || "Something went wrong (" + res.status + ")."));
+    err.status = res.status;
+    throw err;
+  }
+  window.ispedge = { api: api, token: token, need: need, errorMessage: errorMessage };
 
+  // One number formatter for the whole portal: grouping and decimals by locale.
+  function number(x, digits) {
+    const d = digits === undefined ? 1 : digits;
+    return Number(x).toLocaleString(undefined, { minimumFractionDigits: 0, maximumFractionDigits: d });
+  }
   function money(cents, currency) {
     return (cents / 100).toLocaleString(undefined, { style: "currency", currency: currency || "USD" });
   }
   function speed(kbps) {
-    return kbps >= 1000 ? (kbps / 1000).toLocaleString() + " Mbps" : kbps + " kbps";
+    return kbps >= 1000 ? number(kbps / 1000, 1) + " Mbps" : number(kbps, 0) + " kbps";
   }
-  function gb(bytes) { return (bytes / 1e9).toLocaleString(undefined, { maximumFractionDigits: 2 }) + " GB"; }
+  function mbps(bps) { return number(bps / 1e6, 1); }
+  function gb(bytes) {
+    const v = bytes / 1e9;
+    return number(v, v >= 100 ? 0 : v >= 10 ? 1 : 2) + " GB";
+  }
+  function ago(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 86400) return Math.floor(s / 3600) + " h ago";
+    return Math.floor(s / 86400) + " days ago";
+  }
+  function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
   function countdown(seconds) {
     if (seconds <= 0) return "Expired";
     const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
@@ -44,7 +82,8 @@
     return d > 0 ? d + " days " + h + " h" : h + " h " + m + " min";
   }
   function setText(id, text) { const el = document.getElementById(id); if (el) el.textContent = text; }
-  window.ispedge.fmt = { money: money, speed: speed, gb: gb, countdown: countdown, setText: setText };
+  window.ispedge.fmt = { number: number, money: money, speed: speed, mbps: mbps, gb: gb, ago: ago,
+    when: when, countdown: countdown, setText: setText };
 
   function applyBranding(b) {
     if (!b) return;
@@ -61,13 +100,28 @@
   if (page === "login") {
     if (token()) { location.href = "/customer/"; return; }
     const form = document.getElementById("login-form");
+    const show = document.getElementById("show-password");
+    show.addEventListener("click", function () {
+      const pw = document.getElementById("password");
+      const visible = pw.type === "password";
+      pw.type = visible ? "text" : "password";
+      show.textContent = visible ? "Hide" : "Show";
+      show.setAttribute("aria-pressed", String(visible));
+    });
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
       const err = document.getElementById("login-error");
       err.hidden = true;
-      const res = await api("/customer/api/login", { method: "POST", body: {
-        username: document.getElementById("username").value,
-        password: document.getElementById("password").value } });
+      let res;
+      try {
+        res = await api("/customer/api/login", { method: "POST", body: {
+          username: document.getElementById("username").value,
+          password: document.getElementById("password").value } });
+      } catch (e) {
+        err.textContent = e.message + " Please try again.";
+        err.hidden = false;
+        return;
+      }
       if (res.status === 200 && res.data && res.data.token) {
         localStorage.setItem(TOKEN_KEY, res.data.token);
         location.href = "/customer/";
@@ -94,35 +148,180 @@
   let meData = null;
   window.ispedge.onMe = function (fn) { if (meData) fn(meData); else meHandlers.push(fn); };
   window.ispedge.reloadMe = loadMe;
+  // Tab icons: inline SVG drawn with paths (no text glyphs, no extra requests).
+  const ICONS = {
+    dashboard: "M4 15a8 8 0 0 1 16 0 M12 15l4.5-4.5 M4 19h16",
+    usage: "M5 20V12 M12 20V5 M19 20v-9 M3 20h18",
+    plans: "M7 4L3 8l4 4 M3 8h14 M17 12l4 4-4 4 M21 16H7",
+    data: "M12 3v11 M7.5 9.5L12 14l4.5-4.5 M5 19h14",
+    wifi: "M2.5 9a14 14 0 0 1 19 0 M5.5 12.5a9.5 9.5 0 0 1 13 0 M8.5 16a5 5 0 0 1 7 0 M12 19.5v.01",
+    invoices: "M6 3h9l4 4v14H6z M15 3v4h4 M9 12h7 M9 16h7",
+    support: "M4 5h16v11H10l-5 4v-4H4z M8 9h8 M8 12h5",
+    parental: "M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6z M9 12l2 2 4-4",
+    more: "M5 12h.01 M12 12h.01 M19 12h.01"
+  };
+  const SVGNS = "http://www.w3.org/2000/svg";
+  function icon(name) {
+    const svg = document.createElementNS(SVGNS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "tab-icon icon-" + name);
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    const path = document.createElementNS(SVGNS, "path");
+    path.setAttribute("d", ICONS[name] || ICONS.more);
+    svg.appendChild(path);
+    return svg;
+  }
+  window.ispedge.icon = icon;
+  const BAR_SLOTS = 4;  // on a phone: four tabs + "More" when there are more than five
+  function tabLink(t) {
+    const a = document.createElement("a");
+    a.href = t.url;
+    a.className = "tab";
+    a.dataset.tab = t.name;
+    if (t.name === page) { a.classList.add("active"); a.setAttribute("aria-current", "page"); }
+    const label = document.createElement("span");
+    label.className = "tab-label";
+    label.textContent = t.label;
+    a.append(icon(t.name), label);
+    return a;
+  }
   function buildNav(tabs) {
     const nav = document.getElementById("tabs");
     if (!nav) return;
     nav.textContent = "";
+    // Which tabs the phone bar shows: the first four, with the current tab taking
+    // the fourth place when it is further down, so it is always visible and marked.
+    let inBar = tabs.map(function (t) { return t.name; });
+    if (tabs.length > BAR_SLOTS + 1) {
+      inBar = inBar.slice(0, BAR_SLOTS);
+      if (inBar.indexOf(page) < 0 && tabs.some(function (t) { return t.name === page; })) {
+        inBar[BAR_SLOTS - 1] = page;
+      }
+    }
+    const list = document.createElement("div");
+    list.className = "tab-list";
+    const sheet = document.createElement("div");
+    sheet.className = "more-sheet";
+    sheet.id = "more-sheet";
+    sheet.hidden = true;
     tabs.forEach(function (t) {
-      const a = document.createElement("a");
-      a.href = t.url;
-      a.className = "tab" + (t.name === page ? " active" : "");
-      a.dataset.tab = t.name;
-      const icon = document.createElement("span");
-      icon.className = "tab-icon";
-      icon.textContent = t.icon;
+      const a = tabLink(t);
+      if (inBar.indexOf(t.name) < 0) {
+        a.classList.add("overflow");
+        sheet.appendChild(tabLink(t));
+      }
+      list.appendChild(a);
+    });
+    nav.appendChild(list);
+    nav.dataset.count = String(tabs.length);
+    if (sheet.childElementCount) {
+      const more = document.createElement("button");
+      more.type = "button";
+      more.className = "tab more";
+      more.id = "more-button";
+      more.setAttribute("aria-expanded", "false");
+      more.setAttribute("aria-controls", "more-sheet");
       const label = document.createElement("span");
       label.className = "tab-label";
-      label.textContent = t.label;
-      a.append(icon, label);
-      nav.appendChild(a);
+      label.textContent = "More";
+      more.append(icon("more"), label);
+      function setOpen(open) {
+        sheet.hidden = !open;
+        more.setAttribute("aria-expanded", String(open));
+        nav.classList.toggle("open", open);
+      }
+      more.addEventListener("click", function () { setOpen(sheet.hidden); });
+      document.addEventListener("keydown", function (ev) {
+        if (ev.key === "Escape" && !sheet.hidden) { setOpen(false); more.focus(); }
+      });
+      document.addEventListener("click", function (ev) {
+        if (!sheet.hidden && !nav.contains(ev.target)) setOpen(false);
+      });
+      list.appendChild(more);
+      nav.appendChild(sheet);
+    }
+  }
+
+  // Loading, error and offline states of a page, in one banner at the top of the
+  // content. ix.load(fn) runs a tab's loader (an async function that throws on
+  // failure, see need()); every failed loader is run again by "Try again".
+  const failed = new Set();
+  let pending = 0, lastError = null;
+  function stateBox() { return document.getElementById("page-state"); }
+  function renderState() {
+    const box = stateBox();
+    let state = "ready";
+    if (failed.size) state = lastError && lastError.offline ? "offline" : "error";
+    else if (pending) state = "loading";
+    document.body.dataset.state = state;
+    if (!box) return;
+    box.className = "page-state wide state-" + state;
+    box.hidden = state === "ready";
+    const text = box.querySelector(".state-text");
+    const retry = box.querySelector(".state-retry");
+    if (state === "loading") text.textContent = "Loading…";
+    if (state === "offline") text.textContent = "You are offline. Check your connection, then try again.";
+    if (state === "error") text.textContent = (lastError && lastError.message) || "Something went wrong.";
+    retry.hidden = state !== "error" && state !== "offline";
+  }
+  function load(fn, opts) {
+    const quiet = opts && opts.quiet;
+    if (!quiet) pending++;
+    renderState();
+    return Promise.resolve().then(fn).then(function () {
+      failed.delete(fn);
+    }, function (err) {
+      failed.add(fn);
+      lastError = err instanceof Error ? err : new Error(String(err));
+    }).then(function () {
+      if (!quiet) pending--;
+      renderState();
     });
   }
+  function retryAll() {
+    const fns = Array.from(failed);
+    failed.clear();
+    lastError = null;
+    if (!fns.length) { location.reload(); return; }
+    fns.forEach(function (fn) { load(fn); });
+  }
+  window.ispedge.load = load;
+  window.ispedge.failed = function (err) {  // an action failed outside a loader
+    lastError = err;
+    failed.add(function () { location.reload(); });
+    renderState();
+  };
+  (function wireState() {
+    const box = stateBox();
+    if (box) box.querySelector(".state-retry").addEventListener("click", retryAll);
+  })();
+  window.addEventListener("online", function () {
+    if (failed.size && lastError && lastError.offline) retryAll();
+  });
+  // A promise nobody awaited must not die silently in the console: show it.
+  window.addEventListener("unhandledrejection", function (ev) {
+    ev.preventDefault();
+    const err = ev.reason instanceof Error ? ev.reason : new Error("Something went wrong.");
+    if (!err.network) console.warn(err);
+    window.ispedge.failed(err);
+  });
+  // A button or message that appears below the fold (or under the phone's bottom
+  // bar) is brought into view.
+  window.ispedge.reveal = function (el) {
+    if (!el) return;
+    el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  };
+
   function loadMe() {
     return api("/customer/api/me").then(function (res) {
-      if (res.status !== 200) return;
-      meData = res.data;
+      meData = need(res, "Could not load your account.");
       applyBranding(meData.branding);
       buildNav(meData.tabs || []);
       meHandlers.splice(0).forEach(function (fn) { fn(meData); });
     });
   }
-  if (page && page !== "login") loadMe();
+  if (page && page !== "login" && page !== "error") load(loadMe);
 
   // Installable on a phone home screen: the worker caches only the static shell.
   if ("serviceWorker" in navigator) {

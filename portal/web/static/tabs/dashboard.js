@@ -1,15 +1,17 @@
-// Dashboard tab: live Mbps (every 3 s), usage rings, plan card with FUP tier,
-// balance and expiry countdown. DOM built with textContent only.
+// Dashboard tab: live Mbps (every 3 s) with its age and source, usage rings with the
+// fair-use thresholds, plan card with FUP tier, balance and expiry countdown.
+// DOM built with textContent only.
 "use strict";
 (function () {
-  const f = window.ispedge.fmt;
-  const api = window.ispedge.api;
+  const ix = window.ispedge, f = ix.fmt;
+  const api = ix.api;
   const SVG = "http://www.w3.org/2000/svg";
   const LIVE_MS = 3000, SUMMARY_MS = 30000;
+  const SOURCES = { accounting: "from your router's accounting reports",
+    shaper: "measured at our network edge" };
+  let live = null, liveAt = 0, liveFailed = false;
 
-  function mbps(bps) { return (bps / 1e6).toFixed(1); }
-
-  function ring(id, used, limit) {
+  function ring(id, used, limit, ticks) {
     const svg = document.querySelector("#" + id + " svg");
     if (!svg) return;
     svg.textContent = "";
@@ -24,6 +26,19 @@
       el.setAttribute("cx", "60"); el.setAttribute("cy", "60"); el.setAttribute("r", String(r));
       svg.appendChild(el);
     });
+    // a tick on the ring at each fair-use threshold inside it (the ring starts at 12 o'clock
+    // in usage.css: rotate(-90deg))
+    (ticks || []).forEach(function (at) {
+      if (!(limit > 0) || at <= 0 || at > limit) return;
+      const a = 2 * Math.PI * at / limit;
+      const line = document.createElementNS(SVG, "line");
+      line.setAttribute("class", "threshold");
+      line.setAttribute("x1", String(60 + 42 * Math.cos(a)));
+      line.setAttribute("y1", String(60 + 42 * Math.sin(a)));
+      line.setAttribute("x2", String(60 + 58 * Math.cos(a)));
+      line.setAttribute("y2", String(60 + 58 * Math.sin(a)));
+      svg.appendChild(line);
+    });
   }
 
   function setBytes(id, bytes) {
@@ -33,27 +48,49 @@
     el.textContent = f.gb(bytes);
   }
 
+  function rate(t) { return f.speed(t.down_kbps).replace(" Mbps", "") + "/" + f.speed(t.up_kbps); }
+  // "200 GB, then 10/5 Mbps; 300 GB, then 2/1 Mbps"
+  function thresholds(tiers, period) {
+    return tiers.filter(function (t) { return t.period === period; }).map(function (t) {
+      const both = t.down_kbps >= 1000 && t.up_kbps >= 1000;
+      return f.gb(t.threshold_bytes) + ", then " +
+        (both ? rate(t) : f.speed(t.down_kbps) + "/" + f.speed(t.up_kbps));
+    }).join("; ");
+  }
+
   function fupText(fup) {
-    if (!fup.tier) return "Full speed (no FUP tier)";
-    return "FUP tier " + fup.tier + " (" + fup.period + "): " + f.speed(fup.down_kbps) + " / " +
+    if (!fup.tier) return "Full speed (no fair-use reduction now)";
+    return "Fair-use tier " + fup.tier + " (" + fup.period + "): " + f.speed(fup.down_kbps) + " / " +
       f.speed(fup.up_kbps);
   }
 
   function renderSummary(d) {
+    const tiers = d.fup_tiers || [];
     const today = d.today.bytes_in + d.today.bytes_out;
     const cycle = d.cycle.bytes_in + d.cycle.bytes_out;
     setBytes("today-used", today);
     setBytes("cycle-used", cycle);
+    const daily = thresholds(tiers, "daily"), monthly = thresholds(tiers, "monthly");
     f.setText("today-limit", d.today.limit_bytes ? "of " + f.gb(d.today.limit_bytes) + " fair use" : "no daily limit");
     f.setText("cycle-limit", d.cycle.limit_bytes ? "of " + f.gb(d.cycle.limit_bytes) : "no monthly limit");
-    ring("ring-today", today, d.today.limit_bytes);
-    ring("ring-cycle", cycle, d.cycle.limit_bytes);
+    f.setText("today-fup", daily ? "Daily: " + daily : "");
+    f.setText("cycle-fup", monthly ? "Monthly: " + monthly : "");
+    const at = function (period) {
+      return tiers.filter(function (t) { return t.period === period; })
+        .map(function (t) { return t.threshold_bytes; });
+    };
+    ring("ring-today", today, d.today.limit_bytes, at("daily"));
+    ring("ring-cycle", cycle, d.cycle.limit_bytes, at("monthly").map(function (b) {
+      return b + (d.cycle.bonus_bytes || 0);
+    }));
     f.setText("cycle-start", "Cycle started " + new Date(d.cycle.start).toLocaleDateString() +
       (d.cycle.bonus_bytes ? " · bonus " + f.gb(d.cycle.bonus_bytes) : ""));
     f.setText("plan-name", d.plan.name);
     f.setText("plan-down", f.speed(d.plan.down_kbps));
     f.setText("plan-up", f.speed(d.plan.up_kbps));
     f.setText("plan-quota", d.plan.quota_bytes ? "Quota " + f.gb(d.plan.quota_bytes) : "Unlimited data");
+    f.setText("plan-fup", [daily && "Daily fair use: " + daily, monthly && "Monthly fair use: " + monthly]
+      .filter(Boolean).join(" · ") || "No fair-use limits");
     const fup = document.getElementById("fup-tier");
     fup.dataset.tier = String(d.fup.tier);
     fup.textContent = fupText(d.fup);
@@ -61,34 +98,52 @@
     bal.dataset.cents = String(d.balance_cents);
     bal.textContent = f.money(d.balance_cents, d.currency);
     f.setText("expiry-countdown", f.countdown(d.expires_in_seconds));
-    f.setText("expires-at", new Date(d.expires_at).toLocaleString());
+    f.setText("expires-at", f.when(d.expires_at));
+  }
+
+  function renderAge() {
+    if (!live) return;
+    const parts = [];
+    if (live.sampled_at) parts.push("Measured " + f.ago((Date.now() - Date.parse(live.sampled_at)) / 1000));
+    parts.push("updated " + f.ago((Date.now() - liveAt) / 1000));
+    if (live.source) parts.push(SOURCES[live.source] || live.source);
+    if (liveFailed) parts.push("the latest update failed, retrying");
+    f.setText("live-age", parts.join(" · "));
   }
 
   function renderLive(l) {
+    live = l; liveAt = Date.now();
     const status = document.getElementById("live-status");
     status.dataset.online = String(l.online);
     status.textContent = l.online ? "Online" : "Offline";
     [["live-down", l.down_bps], ["live-up", l.up_bps]].forEach(function (p) {
       const el = document.getElementById(p[0]);
       el.dataset.bps = String(p[1]);
-      el.textContent = l.online ? mbps(p[1]) : "–";
+      el.textContent = l.online ? f.mbps(p[1]) : "–";
     });
     f.setText("live-ip", l.online && l.framed_ip ? "Your address " + l.framed_ip : "");
+    renderAge();
   }
 
   async function summary() {
-    const res = await api("/customer/api/dashboard");
-    if (res.status === 200) renderSummary(res.data);
+    renderSummary(ix.need(await api("/customer/api/dashboard"), "Could not load your dashboard."));
   }
   async function liveTick() {
-    const res = await api("/customer/api/live");
-    if (res.status === 200) renderLive(res.data);
+    try {
+      const res = await api("/customer/api/live");
+      liveFailed = res.status !== 200;
+      if (!liveFailed) renderLive(res.data);
+    } catch (e) {
+      liveFailed = true;
+    }
+    renderAge();
   }
-  window.ispedge.onMe(function (me) {
+  ix.onMe(function (me) {
     f.setText("greeting", "Hello, " + (me.full_name || me.username));
   });
-  summary();
+  ix.load(summary);
   liveTick();
   setInterval(liveTick, LIVE_MS);
-  setInterval(summary, SUMMARY_MS);
+  setInterval(renderAge, 1000);
+  setInterval(function () { ix.load(summary, { quiet: true }); }, SUMMARY_MS);
 })();

@@ -42,12 +42,7 @@
     update();
   }
   async function load() {
-    const res = await ix.api("/customer/api/data");
-    if (res.status !== 200) {
-      showError((res.data && res.data.error && res.data.error.message) || "Unavailable");
-      return;
-    }
-    offer = res.data;
+    offer = ix.need(await ix.api("/customer/api/data"), "Could not load the data offer.");
     render();
   }
   document.getElementById("buy-button").addEventListener("click", function () {
@@ -60,14 +55,23 @@
     document.getElementById("done").hidden = true;
     document.getElementById("confirm").hidden = false;
     document.getElementById("confirm-button").disabled = false;
+    ix.reveal(document.getElementById("confirm"));
   });
   document.getElementById("cancel-button").addEventListener("click", function () {
     document.getElementById("confirm").hidden = true;
   });
   document.getElementById("confirm-button").addEventListener("click", async function () {
     this.disabled = true;
-    const res = await ix.api("/customer/api/data/buy", { method: "POST",
-      headers: { "Idempotency-Key": idemKey }, body: pending });
+    let res;
+    try {
+      res = await ix.api("/customer/api/data/buy", { method: "POST",
+        headers: { "Idempotency-Key": idemKey }, body: pending });
+    } catch (e) {
+      // the same Idempotency-Key on a retry: never bought twice
+      this.disabled = false;
+      showError(e.message + " Your purchase may not have been made; press Confirm to try again.");
+      return;
+    }
     document.getElementById("confirm").hidden = true;
     if (res.status !== 200) {
       showError((res.data && res.data.error && res.data.error.message) || "The purchase failed");
@@ -78,8 +82,10 @@
       ". Extra data this cycle: " + f.gb(r.bonus_bytes) + ". Balance " + money(r.balance_cents) +
       ". Invoice " + r.invoice.number + ".");
     document.getElementById("done").hidden = false;
-    await load();
+    ix.reveal(document.getElementById("done"));
+    await ix.load(load);
   });
   input.addEventListener("input", function () { if (offer) update(); });
-  load();
+  document.getElementById("buy-button").disabled = true;  // until the price is known
+  ix.load(load);
 })();

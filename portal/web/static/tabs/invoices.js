@@ -15,8 +15,11 @@
   }
   async function download(inv) {
     // The token travels only in the header, so fetch the PDF and save the blob.
-    const res = await fetch("/customer/api/invoices/" + inv.id + "/pdf",
-      { headers: { "Authorization": "Bearer " + ix.token() } });
+    let res;
+    try {
+      res = await fetch("/customer/api/invoices/" + inv.id + "/pdf",
+        { headers: { "Authorization": "Bearer " + ix.token() } });
+    } catch (e) { res = { ok: false }; }
     if (!res.ok) { showError("Could not download " + inv.number); return; }
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement("a");
@@ -28,8 +31,7 @@
     setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
   }
   async function load() {
-    const res = await ix.api("/customer/api/invoices");
-    if (res.status !== 200) { showError("Could not load your invoices"); return; }
+    const res = { data: ix.need(await ix.api("/customer/api/invoices"), "Could not load your invoices.") };
     const list = document.getElementById("invoice-list");
     list.textContent = "";
     document.getElementById("empty").hidden = res.data.invoices.length > 0;
@@ -48,5 +50,5 @@
       list.appendChild(li);
     });
   }
-  load();
+  ix.load(load);
 })();

@@ -29,6 +29,15 @@
     box.title = enabled ? "" : "Parental controls are off";
     box.addEventListener("change", function () {
       const toggles = {}; toggles[c.name] = box.checked;
+      if (!master.checked && box.checked) {
+        // Filtering is off: ticking a category turns it on with exactly the ticked
+        // boxes on screen, and says so; nothing comes back that is not shown ticked.
+        document.querySelectorAll("#category-list input[data-category]").forEach(function (b) {
+          toggles[b.dataset.category] = b.checked;
+        });
+        save({ enabled: true, categories: toggles });
+        return;
+      }
       save({ categories: toggles });
     });
     label.appendChild(box);
@@ -40,7 +49,7 @@
     const on = d.categories.filter(function (c) { return c.on; }).map(function (c) { return c.label; });
     document.getElementById("parental-state").textContent = d.enabled
       ? (on.length ? "Blocking: " + on.join(", ") + "." : "On, but no category is chosen.")
-      : "Off: nothing is blocked.";
+      : "Off: nothing is blocked. Ticking a category turns filtering on for the ticked ones.";
     document.getElementById("blocked-total").textContent = String(d.blocked_total_7d);
     const list = document.getElementById("category-list");
     list.replaceChildren.apply(list, d.categories.map(function (c) { return categoryRow(c, d.enabled); }));
@@ -58,19 +67,28 @@
   function failed(res, fallback) {
     showError((res.data && res.data.error && res.data.error.message) || fallback);
   }
-  async function load() {
-    const res = await ix.api("/customer/api/parental");
-    if (res.status !== 200) { failed(res, "Parental controls are unavailable"); return; }
-    showError("");
-    render(res.data);
+  async function load(keepError) {
+    const d = ix.need(await ix.api("/customer/api/parental"), "Parental controls are unavailable.");
+    if (!keepError) showError("");
+    render(d);
   }
   async function save(change) {
     if (busy) return;
     busy = true;
     document.body.dataset.parentalSaving = "1";
     try {
-      const res = await ix.api("/customer/api/parental", { method: "PUT", body: change });
-      if (res.status !== 200) { failed(res, "The change was not saved"); await load(); return; }
+      let res;
+      try {
+        res = await ix.api("/customer/api/parental", { method: "PUT", body: change });
+      } catch (e) {
+        res = { status: 0, data: { error: { message: e.message } } };
+      }
+      if (res.status !== 200) {
+        // show what is really in force again, but keep saying why the change failed
+        failed(res, "The change was not saved");
+        await ix.load(function () { return load(true); }, { quiet: true });
+        return;
+      }
       showError("");
       render(res.data);
     } finally {
@@ -79,5 +97,5 @@
     }
   }
   master.addEventListener("change", function () { save({ enabled: master.checked }); });
-  load();
+  ix.load(load);
 })();

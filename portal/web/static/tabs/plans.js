@@ -44,7 +44,12 @@
   async function preview(planId) {
     showError("");
     document.getElementById("done").hidden = true;
-    const res = await ix.api("/customer/api/plans/quote", { method: "POST", body: { plan_id: planId } });
+    let res;
+    try {
+      res = await ix.api("/customer/api/plans/quote", { method: "POST", body: { plan_id: planId } });
+    } catch (e) {
+      res = { status: 0, data: { error: { message: e.message + " Please try again." } } };
+    }
     const box = document.getElementById("confirm");
     if (res.status !== 200) {
       box.hidden = false;
@@ -52,6 +57,7 @@
       f.setText("confirm-amount", "");
       showError((res.data && res.data.error && res.data.error.message) || "Could not price this change");
       document.getElementById("confirm-button").disabled = true;
+      ix.reveal(box);
       return;
     }
     show(res.data);
@@ -71,15 +77,23 @@
     f.setText("confirm-balance-after", money(quote.balance_after_cents));
     document.getElementById("confirm-button").disabled = false;
     box.hidden = false;
-    box.scrollIntoView({ block: "nearest" });
+    ix.reveal(box);
   }
 
   async function confirm() {
     const button = document.getElementById("confirm-button");
     button.disabled = true;
-    const res = await ix.api("/customer/api/plans/change", { method: "POST",
-      headers: { "Idempotency-Key": idemKey },
-      body: { plan_id: quote.plan_id, quote: quote.quote } });
+    let res;
+    try {
+      res = await ix.api("/customer/api/plans/change", { method: "POST",
+        headers: { "Idempotency-Key": idemKey },
+        body: { plan_id: quote.plan_id, quote: quote.quote } });
+    } catch (e) {
+      // same Idempotency-Key on the retry: the change is never made twice
+      showError(e.message + " The change may not have been made; press Confirm to try again.");
+      button.disabled = false;
+      return;
+    }
     const error = res.data && res.data.error;
     if (res.status === 409 && error && error.quote) {
       // The price moved or the quote expired: show the new price to confirm again.
@@ -101,16 +115,12 @@
     if (r.invoice) text += " Invoice " + r.invoice.number + ".";
     f.setText("done-text", text);
     document.getElementById("done").hidden = false;
-    await load();
+    ix.reveal(document.getElementById("done"));
+    await ix.load(load);
   }
 
   async function load() {
-    const res = await ix.api("/customer/api/plans");
-    if (res.status !== 200) {
-      f.setText("current-plan", (res.data && res.data.error && res.data.error.message) || "Unavailable");
-      return;
-    }
-    state = res.data;
+    state = ix.need(await ix.api("/customer/api/plans"), "Could not load the plans.");
     render();
   }
 
@@ -118,5 +128,5 @@
   document.getElementById("cancel-button").addEventListener("click", function () {
     document.getElementById("confirm").hidden = true;
   });
-  load();
+  ix.load(load);
 })();

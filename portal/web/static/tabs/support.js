@@ -1,7 +1,12 @@
 // Support tab: open a ticket, list tickets, read a thread and reply. Text only via textContent.
 "use strict";
 (function () {
-  const api = window.ispedge.api, setText = window.ispedge.fmt.setText;
+  const ix = window.ispedge, setText = ix.fmt.setText;
+  // A failed send answers like a refused one: the message stays in the form.
+  async function api(path, options) {
+    try { return await ix.api(path, options); }
+    catch (e) { return { status: 0, data: { error: { message: e.message + " Please try again." } } }; }
+  }
   const STATUS_LABEL = { open: "Open", answered: "Answered", closed: "Closed" };
   let current = null;
 
@@ -17,8 +22,7 @@
   function showError(id, text) { const e = document.getElementById(id); e.textContent = text; e.hidden = false; }
 
   async function loadList() {
-    const res = await api("/customer/api/tickets");
-    if (res.status !== 200) return;
+    const res = { data: ix.need(await ix.api("/customer/api/tickets"), "Could not load your tickets.") };
     const list = document.getElementById("tickets");
     list.textContent = "";
     res.data.tickets.forEach(function (t) {
@@ -66,7 +70,7 @@
 
   async function openThread(id) {
     const res = await api("/customer/api/tickets/" + id);
-    if (res.status === 200) renderThread(res.data);
+    if (res.status === 200) { renderThread(res.data); ix.reveal(document.getElementById("thread-card")); }
   }
 
   const category = document.getElementById("ticket-category");
@@ -77,6 +81,7 @@
   document.getElementById("ticket-form").addEventListener("submit", async function (ev) {
     ev.preventDefault();
     document.getElementById("ticket-error").hidden = true;
+    document.getElementById("ticket-sent").hidden = true;
     const res = await api("/customer/api/tickets", { method: "POST", body: {
       category: category.value, subject: document.getElementById("ticket-subject").value,
       message: document.getElementById("ticket-message").value } });
@@ -84,7 +89,11 @@
       document.getElementById("ticket-subject").value = "";
       document.getElementById("ticket-message").value = "";
       renderThread(res.data);
-      loadList();
+      const sent = document.getElementById("ticket-sent");
+      sent.textContent = "Ticket #" + res.data.id + " sent. We will answer here; you can follow it below.";
+      sent.hidden = false;
+      ix.reveal(sent);
+      ix.load(loadList);
     } else showError("ticket-error", errorText(res, "The ticket could not be sent."));
   });
 
@@ -96,9 +105,9 @@
     if (res.status === 200) {
       document.getElementById("reply-message").value = "";
       renderThread(res.data);
-      loadList();
+      ix.load(loadList);
     } else showError("reply-error", errorText(res, "The reply could not be sent."));
   });
 
-  window.ispedge.onMe(loadList);
+  ix.load(loadList);
 })();

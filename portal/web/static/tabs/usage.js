@@ -2,8 +2,8 @@
 // expands into its sessions. Today's numbers refresh while the page is open.
 "use strict";
 (function () {
-  const f = window.ispedge.fmt;
-  const api = window.ispedge.api;
+  const ix = window.ispedge, f = ix.fmt;
+  const api = ix.api;
   const SVG = "http://www.w3.org/2000/svg";
   const REFRESH_MS = 5000;
   const BAR = 18, GAP = 6, HEIGHT = 160, LABEL = 18;
@@ -69,18 +69,20 @@
     if (next && next.classList.contains("sessions-row")) {
       next.remove();
       tr.classList.remove("open");
-      tr.setAttribute("aria-expanded", "false");
+      tr.querySelector("button").setAttribute("aria-expanded", "false");
       return;
     }
     tr.classList.add("open");
-    tr.setAttribute("aria-expanded", "true");
+    tr.querySelector("button").setAttribute("aria-expanded", "true");
     const row = el("tr", "sessions-row");
     const cell = el("td", "sessions-cell");
     cell.colSpan = 4;
     cell.appendChild(el("p", "hint", "Loading sessions…"));
     row.appendChild(cell);
     tr.after(row);
-    const res = await api("/customer/api/usage/" + tr.dataset.day + "/sessions");
+    let res;
+    try { res = await api("/customer/api/usage/" + tr.dataset.day + "/sessions"); }
+    catch (e) { res = { status: 0, data: null }; }
     cell.textContent = "";
     if (res.status !== 200) { cell.appendChild(el("p", "error", "Could not load sessions")); return; }
     if (!res.data.sessions.length) { cell.appendChild(el("p", "hint", "No sessions on this day")); return; }
@@ -113,20 +115,26 @@
     rows.forEach(function (d) {
       const tr = el("tr", "day" + (d.day === data.today ? " today" : ""));
       tr.dataset.day = d.day;
-      tr.tabIndex = 0;
-      tr.setAttribute("aria-expanded", "false");
-      tr.append(el("td", "", label(d.day, data.today)), el("td"), el("td"), el("td"));
+      // The day is a real button (keyboard, screen readers); a tap anywhere on the row works too.
+      const day = el("button", "day-toggle", label(d.day, data.today));
+      day.type = "button";
+      day.setAttribute("aria-expanded", "false");
+      const first = el("td");
+      first.appendChild(day);
+      tr.append(first, el("td"), el("td"), el("td"));
       fillRow(tr, d);
       tr.addEventListener("click", function () { toggle(tr); });
-      tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); toggle(tr); } });
       body.appendChild(tr);
     });
   }
 
   let shownToday = null;
   async function load() {
-    const res = await api("/customer/api/usage");
-    if (res.status !== 200) return;
+    const data = ix.need(await api("/customer/api/usage"), "Could not load your usage.");
+    const res = { data: data };
+    document.getElementById("usage-empty").hidden = data.days.some(function (d) {
+      return d.bytes_in + d.bytes_out > 0;
+    });
     if (shownToday && shownToday !== res.data.today) {
       document.getElementById("usage-rows").textContent = "";  // a new day began
     }
@@ -137,6 +145,6 @@
     if (first) document.getElementById("chart-scroll").scrollLeft = 1e6;
     table(res.data);
   }
-  load();
-  setInterval(load, REFRESH_MS);
+  ix.load(load);
+  setInterval(function () { ix.load(load, { quiet: true }); }, REFRESH_MS);
 })();

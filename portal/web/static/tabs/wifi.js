@@ -1,7 +1,12 @@
 // WiFi tab: router facts, SSIDs per band, change modal (full screen on phones), restart.
 "use strict";
 (function () {
-  const api = window.ispedge.api, setText = window.ispedge.fmt.setText;
+  const ix = window.ispedge, f = ix.fmt, setText = f.setText;
+  const REFRESH_MS = 30000;  // "last contact" follows the router's informs
+  async function api(path, options) {
+    try { return await ix.api(path, options); }
+    catch (e) { return { status: 0, data: { error: { message: e.message + " Please try again." } } }; }
+  }
   const BAND_LABEL = { "2.4": "2.4 GHz", "5": "5 GHz" };
   const STATUS_LABEL = { sending: "Sending…", pending: "Pending", done: "Done",
                          faulted: "Refused by your router", failed: "Not sent" };
@@ -18,17 +23,25 @@
   }
 
   async function load() {
-    const res = await api("/customer/api/wifi");
-    if (res.status !== 200) {
-      setText("wifi-status", errorText(res, "We could not reach your router right now."));
-      return;
+    const status = document.getElementById("wifi-status");
+    let res;
+    try {
+      res = { data: ix.need(await ix.api("/customer/api/wifi"),
+        "We could not reach your router right now.") };
+    } catch (e) {
+      // said on the router card too (e.g. "the router management server cannot be reached")
+      status.textContent = e.message;
+      status.hidden = false;
+      throw e;
     }
     const d = res.data.device;
-    document.getElementById("wifi-status").hidden = true;
+    status.hidden = true;
     document.getElementById("router-facts").hidden = false;
     setText("router-model", [d.manufacturer, d.model].filter(Boolean).join(" "));
     setText("router-serial", d.serial);
-    setText("router-contact", d.last_contact ? new Date(d.last_contact).toLocaleString() : "never");
+    const contact = document.getElementById("router-contact");
+    contact.dataset.at = d.last_contact || "";
+    renderContact();
     document.getElementById("reboot-btn").hidden = false;
     const list = document.getElementById("networks");
     list.textContent = "";
@@ -60,7 +73,9 @@
     li.id = "task-" + t.id;
     const what = t.action === "reboot" ? "Router restart" :
       (BAND_LABEL[t.band] || "") + ": " + t.detail;
-    li.append(el("span", "task-what", what), el("span", "badge", STATUS_LABEL[t.status] || t.status));
+    const at = el("time", "muted task-time", f.when(t.created_at));
+    if (t.created_at) at.dateTime = t.created_at;
+    li.append(el("span", "task-what", what), el("span", "badge", STATUS_LABEL[t.status] || t.status), at);
     if (t.status !== "done" && t.message) li.append(el("span", "task-message", t.message));
     return li;
   }
@@ -72,7 +87,7 @@
     if (old) old.replaceWith(item); else list.prepend(item);
     document.getElementById("tasks-card").hidden = false;
     if (t.status === "pending") poll(t.id, 0);
-    if (t.status === "done") setTimeout(load, 500);
+    if (t.status === "done") setTimeout(function () { ix.load(load, { quiet: true }); }, 500);
   }
 
   function poll(id, tries) {
@@ -114,6 +129,12 @@
     const ssid = document.getElementById("wifi-ssid").value;
     const body = { band: editingBand, passphrase: document.getElementById("wifi-pass").value };
     if (!current || ssid !== current.textContent) body.ssid = ssid;
+    if (body.ssid !== undefined && !ssid.trim()) {
+      save.disabled = false;
+      err.textContent = "The network name cannot be empty or only spaces.";
+      err.hidden = false;
+      return;
+    }
     const res = await api("/customer/api/wifi/changes", { method: "POST", body: body });
     save.disabled = false;
     if (res.status === 200 || res.status === 202) {
@@ -144,5 +165,13 @@
     }
   });
 
-  window.ispedge.onMe(load);
+  function renderContact() {
+    const c = document.getElementById("router-contact");
+    if (!c) return;
+    const at = c.dataset.at;
+    c.textContent = at ? f.when(at) + " (" + f.ago((Date.now() - Date.parse(at)) / 1000) + ")" : "never";
+  }
+  ix.load(load);
+  setInterval(renderContact, 10000);
+  setInterval(function () { ix.load(load, { quiet: true }); }, REFRESH_MS);
 })();
