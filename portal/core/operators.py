@@ -64,7 +64,7 @@ class ScryptBudget:
     (tests/security/test_web_abuse.py: with one slot but no budget, 40 flooders kept a
     core busy and the test client's /me p99 reached 117 ms on the 2-core CI machine.)"""
 
-    def __init__(self, per_s: float = 4.0, burst: float = 4.0) -> None:
+    def __init__(self, per_s: float = 4.0, burst: float = 10.0) -> None:
         self.per_s, self.burst = per_s, burst
         self.tokens, self.at = burst, time.monotonic()
 

@@ -52,9 +52,10 @@
   window.ispedge = { api: api, token: token, need: need, errorMessage: errorMessage };
 
   // One number formatter for the whole portal: grouping and decimals by locale.
-  function number(x, digits) {
+  // fixed: always `digits` decimals (a live figure must not change width: 8.0, 8.3).
+  function number(x, digits, fixed) {
     const d = digits === undefined ? 1 : digits;
-    return Number(x).toLocaleString(undefined, { minimumFractionDigits: 0, maximumFractionDigits: d });
+    return Number(x).toLocaleString(undefined, { minimumFractionDigits: fixed ? d : 0, maximumFractionDigits: d });
   }
   function money(cents, currency) {
     return (cents / 100).toLocaleString(undefined, { style: "currency", currency: currency || "USD" });
@@ -62,7 +63,7 @@
   function speed(kbps) {
     return kbps >= 1000 ? number(kbps / 1000, 1) + " Mbps" : number(kbps, 0) + " kbps";
   }
-  function mbps(bps) { return number(bps / 1e6, 1); }
+  function mbps(bps) { return number(bps / 1e6, 1, true); }
   function gb(bytes) {
     const v = bytes / 1e9;
     return number(v, v >= 100 ? 0 : v >= 10 ? 1 : 2) + " GB";
