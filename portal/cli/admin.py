@@ -69,6 +69,9 @@ async def reseller_set(args: argparse.Namespace, config: Config) -> int:
             args.name, allow_plan_change=args.allow_plan_change,
             allow_downgrade_refund=args.downgrade_refund, price_per_gb=args.price_per_gb,
             parental_enabled=args.parental, tax_rate=args.tax_rate, currency=args.currency,
+            allow_self_renewal=args.self_renewal,
+            payment_instructions=args.payment_instructions,
+            payment_contact=args.payment_contact,
         )
         print(f"reseller {r.name} settings updated")
         return 0
@@ -192,11 +195,22 @@ async def subscriber_set_status(args: argparse.Namespace, config: Config) -> int
 
 @command("subscriber renew")
 async def subscriber_renew(args: argparse.Namespace, config: Config) -> int:
-    from portal.core import subscribers
+    from datetime import UTC, datetime
+
+    from portal.core import renewal
+    from portal.core.money import fmt
 
     async def run() -> int:
-        sub = await subscribers.renew(args.username, args.days)
-        print(f"{args.username} renewed until {sub.expires_at:%Y-%m-%d %H:%M} UTC")
+        paid_by = "cash" if args.paid else "free" if args.free else "wallet"
+        result, _ = await renewal.renew_username(
+            args.username, datetime.now(UTC), paid_by=paid_by,
+            reference=args.paid or args.free or "", days=args.days)
+        r = result["renewal"]
+        when = "next cycle paid" if r["next_cycle_paid"] else "renewed now"
+        print(f"{args.username} {when}: {r['starts_at'][:16]} to {r['expires_at'][:16]} UTC,"
+              f" {r['paid_by']} {fmt(r['amount_cents'])} {result['currency']}"
+              + (f", invoice {result['invoice']['number']}" if result["invoice"] else "")
+              + (f", receipt {result['receipt']['number']}" if result["receipt"] else ""))
         return 0
 
     return await with_db(config, run)

@@ -76,7 +76,8 @@ async def configure(
     name: str, *, allow_plan_change: bool | None = None,
     allow_downgrade_refund: bool | None = None, price_per_gb: str | None = None,
     parental_enabled: bool | None = None, tax_rate: str | None = None,
-    currency: str | None = None,
+    currency: str | None = None, allow_self_renewal: bool | None = None,
+    payment_instructions: str | None = None, payment_contact: str | None = None,
 ) -> Reseller:
     r = await get_reseller(name)
     # Column values, also the audit's detail keywords.
@@ -97,6 +98,15 @@ async def configure(
         if not bp.is_finite() or bp < 0 or bp > 10000 or bp != bp.to_integral_value():
             raise PortalError("invalid_tax_rate", "tax rate is a percentage 0-100, 2 decimals")
         fields["tax_rate_bp"] = int(bp)
+    if allow_self_renewal is not None:
+        fields["allow_self_renewal"] = allow_self_renewal
+    for key, value, most in (("payment_instructions", payment_instructions, 1000),
+                             ("payment_contact", payment_contact, 200)):
+        if value is not None:
+            if len(value) > most or not all(c.isprintable() or c == "\n" for c in value):
+                raise PortalError(f"invalid_{key}", f"{key.replace('_', ' ')}: at most {most}"
+                                  " printable characters")
+            fields[key] = value.strip()
     if currency is not None:
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise PortalError("invalid_currency", "currency is a 3-letter ISO code, e.g. USD")

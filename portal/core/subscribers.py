@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from portal.core import wallet
+from portal.core.billing.invoices import Line, issue
 from portal.errors import Conflict, NotFound, PortalError
 from portal.speed import effective
 from portal.store import db, journal, radius
@@ -261,33 +262,6 @@ async def set_status(username: str, status: str, actor: str = "operator:cli",
     await transaction(change, lock=username)
 
 
-async def renew(username: str, days: int | None = None, actor: str = "operator:cli",
-                now: datetime | None = None) -> Subscriber:
-    """Start a new billing cycle: from the old expiry if still running, else from now.
-
-    The effective speed (out of suspension, usage tiers of the new cycle) goes to
-    radreply in the same transaction, so a reconnect gets it at once.
-    """
-    if days is not None and not 1 <= days <= 3660:
-        raise PortalError("invalid_days", "renewal length must be 1-3660 days")
-    at = now or datetime.now(UTC)
-
-    async def change(tx: BaseDBAsyncClient) -> Subscriber:
-        sub = await _locked(tx, username)
-        plan = await sub.plan
-        length = timedelta(days=days if days is not None else plan.period_days)
-        start = max(sub.expires_at, at)
-        sub.cycle_start, sub.expires_at = start, start + length
-        await sub.save(using_db=tx, update_fields=["cycle_start", "expires_at"])
-        await effective.write(tx, username, at, "status", status=sub.status, renewed=True,
-                              expires_at=sub.expires_at.isoformat())
-        await journal.audit(tx, actor, "subscriber.renew", username,
-                            expires_at=sub.expires_at.isoformat())
-        return sub
-
-    return await transaction(change, lock=username)
-
-
 async def _locked(tx: BaseDBAsyncClient, username: str) -> Subscriber:
     """The subscriber read inside the use case's transaction (locked on PostgreSQL)."""
     sub = await Subscriber.filter(username=username).using_db(tx).first()
@@ -305,7 +279,13 @@ async def credit(
 
     async def add(tx: BaseDBAsyncClient) -> int:
         sub = await _locked(tx, username)
+        reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
         entry = await wallet.credit(tx, sub.id, amount_cents, "credit", reference, actor)
+        # Money received gets a receipt (no tax: the tax is on what it later buys).
+        receipt = await issue(tx, sub, reseller, "receipt", [Line(
+            "Wallet credit" + (f" — {reference}" if reference else ""), amount_cents)],
+            datetime.now(UTC))
+        await wallet.set_reference(tx, entry.id, receipt.number)
         await journal.record(tx, username, "wallet", balance_cents=entry.balance_after_cents)
         await journal.audit(tx, actor, "wallet.credit", username, amount_cents=amount_cents)
         return entry.balance_after_cents

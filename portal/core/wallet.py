@@ -83,3 +83,36 @@ async def _entry(subscriber_id: int, amount_cents: int, balance_after_cents: int
         [subscriber_id, amount_cents, balance_after_cents, reason, reference, actor,
          db.db_time(timezone.localtime())])
     return Posted(int(rows[0]["id"]), balance_after_cents)
+
+
+# What each ledger reason is called in the wallet view (one name per movement).
+KINDS = {"credit": "operator credit", "payment": "payment", "topup": "data purchase",
+         "plan_change": "plan-change charge", "plan_refund": "plan-change refund",
+         "renewal": "renewal"}
+PAGE_MAX = 100
+
+
+async def history(subscriber_id: int, before_id: int | None = None,
+                  limit: int = 50) -> dict[str, object]:
+    """One page of the subscriber's ledger, newest first: date, kind, amount, balance after
+    and the document (its number) each movement issued. `next_before` pages on (keyset)."""
+    limit = max(1, min(limit, PAGE_MAX))
+    rows = await db.fetch(
+        "SELECT w.id, w.created_at, w.reason, w.amount_cents, w.balance_after_cents,"
+        " w.reference, i.id AS document_id, i.kind AS document_kind"
+        " FROM wallet_entries w LEFT JOIN invoices i"
+        " ON i.subscriber_id = w.subscriber_id AND i.number = w.reference"
+        " WHERE w.subscriber_id = ?" + (" AND w.id < ?" if before_id else "") +
+        " ORDER BY w.id DESC LIMIT ?",
+        [subscriber_id, *([before_id] if before_id else []), limit + 1])
+    entries = [{
+        "id": int(r["id"]), "created_at": db.from_db_time(r["created_at"]).isoformat(),
+        "kind": str(r["reason"]), "label": KINDS.get(str(r["reason"]), str(r["reason"])),
+        "amount_cents": int(r["amount_cents"]),
+        "balance_after_cents": int(r["balance_after_cents"]),
+        "document": None if r["document_id"] is None else {
+            "id": int(r["document_id"]), "number": str(r["reference"]),
+            "kind": str(r["document_kind"])},
+    } for r in rows[:limit]]
+    return {"entries": entries,
+            "next_before": entries[-1]["id"] if len(rows) > limit else None}

@@ -36,7 +36,7 @@ from portal.config import Config
 from portal.enforcer import ownership
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.settings import Settings
-from portal.speed import effective, facts, rules
+from portal.speed import effective, facts, rollover, rules
 from portal.store import boxes, db, follow, journal
 from portal.store.follow import read_batch, start_cursor
 from portal.store.tx import DAEMON_BUDGET_S, transaction
@@ -200,6 +200,9 @@ class Enforcer:
         report = PassReport()
         now_dt = datetime.now(UTC)
         now = now_dt.timestamp()
+        # A cycle that ended with a prepaid one waiting rolls over to it before any
+        # speed is decided: the subscriber is never suspended at a paid expiry.
+        await rollover.roll_over_due(now_dt, origin=journal.ENFORCER)
         # In flight when the state is read: its result may be written before the check
         # below, while `recorded` still shows the state from before the send.
         inflight_before = dict(self.inflight)

@@ -1,16 +1,22 @@
-"""Invoices tab: the subscriber's own invoices and credit notes, as a list and as PDF."""
+"""Invoices tab: the subscriber's wallet (every money movement, its document), invoices,
+credit notes and receipts as a list and as PDF, and "Renew now" where the reseller allows it."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json, raw
 
-from portal.core.billing import invoices, pdf
+from portal.core import renewal, wallet
+from portal.core.billing import idempotency, invoices, pdf
+from portal.core.billing.quantity import parse_cents
+from portal.errors import PortalError
 from portal.store.models import Reseller
-from portal.web import auth, branding, tabs
+from portal.web import apidoc, auth, branding, tabs
 from portal.web.pages import render
+from portal.web.request import client_address, json_body
 
 bp = Blueprint("invoices")
 
@@ -42,3 +48,50 @@ async def invoice_pdf(request: Request, invoice_id: int) -> HTTPResponse:
     body = await asyncio.to_thread(pdf.render, invoice, lines)
     return raw(body, content_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
+
+
+def _int_arg(request: Request, name: str, default: int | None) -> int | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise PortalError("invalid_" + name, f"{name} must be a positive whole number")
+    return int(value)
+
+
+@bp.get("/customer/api/wallet")
+@auth.customer
+@tabs.requires("invoices")
+async def wallet_view(request: Request) -> HTTPResponse:
+    """The balance, one page of money movements (?before=<id>&limit=<n>), what is prepaid,
+    the renewal offer and how to pay the reseller."""
+    sub = request.ctx.subscriber
+    reseller = await sub.reseller
+    plan = await sub.plan
+    page = await wallet.history(sub.id, _int_arg(request, "before", None),
+                                _int_arg(request, "limit", 50) or 50)
+    return json({
+        **page, "balance_cents": sub.balance_cents, "currency": reseller.currency,
+        "expires_at": sub.expires_at.isoformat(), "cycle_start": sub.cycle_start.isoformat(),
+        "next_cycle": await renewal.next_cycle(sub.id),
+        "renewal": {"self_service": reseller.allow_self_renewal, "plan": plan.name,
+                    "price_cents": plan.price_cents, "period_days": plan.period_days},
+        "payment": {"instructions": reseller.payment_instructions,
+                    "contact": reseller.payment_contact},
+    })
+
+
+@bp.post("/customer/api/renew")
+@apidoc.body(apidoc.obj((), amount_cents=apidoc.INTEGER))
+@auth.customer
+@tabs.requires("invoices")
+async def renew(request: Request) -> HTTPResponse:
+    """Renew now from the wallet (reseller's allow_self_renewal); Idempotency-Key honoured."""
+    body = json_body(request)
+    sub = request.ctx.subscriber
+    claim = idempotency.claim_from(request.headers.get("idempotency-key"), request.path, body)
+    previewed = parse_cents(body["amount_cents"]) if "amount_cents" in body else None
+    result, replayed = await renewal.renew(
+        sub.id, datetime.now(UTC), paid_by="wallet", actor=f"customer:{sub.username}",
+        self_service=True, previewed_cents=previewed, claim=claim, ip=client_address(request))
+    return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)

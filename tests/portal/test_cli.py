@@ -173,10 +173,16 @@ def test_logo_validation(acme, tmp_path):
     assert "at most" in acme("reseller", "brand", "acme", "--logo", str(huge), ok=False).stderr
 
 
-def test_renew_extends_the_subscription(acme):
+def test_renew_prepays_the_next_cycle_from_the_wallet_cash_or_free(acme):
     before = json.loads(acme("subscriber", "show", "ali@acme.net", "--json").stdout)
-    out = acme("subscriber", "renew", "ali@acme.net", "--days", "10").stdout
-    assert "renewed until" in out
+    short = acme("subscriber", "renew", "ali@acme.net", ok=False)
+    assert short.returncode == 1 and "more is needed" in short.stderr
+    out = acme("subscriber", "renew", "ali@acme.net", "--paid", "R-1").stdout
+    assert "next cycle paid" in out and "receipt INV-" in out and "invoice INV-" in out
+    out = acme("subscriber", "renew", "ali@acme.net", "--free", "outage", "--days", "10").stdout
+    assert "next cycle paid" in out and "free 0.00" in out
     after = json.loads(acme("subscriber", "show", "ali@acme.net", "--json").stdout)
-    assert after["cycle_start"] == before["expires_at"]
+    # The running cycle is untouched (no future cycle start).
+    assert after["cycle_start"] == before["cycle_start"]
+    assert after["expires_at"] == before["expires_at"]
     assert acme("subscriber", "renew", "ali@acme.net", "--days", "-1", ok=False).returncode == 2

@@ -76,7 +76,7 @@ async def test_plan_change_writes_the_new_plans_effective_speed(
 async def test_renewing_an_expired_subscriber_lifts_the_suspension_in_radreply(acme: None):
     from datetime import timedelta
 
-    from portal.core import subscribers
+    from portal.core import renewal
     from portal.store.models import ChangeJournal, Subscriber
 
     sub = await customer("late@x")
@@ -85,21 +85,27 @@ async def test_renewing_an_expired_subscriber_lifts_the_suspension_in_radreply(a
                                               expires_at=now - timedelta(days=10))
     # What the enforcer wrote when the subscription expired.
     await RadReply.filter(username="late@x").update(value="256k/256k")
-    renewed = await subscribers.renew("late@x", now=now)
+    await renewal.renew_username("late@x", now, paid_by="free", reference="test")
+    renewed = await Subscriber.get(id=sub.id)
     assert renewed.cycle_start == now and renewed.expires_at == now + timedelta(days=30)
     assert await _reply("late@x") == PLAN
     assert await ChangeJournal.filter(username="late@x", kind="status").count() == 1
 
 
-async def test_renewing_early_extends_from_the_current_expiry(acme: None):
+async def test_renewing_early_prepays_the_next_cycle_and_keeps_this_one(acme: None):
+    # The rule replaced "extends from the current expiry by moving cycle_start" (issue 19).
     from datetime import timedelta
 
-    from portal.core import subscribers
+    from portal.core import renewal
+    from portal.store.models import Subscriber
 
     sub = await customer("early@x")
-    renewed = await subscribers.renew("early@x", days=7)
-    assert renewed.cycle_start == sub.expires_at
-    assert renewed.expires_at == sub.expires_at + timedelta(days=7)
+    result, _ = await renewal.renew_username("early@x", datetime.now(UTC), paid_by="free",
+                                             reference="test", days=7)
+    renewed = await Subscriber.get(id=sub.id)
+    assert (renewed.cycle_start, renewed.expires_at) == (sub.cycle_start, sub.expires_at)
+    assert result["renewal"]["starts_at"] == sub.expires_at.isoformat()
+    assert result["renewal"]["expires_at"] == (sub.expires_at + timedelta(days=7)).isoformat()
 
 
 async def test_reactivation_writes_the_effective_speed(acme: None):
@@ -114,9 +120,10 @@ async def test_reactivation_writes_the_effective_speed(acme: None):
 
 
 async def test_renew_refuses_a_nonsense_length(acme: None):
-    from portal.core import subscribers
+    from portal.core import renewal
     from portal.errors import PortalError
 
     await customer("odd@x")
     with pytest.raises(PortalError, match="1-3660 days"):
-        await subscribers.renew("odd@x", days=0)
+        await renewal.renew_username("odd@x", datetime.now(UTC), paid_by="free",
+                                     reference="test", days=0)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.core import parental, subscribers, tickets, topups
+from portal.core import parental, renewal, subscribers, tickets, topups
 from portal.core.billing import plan_change
 from portal.store import tx
 from portal.store.models import (
@@ -89,7 +89,8 @@ async def _credit(sub: Subscriber) -> object:
 
 
 async def _renew(sub: Subscriber) -> object:
-    return await subscribers.renew(sub.username)
+    return await renewal.renew_username(sub.username, datetime.now(UTC), paid_by="free",
+                                        reference="test")
 
 
 async def _set_plan(sub: Subscriber) -> object:
@@ -114,7 +115,7 @@ CASES: dict[str, tuple[UseCase, dict[str, int]]] = {
     "buy data": (_buy, {"wallet": 1, "journal": 1, "invoices": 1, "topups": 1, "audit": 1}),
     "change plan": (_change_plan, {"wallet": 1, "journal": 1, "invoices": 1, "topups": 0,
                                    "audit": 1}),
-    "credit": (_credit, {"wallet": 1, "journal": 1, "invoices": 0, "topups": 0, "audit": 1}),
+    "credit": (_credit, {"wallet": 1, "journal": 1, "invoices": 1, "topups": 0, "audit": 1}),
     "renew": (_renew, {"wallet": 0, "journal": 1, "invoices": 0, "topups": 0, "audit": 1}),
     "set plan": (_set_plan, {"wallet": 0, "journal": 1, "invoices": 0, "topups": 0,
                              "audit": 1}),
@@ -264,7 +265,7 @@ async def test_every_speed_input_change_writes_radreply_and_says_so_in_the_journ
     assert await reply() == "5000k/10000k"  # the bonus lifts the tier
     await Subscriber.filter(username="io@x").update(
         expires_at=datetime.now(UTC) - timedelta(minutes=1))
-    await subscribers.renew("io@x")
+    await renewal.renew_username("io@x", datetime.now(UTC), paid_by="free", reference="test")
     assert await reply() == "1000k/2000k"  # a new cycle's bonus is 0 again
     kinds = [r.kind for r in await ChangeJournal.filter(username="io@x").order_by("id")]
     assert kinds == ["subscriber", "wallet", "status", "status", "topup", "status"]
@@ -272,7 +273,8 @@ async def test_every_speed_input_change_writes_radreply_and_says_so_in_the_journ
         assert set(json.loads(row.payload)["speed"]) == {"reason", "action", "down_kbps",
                                                          "up_kbps"}
     assert await AuditLog.filter(username="io@x").count() == 6
-    assert await Invoice.all().count() == 1 and await WalletEntry.all().count() == 2
+    assert await Invoice.all().count() == 2  # the credit's receipt, the top-up's invoice
+    assert await WalletEntry.all().count() == 2
 
 
 # --- the WAL checkpoint, off the event loop -----------------------------------------------

@@ -21,6 +21,8 @@ from portal.errors import NotFound
 from portal.store import db
 from portal.store.models import Invoice, InvoiceLine, Reseller, Subscriber
 
+KINDS = ("invoice", "credit_note", "receipt")
+
 
 @dataclass(frozen=True)
 class Issued:
@@ -62,15 +64,18 @@ async def next_seq(tx: BaseDBAsyncClient, reseller_id: int, year: int) -> int:
 async def issue(tx: BaseDBAsyncClient, sub: Subscriber, reseller: Reseller, kind: str,
                 lines: list[Line], now: datetime) -> Issued:
     """Write one document; call it last in the transaction (the counter row is a hot lock)."""
-    if kind not in ("invoice", "credit_note") or not lines:
-        raise ValueError("an invoice or credit note with at least one line")
+    if kind not in KINDS or not lines:
+        raise ValueError("an invoice, credit note or receipt with at least one line")
     if any(line.amount_cents <= 0 for line in lines):
         raise ValueError("invoice lines are positive amounts")
     total = sum(line.amount_cents for line in lines)
-    subtotal, tax = split_inclusive(total, reseller.tax_rate_bp)
+    # A receipt acknowledges money received (a credit, a cash payment): no sale, no tax.
+    # The tax is on the invoice of what that money buys, so it is never counted twice.
+    tax_rate_bp = 0 if kind == "receipt" else reseller.tax_rate_bp
+    subtotal, tax = split_inclusive(total, tax_rate_bp)
     seq = await next_seq(tx, reseller.id, now.year)
     issued = Issued(0, invoice_number(now.year, seq), kind, now, reseller.currency, subtotal,
-                    tax, total, reseller.tax_rate_bp)
+                    tax, total, tax_rate_bp)
     # Plain SQL in the caller's transaction (portal.store.db): every purchase issues one.
     rows = await db.fetch(
         "INSERT INTO invoices (reseller_id, subscriber_id, number, year, seq, kind, issued_at,"
@@ -79,7 +84,7 @@ async def issue(tx: BaseDBAsyncClient, sub: Subscriber, reseller: Reseller, kind
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         [reseller.id, sub.id, issued.number, now.year, seq, kind, db.db_time(now),
          reseller.company_name or reseller.name, reseller.registration, reseller.currency,
-         reseller.tax_rate_bp, sub.full_name, sub.username, subtotal, tax, total])
+         tax_rate_bp, sub.full_name, sub.username, subtotal, tax, total])
     issued = replace(issued, id=int(rows[0]["id"]))
     await db.execute_many(
         "INSERT INTO invoice_lines (invoice_id, position, description, amount_cents)"

@@ -15,7 +15,7 @@ from portal.core.money import fmt
 from portal.store.models import Invoice, InvoiceLine
 
 FONTS = Path(__file__).parent / "fonts"
-TITLES = {"invoice": "Tax invoice", "credit_note": "Credit note"}
+TITLES = {"invoice": "Tax invoice", "credit_note": "Credit note", "receipt": "Receipt"}
 
 
 def _pdf() -> FPDF:
@@ -91,14 +91,18 @@ def render(invoice: Invoice, lines: list[InvoiceLine]) -> bytes:
     rows = [(f"Subtotal (excl. tax) ({cur})", fmt(invoice.subtotal_cents)),
             (f"Tax {_percent(invoice.tax_rate_bp)} ({cur})", fmt(invoice.tax_cents)),
             (f"Total ({cur})", fmt(invoice.total_cents))]
+    if invoice.kind == "receipt":  # money received, not a sale: no tax lines at all
+        rows = [(f"Received ({cur})", fmt(invoice.total_cents))]
     for i, (label, value) in enumerate(rows):
         _font(pdf, "B" if i == len(rows) - 1 else "", 10)
         pdf.cell(width - amount_w, 7, label, align="R")
         pdf.cell(amount_w, 7, value, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     _font(pdf, "", 8)
-    note = "Prices include tax." if invoice.kind == "invoice" else \
-        "Refunded to your wallet balance. Amounts include tax."
+    note = {"invoice": "Prices include tax.",
+            "credit_note": "Refunded to your wallet balance. Amounts include tax.",
+            "receipt": "Received into your wallet balance. Not a tax invoice: tax is shown"
+                       " on the invoice of what it pays for."}[invoice.kind]
     pdf.multi_cell(width, 4, note, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 

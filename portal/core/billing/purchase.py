@@ -11,6 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from portal.core.billing import idempotency
 from portal.core.billing.idempotency import Claim
+from portal.core.wallet import InsufficientFunds
 from portal.errors import NotFound
 from portal.store import db
 from portal.store.models import Subscriber
@@ -41,6 +42,15 @@ async def run(subscriber_id: int, claim: Claim | None, now: datetime,
 
     try:
         return await transaction(charge), False
+    except InsufficientFunds as short:
+        # Where the shortfall is shown, so is how to pay: the reseller's instructions.
+        rows = await db.fetch("SELECT r.payment_instructions, r.payment_contact FROM resellers r"
+                              " JOIN subscribers s ON s.reseller_id = r.id WHERE s.id = ?",
+                              [subscriber_id])
+        if rows:
+            short.extra["payment_instructions"] = str(rows[0]["payment_instructions"])
+            short.extra["payment_contact"] = str(rows[0]["payment_contact"])
+        raise
     except IntegrityError:
         if claim is None:
             raise

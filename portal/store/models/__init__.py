@@ -6,6 +6,7 @@ from portal.store.models.billing import (
     InvoiceCounter,
     InvoiceLine,
     PlanChange,
+    PrepaidCycle,
     Topup,
 )
 from portal.store.models.business import FupTier, ParentalSettings, Plan, Reseller, Subscriber
@@ -33,7 +34,8 @@ __all__ = [
     "AuditLog", "ChangeJournal", "FupTier", "LoginFailure", "Nas", "ParentalSettings", "Plan",
     "RadCheck", "RadGroupCheck", "RadGroupReply", "RadReply", "RadUserGroup", "Reseller",
     "RevokedToken", "Subscriber", "WalletEntry",
-    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "PlanChange", "Topup",
+    "IdempotencyKey", "Invoice", "InvoiceCounter", "InvoiceLine", "PlanChange", "PrepaidCycle",
+    "Topup",
     "LiveRate", "UsageDaily", "UsageIngest", "UsageSession",
     "EnforcementState",
     "AcsServer", "Operator", "Ticket", "TicketMessage", "WifiTask",

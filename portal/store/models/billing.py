@@ -8,7 +8,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 if TYPE_CHECKING:
-    from portal.store.models.business import Reseller, Subscriber
+    from portal.store.models.business import Plan, Reseller, Subscriber
 
 
 class Topup(Model):
@@ -66,7 +66,7 @@ class Invoice(Model):
     number = fields.CharField(max_length=32)
     year = fields.IntField()
     seq = fields.IntField()
-    kind = fields.CharField(max_length=16)  # invoice | credit_note
+    kind = fields.CharField(max_length=16)  # invoice | credit_note | receipt
     issued_at = fields.DatetimeField()
     company_name = fields.CharField(max_length=128)
     registration = fields.CharField(max_length=500)
@@ -135,3 +135,33 @@ class PlanChange(Model):
     class Meta:
         table = "plan_changes"
         indexes = (("subscriber_id", "changed_at"),)
+
+
+class PrepaidCycle(Model):
+    """A paid billing cycle: ahead (started_at empty until the enforcer starts it at the
+    old expiry) or, for a renewal after expiry, started at once."""
+
+    id: fields.Field[int] = fields.BigIntField(primary_key=True)
+    subscriber: fields.ForeignKeyRelation[Subscriber] = fields.ForeignKeyField(
+        "models.Subscriber", related_name="prepaid_cycles", on_delete=fields.RESTRICT
+    )
+    subscriber_id: int
+    plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "models.Plan", related_name="prepaid_cycles", on_delete=fields.RESTRICT
+    )
+    plan_id: int
+    starts_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    paid_by = fields.CharField(max_length=16)  # wallet | cash | free
+    amount_cents: fields.Field[int] = fields.BigIntField()
+    reference = fields.CharField(max_length=128, default="")
+    created_by = fields.CharField(max_length=128, default="")
+    created_at = fields.DatetimeField()
+    started_at = fields.DatetimeField(null=True)
+    invoice: fields.ForeignKeyNullableRelation[Invoice] = fields.ForeignKeyField(
+        "models.Invoice", related_name="prepaid_cycles", null=True, on_delete=fields.RESTRICT
+    )
+    invoice_id: int | None
+
+    class Meta:
+        table = "prepaid_cycles"

@@ -35,6 +35,10 @@ class Reseller(Model):
     allow_downgrade_refund = fields.BooleanField(default=False)
     price_per_gb_cents = fields.IntField(default=0)
     parental_enabled = fields.BooleanField(default=False)
+    allow_self_renewal = fields.BooleanField(default=False)  # "Renew now" from the wallet
+    # Where a subscriber short of balance is sent (shown with the shortfall).
+    payment_instructions = fields.CharField(max_length=1000, default="")
+    payment_contact = fields.CharField(max_length=200, default="")
     # The ACS that manages this reseller's routers (WiFi tab); None hides the tab.
     acs: fields.ForeignKeyNullableRelation[AcsServer] = fields.ForeignKeyField(
         "models.AcsServer", related_name="resellers", null=True, on_delete=fields.SET_NULL
