@@ -40,9 +40,13 @@ async def test_invoice_pdf_has_numbers_amounts_and_arabic_names(
     with portal_server.client() as c:
         assert c.post("/customer/api/data/buy", json={"gb": 10}, headers=h).status_code == 200
         listing = c.get("/customer/api/invoices", headers=h).json()["invoices"]
-        assert len(listing) == 1
-        inv = listing[0]
-        assert inv["number"].startswith("INV-") and inv["number"].endswith("-000001")
+        # The opening balance (an operator credit) has its receipt; the sale its invoice,
+        # numbered next.
+        assert sorted(d["kind"] for d in listing) == ["invoice", "receipt"]
+        inv = next(d for d in listing if d["kind"] == "invoice")
+        receipt = next(d for d in listing if d["kind"] == "receipt")
+        assert inv["number"].startswith("INV-") and receipt["tax_cents"] == 0
+        assert int(inv["number"].rsplit("-", 1)[1]) > int(receipt["number"].rsplit("-", 1)[1])
         assert (inv["total_cents"], inv["subtotal_cents"], inv["tax_cents"]) == (1500, 1351, 149)
         assert inv["lines"] == [{"description": "Data top-up — 10 GB @ 1.50",
                                  "amount_cents": 1500}]
@@ -67,10 +71,11 @@ async def test_plan_change_invoice_and_refund_credit_note(
             r = c.post("/customer/api/plans/change", headers=h, json={
                 "plan_id": target.id, "quote": q["quote"]})
             assert r.status_code == 200, r.text
-        docs = c.get("/customer/api/invoices", headers=h).json()["invoices"]
+        docs = [d for d in c.get("/customer/api/invoices", headers=h).json()["invoices"]
+                if d["kind"] != "receipt"]  # the opening credit's receipt
         assert [d["kind"] for d in docs] == ["credit_note", "invoice"]
         seqs = sorted(int(d["number"].rsplit("-", 1)[1]) for d in docs)
-        assert seqs == [1, 2]
+        assert seqs[1] == seqs[0] + 1
         texts = {d["kind"]: pdf_text(c.get(f"/customer/api/invoices/{d['id']}/pdf",
                                            headers=h).content, tmp_path) for d in docs}
     upgrade = next(d for d in docs if d["kind"] == "invoice")
@@ -88,9 +93,11 @@ async def test_a_subscriber_can_only_fetch_their_own_documents(acme: None,
         assert c.post("/customer/api/data/buy", json={"gb": 1}, headers=ann).status_code == 200
         assert c.post("/customer/api/data/buy", json={"gb": 2}, headers=bob).status_code == 200
         ann_sub = await Subscriber.get(username="ann@x")
-        ann_inv = await Invoice.get(subscriber_id=ann_sub.id)
+        ann_inv = await Invoice.get(subscriber_id=ann_sub.id, kind="invoice")
         bob_list = c.get("/customer/api/invoices", headers=bob).json()["invoices"]
-        assert [d["total_cents"] for d in bob_list] == [300]
+        # Bob's own documents only: his sale and his opening credit's receipt.
+        assert sorted((d["kind"], d["total_cents"]) for d in bob_list) == [
+            ("invoice", 300), ("receipt", 5000)]
         assert c.get(f"/customer/api/invoices/{ann_inv.id}/pdf", headers=bob).status_code == 404
         assert c.get("/customer/api/invoices/999999/pdf", headers=bob).status_code == 404
         assert c.get(f"/customer/api/invoices/{ann_inv.id}/pdf").status_code == 401
