@@ -31,6 +31,7 @@ MODELS: dict[str, Iterable[str | ModuleType]] = {"models": ["portal.store.models
 
 # busy_timeout: FreeRADIUS, the enforcer and the portal all write this file;
 # a writer waits for the lock instead of failing at once.
+PG_POOL_MAX = 20  # connections per process (the URL's own maxsize= wins)
 SQLITE_PRAGMAS = "journal_mode=WAL&busy_timeout=5000&foreign_keys=ON&synchronous=NORMAL"
 
 
@@ -50,7 +51,16 @@ def _tortoise_url(url: str) -> str:
         path = Path(parsed.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite://{path}?{SQLITE_PRAGMAS}"
-    return parsed.dsn  # postgresql://: Tortoise's asyncpg backend, as before
+    # postgresql://: Tortoise's asyncpg backend. Its default pool of 5 connections let
+    # five writes waiting on one held row lock queue every other request behind them,
+    # past its 2 s budget (tests/portal/test_write_contention.py: a buy answered its
+    # 503 after 4.0 s). A transaction holds a connection while it waits, so the pool
+    # is sized for the concurrent writes of a busy portal; PostgreSQL's own
+    # max_connections bounds the sum over portals (README, ISP scale).
+    dsn = parsed.dsn
+    if "maxsize=" not in dsn:
+        dsn += ("&" if "?" in dsn else "?") + f"maxsize={PG_POOL_MAX}"
+    return dsn
 
 
 # The open database's dialect and SQLite file, kept here because asking Tortoise
