@@ -85,6 +85,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stale_after_seconds": 900,
         "max_age_seconds": 15,
     },
+    # Data lifecycle (portal/store/retention.py; `ispedge db prune`, and the enforcer
+    # every prune_s). Closed radacct sessions older than radacct_days (35 at least) move
+    # to their per-session record; the journal is pruned behind the slowest follower
+    # seen within follower_timeout_s; 0 days = kept for ever.
+    "retention": {
+        "radacct_days": 90,
+        "session_record_days": 0,
+        "audit_days": 365,
+        "journal_min_age_s": 3600,
+        "follower_timeout_s": 86400,
+        "radacct_changes_keep_s": 3600,
+        "prune_s": 3600,
+    },
     # `ispedge dns`: any dns_filter.settings.DnsSettings field (README, Configuration).
     "dns": {},
     # `ispedge blocklists update` and the Parental tab's category list (BlocklistSettings).

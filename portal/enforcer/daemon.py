@@ -31,13 +31,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 import shaper as shaper_mod
 from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
+from dns_filter import journal_prune
 from dns_filter.gapcursor import GapCursor
 from portal.config import Config
 from portal.enforcer import ownership
 from portal.enforcer.local import LocalShaper
 from portal.enforcer.settings import Settings
 from portal.speed import effective, facts, rollover, rules
-from portal.store import boxes, db, follow, journal
+from portal.store import boxes, db, follow, journal, retention
 from portal.store.follow import read_batch, start_cursor
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days, live
@@ -103,6 +104,7 @@ class Enforcer:
         self.config = config
         self.tz = days.zone(settings.timezone)
         self.cursor = GapCursor()
+        self.journal_read_at = time.monotonic()  # the last successful journal read
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.inflight: dict[Want, Key] = {}
@@ -139,11 +141,34 @@ class Enforcer:
 
     async def start_cursor(self) -> None:
         self.cursor = await start_cursor("change_journal", "id")
+        self.journal_read_at = time.monotonic()
+
+    async def _journal_pruned_past(self) -> bool:
+        """Back after a while (database unreachable, process stopped): were rows this
+        cursor had not read pruned meanwhile (dns_filter.journal_prune)? Then a new
+        cursor at the head and a full reconcile next."""
+        if not journal_prune.needs_check(self.journal_read_at, time.monotonic()):
+            return False
+        rows = await db.fetch(journal_prune.sql(), [journal_prune.JOURNAL])
+        pruned = int(rows[0]["pruned_through"]) if rows else None
+        if pruned is None or not journal_prune.missed(self.cursor.high, pruned):
+            return False
+        log.warning("journal pruned past this box's cursor (%d): full reconcile",
+                    self.cursor.high)
+        await self.start_cursor()
+        # All of it may be gone (head 0): never again below what was pruned.
+        self.cursor.high = max(self.cursor.high, pruned)
+        self.force_full = True
+        self.wake.set()
+        return True
 
     async def poll_journal(self) -> int:
         """One bounded batch of the journal (gap-safe: a row committing late is read)."""
+        if await self._journal_pruned_past():
+            return 0
         rows, more = await read_batch(self.cursor, "change_journal", "id",
                                       "username, kind, origin", self.settings.batch)
+        self.journal_read_at = time.monotonic()
         for r in rows:
             if r["kind"] not in FOLLOWED or not r["username"]:
                 continue
@@ -510,6 +535,10 @@ class Enforcer:
             loops.append(self._every(stop, self.settings.ingest_s, self._ingest, "usage ingest"))
         if self.live_ingest:
             loops.append(self._live_ingest_loop(stop))
+        if self.config is not None:
+            policy = retention.Policy.from_config(self.config)
+            if policy.prune_s > 0:
+                loops.append(self._prune_loop(stop, policy))
         if self.local is not None and self.settings.sample_s > 0:
             loops.append(self._every(stop, self.settings.sample_s, self.sample, "live sample"))
         await asyncio.gather(*loops)
@@ -625,6 +654,19 @@ class Enforcer:
                 log.exception("live usage ingest failed; retrying")
                 self.coalesce.changed(time.monotonic())
                 await _sleep(stop, None, 1.0)
+
+    async def _prune_loop(self, stop: asyncio.Event, policy: retention.Policy) -> None:
+        """Data lifecycle (portal.store.retention) every prune_s, the first one prune_s
+        after start; on PostgreSQL one box at a time (the others skip)."""
+        while not stop.is_set():
+            await _sleep(stop, None, policy.prune_s)
+            if stop.is_set():
+                break
+            try:
+                report = await retention.prune(policy)
+                log.info("retention: %s", report.as_dict())
+            except Exception:  # noqa: BLE001 - the next run tries again
+                log.exception("retention prune failed")
 
     async def _every(self, stop: asyncio.Event, seconds: float,
                      job: Callable[[], Awaitable[int]], what: str) -> None:
