@@ -4,8 +4,6 @@ and audit_log pruned; `ispedge db prune`."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,16 +23,11 @@ from portal.store import db as pdb
 from portal.store.tx import transaction
 from portal.usage import queries
 from tests.enforcer import helpers
-from tests.support.portal import portal_env
+from tests.support.cli import run_main
 
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def run_cli(db_url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    proc = subprocess.run([sys.executable, "-m", "portal.main", *args],
-                          env=portal_env(db_url, tmp_path / "state"), capture_output=True,
-                          text=True, timeout=60)
-    return proc.returncode, proc.stdout, proc.stderr
 NOW = datetime.now(UTC).replace(microsecond=0)
 OLD = NOW - timedelta(days=40)
 
@@ -46,8 +39,9 @@ def test_retention_under_35_days_is_refused():
         retention.Policy.from_config(load_config(environ={"ISPEDGE_RETENTION_AUDIT_DAYS": "x"}))
 
 
-def test_cli_refuses_a_short_retention(db_url: str, tmp_path: Path):
-    code, _out, err = run_cli(db_url, tmp_path, "db", "prune", "--radacct-days", "30")
+def test_cli_refuses_a_short_retention(db_url: str, tmp_path: Path, monkeypatch, capsys):
+    code, _out, err = run_main(monkeypatch, capsys, db_url, tmp_path, "db", "prune",
+                               "--radacct-days", "30")
     assert code == 1 and "minimum of 35" in err
 
 
@@ -190,7 +184,7 @@ async def test_radacct_changes_and_audit_log_pruned(db: str):
     assert report.radacct_changes_pruned >= 1 and [int(r["id"]) for r in rows] == [high]
 
 
-def test_db_prune_command(db_url: str, tmp_path: Path):
-    code, out, err = run_cli(db_url, tmp_path, "db", "prune")
+def test_db_prune_command(db_url: str, tmp_path: Path, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, db_url, tmp_path, "db", "prune")
     assert code == 0, err
     assert "radacct: 0 closed sessions moved" in out and "change_journal:" in out

@@ -1,0 +1,30 @@
+"""The `ispedge` command run in-process: main() with the test database's environment.
+
+A subprocess costs ~1.5-4.5 s of interpreter start on the shared CI box; main() is
+the same parser, the same error handling and exit codes without it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.portal import portal_env
+
+
+def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], db_url: str,
+             tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `ispedge ARGS` against db_url."""
+    from portal.main import main
+
+    for name in [n for n in os.environ if n.startswith("ISPEDGE_")]:
+        monkeypatch.delenv(name)
+    for name, value in portal_env(db_url, tmp_path / "state").items():
+        if name.startswith("ISPEDGE_"):
+            monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
