@@ -55,6 +55,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rate_limit_login_per_address": "60/minute",
         # /docs: the API reference (Redoc, served by the portal) and /docs/openapi.json.
         "docs": True,
+        # Prometheus /metrics (portal/web/metrics.py) on an address and port of their
+        # own, never the public port; 0 = off.
+        "metrics_address": "127.0.0.1",
+        "metrics_port": 9154,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.
@@ -129,6 +133,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "coa_retries": 2,
         "retry_base_s": 1.0,
         "retry_max_s": 60.0,
+        # Prometheus /metrics (portal/enforcer/metrics.py); 0 = off.
+        "metrics_address": "127.0.0.1",
+        "metrics_port": 9155,
     },
 }
 

@@ -36,6 +36,7 @@ from dns_filter.gapcursor import GapCursor
 from portal.config import Config
 from portal.enforcer import ownership
 from portal.enforcer.local import LocalShaper
+from portal.enforcer.metrics import Metrics
 from portal.enforcer.settings import Settings
 from portal.speed import effective, facts, rollover, rules
 from portal.store import boxes, db, follow, journal, retention
@@ -131,6 +132,11 @@ class Enforcer:
         self.ingest_lock = asyncio.Lock()  # the periodic and the live pass, one at a time
         self.live_ingests = 0
         self._ingest_cfg: ingest_mod.Settings | None = None
+        self.metrics = Metrics(self.box)
+        if hasattr(coa, "stats"):
+            self.metrics.watch_coa(coa.stats)
+        self._pass_full = self.metrics.pass_seconds.labels("full")
+        self._pass_partial = self.metrics.pass_seconds.labels("partial")
 
     @property
     def live_ingest(self) -> bool:
@@ -308,6 +314,7 @@ class Enforcer:
         report.sent = len(to_send)
         report.seconds = time.perf_counter() - started
         self.last_pass = report
+        (self._pass_full if usernames is None else self._pass_partial).observe(report.seconds)
         return report
 
     def _apply_shaper(self, full: bool, wishes: dict[Want, tuple[Key, facts.Session]],
@@ -402,6 +409,9 @@ class Enforcer:
         assert isinstance(nas, Nas)
         desired = key[3]
         session = SessionRef(u, s.acct_session_id, s.framed_ip or None, s.nas_ip)
+        self.metrics.coa_sent.inc()
+        if attempts_before:
+            self.metrics.coa_retried.inc()
         try:
             if desired.action == "disconnect":
                 result: CoaResult = await self.coa.disconnect(nas, session)
@@ -409,8 +419,12 @@ class Enforcer:
                 result = await self.coa.change_rate(
                     nas, session, CoaRate(desired.down_kbps, desired.up_kbps))
             outcome = _coa_outcome(result)
+            self.metrics.coa_result.labels(
+                "acked" if result.ok else "session_gone" if result.session_gone
+                else "nak" if result.code else "no_answer").inc()
         except Exception as exc:  # noqa: BLE001 - a bad NAS row must not stop the others
             outcome = rules.Outcome(False, f"{type(exc).__name__}: {exc}", retryable=False)
+            self.metrics.coa_result.labels("error").inc()
         self._record(_Result(u, key, attempts_before, outcome))
 
     # --- results --------------------------------------------------------------------
@@ -507,7 +521,22 @@ class Enforcer:
                               shaped_networks=tuple(str(n) for n in
                                                     self.settings.shaped_networks),
                               journal_cursor=self.cursor.high)
+        self.metrics.heartbeat.set(time.time())
+        await self._lag_metrics()
         return 1
+
+    async def _lag_metrics(self) -> None:
+        """Journal and ingest lag for /metrics: one indexed read per heartbeat."""
+        rows = await db.fetch(
+            "SELECT (SELECT MAX(id) FROM change_journal) AS journal_head,"
+            " (SELECT MAX(id) FROM radacct_changes) AS changes_head,"
+            " (SELECT change_cursor FROM usage_ingest WHERE id = 1) AS ingested")
+        r = rows[0]
+        high = self.cursor.high
+        self.metrics.journal_cursor.set(high)
+        self.metrics.journal_lag.set(max(0, int(r["journal_head"] or 0) - high))
+        self.metrics.ingest_lag.set(max(0, int(r["changes_head"] or 0)
+                                        - int(r["ingested"] or 0)))
 
     async def run(self, stop: asyncio.Event) -> None:
         # Say we are here before the first pass: another box then stops acting on
@@ -516,6 +545,7 @@ class Enforcer:
         await _retry_until(stop, self.start_cursor, "reading the journal cursor")
         listener = None
         if self.config is not None:
+            self.metrics.serve(self.settings.metrics_address, self.settings.metrics_port)
             # PostgreSQL: a committed journal row (or accounting change) wakes the
             # worker at once; the poll every poll_s stays the fallback.
             listener = follow.Listener(self.config.database_url,
@@ -589,6 +619,8 @@ class Enforcer:
         async with self.ingest_lock:
             result = await ingest_mod.ingest_job(self.config, closes_stale=lambda nas_ip: (
                 ownership.closes_stale(nas_ip, nas_boxes, self.box, live)))
+        self.metrics.ingest_seconds.labels("full").observe(result.seconds)
+        self.metrics.ingest_last.set(time.time())
         changed = {u for (u, _day) in result.days}
         if changed:
             self.dirty |= changed
@@ -620,6 +652,8 @@ class Enforcer:
             self.wake.set()
             raise
         self.live_ingests += 1
+        self.metrics.ingest_seconds.labels("live").observe(result.seconds)
+        self.metrics.ingest_last.set(time.time())
         if result.busy:
             # Another box is ingesting: it counts these changes; look again after it.
             self.after_ingest |= users
@@ -665,6 +699,12 @@ class Enforcer:
             try:
                 report = await retention.prune(policy)
                 log.info("retention: %s", report.as_dict())
+                for table, n in (("radacct", report.sessions_recorded),
+                                 ("acct_sessions", report.session_records_pruned),
+                                 ("change_journal", report.journal_pruned),
+                                 ("radacct_changes", report.radacct_changes_pruned),
+                                 ("audit_log", report.audit_pruned)):
+                    self.metrics.prunes.labels(table).inc(n)
             except Exception:  # noqa: BLE001 - the next run tries again
                 log.exception("retention prune failed")
 

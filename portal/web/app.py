@@ -17,6 +17,7 @@ from portal.web import apidoc, customer_api, errors, login, operator_api, suppor
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
+from portal.web import metrics as request_metrics
 from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
@@ -91,6 +92,15 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.ctx.hostnames = {"localhost", *[h.lower() for h in config.get("portal", "hostnames", [])]}
     errors.install(app)
     apidoc.describe_api()
+    metrics_address, metrics_port = request_metrics.settings(config)
+    if metrics_port:
+        # Requests by route template, method and status on a port of its own (issue 17).
+        app.ctx.metrics = request_metrics.RequestMetrics()
+        app.ctx.metrics.install(app)
+
+        @app.before_server_start
+        async def _metrics(app: Sanic) -> None:
+            app.ctx.metrics.serve(metrics_address, metrics_port)
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
