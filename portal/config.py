@@ -59,6 +59,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # own, never the public port; 0 = off.
         "metrics_address": "127.0.0.1",
         "metrics_port": 9154,
+        # PostgreSQL connections of this portal's pool (README, "Connections"): a
+        # transaction waiting on a row lock holds one, so a busy portal needs several.
+        "db_pool_max": 20,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.
@@ -136,6 +139,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # Prometheus /metrics (portal/enforcer/metrics.py); 0 = off.
         "metrics_address": "127.0.0.1",
         "metrics_port": 9155,
+        "db_pool_max": 8,  # PostgreSQL connections of its pool, plus one for LISTEN
     },
 }
 

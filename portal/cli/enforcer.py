@@ -48,7 +48,8 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
                 await shaper.close()
         return 0
 
-    return await with_db(config, run, application_name=config.box)
+    return await with_db(config, run, application_name=config.box,
+                         pool_max=settings.db_pool_max)
 
 
 @command("enforcer status")

@@ -31,7 +31,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 import shaper as shaper_mod
 from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
-from dns_filter import journal_prune
+from dns_filter import dburl, journal_prune
 from dns_filter.gapcursor import GapCursor
 from portal.config import Config
 from portal.enforcer import ownership
@@ -548,7 +548,8 @@ class Enforcer:
             self.metrics.serve(self.settings.metrics_address, self.settings.metrics_port)
             # PostgreSQL: a committed journal row (or accounting change) wakes the
             # worker at once; the poll every poll_s stays the fallback.
-            listener = follow.Listener(self.config.database_url,
+            listener = follow.Listener(dburl.with_application_name(self.config.database_url,
+                                                                   self.box),
                                        [follow.JOURNAL_CHANNEL, follow.RADACCT_CHANNEL],
                                        self.wake.set)
             listener.start()

@@ -7,7 +7,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
-from portal.config import Config
+from portal.config import Config, ConfigError
 from portal.core.auth.keys import KeyRing
 from portal.core.auth.lockout import Policy
 from portal.speed import settings as speed_settings
@@ -53,6 +53,7 @@ DOCS_CSP = (
     "frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000"
+PORTAL_APPLICATION_NAME = "ispedge-portal"
 
 
 def _configure_docs(app: Sanic, enabled: bool) -> None:
@@ -102,9 +103,14 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
         async def _metrics(app: Sanic) -> None:
             app.ctx.metrics.serve(metrics_address, metrics_port)
 
+    pool_max = int(config.get("portal", "db_pool_max") or db.PG_POOL_MAX)
+    if not 1 <= pool_max <= 1000:
+        raise ConfigError(f"[portal] db_pool_max: expected 1-1000, got {pool_max}")
+
     @app.before_server_start
     async def _open(app: Sanic) -> None:
-        await db.open_db(config.database_url)
+        # application_name: pg_stat_activity tells the portals' connections apart.
+        await db.open_db(config.database_url, PORTAL_APPLICATION_NAME, pool_max)
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:

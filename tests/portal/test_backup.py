@@ -18,7 +18,7 @@ from portal.store import backup
 from tests.conftest import PG_URL, _pg_admin, _with_dbname
 from tests.portal import billing_helpers
 from tests.support import seed
-from tests.support.cli import run_main
+from tests.support.cli import run_main, sqlite_copy
 
 USERS = [f"cust{i}" for i in range(6)]
 # What money is: every row of the ledger, the invoices and their lines, the balances.
@@ -115,7 +115,12 @@ def _columns(url: str, table: str) -> list[str]:
                                      f" WHERE table_name = '{table}' ORDER BY ordinal_position")]
 
 
-def test_cli_backup_rotation_and_refusals(db_url: str, tmp_path: Path, monkeypatch, capsys):
+def test_cli_backup_rotation_and_refusals(request: pytest.FixtureRequest, tmp_path: Path,
+                                          monkeypatch, capsys):
+    # The command's wiring, rotation and refusals (SQLite pass only: the round trip
+    # above covers both databases).
+    db_url = sqlite_copy(request, tmp_path)
+
     def cli(*args: str) -> tuple[int, str, str]:
         return run_main(monkeypatch, capsys, db_url, tmp_path, *args)
 
@@ -130,7 +135,8 @@ def test_cli_backup_rotation_and_refusals(db_url: str, tmp_path: Path, monkeypat
     assert code == 0 and "older removed" in said, err
     names = sorted(os.listdir(out))
     assert len(names) == 3 and "unrelated.txt" in names  # the newest two backups, and it
-    assert not any(n.startswith(f"{backup.PREFIX}2026010") for n in names)
+    assert not any(n.startswith(f"{backup.PREFIX}20260101") for n in names)
+    assert names[-2] > f"{backup.PREFIX}20260102"  # the newest: today's
     newest = out / [n for n in names if n.startswith(backup.PREFIX)][-1]
     code, said, err = cli("db", "restore", str(newest))
     assert code == 0 and "restored" in said, err

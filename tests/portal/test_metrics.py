@@ -19,15 +19,19 @@ from coa.emulator import NasEmulator
 from portal.enforcer.daemon import Enforcer
 from portal.web.metrics import METHODS, UNMATCHED
 from tests.enforcer import helpers
+from tests.support.cli import sqlite_copy
 from tests.support.portal import PortalServer, free_port, start_portal
 
 MARK = "zqx"  # in every fuzzed path: must never show up in a label
 
 
 @pytest.fixture
-def metered(db_url: str, tmp_path: Path) -> Iterator[tuple[PortalServer, str]]:
+def metered(request: pytest.FixtureRequest, tmp_path: Path
+            ) -> Iterator[tuple[PortalServer, str]]:
+    # Labels, not the database: the SQLite pass only.
     port = free_port()
-    server = start_portal(db_url, tmp_path / "state", ISPEDGE_PORTAL_METRICS_PORT=str(port))
+    server = start_portal(sqlite_copy(request, tmp_path), tmp_path / "state",
+                          ISPEDGE_PORTAL_METRICS_PORT=str(port))
     try:
         yield server, f"http://127.0.0.1:{port}/metrics"
     finally:

@@ -28,3 +28,20 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def sqlite_copy(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database whatever the pass, for a test that checks no
+    database behaviour (so it is not a `db` test and runs in the SQLite pass only)."""
+    import asyncio
+    import shutil
+
+    from tests.conftest import PG_URL, _migrate
+
+    path = tmp_path / "sqlite" / "ispedge.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if PG_URL:
+        asyncio.run(_migrate(f"sqlite://{path}"))
+    else:
+        shutil.copyfile(request.getfixturevalue("db_template"), path)
+    return f"sqlite://{path}"
