@@ -188,3 +188,17 @@ def test_db_prune_command(db_url: str, tmp_path: Path, monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, db_url, tmp_path, "db", "prune")
     assert code == 0, err
     assert "radacct: 0 closed sessions moved" in out and "change_journal:" in out
+
+
+async def test_the_resolver_heartbeat_reports_its_journal_cursor(db: str):
+    from dns_filter.heartbeat import Heartbeat
+
+    beat = Heartbeat(db, "edge-r", cursor=lambda: 42)
+    try:
+        beat.beat()
+    finally:
+        beat.close()
+    [row] = await boxes.all_boxes(boxes.RESOLVER)
+    assert (row.name, row.journal_cursor) == ("edge-r", 42)
+    hold, held_by = await retention.journal_hold(retention.Policy(), time.time())
+    assert (hold, held_by) == (42, "edge-r/resolver")
