@@ -24,6 +24,9 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     speed_settings.configure(config)
     settings = Settings.from_config(config)
+    from portal.store import retention
+
+    retention.Policy.from_config(config)  # a bad [retention] stops the start, in one line
     reason = local.unavailable_reason(settings.shaper, settings.down_interface,
                                       settings.up_interface, local.has_net_admin())
     shaper = None

@@ -202,3 +202,24 @@ async def test_the_resolver_heartbeat_reports_its_journal_cursor(db: str):
     assert (row.name, row.journal_cursor) == ("edge-r", 42)
     hold, held_by = await retention.journal_hold(retention.Policy(), time.time())
     assert (hold, held_by) == (42, "edge-r/resolver")
+
+
+async def test_the_enforcer_prunes_every_prune_s(db: str):
+    import asyncio
+
+    await _journal_rows(3, timedelta(hours=2))
+    async with CoaClient(timeout_s=0.2, retries=0) as coa:
+        enforcer = Enforcer(helpers.settings(), coa)
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(enforcer._prune_loop(stop, retention.Policy(prune_s=1)))
+        try:
+            for _ in range(200):
+                if not await pdb.fetch("SELECT id FROM change_journal"):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+    assert not await pdb.fetch("SELECT id FROM change_journal")
+    assert enforcer.metrics.registry.get_sample_value(
+        "ispedge_enforcer_retention_rows_pruned_total", {"table": "change_journal"}) == 3
