@@ -50,13 +50,15 @@ async def db_backup(args: argparse.Namespace, config: Config) -> int:
     url = config.database_url
     if (args.file is None) == (args.dir is None):
         raise PortalError("invalid_argument", "give either FILE or --dir DIR")
+    if args.file == "" or args.dir == "":
+        raise PortalError("invalid_argument", "an empty FILE or DIR")
     if args.keep is not None and args.dir is None:
         raise PortalError("invalid_argument", "--keep needs --dir")
-    target = Path(args.file) if args.file else backup.stamped(Path(args.dir), url)
+    target = Path(args.file) if args.file is not None else backup.stamped(Path(args.dir), url)
     try:
         done = await backup.backup(url, target)
         gone = backup.rotate(Path(args.dir), args.keep, url) if args.keep else []
-    except (backup.BackupError, OSError) as exc:
+    except (backup.BackupError, OSError, ValueError) as exc:
         raise PortalError("backup_failed", str(exc)) from None
     print(f"backup written: {done.path} ({done.bytes} bytes, {done.seconds:.2f} s)"
           + (f"; {len(gone)} older removed" if gone else ""))
@@ -70,7 +72,7 @@ async def db_restore(args: argparse.Namespace, config: Config) -> int:
     url = config.database_url
     try:
         done = await backup.restore(url, Path(args.file))
-    except (backup.BackupError, OSError) as exc:
+    except (backup.BackupError, OSError, ValueError) as exc:
         raise PortalError("restore_failed", str(exc)) from None
     print(f"restored {done.path} ({done.seconds:.2f} s); run `ispedge db upgrade` if the"
           " backup is from an older release, then start the daemons")

@@ -36,6 +36,7 @@ from portal.store import db, radacct
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 
 MIN_RADACCT_DAYS = 35  # a month of sessions plus a billing dispute's few days
+MAX_DAYS = 36500  # a century: beyond it dates overflow
 PRUNE_LOCK = 0x15ED6E17  # pg advisory lock: one pruner at a time over all boxes
 
 
@@ -55,10 +56,13 @@ class Policy:
         if self.radacct_days < MIN_RADACCT_DAYS:
             raise ConfigError(f"retention.radacct_days: {self.radacct_days} is under the "
                               f"minimum of {MIN_RADACCT_DAYS} days")
+        if self.radacct_days > MAX_DAYS:
+            raise ConfigError(f"retention.radacct_days: at most {MAX_DAYS}")
         for name in ("session_record_days", "audit_days", "journal_min_age_s",
                      "follower_timeout_s", "radacct_changes_keep_s", "prune_s"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"retention.{name}: must not be negative")
+            most = MAX_DAYS if name.endswith("_days") else MAX_DAYS * 86400
+            if not 0 <= getattr(self, name) <= most:
+                raise ConfigError(f"retention.{name}: 0 to {most}")
         if self.session_record_days and self.session_record_days < self.radacct_days:
             raise ConfigError("retention.session_record_days: shorter than radacct_days")
         if not 0 < self.batch <= 100_000 or self.max_batches < 1:
