@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import forkserver
 from tests.support.portal import portal_env
 
 
@@ -17,8 +18,7 @@ def cli(db_url: str, tmp_path: Path):
     env = portal_env(db_url, tmp_path / "state")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = forkserver.run(list(args), env, timeout=60)
         if ok:
             assert proc.returncode == 0, proc.stderr
         return proc
