@@ -39,6 +39,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "host": "127.0.0.1",
         "port": 8080,
         "public_url": "",
+        # Our own names (a reseller's custom_domain shows its branding). Declared so that
+        # ISPEDGE_PORTAL_HOSTNAMES is read as a comma-separated list, not one string.
+        "hostnames": [],
         "trusted_proxies": [],
         "token_days": 7,
         "max_body_bytes": 65536,

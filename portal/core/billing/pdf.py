@@ -84,15 +84,15 @@ def render(invoice: Invoice, lines: list[InvoiceLine]) -> bytes:
         end_y = pdf.get_y()
         _font(pdf, "", 10)
         pdf.set_xy(pdf.l_margin + width - amount_w, y)
-        pdf.cell(amount_w, 7, fmt(line.amount_cents), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(amount_w, 7, fmt(line.amount_cents, cur), align="R", new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), end_y))
     pdf.ln(3)
 
-    rows = [(f"Subtotal (excl. tax) ({cur})", fmt(invoice.subtotal_cents)),
-            (f"Tax {_percent(invoice.tax_rate_bp)} ({cur})", fmt(invoice.tax_cents)),
-            (f"Total ({cur})", fmt(invoice.total_cents))]
+    rows = [(f"Subtotal (excl. tax) ({cur})", fmt(invoice.subtotal_cents, cur)),
+            (f"Tax {_percent(invoice.tax_rate_bp)} ({cur})", fmt(invoice.tax_cents, cur)),
+            (f"Total ({cur})", fmt(invoice.total_cents, cur))]
     if invoice.kind == "receipt":  # money received, not a sale: no tax lines at all
-        rows = [(f"Received ({cur})", fmt(invoice.total_cents))]
+        rows = [(f"Received ({cur})", fmt(invoice.total_cents, cur))]
     for i, (label, value) in enumerate(rows):
         _font(pdf, "B" if i == len(rows) - 1 else "", 10)
         pdf.cell(width - amount_w, 7, label, align="R")

@@ -10,6 +10,13 @@
     const e = document.getElementById("buy-error");
     e.textContent = msg; e.hidden = !msg;
   }
+  // A failed confirm says so in the confirm card itself, brought into view above the
+  // phone's bottom bar (not in the form further up, out of sight).
+  function confirmError(msg) {
+    const e = document.getElementById("confirm-error");
+    e.textContent = msg; e.hidden = !msg;
+    if (msg) ix.reveal(e);
+  }
   function wholeGb() {
     const v = input.value.trim();
     if (!/^[0-9]+$/.test(v)) return null;
@@ -53,6 +60,7 @@
     f.setText("confirm-text", "Buy " + gb + " GB for " + money(pending.amount_cents) +
       "? Your balance will be " + money(offer.balance_cents - pending.amount_cents) + ".");
     document.getElementById("done").hidden = true;
+    confirmError("");
     document.getElementById("confirm").hidden = false;
     document.getElementById("confirm-button").disabled = false;
     ix.reveal(document.getElementById("confirm"));
@@ -69,14 +77,15 @@
     } catch (e) {
       // the same Idempotency-Key on a retry: never bought twice
       this.disabled = false;
-      showError(e.message + " Your purchase may not have been made; press Confirm to try again.");
+      confirmError(e.message + " Your purchase may not have been made; press Confirm to try again.");
+      return;
+    }
+    if (res.status !== 200) {
+      // Nothing was bought (an answer, not a lost call): Confirm stays off, Cancel closes.
+      confirmError((res.data && res.data.error && res.data.error.message) || "The purchase failed");
       return;
     }
     document.getElementById("confirm").hidden = true;
-    if (res.status !== 200) {
-      showError((res.data && res.data.error && res.data.error.message) || "The purchase failed");
-      return;
-    }
     const r = res.data;
     f.setText("done-text", r.topup.gb + " GB added for " + money(r.topup.amount_cents) +
       ". Extra data this cycle: " + f.gb(r.bonus_bytes) + ". Balance " + money(r.balance_cents) +
