@@ -55,6 +55,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rate_limit_login_per_address": "60/minute",
         # /docs: the API reference (Redoc, served by the portal) and /docs/openapi.json.
         "docs": True,
+        # The operator console (/operator/): admins must log in with a TOTP code too
+        # (`ispedge operator enroll-totp NAME`); an admin without one is refused.
+        "require_totp_for_admins": False,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.
