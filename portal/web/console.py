@@ -9,6 +9,7 @@ Authorization header; no cookies). The same CSP and headers as every portal page
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html
@@ -54,7 +55,7 @@ async def search_page(request: Request) -> HTTPResponse:
 
 @bp.get("/operator/subscribers/<username:str>")
 async def subscriber_page(request: Request, username: str) -> HTTPResponse:
-    return await _page(request, "operator/subscriber.html", username=username[:64])
+    return await _page(request, "operator/subscriber.html", username=unquote(username)[:64])
 
 
 @bp.get("/operator/problems")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import wraps
+from urllib.parse import unquote
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -162,14 +163,15 @@ async def search(request: Request) -> HTTPResponse:
 @bp.get("/operator/api/subscribers/<username:str>")
 @operator
 async def subscriber(request: Request, username: str) -> HTTPResponse:
-    sub = await console.subscriber_in_scope(username, request.ctx.scope)
+    # Sanic hands path parameters over still percent-encoded (%40 for @).
+    sub = await console.subscriber_in_scope(unquote(username), request.ctx.scope)
     return json(await console.view(sub, datetime.now(UTC), request.app.ctx.config))
 
 
 @bp.get("/operator/api/subscribers/<username:str>/audit")
 @operator
 async def audit(request: Request, username: str) -> HTTPResponse:
-    return json({"audit": await console.audit(username, request.ctx.scope)})
+    return json({"audit": await console.audit(unquote(username), request.ctx.scope)})
 
 
 ACTION_BODY = apidoc.obj(
@@ -192,7 +194,7 @@ async def act(request: Request, username: str, action: str) -> HTTPResponse:
     body = json_body(request) if request.body else {}
     key = console.check_key(request.headers.get("idempotency-key"))
     result, replayed = await console.act(
-        request.ctx.operator, request.ctx.scope, username, action, body, key,
+        request.ctx.operator, request.ctx.scope, unquote(username), action, body, key,
         client_address(request), datetime.now(UTC))
     return json(result | {"replayed": replayed})
 

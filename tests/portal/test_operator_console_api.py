@@ -5,15 +5,17 @@ reused code is refused, code failures count toward the lockout, reset-totp)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
+from portal.cli.registry import COMMANDS
+from portal.config import load_config
 from portal.core import operators, tickets
 from portal.core.auth import totp
 from portal.store import db
@@ -21,9 +23,11 @@ from portal.store.models import Subscriber
 from portal.store.radacct import AcctSession, insert_sessions
 from tests.support import seed
 from tests.support.moduledb import module_db, run_with_db
-from tests.support.portal import PortalServer, ispedge_cli, start_portal
+from tests.support.portal import PortalServer, start_portal
 
 pytestmark = pytest.mark.db
+from portal.main import build_parser  # noqa: E402  (registers every command)
+
 PW = "operator-pass-1"
 
 
@@ -231,7 +235,7 @@ def test_other_actions_use_the_cli_use_cases(server: PortalServer):
 
 
 def test_totp_reuse_is_refused_and_failures_lock_out(world: tuple[PortalServer, dict[str, str]],
-                                                     tmp_path: Path):
+                                                     capsys: pytest.CaptureFixture[str]):
     server, facts = world
     secret, ip = facts["secret"], "10.7.7.7"
     assert login(server, "tina", ip=ip).status_code == 401  # password right, no code
@@ -245,7 +249,11 @@ def test_totp_reuse_is_refused_and_failures_lock_out(world: tuple[PortalServer, 
         [401, 401, 429]  # the 5th failure (no code, replay, 3 wrong) reaches the tier
     # Locked: even the next valid code is refused from this address.
     assert login(server, "tina", totp.code_at(secret, step + 1), ip=ip).status_code == 429
-    # reset-totp: password only again (from another address), and old tokens end.
-    cli = ispedge_cli(server.db_url, server.state_dir)
-    assert "removed" in cli("operator", "reset-totp", "tina")
+    # `ispedge operator reset-totp` (the command itself, in-process: a subprocess costs
+    # seconds of imports): password only again, from another address.
+    args = build_parser().parse_args(["operator", "reset-totp", "tina"])
+    config = load_config(environ={"ISPEDGE_DATABASE_URL": server.db_url,
+                                  "ISPEDGE_GENERAL_STATE_DIR": str(server.state_dir)})
+    assert asyncio.run(COMMANDS["operator reset-totp"](args, config)) == 0
+    assert "removed" in capsys.readouterr().out
     assert login(server, "tina", ip="10.7.7.8").status_code == 200
