@@ -17,6 +17,7 @@ replays.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -78,10 +79,20 @@ async def search(query: object, scope: Scope, limit: int = SEARCH_MAX) -> list[d
     text = query.strip()[:QUERY_MAX]
     pattern = _like(text)
     where = ("(LOWER(s.username) LIKE ? ESCAPE '\\' OR LOWER(s.full_name) LIKE ? ESCAPE '\\'"
-             " OR LOWER(s.phone) LIKE ? ESCAPE '\\' OR LOWER(s.address) LIKE ? ESCAPE '\\'"
-             " OR s.username IN (SELECT username FROM radacct WHERE acctstoptime IS NULL"
-             " AND framedipaddress = ?))")
-    params: list[Any] = [pattern, pattern, pattern, pattern, text]
+             " OR LOWER(s.phone) LIKE ? ESCAPE '\\' OR LOWER(s.address) LIKE ? ESCAPE '\\'")
+    params: list[Any] = [pattern, pattern, pattern, pattern]
+    try:
+        address = str(ipaddress.ip_address(text))
+    except ValueError:
+        address = None
+    if address is not None:
+        # radacct's address is inet on PostgreSQL (text on SQLite): compare as text.
+        column = "host(framedipaddress)" if db.current_dialect() == "postgres" \
+            else "framedipaddress"
+        where += (" OR s.username IN (SELECT username FROM radacct WHERE acctstoptime IS NULL"
+                  f" AND {column} = ?)")
+        params.append(address)
+    where += ")"
     if scope is not None:
         if not scope:
             return []

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import wraps
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
