@@ -65,6 +65,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # PostgreSQL connections of this portal's pool (README, "Connections"): a
         # transaction waiting on a row lock holds one, so a busy portal needs several.
         "db_pool_max": 20,
+        # The operator console (/operator/): admins must log in with a TOTP code too
+        # (`ispedge operator enroll-totp NAME`); an admin without one is refused.
+        "require_totp_for_admins": False,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if args.group == "portal" and not getattr(args, "action", None):
-            serve(config, args.host, args.port)
+            serve(config, args.host, args.port, problems=enforcer.problem_rows)
             return 0
         if args.group == "demo":
             return run_demo(args, config)

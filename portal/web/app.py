@@ -13,7 +13,17 @@ from portal.core.auth.lockout import Policy
 from portal.speed import settings as speed_settings
 from portal.store import db
 from portal.store.models import Reseller
-from portal.web import apidoc, customer_api, errors, expired, login, operator_api, support, wifi
+from portal.web import (
+    apidoc,
+    console,
+    customer_api,
+    errors,
+    expired,
+    login,
+    operator_api,
+    support,
+    wifi,
+)
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
@@ -174,4 +184,5 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.blueprint(wifi.bp)
     app.blueprint(support.bp)
     app.blueprint(operator_api.bp)
+    app.blueprint(console.bp)
     return app
