@@ -243,13 +243,17 @@ def _text(body: dict[str, Any], name: str, limit: int, required: bool = True) ->
     return value.strip() if name != "password" else value
 
 
-def params_of(action: str, body: dict[str, Any]) -> dict[str, Any]:
+def params_of(action: str, body: dict[str, Any], currency: str = "USD") -> dict[str, Any]:
     """The validated parameters of one action (422 on anything else)."""
     if action == "credit":
         amount = body.get("amount")
-        if not isinstance(amount, str | int | float) or isinstance(amount, bool):
+        # A JSON number arrives as a float; its shortest repr is the text the client
+        # sent (12.5 -> '12.5'), which parse_amount then reads exactly, as Decimal.
+        if isinstance(amount, float):
+            amount = repr(amount)
+        if not isinstance(amount, str | int) or isinstance(amount, bool):
             raise PortalError("invalid_amount", "amount must be a number such as 12.50", 422)
-        return {"amount_cents": money.parse_amount(amount),
+        return {"amount_cents": money.parse_amount(amount, currency=currency),
                 "reference": _text(body, "reference", 128, required=False)}
     if action == "renew":
         paid_by = body.get("paid_by", "wallet")
@@ -280,7 +284,7 @@ async def act(op: Operator, scope: Scope, username: str, action: str, body: dict
     then the CLI's use case, audited as `operator:<name>`, at most once per key."""
     sub = await subscriber_in_scope(username, scope)
     operators.require(op, "subscriber.write")
-    params = params_of(action, body)
+    params = params_of(action, body, (await sub.reseller).currency)
     actor = f"operator:{op.username}"
     digest = request_hash(action, sub.username, params)
 
