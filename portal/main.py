@@ -12,7 +12,7 @@ import sys
 
 from tortoise.exceptions import BaseORMException
 
-from portal.cli import admin, boxes, dns, enforcer, support, usage
+from portal.cli import admin, boxes, dns, enforcer, notifications, support, usage
 from portal.cli.registry import COMMANDS, Parser, check_argv, port, positive_int, yes_no
 from portal.config import ConfigError, load_config
 from portal.demo.run import run_demo
@@ -21,7 +21,7 @@ from portal.store import journal
 from portal.web.serve import serve
 
 # imported for their @command side effect
-_REGISTERED = (admin, boxes, dns, enforcer, support, usage)
+_REGISTERED = (admin, boxes, dns, enforcer, notifications, support, usage)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     enforcer.add_parsers(sub)
     boxes.add_parsers(sub)
+    notifications.add_parsers(sub)
 
 
     dns.add_parsers(sub)

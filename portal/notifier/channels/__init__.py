@@ -1,0 +1,30 @@
+"""One module per channel; each sends one outbox row and says how it went.
+
+Every channel does what it can before the point of no return, then calls
+`commit()` (which commits state 'sending' and says whether the claim is still
+ours), and only then sends the last step. Its outcome is one of the exceptions
+below, or nothing (delivered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+Commit = Callable[[], Awaitable[bool]]
+
+
+class SendError(Exception):
+    """Not delivered; `retry`: worth another attempt later (else permanent)."""
+
+    def __init__(self, message: str, retry: bool = True, before_commit: bool = False):
+        super().__init__(message)
+        self.retry = retry
+        self.before_commit = before_commit  # nothing was committed: the row is 'claimed'
+
+
+class Ambiguous(Exception):
+    """The last step went out and no answer came: maybe delivered (never resent)."""
+
+
+class Abandoned(Exception):
+    """The claim was taken back before the point of no return: nothing was sent."""

@@ -1,0 +1,243 @@
+"""The notifier against a real database (SQLite and PostgreSQL) and real local peers:
+an SMTP server (aiosmtpd), an HTTP sink as the SMS gateway, an HTTPS push service that
+decrypts with the subscription's keys. The notifier runs its real loop in-process here;
+test_notifier_kill.py runs `ispedge notifier` processes and kills them."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from portal.core import notifications, notify_templates, subscribers, tickets
+from portal.notifier.channels import push
+from portal.notifier.settings import Gateway
+from portal.store import db as pdb
+from portal.store.models import Subscriber
+from tests.notifier import helpers
+from tests.notifier.helpers import outbox, running, until
+from tests.notifier.sinks import Browser, HttpSink, SmtpSink, make_cert
+
+PHONE = "+961 70 123&456"
+NAME = 'Zoë "Z" Haddad & co'
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def sms() -> Iterator[HttpSink]:
+    sink = HttpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def push_service(tmp_path: Path) -> Iterator[HttpSink]:
+    """An HTTPS push service on 127.0.0.1, let through by the test-only allowance."""
+    ca, cert, key = make_cert(tmp_path)
+    sink = HttpSink(tls=(cert, key))
+    sink.status = 201
+    sink.start()
+    push.TEST_ALLOWANCE = push.Allowance((ipaddress.ip_network("127.0.0.0/8"),), str(ca))
+    try:
+        yield sink
+    finally:
+        push.TEST_ALLOWANCE = None
+        sink.stop()
+
+
+def gateway(sink: HttpSink) -> Gateway:
+    return Gateway(f"http://127.0.0.1:{sink.port}/send?to={{{{ to }}}}&sender=Acme%20Net",
+                   "POST", (("X-Api-Key", "k-123"),),
+                   '{"number": {{ to }}, "message": {{ text }}, "flash": false}',
+                   "application/json")
+
+
+async def test_expiry_reminder_on_every_channel_encoded_and_decrypted(
+        db: str, smtp: SmtpSink, sms: HttpSink, push_service: HttpSink) -> None:
+    port = smtp.port
+    await helpers.customer("zoe", email="zoe@home.example", phone=PHONE, full_name=NAME,
+                           expires_in=timedelta(days=2, hours=1))
+    browser = Browser()
+    await notifications.add_push_subscription("zoe", notifications.check_push_subscription(
+        {"endpoint": f"https://localhost:{push_service.port}/push/abc", "keys": browser.keys()}))
+    async with running(helpers.settings(port, gateway(sms))):
+        await until(lambda: smtp.to("zoe@home.example") and sms.requests
+                    and push_service.requests, what="three channels")
+    mail = smtp.to("zoe@home.example")
+    assert len(mail) == 1
+    assert mail[0]["Subject"] == "Your Basic plan expires in 3 days"
+    assert mail[0]["From"] == helpers.SENDER and mail[0]["Message-ID"]
+    assert NAME in mail[0].get_payload(decode=True).decode()
+
+    # The SMS gateway: the number URL-encoded in the URL, JSON-encoded in the body.
+    (_, method, path, headers, body), = sms.requests
+    assert method == "POST" and headers["X-Api-Key"] == "k-123"
+    query = parse_qs(urlsplit(path).query)
+    assert query == {"to": [PHONE], "sender": ["Acme Net"]}
+    sent = json.loads(body)
+    assert sent["number"] == PHONE and sent["flash"] is False
+    assert sent["message"].startswith(f"Hello {NAME}, your Basic plan")
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+
+    # Web Push: aes128gcm that decrypts with the subscription's own keys, VAPID-signed.
+    (_, method, path, headers, body), = push_service.requests
+    assert path == "/push/abc" and headers["Content-Encoding"] == "aes128gcm"
+    assert headers["Authorization"].startswith("vapid t=")
+    keys = await notifications.vapid_keys()
+    assert f"k={keys.public_b64}" in headers["Authorization"]
+    shown = browser.decrypt(body)
+    assert shown["title"] == "Your Basic plan expires in 3 days" and NAME in shown["body"]
+
+    rows = await outbox("zoe")
+    assert sorted((r["channel"], r["state"], r["attempts"]) for r in rows) == [
+        ("email", "sent", 1), ("push", "sent", 1), ("sms", "sent", 1)]
+
+
+async def test_push_to_a_private_address_is_refused(db: str, tmp_path: Path) -> None:
+    ca, cert, key = make_cert(tmp_path)
+    service = HttpSink(tls=(cert, key))
+    service.start()
+    try:
+        await helpers.customer("pat", expires_in=timedelta(hours=20))
+        for endpoint in (f"https://127.0.0.1:{service.port}/p", f"https://localhost:"
+                         f"{service.port}/p", "https://10.20.30.40/p", "https://[::1]/p",
+                         "https://[::ffff:192.168.1.1]/p", "https://100.64.1.1/p"):
+            await notifications.add_push_subscription("pat", notifications.check_push_subscription(
+                {"endpoint": endpoint, "keys": Browser().keys()}))
+        assert push.TEST_ALLOWANCE is None
+        async with running(helpers.settings()):
+            await until(lambda: _all_done("pat"), what="every push given up")
+        rows = await outbox("pat")
+        assert len(rows) == 6
+        for r in rows:
+            assert r["state"] == "failed" and "non-public address" in r["last_error"], r
+            assert r["attempts"] == 1  # refused at once, never retried
+        assert service.requests == []
+    finally:
+        service.stop()
+
+
+async def _all_done(username: str) -> bool:
+    rows = await outbox(username)
+    return bool(rows) and all(r["state"] in ("sent", "failed") for r in rows)
+
+
+async def test_a_failing_gateway_holds_nothing_else_and_is_retried_with_backoff(
+        db: str, smtp: SmtpSink, sms: HttpSink) -> None:
+    port = smtp.port
+    sms.status, sms.delay = 503, 1.0  # slow and failing
+    for n in range(3):
+        await helpers.customer(f"u{n}", email=f"u{n}@home.example", phone=f"+1555000{n}",
+                               expires_in=timedelta(hours=10))
+    async with running(helpers.settings(port, gateway(sms), retry_base_s=0.5)):
+        took = await until(lambda: len(smtp.messages) == 3, what="the e-mails")
+        assert took < 1.5, took  # not behind the gateway's 1 s answers
+        await until(lambda: _sms_failed_once(), what="the gateway's failures recorded")
+        failing = [r for r in await outbox() if r["channel"] == "sms"]
+        for r in failing:
+            assert r["state"] in ("pending", "claimed", "sending")
+            assert r["last_error"].startswith("gateway answered 503")
+        sms.status, sms.delay = 200, 0.0
+        await until(lambda: _channel_sent("sms", 3), what="the SMS after the gateway is back")
+    rows = [r for r in await outbox() if r["channel"] == "sms"]
+    assert all(r["attempts"] >= 2 for r in rows)
+    assert len(smtp.messages) == 3
+
+
+async def _sms_failed_once() -> bool:
+    rows = [r for r in await outbox() if r["channel"] == "sms"]
+    return len(rows) == 3 and all(r["attempts"] >= 1 and r["last_error"] for r in rows)
+
+
+async def _channel_sent(channel: str, n: int) -> bool:
+    return len([r for r in await outbox() if r["channel"] == channel
+                and r["state"] == "sent"]) == n
+
+
+async def test_tickets_receipts_quiet_hours_templates_and_dedup(
+        db: str, smtp: SmtpSink) -> None:
+    port = smtp.port
+    await helpers.customer("ann", email="ann@home.example")
+    await helpers.customer("quiet", email="quiet@home.example")
+    await helpers.customer("other", email="other@home.example", reseller="beta")
+    ann = await Subscriber.get(username="ann")
+    # A reseller's own wording, in the subscriber's language (en), for the receipt.
+    await notify_templates.set_template(ann.reseller_id, "en", "receipt", "email",
+                                        "Acme receipt {{ number }}",
+                                        "Thanks {{ name }}: {{ amount }} {{ currency }}")
+    await notifications.set_prefs("quiet", notifications.check_prefs(
+        {"quiet_start": _hhmm(-1), "quiet_end": _hhmm(+2)}))
+    async with running(helpers.settings(port)) as notifier:
+        ticket = await tickets.open_ticket(ann, "billing", "Invoice question", "Hello?")
+        await tickets.operator_reply("op", ticket.id, "internal: check ledger", internal=True)
+        await tickets.operator_reply("op", ticket.id, "All fine, thanks!")
+        await subscribers.credit("ann", 2500, "cash")
+        await subscribers.credit("other", 700, "cash")
+        await subscribers.credit("quiet", 100, "cash")
+        await until(lambda: len(smtp.to("ann@home.example")) == 2
+                    and smtp.to("other@home.example"), what="ticket answer and receipts")
+        # Every journal row read: the internal note made no message.
+        head = int((await pdb.fetch("SELECT MAX(id) AS m FROM change_journal"))[0]["m"])
+        await until(lambda: notifier.cursor is not None and notifier.cursor.high >= head,
+                    what="the journal read to its head")
+    mails = {m["Subject"]: m for m in smtp.to("ann@home.example")}
+    assert f"Your ticket #{ticket.id} was answered" in mails
+    receipt = next(m for s, m in mails.items() if s.startswith("Acme receipt "))
+    assert receipt.get_payload(decode=True).decode().strip() == "Thanks Test Person: 25.00 USD"
+    other = smtp.to("other@home.example")[0]
+    assert other["Subject"].startswith("Receipt ") and "7.00 USD" in other["Subject"]
+    assert [r["event"] for r in await outbox("ann")] == ["ticket_answered", "receipt"]
+    # Quiet hours: queued, held until they end.
+    (held,) = await outbox("quiet")
+    assert held["state"] == "pending" and held["next_try_at"] > time.time() + 3000
+    assert smtp.to("quiet@home.example") == []
+
+
+def _hhmm(hours: int) -> str:
+    t = datetime.now(UTC) + timedelta(hours=hours)
+    return f"{t.hour:02d}:{t.minute:02d}"
+
+
+async def test_reminders_are_queued_once_and_again_for_a_renewed_cycle(db: str) -> None:
+    from portal.notifier import events, outbox as box
+
+    s = helpers.settings(587)
+    await helpers.customer("rea", email="rea@home.example", expires_in=timedelta(days=2))
+    now = datetime.now(UTC)
+
+    async def queue(at: datetime) -> int:
+        return await box.enqueue(await events.compose(await events.expiry(s, at), s, at))
+
+    assert await queue(now) == 1
+    assert await queue(now) == 0  # a second notifier or scan adds nothing
+    assert await queue(now + timedelta(days=1, hours=1)) == 1  # the 1-day reminder
+    assert await queue(now + timedelta(days=2, hours=1)) == 1  # expired
+    assert await queue(now + timedelta(days=2, hours=2)) == 0
+    # Renewed: a new expiry date is a new event.
+    await pdb.execute("UPDATE subscribers SET expires_at = ? WHERE username = 'rea'",
+                     [pdb.db_time(now + timedelta(days=32))])
+    assert await queue(now + timedelta(days=29, hours=12)) == 1
+    assert [(r["event"], r["subject"]) for r in await outbox("rea")] == [
+        ("expiry_soon", "Your Basic plan expires in 3 days"),
+        ("expiry_soon", "Your Basic plan expires in 1 day"),
+        ("expired", "Your Basic plan has expired"),
+        ("expiry_soon", "Your Basic plan expires in 3 days")]
+
