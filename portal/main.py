@@ -15,10 +15,8 @@ from tortoise.exceptions import BaseORMException
 from portal.cli import admin, boxes, dns, enforcer, notifications, support, usage
 from portal.cli.registry import COMMANDS, Parser, check_argv, port, positive_int, yes_no
 from portal.config import ConfigError, load_config
-from portal.demo.run import run_demo
 from portal.errors import PortalError
 from portal.store import journal
-from portal.web.serve import serve
 
 # imported for their @command side effect
 _REGISTERED = (admin, boxes, dns, enforcer, notifications, support, usage)
@@ -165,9 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if args.group == "portal" and not getattr(args, "action", None):
+            # Imported here: the web app (and the demo) cost seconds of imports that a
+            # daemon or a one-line command never uses.
+            from portal.web.serve import serve
+
             serve(config, args.host, args.port)
             return 0
         if args.group == "demo":
+            from portal.demo.run import run_demo
+
             return run_demo(args, config)
         name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
         with journal.writing_as(journal.CLI):  # journal rows of a command say origin 'cli'

@@ -26,7 +26,6 @@ from portal.core import notifications
 from portal.notifier import events, outbox
 from portal.notifier.channels import Abandoned, Ambiguous, SendError
 from portal.notifier.channels import gateway as gateway_channel
-from portal.notifier.channels import push as push_channel
 from portal.notifier.channels import smtp as smtp_channel
 from portal.notifier.settings import Settings
 from portal.store import db, follow
@@ -180,6 +179,8 @@ class Notifier:
                 found = await db.fetch("SELECT endpoint, p256dh, auth FROM push_subscriptions"
                                        " WHERE id = ?", [int(target[4:])])
                 sub = found[0] if found else None
+            from portal.notifier.channels import push as push_channel  # only when used
+
             if self.keys is None:
                 self.keys = await notifications.vapid_keys()
             try:

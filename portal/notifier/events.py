@@ -74,7 +74,8 @@ async def from_journal(rows: list[dict[str, Any]], now: datetime) -> list[Event]
             tickets.append((r, payload))
         elif r["kind"] == "document":
             amount = int(payload["total_cents"])
-            out.append((int(r["id"]), Event(str(r["username"]), "receipt", f"doc:{payload['number']}", {
+            out.append((int(r["id"]), Event(
+                str(r["username"]), "receipt", f"doc:{payload['number']}", {
                 "number": str(payload["number"]),
                 "document": DOCUMENT_WORDS.get(str(payload["document"]), "document"),
                 "amount": f"{amount // 100}.{amount % 100:02d}",

@@ -48,19 +48,33 @@ _INSERT = ("INSERT INTO notification_outbox (username, event, channel, target, d
 
 
 async def enqueue(messages: Iterable[Message], now: float | None = None) -> int:
-    """Queue the messages not queued before (by dedup_key); how many were new."""
+    """Queue the messages not queued before (by dedup_key); how many were new.
+
+    The keys already queued are read first, so a scan that finds nothing new takes
+    no write lock (SQLite) and burns no ids; the unique key still settles a race
+    with another notifier (ON CONFLICT DO NOTHING).
+    """
     now = time.time() if now is None else now
-    rows = [[m.username, m.event, m.channel, m.target, m.dedup_key[:400], m.language,
-             m.subject, m.body, m.next_try_at, now] for m in messages]
+    wanted = {m.dedup_key[:400]: m for m in messages}
+    if not wanted:
+        return 0
+    keys = list(wanted)
+    known: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        known |= {str(r["dedup_key"]) for r in await db.fetch(
+            "SELECT dedup_key FROM notification_outbox WHERE dedup_key IN"
+            f" ({', '.join('?' * len(chunk))})", chunk)}
+    rows = [[m.username, m.event, m.channel, m.target, key, m.language, m.subject, m.body,
+             m.next_try_at, now] for key, m in wanted.items() if key not in known]
     if not rows:
         return 0
 
     async def write(tx: BaseDBAsyncClient) -> int:
-        keys = [r[4] for r in rows]
-        before = await db.fetch("SELECT COUNT(*) AS n FROM notification_outbox WHERE"
-                                f" dedup_key IN ({', '.join('?' * len(keys))})", keys)
-        await db.execute_many(_INSERT, rows)
-        return len(rows) - int(before[0]["n"])
+        made = 0
+        for row in rows:
+            made += len(await db.fetch(_INSERT + " RETURNING id", row))
+        return made
 
     return await transaction(write, budget_s=DAEMON_BUDGET_S)
 

@@ -46,6 +46,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[tuple[float, Message]] = []
         self.gate: Gate | None = None
+        self.delay_s = 0.0  # each message takes the server this long to accept
         self.lock = threading.Lock()
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -63,8 +64,7 @@ class SmtpSink:
         gate = self.gate
         if gate is not None and gate.at == at and not gate.reached.is_set():
             gate.reached.set()
-            while not gate.release.is_set():
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(gate.release.wait)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -77,6 +77,8 @@ class SmtpSink:
         with self.lock:
             self.messages.append((time.monotonic(), msg))
         await self._hold("data")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Message]:

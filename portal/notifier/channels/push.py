@@ -1,4 +1,4 @@
-"""Web Push (RFC 8030/8291/8292) to the installed PWA.
+"""Web Push (RFC 8030/8291/8292) to the installed PWA: http_ece encrypts, py_vapid signs.
 
 Endpoints come from browsers, so the notifier must not become a way into the
 ISP's network: only https, the host resolved here and every address it
@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import http_ece
 import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
-from pywebpush import WebPusher
 
 from portal.notifier.channels import Abandoned, Ambiguous, Commit, SendError
 
@@ -116,9 +117,7 @@ async def send(sub: dict[str, Any] | None, row: dict[str, Any], private_pem: str
         raise Refused("push endpoint is not https: refused")
     host, port = parts.hostname, parts.port or 443
     address = await resolve_public(host, port)
-    encoded = WebPusher({"endpoint": endpoint, "keys": {"p256dh": sub["p256dh"],
-                                                        "auth": sub["auth"]}}
-                        ).encode(payload(row), "aes128gcm")
+    body = encrypt(payload(row), str(sub["p256dh"]), str(sub["auth"]))
     headers = {"TTL": str(TTL_S), "Content-Encoding": "aes128gcm",
                "Content-Type": "application/octet-stream", "Urgency": "normal",
                "Host": parts.netloc.rpartition("@")[2],
@@ -135,7 +134,7 @@ async def send(sub: dict[str, Any] | None, row: dict[str, Any], private_pem: str
         if not await commit():
             raise Abandoned("claim taken back")
         try:
-            resp = await client.post(url, content=encoded["body"], headers=headers,
+            resp = await client.post(url, content=body, headers=headers,
                                      extensions={"sni_hostname": host})
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise SendError(f"push service unreachable: {exc!r}"[:300]) from None
@@ -151,5 +150,13 @@ async def send(sub: dict[str, Any] | None, row: dict[str, Any], private_pem: str
     raise SendError(f"push service answered {status}", retry=status in (408, 429) or status >= 500)
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encrypt(data: bytes, p256dh: str, auth: str) -> bytes:
+    """RFC 8291 aes128gcm to the browser's keys, from a fresh ephemeral key pair."""
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    encrypted: bytes = http_ece.encrypt(data, private_key=server_key, dh=_unb64url(p256dh),
+                                        auth_secret=_unb64url(auth), version="aes128gcm")
+    return encrypted
