@@ -110,29 +110,24 @@ async def test_expiry_reminder_on_every_channel_encoded_and_decrypted(
     assert sorted((r["channel"], r["state"], r["attempts"]) for r in rows) == [
         ("email", "sent", 1), ("push", "sent", 1), ("sms", "sent", 1)]
 
-
-async def test_push_to_a_private_address_is_refused(db: str, tmp_path: Path) -> None:
-    ca, cert, key = make_cert(tmp_path)
-    service = HttpSink(tls=(cert, key))
-    service.start()
-    try:
-        await helpers.customer("pat", expires_in=timedelta(hours=20))
-        for endpoint in (f"https://127.0.0.1:{service.port}/p", f"https://localhost:"
-                         f"{service.port}/p", "https://10.20.30.40/p", "https://[::1]/p",
-                         "https://[::ffff:192.168.1.1]/p", "https://100.64.1.1/p"):
-            await notifications.add_push_subscription("pat", notifications.check_push_subscription(
-                {"endpoint": endpoint, "keys": Browser().keys()}))
-        assert push.TEST_ALLOWANCE is None
-        async with running(helpers.settings()):
-            await until(lambda: _all_done("pat"), what="every push given up")
-        rows = await outbox("pat")
-        assert len(rows) == 6
-        for r in rows:
-            assert r["state"] == "failed" and "non-public address" in r["last_error"], r
-            assert r["attempts"] == 1  # refused at once, never retried
-        assert service.requests == []
-    finally:
-        service.stop()
+    # Without the test-only allowance, endpoints on private addresses are refused: by
+    # address, by a name resolving to one, IPv4-mapped, CGNAT. Nothing reaches them.
+    push.TEST_ALLOWANCE = None
+    await helpers.customer("pat", expires_in=timedelta(hours=20))
+    for endpoint in (f"https://127.0.0.1:{push_service.port}/p",
+                     f"https://localhost:{push_service.port}/p", "https://10.20.30.40/p",
+                     "https://[::1]/p", "https://[::ffff:192.168.1.1]/p",
+                     "https://100.64.1.1/p"):
+        await notifications.add_push_subscription("pat", notifications.check_push_subscription(
+            {"endpoint": endpoint, "keys": Browser().keys()}))
+    async with running(helpers.settings()):
+        await until(lambda: _all_done("pat"), what="every push given up")
+    rows = await outbox("pat")
+    assert len(rows) == 6
+    for r in rows:
+        assert r["state"] == "failed" and "non-public address" in r["last_error"], r
+        assert r["attempts"] == 1  # refused at once, never retried
+    assert len(push_service.requests) == 1  # zoe's only
 
 
 async def _all_done(username: str) -> bool:
@@ -143,7 +138,7 @@ async def _all_done(username: str) -> bool:
 async def test_a_failing_gateway_holds_nothing_else_and_is_retried_with_backoff(
         db: str, smtp: SmtpSink, sms: HttpSink) -> None:
     port = smtp.port
-    sms.status, sms.delay = 503, 3.0  # slow and failing
+    sms.status, sms.delay = 503, 2.0  # slow and failing
     for n in range(3):
         await helpers.customer(f"u{n}", email=f"u{n}@home.example", phone=f"+1555000{n}",
                                expires_in=timedelta(hours=10))
@@ -173,7 +168,7 @@ async def _channel_sent(channel: str, n: int) -> bool:
                 and r["state"] == "sent"]) == n
 
 
-async def test_tickets_receipts_quiet_hours_templates_and_dedup(
+async def test_tickets_receipts_quiet_hours_templates_and_reminder_keys(
         db: str, smtp: SmtpSink) -> None:
     port = smtp.port
     await helpers.customer("ann", email="ann@home.example")
@@ -210,14 +205,10 @@ async def test_tickets_receipts_quiet_hours_templates_and_dedup(
     (held,) = await outbox("quiet")
     assert held["state"] == "pending" and held["next_try_at"] > time.time() + 3000
     assert smtp.to("quiet@home.example") == []
+    await _reminders_are_queued_once_and_again_for_a_renewed_cycle()
 
 
-def _hhmm(hours: int) -> str:
-    t = datetime.now(UTC) + timedelta(hours=hours)
-    return f"{t.hour:02d}:{t.minute:02d}"
-
-
-async def test_reminders_are_queued_once_and_again_for_a_renewed_cycle(db: str) -> None:
+async def _reminders_are_queued_once_and_again_for_a_renewed_cycle() -> None:
     from portal.notifier import events
     from portal.notifier import outbox as box
 
@@ -225,8 +216,9 @@ async def test_reminders_are_queued_once_and_again_for_a_renewed_cycle(db: str) 
     await helpers.customer("rea", email="rea@home.example", expires_in=timedelta(days=2))
     now = datetime.now(UTC)
 
-    async def queue(at: datetime) -> int:
-        return await box.enqueue(await events.compose(await events.expiry(s, at), s, at))
+    async def queue(at: datetime) -> int:  # rea's only (the others expire in 30 days)
+        found = [e for e in await events.expiry(s, at) if e.username == "rea"]
+        return await box.enqueue(await events.compose(found, s, at))
 
     assert await queue(now) == 1
     assert await queue(now) == 0  # a second notifier or scan adds nothing
@@ -243,3 +235,49 @@ async def test_reminders_are_queued_once_and_again_for_a_renewed_cycle(db: str) 
         ("expired", "Your Basic plan has expired"),
         ("expiry_soon", "Your Basic plan expires in 3 days")]
 
+
+def _hhmm(hours: int) -> str:
+    t = datetime.now(UTC) + timedelta(hours=hours)
+    return f"{t.hour:02d}:{t.minute:02d}"
+
+
+async def test_fup_tier_notification_arrives_within_5_s_of_the_tier_applied(
+        db: str, sms: HttpSink) -> None:
+    """The real enforcer applies the tier (radreply, journal row, CoA to a NAS emulator);
+    the notifier's loop tells the subscriber through the SMS gateway."""
+    import sys
+
+    from coa import CoaClient
+    from coa.emulator import NasEmulator
+    from portal.enforcer.daemon import Enforcer
+    from tests.enforcer import helpers as eh
+
+    nas = NasEmulator(eh.SECRET)
+    await eh.add_nas("127.0.0.1", await nas.start())
+    try:
+        await helpers.customer("fay", phone="+15550100")  # Basic: monthly:1:100GB:2000/1000
+        await eh.online("fay", "s-fay", "100.64.0.20")
+        async with CoaClient(timeout_s=0.5, retries=1) as coa, \
+                running(helpers.settings(gateway=gateway(sms), poll_s=0.2)) as notifier:
+            enforcer = Enforcer(eh.settings(), coa)
+            await enforcer.enforce(None)
+            await enforcer.settle()
+            await until(lambda: notifier.cursor is not None, what="the notifier following")
+            await eh.use_bytes("fay", 101 * eh.GB)
+            report = await enforcer.enforce({"fay"})
+            applied = time.monotonic()  # radreply and the journal row committed
+            await enforcer.settle()
+            acked = time.monotonic()  # the NAS acknowledged the tier's rate
+            assert report.radreply_updated == 1
+            await until(lambda: sms.requests, 5.0, "the FUP-tier SMS")
+        arrived = sms.requests[0][0]
+    finally:
+        nas.close()
+    print(f"FUP tier -> SMS: {arrived - applied:.3f} s after the tier was written, "
+          f"{arrived - acked:.3f} s after the NAS acknowledged it", file=sys.__stderr__)
+    assert arrived - applied <= 5.0
+    sent = json.loads(sms.requests[0][4])
+    assert sent["number"] == "+15550100"
+    assert "monthly allowance (tier 1): your speed is 2/1 Mbps" in sent["message"]
+    (row,) = await outbox("fay")
+    assert (row["event"], row["state"]) == ("fup_tier", "sent")
