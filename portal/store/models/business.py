@@ -39,6 +39,8 @@ class Reseller(Model):
     # Where a subscriber short of balance is sent (shown with the shortfall).
     payment_instructions = fields.CharField(max_length=1000, default="")
     payment_contact = fields.CharField(max_length=200, default="")
+    # Portal language of its subscribers who chose none (None: 'en'); CHECK in 0017.
+    default_language = fields.CharField(max_length=8, null=True)
     # The ACS that manages this reseller's routers (WiFi tab); None hides the tab.
     acs: fields.ForeignKeyNullableRelation[AcsServer] = fields.ForeignKeyField(
         "models.AcsServer", related_name="resellers", null=True, on_delete=fields.SET_NULL
@@ -115,6 +117,9 @@ class Subscriber(Model):
     # Bumped by a password change, disabling and "sign out everywhere": a token
     # carrying an older epoch is refused (portal/web/auth.py).
     token_epoch = fields.IntField(default=0)
+    # Portal, PDF, error and notification language ('en' | 'fr' | 'ar'); None: not chosen
+    # yet (the reseller's default applies). portal.core.language resolves it.
+    language = fields.CharField(max_length=8, null=True)
 
     class Meta:
         table = "subscribers"

@@ -1,0 +1,110 @@
+"""The subscriber's language: which one applies, how it is first chosen and changed.
+
+One rule everywhere (portal pages, PDFs, API error messages, notifications): the
+subscriber's own choice, else their reseller's default, else English. The stored
+column is NULL until the subscriber (or Accept-Language at their first login)
+chooses; migration 0017 keeps unknown codes out of both columns.
+"""
+
+from __future__ import annotations
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from portal.errors import NotFound, PortalError
+from portal.store import journal
+from portal.store.models import Reseller, Subscriber
+from portal.store.tx import transaction
+
+LANGUAGES: tuple[str, ...] = ("en", "fr", "ar")  # the order the portal offers them
+DEFAULT = "en"
+RTL: frozenset[str] = frozenset({"ar"})
+
+
+def check_language(code: str | None) -> str:
+    if code not in LANGUAGES:
+        raise PortalError("invalid_language", f"language must be one of {', '.join(LANGUAGES)}")
+    assert code is not None
+    return code
+
+
+def resolve(stored: str | None, reseller_default: str | None) -> str:
+    """Stored choice -> reseller default -> 'en' (an unknown value counts as unset)."""
+    for code in (stored, reseller_default):
+        if code in LANGUAGES:
+            assert code is not None
+            return code
+    return DEFAULT
+
+
+def from_accept_language(header: str | None) -> str | None:
+    """The best of LANGUAGES for an Accept-Language header ("fr-LB,ar;q=0.8"),
+    None when it names none of them. Ties keep the header's order."""
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate((header or "")[:512].split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and 0 < quality <= 1:
+            candidate = (-quality, position, primary)
+            if best is None or candidate < best:
+                best = candidate
+    return best[2] if best else None
+
+
+async def subscriber_language(username: str) -> str:
+    """The language to speak to this subscriber in (pages, PDFs, messages, notifications)."""
+    sub = await Subscriber.get_or_none(username=username).only("language", "reseller_id")
+    if sub is None:
+        return DEFAULT
+    reseller = await Reseller.get_or_none(id=sub.reseller_id).only("default_language")
+    return resolve(sub.language, reseller.default_language if reseller else None)
+
+
+async def set_language(username: str, language: str, actor: str | None = None) -> str:
+    """The subscriber (or an operator) chooses the language; returns it."""
+    code = check_language(language)
+
+    async def change(tx: BaseDBAsyncClient) -> str:
+        updated = await Subscriber.filter(username=username).using_db(tx).update(language=code)
+        if not updated:
+            raise NotFound("unknown_subscriber", f"no subscriber {username!r}")
+        await journal.audit(tx, actor or f"subscriber:{username}", "subscriber.set_language",
+                            username, language=code)
+        return code
+
+    return await transaction(change, lock=username)
+
+
+async def choose_first(username: str, accept_language: str | None) -> str | None:
+    """At login: store the Accept-Language choice only if none is stored yet (a later
+    login from a browser in another language never overrides the subscriber's choice)."""
+    code = from_accept_language(accept_language)
+    if code is None:
+        return None
+
+    async def change(tx: BaseDBAsyncClient) -> str | None:
+        updated = await Subscriber.filter(username=username, language__isnull=True) \
+            .using_db(tx).update(language=code)
+        return code if updated else None
+
+    return await transaction(change, lock=username)
+
+
+async def set_reseller_default(name: str, language: str | None,
+                               actor: str = "operator:cli") -> None:
+    code = None if language in (None, "") else check_language(language)
+
+    async def change(tx: BaseDBAsyncClient) -> None:
+        if not await Reseller.filter(name=name).using_db(tx).update(default_language=code):
+            raise NotFound("unknown_reseller", f"no reseller named {name!r}")
+        await journal.audit(tx, actor, "reseller.set_default_language", None,
+                            reseller=name, language=code)
+
+    await transaction(change)
