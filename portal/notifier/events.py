@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from portal.core import notifications, notify_templates
+from portal.core import language, notifications, notify_templates
 from portal.notifier.outbox import Message
 from portal.notifier.settings import Settings
 from portal.speed import facts
@@ -139,22 +139,20 @@ async def expiry(settings: Settings, now: datetime) -> list[Event]:
     return out
 
 
-async def languages(usernames: list[str]) -> dict[str, str]:
-    """Each subscriber's language code (until stored languages land: 'en')."""
-    return {u: notify_templates.FALLBACK_LANGUAGE for u in usernames}
-
-
 async def compose(events: list[Event], settings: Settings, now: datetime) -> list[Message]:
     if not events:
         return []
     names = sorted({e.username for e in events})
     subs = {str(r["username"]): r for r in await db.fetch(
-        "SELECT s.username, s.full_name, s.email, s.phone, s.reseller_id, r.name AS reseller,"
-        " r.company_name FROM subscribers s JOIN resellers r ON r.id = s.reseller_id"
+        "SELECT s.username, s.full_name, s.email, s.phone, s.reseller_id, s.language,"
+        " r.name AS reseller, r.company_name, r.default_language"
+        " FROM subscribers s JOIN resellers r ON r.id = s.reseller_id"
         f" WHERE s.username IN ({', '.join('?' * len(names))})", names)}
     prefs = await notifications.prefs_of(names)
     pushes = await notifications.push_subscriptions(names) if settings.enabled("push") else {}
-    langs = await languages(names)
+    # One rule for the subscriber's language (portal.core.language): their choice, else
+    # their reseller's default, else English; templates fall back to 'en' in turn.
+    langs = {u: language.resolve(s["language"], s["default_language"]) for u, s in subs.items()}
     stored = await notify_templates.custom_templates(
         [int(s["reseller_id"]) for s in subs.values()], list(langs.values()))
     tz = ZoneInfo(settings.timezone)
@@ -176,7 +174,7 @@ async def compose(events: list[Event], settings: Settings, now: datetime) -> lis
             targets.append(("sms", str(sub["phone"]).strip()))
         if settings.enabled("push") and pref.push:
             targets += [("push", f"sub:{p['id']}") for p in pushes.get(e.username, [])]
-        lang = langs[e.username]
+        lang = langs.get(e.username, notify_templates.FALLBACK_LANGUAGE)
         for channel, target in targets:
             custom = notify_templates.pick(stored, int(sub["reseller_id"]), lang, e.event,
                                            channel)

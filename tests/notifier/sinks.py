@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import email.policy
 import http.server
 import ipaddress
 import json
@@ -73,7 +74,8 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.original_content or envelope.content)
+        msg = message_from_bytes(envelope.original_content or envelope.content,
+                                 policy=email.policy.default)
         with self.lock:
             self.messages.append((time.monotonic(), msg))
         await self._hold("data")
@@ -96,9 +98,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         with self.sink.lock:
             self.sink.requests.append((time.monotonic(), self.command, self.path,
                                        dict(self.headers), body))
-        delay = self.sink.delay
-        if delay:
-            time.sleep(delay)
+        self.sink.hold.wait(30)
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -116,7 +116,8 @@ class HttpSink:
         self.requests: list[tuple[float, str, str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
         self.status = 200
-        self.delay = 0.0
+        self.hold = threading.Event()  # cleared: requests wait for it (a hanging peer)
+        self.hold.set()
         handler = type("Handler", (_Recorder,), {"sink": self})
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         if tls is not None:
@@ -134,6 +135,7 @@ class HttpSink:
         return self.port
 
     def stop(self) -> None:
+        self.hold.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from portal.core import notifications, notify_templates, subscribers, tickets
+from portal.core import language, notifications, notify_templates, subscribers, tickets
 from portal.notifier.channels import push
 from portal.notifier.settings import Gateway
 from portal.store import db as pdb
@@ -138,20 +138,25 @@ async def _all_done(username: str) -> bool:
 async def test_a_failing_gateway_holds_nothing_else_and_is_retried_with_backoff(
         db: str, smtp: SmtpSink, sms: HttpSink) -> None:
     port = smtp.port
-    sms.status, sms.delay = 503, 2.0  # slow and failing
+    sms.status = 503
+    sms.hold.clear()  # the gateway hangs, then fails
     for n in range(3):
         await helpers.customer(f"u{n}", email=f"u{n}@home.example", phone=f"+1555000{n}",
                                expires_in=timedelta(hours=10))
-    async with running(helpers.settings(port, gateway(sms), retry_base_s=0.5)):
-        await until(lambda: len(smtp.messages) == 3, what="the e-mails")
-        # ...while the gateway still holds its first answers: nothing waited for it.
-        assert len(sms.requests) == 3 and not await _sms_failed_once()
+    async with running(helpers.settings(port, gateway(sms), retry_base_s=0.5,
+                                        send_timeout_s=20.0)):
+        await until(lambda: len(smtp.messages) == 3, 15, "the e-mails")
+        # ...while the gateway still holds every SMS: nothing waited for it.
+        await until(lambda: len(sms.requests) == 3, 15, "the SMS requests")
+        assert not sms.hold.is_set()
+        assert {r["state"] for r in await outbox() if r["channel"] == "sms"} == {"sending"}
+        sms.hold.set()
         await until(lambda: _sms_failed_once(), what="the gateway's failures recorded")
         failing = [r for r in await outbox() if r["channel"] == "sms"]
         for r in failing:
             assert r["state"] in ("pending", "claimed", "sending")
             assert r["last_error"].startswith("gateway answered 503")
-        sms.status, sms.delay = 200, 0.0
+        sms.status = 200
         await until(lambda: _channel_sent("sms", 3), what="the SMS after the gateway is back")
     rows = [r for r in await outbox() if r["channel"] == "sms"]
     assert all(r["attempts"] >= 2 for r in rows)
@@ -179,6 +184,13 @@ async def test_tickets_receipts_quiet_hours_templates_and_reminder_keys(
     await notify_templates.set_template(ann.reseller_id, "en", "receipt", "email",
                                         "Acme receipt {{ number }}",
                                         "Thanks {{ name }}: {{ amount }} {{ currency }}")
+    # ...and in French; a subscriber speaking Arabic, with no Arabic template, gets 'en'.
+    await notify_templates.set_template(ann.reseller_id, "fr", "receipt", "email",
+                                        "Reçu {{ number }}", "Merci {{ name }}")
+    await helpers.customer("fra", email="fra@home.example")
+    await helpers.customer("ara", email="ara@home.example")
+    await language.set_language("fra", "fr")
+    await language.set_language("ara", "ar")
     await notifications.set_prefs("quiet", notifications.check_prefs(
         {"quiet_start": _hhmm(-1), "quiet_end": _hhmm(+2)}))
     async with running(helpers.settings(port)) as notifier:
@@ -188,8 +200,11 @@ async def test_tickets_receipts_quiet_hours_templates_and_reminder_keys(
         await subscribers.credit("ann", 2500, "cash")
         await subscribers.credit("other", 700, "cash")
         await subscribers.credit("quiet", 100, "cash")
+        await subscribers.credit("fra", 100, "cash")
+        await subscribers.credit("ara", 100, "cash")
         await until(lambda: len(smtp.to("ann@home.example")) == 2
-                    and smtp.to("other@home.example"), what="ticket answer and receipts")
+                    and smtp.to("other@home.example") and smtp.to("fra@home.example")
+                    and smtp.to("ara@home.example"), what="ticket answer and receipts")
         # Every journal row read: the internal note made no message.
         head = int((await pdb.fetch("SELECT MAX(id) AS m FROM change_journal"))[0]["m"])
         await until(lambda: notifier.cursor is not None and notifier.cursor.high >= head,
@@ -201,6 +216,9 @@ async def test_tickets_receipts_quiet_hours_templates_and_reminder_keys(
     other = smtp.to("other@home.example")[0]
     assert other["Subject"].startswith("Receipt ") and "7.00 USD" in other["Subject"]
     assert [r["event"] for r in await outbox("ann")] == ["ticket_answered", "receipt"]
+    assert smtp.to("fra@home.example")[0]["Subject"].startswith("Reçu ")
+    assert smtp.to("ara@home.example")[0]["Subject"].startswith("Acme receipt ")
+    assert [(r["language"]) for r in await outbox("fra") + await outbox("ara")] == ["fr", "ar"]
     # Quiet hours: queued, held until they end.
     (held,) = await outbox("quiet")
     assert held["state"] == "pending" and held["next_try_at"] > time.time() + 3000
