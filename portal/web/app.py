@@ -17,6 +17,7 @@ from portal.web import apidoc, customer_api, errors, login, operator_api, suppor
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
+from portal.web import notifications as notifications_page
 from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
@@ -154,5 +155,6 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.blueprint(parental_tab.bp)
     app.blueprint(wifi.bp)
     app.blueprint(support.bp)
+    app.blueprint(notifications_page.bp)
     app.blueprint(operator_api.bp)
     return app
