@@ -13,9 +13,10 @@ value are replaced by spaces, so user data never makes a mail header.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from portal.errors import PortalError
@@ -95,13 +96,18 @@ def check_template(event: str, subject: str, body: str) -> None:
     try:
         _render_one(subject, sample)
         _render_one(body, sample)
-    except (TemplateError, ValueError, TypeError) as exc:
+    except Exception as exc:  # any failure of a stored template: refused with its reason
         raise PortalError("invalid_template", f"template does not render: {exc}"[:200]) \
             from None
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> Template:
+    return _env.from_string(source)
+
+
 def _render_one(source: str, values: dict[str, Any]) -> str:
-    return _env.from_string(source).render(values)
+    return _compiled(source).render(values)
 
 
 def render(event: str, channel: str, values: dict[str, Any],

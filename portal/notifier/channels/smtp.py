@@ -9,12 +9,13 @@ server (an unfinished DATA is discarded), so the claim is simply retried.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any
 
 from portal.notifier.channels import Abandoned, Ambiguous, Commit, SendError
@@ -32,7 +33,10 @@ def build(cfg: Smtp, row: dict[str, Any]) -> bytes:
     msg["Subject"] = str(row["subject"])
     msg["Date"] = formatdate(localtime=False)
     domain = cfg.sender.rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = make_msgid(idstring=f"ispedge-notification-{row['id']}", domain=domain)
+    # One Message-ID per outbox row (a resend is another row): were a message ever sent
+    # twice, the receiving side could tell.
+    tag = hashlib.sha256(str(row.get("dedup_key", "")).encode()).hexdigest()[:12]
+    msg["Message-ID"] = f"<ispedge-notification-{row['id']}.{tag}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(str(row["body"]))
     return msg.as_bytes()
