@@ -8,9 +8,10 @@ below, or nothing (delivered).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-Commit = Callable[[], Awaitable[bool]]
+Commit = Callable[[], Coroutine[Any, Any, bool]]
 
 
 class SendError(Exception):
