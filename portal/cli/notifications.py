@@ -66,11 +66,15 @@ async def notifications_resend(args: argparse.Namespace, config: Config) -> int:
 @command("notifications template")
 async def notifications_template(args: argparse.Namespace, config: Config) -> int:
     from portal.core import notify_templates
-    from portal.errors import NotFound
+    from portal.errors import NotFound, PortalError
     from portal.store.models import Reseller
 
-    body = (await asyncio.to_thread(Path(args.body_file).read_text, encoding="utf-8")
-            if args.body_file else args.body)
+    body = args.body
+    if args.body_file:
+        try:
+            body = await asyncio.to_thread(Path(args.body_file).read_text, encoding="utf-8")
+        except UnicodeDecodeError:
+            raise PortalError("invalid_template", f"{args.body_file}: not UTF-8 text") from None
 
     async def action() -> None:
         reseller_id = None
