@@ -21,7 +21,7 @@ import httpx
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from portal.notifier.channels import Abandoned, Ambiguous, Commit, SendError
+from portal.notifier.channels import Abandoned, Ambiguous, Commit, SendError, tls_context
 from portal.notifier.settings import Gateway
 
 JSON = "application/json"
@@ -67,8 +67,8 @@ def build(cfg: Gateway, row: dict[str, Any]) -> tuple[str, bytes, dict[str, str]
 
 async def send(cfg: Gateway, row: dict[str, Any], timeout_s: float, commit: Commit) -> None:
     url, body, headers = build(cfg, row)
-    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False,
-                                 trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, trust_env=False,
+                                 verify=tls_context()) as client:
         if not await commit():
             raise Abandoned("claim taken back")
         try:

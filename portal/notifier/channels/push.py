@@ -20,7 +20,6 @@ import asyncio
 import base64
 import ipaddress
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 
-from portal.notifier.channels import Abandoned, Ambiguous, Commit, SendError
+from portal.notifier.channels import Abandoned, Ambiguous, Commit, SendError, tls_context
 
 TTL_S = 86400
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -126,9 +125,9 @@ async def send(sub: dict[str, Any] | None, row: dict[str, Any], private_pem: str
     literal = f"[{address}]" if address.version == 6 else str(address)
     url = parts._replace(netloc=f"{literal}:{port}").geturl()
     allowance = TEST_ALLOWANCE
-    verify: ssl.SSLContext | bool = True
+    verify = tls_context()
     if allowance is not None and not public(address):
-        verify = ssl.create_default_context(cafile=allowance.ca_file)
+        verify = tls_context(allowance.ca_file)
     async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, trust_env=False,
                                  verify=verify) as client:
         if not await commit():
