@@ -3,6 +3,7 @@ and kept, axe-core clean; the API refuses bad quiet hours and non-https push end
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,24 +17,33 @@ from tests.support.browser import PHONE, browser, login, no_horizontal_scroll, s
 from tests.support.portal import PortalServer, start_portal
 
 
-@pytest.fixture
-async def home(db: str) -> None:
+async def _home(url: str) -> None:
     from portal.core import subscribers
+    from portal.store import migrations
 
-    await seed.reseller_with_plans("acme")
-    await subscribers.add_subscriber("maya@acme.net", "maya-pass", "acme", "Basic",
-                                     full_name="Maya", email="maya@home.example",
-                                     phone="+96170111222")
-    await portal_db.execute(
-        "INSERT INTO notification_outbox (username, event, channel, target, dedup_key,"
-        " subject, body, state, attempts, next_try_at, created_at, sent_at)"
-        " VALUES (?, 'receipt', 'email', 'maya@home.example', 'k1', 'Receipt', 'b', 'sent', 1,"
-        " 0, 1700000000, 1700000001)", ["maya@acme.net"])
+    await portal_db.open_db(url)
+    try:
+        await migrations.upgrade()
+        await seed.reseller_with_plans("acme")
+        await subscribers.add_subscriber("maya@acme.net", "maya-pass", "acme", "Basic",
+                                         full_name="Maya", email="maya@home.example",
+                                         phone="+96170111222")
+        await portal_db.execute(
+            "INSERT INTO notification_outbox (username, event, channel, target, dedup_key,"
+            " subject, body, state, attempts, next_try_at, created_at, sent_at)"
+            " VALUES (?, 'receipt', 'email', 'maya@home.example', 'k1', 'Receipt', 'b', 'sent',"
+            " 1, 0, 1700000000, 1700000001)", ["maya@acme.net"])
+    finally:
+        await portal_db.close_db()
 
 
 @pytest.fixture
-def portal(home: None, db_url: str, tmp_path: Path) -> Iterator[PortalServer]:
-    server = start_portal(db_url, tmp_path / "state", ISPEDGE_NOTIFIER_SMTP_HOST="127.0.0.1",
+def portal(tmp_path: Path) -> Iterator[PortalServer]:
+    """SQLite only (no `db_url`: not run again on PostgreSQL): the page and its API are
+    the same on both; the preferences' storage runs on both in tests/notifier."""
+    url = f"sqlite://{tmp_path / 'ispedge.db'}"
+    asyncio.run(_home(url))
+    server = start_portal(url, tmp_path / "state", ISPEDGE_NOTIFIER_SMTP_HOST="127.0.0.1",
                           ISPEDGE_NOTIFIER_SMTP_FROM="noc@acme.example")
     try:
         yield server

@@ -1,6 +1,6 @@
-"""`ispedge notifier` processes side by side, then killed with SIGKILL just before and just
-after a send: every subscriber's reminder reaches a real SMTP server exactly
-once (SQLite, and PostgreSQL where the claims use FOR UPDATE SKIP LOCKED)."""
+"""Two `ispedge notifier` processes side by side, then each killed with SIGKILL, one just
+before and one just after a send: every subscriber's reminder reaches a real SMTP server
+exactly once (SQLite, and PostgreSQL where the claims use FOR UPDATE SKIP LOCKED)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from portal.core import notifications
 from portal.store import db as pdb
 from tests.notifier import helpers
-from tests.notifier.helpers import outbox, start_notifier, until
+from tests.notifier.helpers import outbox, running, start_notifier, until
 from tests.notifier.sinks import Gate, SmtpSink
 
 
@@ -58,13 +58,13 @@ async def test_reminder_exactly_once_across_sigkill_and_two_notifiers(
         return "\n".join(p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
 
     try:
-        # Three notifiers start together (the starts overlap); two are killed later.
-        for i in range(3):
+        # Two notifiers start together (the starts overlap); both are killed later.
+        for i in range(2):
             start(f"n{i}")
         up = await until(lambda: all("channels email" in p.read_text() for p in logs), 90,
-                         "three notifiers up")
-        print(f"three notifiers up in {up:.1f} s", file=sys.__stderr__)
-        live = dict(zip([f"n{i}" for i in range(3)], procs, strict=True))
+                         "two notifiers up")
+        print(f"two notifiers up in {up:.1f} s", file=sys.__stderr__)
+        live = dict(zip([f"n{i}" for i in range(2)], procs, strict=True))
 
         # 1. Side by side they take disjoint rows (each e-mail takes the server 0.1 s).
         smtp.delay_s = 0.1
@@ -99,17 +99,18 @@ async def test_reminder_exactly_once_across_sigkill_and_two_notifiers(
         assert row["state"] == "sending" and len(smtp.to("lee@home.example")) == 1
         _stop(live.pop(_box(row)), signal.SIGKILL)
         smtp.gate.release.set()
-        t = await until(lambda: _is("lee", "unknown"), 30, "lee's row given up as unknown")
-        print(f"lee unknown after {t:.1f} s", file=sys.__stderr__)
+        assert not live
 
-        # A resend of the 'unknown' row is a new row, sent once.
-        (lost,) = await outbox("lee")
-        copy = await notifications.resend(int(lost["id"]), "operator:test")
-        await until(lambda: len(smtp.to("lee@home.example")) == 2, 30, "the resend")
-        await until(lambda: _all_sent(), 30, "every row recorded sent")
-        for proc in live.values():
-            _stop(proc)
-            assert proc.returncode == 0, log_tail()
+        # The next notifier (its loop, in this process) finds the row 'unknown' after the
+        # lease and never sends it; a resend is a new row, sent once.
+        smtp_port = smtp.port
+        async with running(helpers.settings(smtp_port, lease_s=1.0, send_timeout_s=2.0)):
+            t = await until(lambda: _is("lee", "unknown"), 30, "lee's row given up")
+            print(f"lee unknown after {t:.1f} s", file=sys.__stderr__)
+            (lost,) = await outbox("lee")
+            copy = await notifications.resend(int(lost["id"]), "operator:test")
+            await until(lambda: len(smtp.to("lee@home.example")) == 2, 30, "the resend")
+            await until(lambda: _all_sent(), 30, "every row recorded sent")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{log_tail()}") from None
     finally:
@@ -125,7 +126,7 @@ async def test_reminder_exactly_once_across_sigkill_and_two_notifiers(
     by = Counter(str(r["claimed_by"]).split(":")[0] for r in rows.values()
                  if str(r["username"]).startswith("many"))
     print(f"twelve reminders claimed by: {dict(by)}", file=sys.__stderr__)
-    assert set(by) <= {"n0", "n1", "n2"} and sum(by.values()) == 12
+    assert set(by) <= {"n0", "n1"} and sum(by.values()) == 12
 
     # The CLI (in this process: the database is closed first): log and resend.
     await pdb.close_db()
