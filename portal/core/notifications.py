@@ -154,7 +154,7 @@ def check_push_subscription(data: object) -> PushSubscription:
     if not isinstance(data, dict) or not isinstance(data.get("keys"), dict):
         raise PortalError("invalid_subscription", "expected {endpoint, keys: {p256dh, auth}}")
     endpoint = data.get("endpoint")
-    if not isinstance(endpoint, str) or len(endpoint) > ENDPOINT_MAX:
+    if not isinstance(endpoint, str) or len(endpoint) > ENDPOINT_MAX or not endpoint.isascii():
         raise PortalError("invalid_subscription", "endpoint: expected an https URL")
     try:
         parts = urlsplit(endpoint)

@@ -15,7 +15,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from portal.core import language, notifications, notify_templates, subscribers, tickets
+from portal.core import (
+    language,
+    notifications,
+    notify_templates,
+    resellers,
+    subscribers,
+    tickets,
+    topups,
+)
 from portal.notifier.channels import push
 from portal.notifier.settings import Gateway
 from portal.store import db as pdb
@@ -288,7 +296,17 @@ async def test_fup_tier_notification_arrives_within_5_s_of_the_tier_applied(
             acked = time.monotonic()  # the NAS acknowledged the tier's rate
             assert report.radreply_updated == 1
             await until(lambda: sms.requests, 5.0, "the FUP-tier SMS")
-        arrived = sms.requests[0][0]
+            arrived = sms.requests[0][0]
+            # Extra data bought (plan speed again), then used up too: told as such.
+            await resellers.configure("acme", price_per_gb="1.00")
+            await subscribers.credit("fay", 5000, "cash")
+            fay = await Subscriber.get(username="fay")
+            await topups.buy_data(fay.id, 10, None, datetime.now(UTC))
+            await enforcer.enforce({"fay"})
+            await eh.use_bytes("fay", 112 * eh.GB)
+            assert (await enforcer.enforce({"fay"})).radreply_updated == 1
+            await until(lambda: any(b"extra data you bought is used up" in r[4]
+                                    for r in sms.requests), 5.0, "the extra-data SMS")
     finally:
         nas.close()
     print(f"FUP tier -> SMS: {arrived - applied:.3f} s after the tier was written, "
@@ -297,5 +315,6 @@ async def test_fup_tier_notification_arrives_within_5_s_of_the_tier_applied(
     sent = json.loads(sms.requests[0][4])
     assert sent["number"] == "+15550100"
     assert "monthly allowance (tier 1): your speed is 2/1 Mbps" in sent["message"]
-    (row,) = await outbox("fay")
-    assert (row["event"], row["state"]) == ("fup_tier", "sent")
+    events = [r["event"] for r in await outbox("fay")]
+    assert events[0] == "fup_tier" and events[-1] == "extra_used_up"
+    assert sorted(events[1:-1]) == ["receipt", "receipt"]  # the credit and the data bought

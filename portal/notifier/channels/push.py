@@ -77,7 +77,7 @@ async def resolve_public(host: str, port: int) -> IPAddress:
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
             raise SendError(f"push endpoint {host}: does not resolve ({exc})",
                             before_commit=True) from None
         found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
