@@ -101,10 +101,10 @@ class Notifier:
     # --- sending ----------------------------------------------------------------------
 
     async def send_due(self) -> int:
-        await outbox.recover()
         room = self.settings.batch - len(self.inflight)
-        if room <= 0:
+        if room <= 0 or not await outbox.anything_due():
             return 0
+        await outbox.recover()
         rows = await outbox.claim(self.me, room, self.settings.lease_s)
         for row in rows:
             self.inflight.add(int(row["id"]))

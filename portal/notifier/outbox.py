@@ -79,6 +79,15 @@ async def enqueue(messages: Iterable[Message], now: float | None = None) -> int:
     return await transaction(write, budget_s=DAEMON_BUDGET_S)
 
 
+async def anything_due(now: float | None = None) -> bool:
+    """A read first: the poll takes no write lock (SQLite) when there is nothing to do."""
+    now = time.time() if now is None else now
+    rows = await db.fetch(
+        "SELECT 1 AS due FROM notification_outbox WHERE (state = 'pending' AND next_try_at <= ?)"
+        " OR (state IN ('claimed', 'sending') AND lease_until < ?) LIMIT 1", [now, now])
+    return bool(rows)
+
+
 async def recover(now: float | None = None) -> tuple[int, int]:
     """Rows whose notifier's lease ran out: 'claimed' ones are pending again (nothing
     left), 'sending' ones become 'unknown' (maybe delivered). Returns both counts."""
