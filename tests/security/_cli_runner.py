@@ -80,9 +80,10 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=20.0)
     opts = ap.parse_args()
-    # portal.main imports these only for `portal` and `demo`: loaded here once too.
+    # Imported once; every child inherits them (portal.main imports the demo and the web
+    # app only for `demo` and `portal`: loaded here too).
     import portal.demo.run  # noqa: F401
-    import portal.main  # noqa: F401  (imported once; every child inherits it)
+    import portal.main  # noqa: F401
     import portal.web.serve  # noqa: F401
 
     jobs = [json.loads(line) for line in sys.stdin if line.strip()]
