@@ -74,7 +74,11 @@ async def notifications_template(args: argparse.Namespace, config: Config) -> in
         try:
             body = await asyncio.to_thread(Path(args.body_file).read_text, encoding="utf-8")
         except UnicodeDecodeError:
-            raise PortalError("invalid_template", f"{args.body_file}: not UTF-8 text") from None
+            raise PortalError("invalid_template",
+                              f"{args.body_file!r}: not UTF-8 text") from None
+        except OSError as exc:  # the name quoted: one line whatever it holds
+            raise PortalError("invalid_template",
+                              f"{args.body_file!r}: {exc.strerror or exc}") from None
 
     async def action() -> None:
         reseller_id = None
