@@ -1,7 +1,8 @@
 """The notifier daemon: one loop that queues and one that sends.
 
-Queueing: follow the change journal (gap-safe cursor, woken by NOTIFY on
-PostgreSQL, else polled every poll_ms) and scan expiry dates every scan_s;
+Queueing: follow the change journal and the invoices table (gap-safe cursors,
+woken by the journal's NOTIFY on PostgreSQL, else polled every poll_ms) and scan
+expiry dates every scan_s;
 events -> outbox rows (portal/notifier/events.py), de-duplicated by key.
 Sending: take back rows whose notifier died (outbox.recover), claim due rows
 (committed before anything is sent), send each in its own task with its own
@@ -33,8 +34,14 @@ from portal.store.tx import DAEMON_BUDGET_S, transaction
 
 log = logging.getLogger("ispedge.notifier")
 
+JOURNAL, INVOICES = "change_journal", "invoices"
 JOURNAL_COLUMNS = "id, created_at, username, kind, payload"
+INVOICE_COLUMNS = "id, username, number, kind, issued_at, currency, total_cents"
 PER_CHANNEL = 8  # sends in flight per channel
+
+
+def _cursor_name(table: str) -> str:
+    return "notifier" if table == JOURNAL else f"notifier:{table}"
 
 
 class Notifier:
@@ -42,9 +49,9 @@ class Notifier:
         self.settings = settings
         self.url = url
         self.me = settings.name
-        self.cursor_name = "notifier"
-        self.cursor: GapCursor | None = None
-        self.saved_floor = -1
+        self.cursor: GapCursor | None = None  # change_journal
+        self.invoice_cursor: GapCursor | None = None  # invoices (documents issued)
+        self.saved: dict[str, int] = {}  # table -> the floor last saved in notifier_cursor
         self.wake = asyncio.Event()
         self.next_scan = 0.0
         self.inflight: set[int] = set()
@@ -56,42 +63,45 @@ class Notifier:
     # --- queueing ---------------------------------------------------------------------
 
     async def start_cursor(self) -> None:
+        self.cursor = await self._start(JOURNAL)
+        self.invoice_cursor = await self._start(INVOICES)
+
+    async def _start(self, table: str) -> GapCursor:
         rows = await db.fetch("SELECT journal_id FROM notifier_cursor WHERE name = ?",
-                              [self.cursor_name])
+                              [_cursor_name(table)])
         if rows:
             # Re-read from where the last run was sure it had everything: the dedup key
             # makes rows read twice harmless.
-            self.cursor = GapCursor(high=int(rows[0]["journal_id"]))
-        else:
-            self.cursor = await follow.start_cursor("change_journal", "id")
-        self.saved_floor = -1
-
-    def _floor(self) -> int:
-        assert self.cursor is not None
-        gaps = self.cursor.open_gaps()
-        return min(gaps) - 1 if gaps else self.cursor.high
+            return GapCursor(high=int(rows[0]["journal_id"]))
+        return await follow.start_cursor(table, "id")
 
     async def queue_journal(self, now: datetime) -> int:
-        assert self.cursor is not None
+        """New journal rows and issued documents -> outbox rows."""
+        assert self.cursor is not None and self.invoice_cursor is not None
+        queued = await self._follow(JOURNAL, self.cursor, JOURNAL_COLUMNS, now)
+        return queued + await self._follow(INVOICES, self.invoice_cursor, INVOICE_COLUMNS, now)
+
+    async def _follow(self, table: str, cursor: GapCursor, columns: str, now: datetime) -> int:
         queued = 0
         while True:
-            rows, full = await follow.read_batch(self.cursor, "change_journal", "id",
-                                                 JOURNAL_COLUMNS)
+            rows, full = await follow.read_batch(cursor, table, "id", columns)
             if rows:
-                queued += await outbox.enqueue(await events.compose(
-                    await events.from_journal(rows, now), self.settings, now))
+                found = (await events.from_journal(rows, now) if table == JOURNAL
+                         else events.from_invoices(rows, now))
+                queued += await outbox.enqueue(await events.compose(found, self.settings, now))
             if not full:
                 break
-        floor = self._floor()
-        if floor != self.saved_floor:
+        gaps = cursor.open_gaps()
+        floor = min(gaps) - 1 if gaps else cursor.high
+        if floor != self.saved.get(table):
             async def save(tx: BaseDBAsyncClient) -> None:
                 await db.execute(
                     "INSERT INTO notifier_cursor (name, journal_id) VALUES (?, ?)"
                     " ON CONFLICT (name) DO UPDATE SET journal_id = excluded.journal_id",
-                    [self.cursor_name, floor])
+                    [_cursor_name(table), floor])
 
             await transaction(save, budget_s=DAEMON_BUDGET_S)
-            self.saved_floor = floor
+            self.saved[table] = floor
         return queued
 
     async def queue_expiry(self, now: datetime) -> int:

@@ -3,8 +3,9 @@
 Events come from the database only:
 - journal rows (the kinds the contract says the notifier follows): a "speed" row
   with a FUP reason (tier reached; "extra data used up" when data was bought
-  this cycle), "ticket" (an operator's answer; notes never make a row), and
-  "document" (a receipt, invoice or credit note issued);
+  this cycle) and "ticket" (an operator's answer; notes never make a row);
+- the invoices table, followed the same gap-safe way: every receipt, invoice or
+  credit note issued (wallet credits, purchases, renewals) is told once;
 - expiry dates, looked at every scan: a reminder `expiry_days` before, and one
   when the plan has expired.
 
@@ -72,14 +73,6 @@ async def from_journal(rows: list[dict[str, Any]], now: datetime) -> list[Event]
             fup.append((r, payload))
         elif r["kind"] == "ticket":
             tickets.append((r, payload))
-        elif r["kind"] == "document":
-            amount = int(payload["total_cents"])
-            out.append((int(r["id"]), Event(
-                str(r["username"]), "receipt", f"doc:{payload['number']}", {
-                "number": str(payload["number"]),
-                "document": DOCUMENT_WORDS.get(str(payload["document"]), "document"),
-                "amount": f"{amount // 100}.{amount % 100:02d}",
-                "currency": str(payload["currency"])})))
     if fup:
         cfg = speed_settings.current()
         known = await facts.subscriber_facts(sorted({str(r["username"]) for r, _ in fup}), now,
@@ -103,6 +96,21 @@ async def from_journal(rows: list[dict[str, Any]], now: datetime) -> list[Event]
                     "ticket_id": int(p["ticket_id"]),
                     "ticket_subject": subjects.get(int(p["ticket_id"]), "")})))
     return [e for _, e in sorted(out, key=lambda pair: pair[0])]
+
+
+def from_invoices(rows: list[dict[str, Any]], now: datetime) -> list[Event]:
+    """Documents issued (the invoices table, followed like the journal): a receipt for
+    money received, the invoice of a purchase or renewal, a credit note."""
+    out: list[Event] = []
+    for r in rows:
+        if (now - db.from_db_time(r["issued_at"])).total_seconds() > STALE_S:
+            continue
+        amount = int(r["total_cents"])
+        out.append(Event(str(r["username"]), "receipt", f"doc:{r['number']}", {
+            "number": str(r["number"]),
+            "document": DOCUMENT_WORDS.get(str(r["kind"]), "document"),
+            "amount": f"{amount // 100}.{amount % 100:02d}", "currency": str(r["currency"])}))
+    return out
 
 
 async def expiry(settings: Settings, now: datetime) -> list[Event]:

@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from portal.core.billing.numbers import invoice_number
 from portal.core.billing.tax import split_inclusive
 from portal.errors import NotFound
-from portal.store import db, journal
+from portal.store import db
 from portal.store.models import Invoice, InvoiceLine, Reseller, Subscriber
 
 KINDS = ("invoice", "credit_note", "receipt")
@@ -91,9 +91,6 @@ async def issue(tx: BaseDBAsyncClient, sub: Subscriber, reseller: Reseller, kind
         " VALUES (?, ?, ?, ?)",
         [[issued.id, position, line.description[:255], line.amount_cents]
          for position, line in enumerate(lines, start=1)])
-    # The subscriber is told of it (portal/notifier: a receipt notification).
-    await journal.record(tx, sub.username, "document", number=issued.number, document=kind,
-                         total_cents=total, currency=reseller.currency)
     return issued
 
 
