@@ -316,5 +316,6 @@ async def test_fup_tier_notification_arrives_within_5_s_of_the_tier_applied(
     assert sent["number"] == "+15550100"
     assert "monthly allowance (tier 1): your speed is 2/1 Mbps" in sent["message"]
     events = [r["event"] for r in await outbox("fay")]
-    assert events[0] == "fup_tier" and events[-1] == "extra_used_up"
-    assert sorted(events[1:-1]) == ["receipt", "receipt"]  # the credit and the data bought
+    # (the documents and the journal are followed separately: their order may mix)
+    assert events[0] == "fup_tier"
+    assert sorted(events[1:]) == ["extra_used_up", "receipt", "receipt"]  # + credit, data
