@@ -147,6 +147,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "metrics_port": 9155,
         "db_pool_max": 8,  # PostgreSQL connections of its pool, plus one for LISTEN
     },
+    # The notifier daemon (portal/notifier/README.md describes every key).
+    "notifier": {
+        "channels": ["email", "sms", "push"],  # the ones configured below are used
+        "expiry_days": [3, 1],  # reminders this many days before the plan expires
+        "poll_ms": 200,  # journal and outbox poll (PostgreSQL: NOTIFY wakes it sooner)
+        "scan_s": 60.0,  # how often expiry dates are looked at
+        "lease_s": 30.0,  # a claimed row held by a notifier that died is taken back after
+        "batch": 50,
+        "send_timeout_s": 15.0,
+        "max_attempts": 8,
+        "retry_base_s": 30.0,
+        "retry_max_s": 3600.0,
+        "portal_url": "",  # empty: [portal] public_url
+        "smtp_host": "",
+        "smtp_port": 587,
+        "smtp_security": "starttls",  # or "tls" (implicit, port 465) or "none"
+        "smtp_user": "",
+        "smtp_password": "",
+        "smtp_from": "",
+        "smtp_ca_file": "",  # empty: the system's trust store
+        "sms_url": "",  # the gateway; {{ to }} and {{ text }} in it are URL-encoded
+        "sms_method": "POST",
+        "sms_headers": [],  # "Name: value" lines (an API key)
+        "sms_body": "",  # template; values JSON- or form-encoded by sms_content_type
+        "sms_content_type": "application/json",  # or application/x-www-form-urlencoded
+        "vapid_subject": "",  # mailto: or https: contact for push services; empty: portal URL
+    },
 }
 
 

@@ -139,13 +139,17 @@ async def operator_reply(operator: str, ticket_id: int, body: object, internal: 
     ticket = await get_ticket(ticket_id, scope)
 
     async def write(tx: BaseDBAsyncClient) -> None:
-        await TicketMessage.create(ticket_id=ticket.id, author_kind="operator", author=operator,
-                                   body=body, internal=internal, created_at=now, using_db=tx)
+        msg = await TicketMessage.create(ticket_id=ticket.id, author_kind="operator",
+                                         author=operator, body=body, internal=internal,
+                                         created_at=now, using_db=tx)
+        sub = await Subscriber.get(id=ticket.subscriber_id, using_db=tx)
         if not internal:
+            # The subscriber is told of an answer (portal/notifier), never of a note.
+            await journal.record(tx, sub.username, "ticket", ticket_id=ticket.id,
+                                 message_id=msg.id)
             # An answer to a closed ticket leaves it closed: the customer may reopen it.
             status = "closed" if ticket.status == "closed" else "answered"
             await Ticket.filter(id=ticket.id).using_db(tx).update(status=status, updated_at=now)
-        sub = await Subscriber.get(id=ticket.subscriber_id, using_db=tx)
         await journal.audit(tx, f"operator:{operator}", "ticket.note" if internal
                             else "ticket.answer", sub.username, ip=ip, ticket=ticket.id)
 

@@ -28,6 +28,7 @@ from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
 from portal.web import metrics as request_metrics
+from portal.web import notifications as notifications_page
 from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
@@ -183,6 +184,7 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.blueprint(parental_tab.bp)
     app.blueprint(wifi.bp)
     app.blueprint(support.bp)
+    app.blueprint(notifications_page.bp)
     app.blueprint(operator_api.bp)
     app.blueprint(console.bp)
     return app
