@@ -2,7 +2,9 @@
 
 One worker loop follows the change journal and radacct_changes (gap-safe cursors,
 bounded batches; woken by NOTIFY on PostgreSQL, else polled every ~200 ms),
-picks up due retries, and runs a full reconcile on start and every minute.
+picks up due retries, and runs a full reconcile on start and every minute, in
+slices of `reconcile_slice` subscribers with the journal read between two slices
+(a click never waits for a whole pass; the shaper's first reconcile is whole).
 Accounting changes also wake a live usage ingest (one pass per burst,
 portal.usage.coalesce) before their subscribers are enforced, so a FUP tier
 crossed by an Interim-Update is on the wire within ~0.2 s; the full ingest still
@@ -129,6 +131,13 @@ class Enforcer:
         self.ingest_lock = asyncio.Lock()  # the periodic and the live pass, one at a time
         self.live_ingests = 0
         self._ingest_cfg: ingest_mod.Settings | None = None
+        # The full reconcile runs in slices between journal polls: the last username
+        # done (None: no sweep under way), its running totals, the last finished one.
+        self.sweep: str | None = None
+        self.sweep_report = PassReport()
+        self.sweep_started = 0.0
+        self.last_sweep = PassReport()
+        self.slices = 0
 
     @property
     def live_ingest(self) -> bool:
@@ -520,26 +529,82 @@ class Enforcer:
         while not stop.is_set():
             batch: set[str] = set()
             try:
-                if time.monotonic() >= next_full or time.time() >= self.next_expiry \
-                        or self.force_full:
+                if self.force_full or (self.local is not None and not self.shaper_ready):
+                    # The shaper's first reconcile replaces every class: it cannot be
+                    # sliced (a slice's wishes would remove every other class).
                     self.force_full = False
                     await self.poll_sessions()
                     report = await self.enforce(None)
                     next_full = time.monotonic() + self.settings.reconcile_s
+                    self.sweep = None
                     log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, "
                              "%.3f s", report.subscribers, report.sent, report.radreply_updated,
                              report.removed, report.seconds)
-                else:
-                    await self.poll_journal()
-                    await self.poll_sessions()
-                    batch = self.dirty | await self.due_retries(time.time())
-                    self.dirty = set()
-                    if batch:
-                        await self.enforce(batch)
+                    continue
+                if self.sweep is None and (time.monotonic() >= next_full
+                                           or time.time() >= self.next_expiry):
+                    self._start_sweep()
+                    next_full = time.monotonic() + self.settings.reconcile_s
+                # The journal first, every turn: a click waits for at most one slice.
+                await self.poll_journal()
+                await self.poll_sessions()
+                batch = self.dirty | await self.due_retries(time.time())
+                self.dirty = set()
+                if batch:
+                    await self.enforce(batch)
+                batch = set()
+                if self.sweep is not None and await self.reconcile_slice():
+                    continue  # the next slice at once (after the journal again)
             except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
                 self.dirty |= batch
                 log.exception("enforcer pass failed; retrying")
             await _sleep(stop, self.wake, self.settings.poll_s)
+
+    # --- the full reconcile, in slices ----------------------------------------------
+
+    def _start_sweep(self) -> None:
+        self.sweep = ""
+        self.sweep_report = PassReport()
+        self.sweep_started = time.perf_counter()
+        # Each slice lowers it again: the expiry that started this sweep is behind us.
+        self.next_expiry = float("inf")
+
+    async def slice_names(self, after: str, limit: int) -> list[str]:
+        """The next `limit` usernames after `after`, of subscribers and of
+        enforcement_state rows (a row whose subscriber is gone is removed by the slice
+        naming it): two index range reads, merged."""
+        names: set[str] = set()
+        for table in ("subscribers", "enforcement_state"):
+            rows = await db.fetch(f"SELECT DISTINCT username FROM {table} WHERE username > ?"
+                                  " ORDER BY username LIMIT ?", [after, limit])
+            names.update(str(r["username"]) for r in rows)
+        return sorted(names)[:limit]
+
+    async def reconcile_slice(self) -> bool:
+        """One slice of the full reconcile (`reconcile_slice` subscribers): what a
+        full pass does for them. Returns whether the sweep goes on. The worker polls
+        the journal between slices, so a click never waits for a whole pass
+        (issue 17: 200k subscribers took ~44 s in one pass)."""
+        assert self.sweep is not None
+        names = await self.slice_names(self.sweep, self.settings.reconcile_slice)
+        if not names:
+            r = self.sweep_report
+            log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, %.3f s "
+                     "(in slices)", r.subscribers, r.sent, r.radreply_updated, r.removed,
+                     time.perf_counter() - self.sweep_started)
+            r.seconds = time.perf_counter() - self.sweep_started
+            self.last_sweep = r
+            self.sweep = None
+            return False
+        report = await self.enforce(set(names))
+        total = self.sweep_report
+        total.subscribers += report.subscribers
+        total.sent += report.sent
+        total.radreply_updated += report.radreply_updated
+        total.removed += report.removed
+        self.slices += 1
+        self.sweep = names[-1]
+        return True
 
     async def _flusher(self, stop: asyncio.Event) -> None:
         while not stop.is_set() or self.results:
@@ -558,8 +623,10 @@ class Enforcer:
         nas_boxes = await boxes.nas_boxes()
         live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
         async with self.ingest_lock:
+            # Of N boxes, one a minute scans for stale sessions (whoever comes first).
             result = await ingest_mod.ingest_job(self.config, closes_stale=lambda nas_ip: (
-                ownership.closes_stale(nas_ip, nas_boxes, self.box, live)))
+                ownership.closes_stale(nas_ip, nas_boxes, self.box, live)),
+                full_every_s=self.settings.ingest_s * 0.9)
         changed = {u for (u, _day) in result.days}
         if changed:
             self.dirty |= changed

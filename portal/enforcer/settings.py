@@ -46,6 +46,7 @@ class Settings:
     coa_retries: int = 2
     timezone: str = "UTC"
     cycle: str = "renewal"
+    reconcile_slice: int = 1000  # subscribers per slice of the full reconcile
     batch: int = 1000  # journal / accounting rows read per poll (a backlog takes several)
     box: str = field(default_factory=socket.gethostname)  # [general] box
     shaped_networks: tuple[Network, ...] = ()
@@ -70,9 +71,10 @@ class Settings:
                 sample_s=float(get("sample_s", 1.0)),
                 coa_timeout_s=float(get("coa_timeout_s", 1.0)),
                 coa_retries=int(get("coa_retries", 2)), timezone=speed.timezone,
-                cycle=speed.cycle, batch=int(get("journal_batch", 1000)), box=config.box,
+                cycle=speed.cycle, batch=max(1, int(get("journal_batch", 1000))), box=config.box,
                 shaped_networks=parse_networks(_list(get("shaped_networks", []))),
                 heartbeat_s=float(get("heartbeat_s", 5.0)),
+                reconcile_slice=max(1, int(get("reconcile_slice", 1000))),
             )
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc
