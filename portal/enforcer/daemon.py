@@ -3,7 +3,8 @@
 One worker loop follows the change journal and radacct_changes (gap-safe cursors,
 bounded batches; woken by NOTIFY on PostgreSQL, else polled every ~200 ms),
 picks up due retries, and runs a full reconcile on start and every minute, in
-slices of `reconcile_slice` subscribers with the journal read between two slices
+slices of at most `reconcile_slice` subscribers, sized to take about
+`reconcile_slice_s` each, with the journal read between two slices
 (a click never waits for a whole pass; the shaper's first reconcile is whole).
 Accounting changes also wake a live usage ingest (one pass per burst,
 portal.usage.coalesce) before their subscribers are enforced, so a FUP tier
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -51,6 +53,7 @@ log = logging.getLogger("ispedge.enforcer")
 # Journal kinds that can change what the network must do for a subscriber (the contract's).
 FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
+MIN_SLICE = 10  # subscribers: a slice always makes progress
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 Want = tuple[str, str]  # (username, target): one enforcement_state row
 
@@ -128,6 +131,7 @@ class Enforcer:
         self.coalesce = Coalescer(settings.ingest_coalesce_s)
         self.ingest_wanted = asyncio.Event()
         self.after_ingest: set[str] = set()  # radacct changed: enforced after the next ingest
+        self.after_ingest_changes: set[int] = set()  # their radacct_changes ids
         self.ingest_lock = asyncio.Lock()  # the periodic and the live pass, one at a time
         self.live_ingests = 0
         self._ingest_cfg: ingest_mod.Settings | None = None
@@ -138,6 +142,7 @@ class Enforcer:
         self.sweep_started = 0.0
         self.last_sweep = PassReport()
         self.slices = 0
+        self.slice_size = settings.reconcile_slice
 
     @property
     def live_ingest(self) -> bool:
@@ -176,6 +181,8 @@ class Enforcer:
         rows, more = await read_batch(self.radacct_cursor, "radacct_changes", "id",
                                       "radacctid", self.settings.batch)
         ids = sorted({int(str(r["radacctid"])) for r in rows})
+        if self.live_ingest:
+            self.after_ingest_changes.update(int(str(r["id"])) for r in rows)
         # With the live ingest these subscribers wait for it (~window_s): one pass on
         # the usage their interim brought, not one before and one after it.
         changed = self.after_ingest if self.live_ingest else self.dirty
@@ -498,6 +505,10 @@ class Enforcer:
         # NASes with no box at its next pass (ownership.nas_owner).
         await _retry_until(stop, self.heartbeat, "announcing this box")
         await _retry_until(stop, self.start_cursor, "reading the journal cursor")
+        # Start-up objects live as long as the daemon: out of the collector's sight, a
+        # full collection never walks them during a pass (gc.freeze is O(1)).
+        gc.collect()
+        gc.freeze()
         listener = None
         if self.config is not None:
             # PostgreSQL: a committed journal row (or accounting change) wakes the
@@ -586,7 +597,7 @@ class Enforcer:
         the journal between slices, so a click never waits for a whole pass
         (issue 17: 200k subscribers took ~44 s in one pass)."""
         assert self.sweep is not None
-        names = await self.slice_names(self.sweep, self.settings.reconcile_slice)
+        names = await self.slice_names(self.sweep, self.slice_size)
         if not names:
             r = self.sweep_report
             log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, %.3f s "
@@ -597,6 +608,11 @@ class Enforcer:
             self.sweep = None
             return False
         report = await self.enforce(set(names))
+        # A slice takes about `reconcile_slice_s` whatever the load: fewer names when
+        # the database or the CPU is slow, up to `reconcile_slice` when they are fast.
+        target, most = self.settings.reconcile_slice_s, self.settings.reconcile_slice
+        scaled = int(len(names) * target / max(report.seconds, 1e-3))
+        self.slice_size = max(min(MIN_SLICE, most), min(most, scaled, 2 * len(names)))
         total = self.sweep_report
         total.subscribers += report.subscribers
         total.sent += report.sent
@@ -649,18 +665,25 @@ class Enforcer:
         assert self.config is not None
         self.coalesce.start(time.monotonic())
         users, self.after_ingest = self.after_ingest, set()
+        changes, self.after_ingest_changes = self.after_ingest_changes, set()
         try:
             async with self.ingest_lock:
                 result = await ingest_mod.ingest_once(self._ingest_settings(),
                                                       closes_stale=_never, live=True)
+                # Another box is ingesting (20 boxes share one ingest): once its pass
+                # has committed past these changes they are counted -- enforce on
+                # them without a pass of our own (issue 17: waiting for the lock
+                # starved a box for seconds).
+                counted = result.busy and bool(changes) and await ingest_mod.counted(changes)
         except BaseException:
             self.dirty |= users  # session starts are enforced anyway; usage at the next pass
             self.wake.set()
             raise
         self.live_ingests += 1
-        if result.busy:
-            # Another box is ingesting: it counts these changes; look again after it.
+        if result.busy and not counted:
+            # It is counting these changes: look again after it.
             self.after_ingest |= users
+            self.after_ingest_changes |= changes
             self.coalesce.changed(time.monotonic())
             return result
         if result.more:

@@ -46,7 +46,8 @@ class Settings:
     coa_retries: int = 2
     timezone: str = "UTC"
     cycle: str = "renewal"
-    reconcile_slice: int = 1000  # subscribers per slice of the full reconcile
+    reconcile_slice: int = 1000  # subscribers per slice of the full reconcile, at most
+    reconcile_slice_s: float = 0.1  # a slice's target duration (its size adapts)
     batch: int = 1000  # journal / accounting rows read per poll (a backlog takes several)
     box: str = field(default_factory=socket.gethostname)  # [general] box
     shaped_networks: tuple[Network, ...] = ()
@@ -75,6 +76,7 @@ class Settings:
                 shaped_networks=parse_networks(_list(get("shaped_networks", []))),
                 heartbeat_s=float(get("heartbeat_s", 5.0)),
                 reconcile_slice=max(1, int(get("reconcile_slice", 1000))),
+                reconcile_slice_s=float(get("reconcile_slice_ms", 100)) / 1000,
             )
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc

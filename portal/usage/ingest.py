@@ -407,6 +407,16 @@ async def _chunk(tx: BaseDBAsyncClient, settings: Settings, now: datetime | None
     return result, daily
 
 
+async def counted(changes: set[int]) -> bool:
+    """Whether the shared ingest has committed past these radacct_changes ids (read
+    them all): every one at or below its cursor and none among its open gaps."""
+    rows = await db.fetch("SELECT change_cursor, change_gaps FROM usage_ingest WHERE id = 1")
+    if not rows:
+        return False
+    cursor = _cursor_of(rows[0])
+    return max(changes) <= cursor.high and not (changes & cursor.gaps.keys())
+
+
 async def ingest_job(config: Any, closes_stale: Callable[[str], bool] | None = None,
                      full_every_s: float = 0.0) -> Result:
     """One pass with the settings from config: what the enforcer daemon runs each minute."""

@@ -14,7 +14,7 @@ from tests.enforcer import helpers
 from tests.enforcer.helpers import FAST
 from tests.enforcer.test_enforcer_db import coa, nas, rate_limit, sent  # noqa: F401
 
-USERS = 60
+USERS = 16
 SLICE = 2
 
 
@@ -29,7 +29,7 @@ async def test_a_plan_change_is_enforced_between_two_slices(
     stop = asyncio.Event()
     worker = asyncio.ensure_future(enforcer.run(stop))
     try:
-        await helpers.until(lambda: asyncio.sleep(0, enforcer.slices >= 3), 30,
+        await helpers.until(lambda: asyncio.sleep(0, enforcer.slices >= 2), 30,
                             "the first slices of the full reconcile")
         await subscribers.set_plan(last, "Fast")
         want = (COA_REQUEST, rate_limit(*FAST))
