@@ -61,6 +61,13 @@ async def test_two_workers_count_every_interim_once_and_never_queue(db_url: str)
     await ingest.ingest_once(SETTINGS)
     assert await total_out() == expected
     assert passes["a"] > 1 and passes["b"] > 1
+    # what a box asks when its own pass found another's under way
+    head = int((await db.fetch("SELECT MAX(id) AS m FROM radacct_changes"))[0]["m"])
+    assert await ingest.counted({head - 1, head})
+    sessions[0].bytes_out += MB
+    await simnas.interim(sessions[:1], now)
+    newer = int((await db.fetch("SELECT MAX(id) AS m FROM radacct_changes"))[0]["m"])
+    assert newer > head and not await ingest.counted({head, newer})
 
 
 async def test_a_pass_does_not_wait_for_another_boxs_pass(db_url: str) -> None:
