@@ -156,8 +156,8 @@ class Enforcer:
 
     async def poll_journal(self) -> int:
         """One bounded batch of the journal (gap-safe: a row committing late is read)."""
-        rows, more = await read_batch(self.cursor, "change_journal", "id",
-                                      "username, kind, origin", self.settings.batch)
+        rows, more = await journal.read_batch(self.cursor, "username, kind, origin",
+                                              self.settings.batch)
         for r in rows:
             if r["kind"] not in FOLLOWED or not r["username"]:
                 continue
