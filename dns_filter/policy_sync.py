@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from twisted.internet import reactor, task, threads
 
@@ -241,9 +242,10 @@ class PolicyFollower:
         # the answer thread applies only the differences. The addresses of the session
         # edits read above are included: the read is newer than those edits.
         rows: list[PolicyRow] = []
+        database = self.db
 
         def chunks() -> Iterator[list[PolicyRow]]:
-            for chunk in self.db.iter_all():  # type: ignore[union-attr]
+            for chunk in database.iter_all():
                 rows.extend(chunk)
                 yield chunk
 
@@ -269,7 +271,7 @@ class PolicyFollower:
                 self.loaded_at = time.time()
             self.metrics.gauges["policy_sessions_followed"] = len(self.sessions.sessions)
         if kind == "full":
-            diff, rows = payload  # type: ignore[misc]
+            diff, rows = cast(tuple[dict[str, PolicyRow | None], list[PolicyRow]], payload)
             self.table.apply_edits(diff.items())
             self._mark_full(cursor)
             self._save_in_background(rows, cursor)
