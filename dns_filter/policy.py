@@ -28,6 +28,24 @@ def parse_categories(text: str | None) -> Categories:
     return frozenset(c.strip() for c in (text or "").split(",") if c.strip())
 
 
+def key_of(address: str) -> str | None:
+    """The table's key of a dns_policy address ("10.0.0.5", "2001:db8:1::/56"), or None
+    for a row `_add` would skip."""
+    address = address.strip()
+    if "/" not in address and ":" not in address:
+        try:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, address))
+        except OSError:
+            return None
+    try:
+        net = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return None
+    if net.version == 4:
+        return str(net.network_address) if net.prefixlen == 32 else None
+    return f"{net.network_address}/{net.prefixlen}"
+
+
 class PolicyTable:
     """Current subscriber policies, replaceable whole or per username."""
 
@@ -95,6 +113,32 @@ class PolicyTable:
         if changed:
             self.version += 1
         return changed
+
+    def diff(self, chunks: Iterable[Iterable[PolicyRow]]) -> dict[str, PolicyRow | None]:
+        """The edits (address key -> row, or None to remove) that make this table equal
+        to `chunks` (a full read of the database), for `apply_edits`.
+
+        Runs in the polling thread while the answer thread reads the table (nothing
+        mutates it meanwhile: edits are applied on the reactor): a periodic check
+        costs one read of the database and a comparison, never a second table nor
+        a rebuild, and the answer thread applies only what differs."""
+        want: dict[str, PolicyRow] = {}
+        for chunk in chunks:
+            for row in chunk:
+                key = key_of(row.address)
+                if key is not None:
+                    want[key] = row  # a shared address: the last row, as `_add` does
+        edits: dict[str, PolicyRow | None] = {}
+        owner = self.owner_of
+        for key, row in want.items():
+            current = self._lookup_key(key)
+            if current is None or owner.get(key) != row.username \
+                    or current != parse_categories(row.categories):
+                edits[key] = row
+        for key in list(owner):
+            if key not in want:
+                edits[key] = None
+        return edits
 
     def _lookup_key(self, key: str) -> Categories | None:
         if "/" not in key:

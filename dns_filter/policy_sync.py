@@ -13,27 +13,32 @@ RADACCT_CHANNEL; each changed radacct row, read from `dns_session`, is applied a
 a delta (dns_filter.sessions) to the address map, so a session start or an
 IPv6 prefix arriving in an Interim-Update is filtered one poll after it commits.
 Only sessions on the NASes this resolver serves (`nas`) are loaded or followed.
-A full reload still runs every `full_reload_s` (the safety net; off the answer
-path, in the polling thread); it moves neither cursor.
+Every `full_reload_s` the whole view is read again as the safety net (issue 17):
+read in chunks and compared with the table in the polling thread, so the answer
+thread only applies the few edits that differ (usually none) -- no table is
+rebuilt or swapped and no second copy of it is held; it moves neither cursor.
 Each full load is persisted as a snapshot file, which is what
 a resolver serves with when it starts while the database is unreachable.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from twisted.internet import reactor, task, threads
 
 from dns_filter import journal_prune
 from dns_filter.gapcursor import GapCursor
 from dns_filter.metrics import Metrics
-from dns_filter.policy import PolicyRow, PolicyTable
+from dns_filter.policy import PolicyRow, PolicyTable, key_of
 from dns_filter.policy_db import (
     JOURNAL_CHANNEL,
     RADACCT_CHANNEL,
@@ -44,20 +49,22 @@ from dns_filter.sessions import Edit, SessionIndex
 
 log = logging.getLogger("ispedge.dns.policy")
 
+SNAPSHOT_CHUNK = 5000
+
 
 def write_snapshot(path: Path, rows: list[PolicyRow], cursor: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # Rows as plain lists: json's C encoder, so the thread holds the GIL briefly.
+    # Rows as plain lists through json's C encoder, a few thousand per call: one call
+    # over 200k rows would hold the GIL (and the answer thread) for ~100 ms.
     with open(tmp, "w") as f:
-        json.dump(
-            {
-                "saved_at": time.time(),
-                "cursor": cursor,
-                "rows": [[r.address, r.username, r.categories] for r in rows],
-            },
-            f,
-        )
+        f.write(json.dumps({"saved_at": time.time(), "cursor": cursor})[:-1] + ', "rows": [')
+        for start in range(0, len(rows), SNAPSHOT_CHUNK):
+            part = json.dumps([[r.address, r.username, r.categories]
+                               for r in rows[start:start + SNAPSHOT_CHUNK]])[1:-1]
+            f.write(("," if start else "") + part)
+            time.sleep(0)
+        f.write("]}")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -76,7 +83,7 @@ class PolicyFollower:
         snapshot_path: Path,
         metrics: Metrics,
         poll_interval_s: float = 0.2,
-        full_reload_s: float = 10.0,
+        full_reload_s: float = 300.0,
         nas: list[str] | None = None,
     ):
         self.db = PolicyDatabase(url, nas=nas) if url else None
@@ -101,7 +108,6 @@ class PolicyFollower:
         self.db_ok = False
         self.busy = False
         self.saving = False
-        self._last_rows: list[PolicyRow] | None = None  # touched only by the polling thread
         self.read_at = time.monotonic()  # the last successful read (polling thread)
         self._loop: task.LoopingCall | None = None
 
@@ -239,8 +245,6 @@ class PolicyFollower:
             self.more = self.more or more
             for radacctid, row in changed:
                 edits.extend(self.sessions.apply(radacctid, row))
-            if edits:
-                self._last_rows = None  # the table now differs from the last full load
         if not full:
             changes, more = self.db.read_changes(self.cursor)
             self.more = self.more or more
@@ -250,15 +254,29 @@ class PolicyFollower:
             if None in names:
                 full = True
             else:
-                # The table now differs from the last full load: the next one must rebuild.
-                self._last_rows = None
-                return "partial", self.cursor.high, {
-                    u: self.db.load_username(u) for u in names if u}
-        _head, rows = self.db.load_all()
-        if rows == self._last_rows:
-            return "same", self.cursor.high, None  # the usual case: nothing to rebuild
-        self._last_rows = rows
-        return "full", self.cursor.high, (rows, PolicyTable.build(rows))
+                return "partial", self.cursor.high, self.db.load_usernames(
+                    u for u in names if u)
+        # A full read (start, the database back, a NULL-username row, the periodic
+        # check): compared with the table here, in the polling thread, in chunks;
+        # the answer thread applies only the differences. The addresses of the session
+        # edits read above are included: the read is newer than those edits.
+        rows: list[PolicyRow] = []
+        database = self.db
+
+        def chunks() -> Iterator[list[PolicyRow]]:
+            for chunk in database.iter_all():
+                rows.extend(chunk)
+                yield chunk
+
+        diff = self.table.diff(chunks())
+        if edits:
+            want = {key_of(r.address): r for r in rows}
+            for e in edits:
+                if e.address not in diff:
+                    diff[e.address] = want.get(e.address)
+        if not diff:
+            return "same", self.cursor.high, None  # the usual case: nothing to change
+        return "full", self.cursor.high, (diff, rows)
 
     def _applied(self, result: tuple[str, int, object]) -> None:
         self.busy = False
@@ -272,8 +290,8 @@ class PolicyFollower:
                 self.loaded_at = time.time()
             self.metrics.gauges["policy_sessions_followed"] = len(self.sessions.sessions)
         if kind == "full":
-            rows, fresh = payload  # type: ignore[misc]
-            self.table.adopt(fresh)
+            diff, rows = cast(tuple[dict[str, PolicyRow | None], list[PolicyRow]], payload)
+            self.table.apply_edits(diff.items())
             self._mark_full(cursor)
             self._save_in_background(rows, cursor)
         elif kind == "same":
@@ -298,8 +316,10 @@ class PolicyFollower:
 
     def _apply_full(self, cursor: int, rows: list[PolicyRow]) -> None:
         self.table.replace_all(rows)
-        self._last_rows = rows
         self._mark_full(cursor)
+        # The table is long-lived: out of the collector's reach, a full collection
+        # never walks its million objects while a query waits (gc.freeze is O(1)).
+        gc.freeze()
 
     def _mark_full(self, cursor: int) -> None:
         # `cursor` is the journal position the snapshot file records; the gap-safe

@@ -2,7 +2,10 @@
 
 One worker loop follows the change journal and radacct_changes (gap-safe cursors,
 bounded batches; woken by NOTIFY on PostgreSQL, else polled every ~200 ms),
-picks up due retries, and runs a full reconcile on start and every minute.
+picks up due retries, and runs a full reconcile on start and every minute, in
+slices of at most `reconcile_slice` subscribers, sized to take about
+`reconcile_slice_s` each, with the journal read between two slices
+(a click never waits for a whole pass; the shaper's first reconcile is whole).
 Accounting changes also wake a live usage ingest (one pass per burst,
 portal.usage.coalesce) before their subscribers are enforced, so a FUP tier
 crossed by an Interim-Update is on the wire within ~0.2 s; the full ingest still
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -51,6 +55,7 @@ log = logging.getLogger("ispedge.enforcer")
 # Journal kinds that can change what the network must do for a subscriber (the contract's).
 FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
+MIN_SLICE = 10  # subscribers: a slice always makes progress
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 Want = tuple[str, str]  # (username, target): one enforcement_state row
 
@@ -129,6 +134,7 @@ class Enforcer:
         self.coalesce = Coalescer(settings.ingest_coalesce_s)
         self.ingest_wanted = asyncio.Event()
         self.after_ingest: set[str] = set()  # radacct changed: enforced after the next ingest
+        self.after_ingest_changes: set[int] = set()  # their radacct_changes ids
         self.ingest_lock = asyncio.Lock()  # the periodic and the live pass, one at a time
         self.live_ingests = 0
         self._ingest_cfg: ingest_mod.Settings | None = None
@@ -137,6 +143,14 @@ class Enforcer:
             self.metrics.watch_coa(coa.stats)
         self._pass_full = self.metrics.pass_seconds.labels("full")
         self._pass_partial = self.metrics.pass_seconds.labels("partial")
+        # The full reconcile runs in slices between journal polls: the last username
+        # done (None: no sweep under way), its running totals, the last finished one.
+        self.sweep: str | None = None
+        self.sweep_report = PassReport()
+        self.sweep_started = 0.0
+        self.last_sweep = PassReport()
+        self.slices = 0
+        self.slice_size = settings.reconcile_slice
 
     @property
     def live_ingest(self) -> bool:
@@ -172,8 +186,8 @@ class Enforcer:
         """One bounded batch of the journal (gap-safe: a row committing late is read)."""
         if await self._journal_pruned_past():
             return 0
-        rows, more = await read_batch(self.cursor, "change_journal", "id",
-                                      "username, kind, origin", self.settings.batch)
+        rows, more = await journal.read_batch(self.cursor, "username, kind, origin",
+                                              self.settings.batch)
         self.journal_read_at = time.monotonic()
         for r in rows:
             if r["kind"] not in FOLLOWED or not r["username"]:
@@ -198,6 +212,8 @@ class Enforcer:
         rows, more = await read_batch(self.radacct_cursor, "radacct_changes", "id",
                                       "radacctid", self.settings.batch)
         ids = sorted({int(str(r["radacctid"])) for r in rows})
+        if self.live_ingest:
+            self.after_ingest_changes.update(int(str(r["id"])) for r in rows)
         # With the live ingest these subscribers wait for it (~window_s): one pass on
         # the usage their interim brought, not one before and one after it.
         changed = self.after_ingest if self.live_ingest else self.dirty
@@ -546,6 +562,10 @@ class Enforcer:
         # NASes with no box at its next pass (ownership.nas_owner).
         await _retry_until(stop, self.heartbeat, "announcing this box")
         await _retry_until(stop, self.start_cursor, "reading the journal cursor")
+        # Start-up objects live as long as the daemon: out of the collector's sight, a
+        # full collection never walks them during a pass (gc.freeze is O(1)).
+        gc.collect()
+        gc.freeze()
         listener = None
         if self.config is not None:
             self.metrics.serve(self.settings.metrics_address, self.settings.metrics_port)
@@ -583,26 +603,87 @@ class Enforcer:
         while not stop.is_set():
             batch: set[str] = set()
             try:
-                if time.monotonic() >= next_full or time.time() >= self.next_expiry \
-                        or self.force_full:
+                if self.force_full or (self.local is not None and not self.shaper_ready):
+                    # The shaper's first reconcile replaces every class: it cannot be
+                    # sliced (a slice's wishes would remove every other class).
                     self.force_full = False
                     await self.poll_sessions()
                     report = await self.enforce(None)
                     next_full = time.monotonic() + self.settings.reconcile_s
+                    self.sweep = None
                     log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, "
                              "%.3f s", report.subscribers, report.sent, report.radreply_updated,
                              report.removed, report.seconds)
-                else:
-                    await self.poll_journal()
-                    await self.poll_sessions()
-                    batch = self.dirty | await self.due_retries(time.time())
-                    self.dirty = set()
-                    if batch:
-                        await self.enforce(batch)
+                    continue
+                if self.sweep is None and (time.monotonic() >= next_full
+                                           or time.time() >= self.next_expiry):
+                    self._start_sweep()
+                    next_full = time.monotonic() + self.settings.reconcile_s
+                # The journal first, every turn: a click waits for at most one slice.
+                await self.poll_journal()
+                await self.poll_sessions()
+                batch = self.dirty | await self.due_retries(time.time())
+                self.dirty = set()
+                if batch:
+                    await self.enforce(batch)
+                batch = set()
+                if self.sweep is not None and await self.reconcile_slice():
+                    continue  # the next slice at once (after the journal again)
             except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
                 self.dirty |= batch
                 log.exception("enforcer pass failed; retrying")
             await _sleep(stop, self.wake, self.settings.poll_s)
+
+    # --- the full reconcile, in slices ----------------------------------------------
+
+    def _start_sweep(self) -> None:
+        self.sweep = ""
+        self.sweep_report = PassReport()
+        self.sweep_started = time.perf_counter()
+        # Each slice lowers it again: the expiry that started this sweep is behind us.
+        self.next_expiry = float("inf")
+
+    async def slice_names(self, after: str, limit: int) -> list[str]:
+        """The next `limit` usernames after `after`, of subscribers and of
+        enforcement_state rows (a row whose subscriber is gone is removed by the slice
+        naming it): two index range reads, merged."""
+        names: set[str] = set()
+        for table in ("subscribers", "enforcement_state"):
+            rows = await db.fetch(f"SELECT DISTINCT username FROM {table} WHERE username > ?"
+                                  " ORDER BY username LIMIT ?", [after, limit])
+            names.update(str(r["username"]) for r in rows)
+        return sorted(names)[:limit]
+
+    async def reconcile_slice(self) -> bool:
+        """One slice of the full reconcile (`reconcile_slice` subscribers): what a
+        full pass does for them. Returns whether the sweep goes on. The worker polls
+        the journal between slices, so a click never waits for a whole pass
+        (issue 17: 200k subscribers took ~44 s in one pass)."""
+        assert self.sweep is not None
+        names = await self.slice_names(self.sweep, self.slice_size)
+        if not names:
+            r = self.sweep_report
+            log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, %.3f s "
+                     "(in slices)", r.subscribers, r.sent, r.radreply_updated, r.removed,
+                     time.perf_counter() - self.sweep_started)
+            r.seconds = time.perf_counter() - self.sweep_started
+            self.last_sweep = r
+            self.sweep = None
+            return False
+        report = await self.enforce(set(names))
+        # A slice takes about `reconcile_slice_s` whatever the load: fewer names when
+        # the database or the CPU is slow, up to `reconcile_slice` when they are fast.
+        target, most = self.settings.reconcile_slice_s, self.settings.reconcile_slice
+        scaled = int(len(names) * target / max(report.seconds, 1e-3))
+        self.slice_size = max(min(MIN_SLICE, most), min(most, scaled, 2 * len(names)))
+        total = self.sweep_report
+        total.subscribers += report.subscribers
+        total.sent += report.sent
+        total.radreply_updated += report.radreply_updated
+        total.removed += report.removed
+        self.slices += 1
+        self.sweep = names[-1]
+        return True
 
     async def _flusher(self, stop: asyncio.Event) -> None:
         while not stop.is_set() or self.results:
@@ -621,8 +702,10 @@ class Enforcer:
         nas_boxes = await boxes.nas_boxes()
         live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
         async with self.ingest_lock:
+            # Of N boxes, one a minute scans for stale sessions (whoever comes first).
             result = await ingest_mod.ingest_job(self.config, closes_stale=lambda nas_ip: (
-                ownership.closes_stale(nas_ip, nas_boxes, self.box, live)))
+                ownership.closes_stale(nas_ip, nas_boxes, self.box, live)),
+                full_every_s=self.settings.ingest_s * 0.9)
         self.metrics.ingest_seconds.labels("full").observe(result.seconds)
         self.metrics.ingest_last.set(time.time())
         changed = {u for (u, _day) in result.days}
@@ -647,10 +730,16 @@ class Enforcer:
         assert self.config is not None
         self.coalesce.start(time.monotonic())
         users, self.after_ingest = self.after_ingest, set()
+        changes, self.after_ingest_changes = self.after_ingest_changes, set()
         try:
             async with self.ingest_lock:
                 result = await ingest_mod.ingest_once(self._ingest_settings(),
                                                       closes_stale=_never, live=True)
+                # Another box is ingesting (20 boxes share one ingest): once its pass
+                # has committed past these changes they are counted -- enforce on
+                # them without a pass of our own (issue 17: waiting for the lock
+                # starved a box for seconds).
+                counted = result.busy and bool(changes) and await ingest_mod.counted(changes)
         except BaseException:
             self.dirty |= users  # session starts are enforced anyway; usage at the next pass
             self.wake.set()
@@ -658,9 +747,10 @@ class Enforcer:
         self.live_ingests += 1
         self.metrics.ingest_seconds.labels("live").observe(result.seconds)
         self.metrics.ingest_last.set(time.time())
-        if result.busy:
-            # Another box is ingesting: it counts these changes; look again after it.
+        if result.busy and not counted:
+            # Another box is counting these changes: look again after it.
             self.after_ingest |= users
+            self.after_ingest_changes |= changes
             self.coalesce.changed(time.monotonic())
             return result
         if result.more:

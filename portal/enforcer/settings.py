@@ -46,6 +46,8 @@ class Settings:
     coa_retries: int = 2
     timezone: str = "UTC"
     cycle: str = "renewal"
+    reconcile_slice: int = 1000  # subscribers per slice of the full reconcile, at most
+    reconcile_slice_s: float = 0.1  # a slice's target duration (its size adapts)
     batch: int = 1000  # journal / accounting rows read per poll (a backlog takes several)
     box: str = field(default_factory=socket.gethostname)  # [general] box
     shaped_networks: tuple[Network, ...] = ()
@@ -73,12 +75,14 @@ class Settings:
                 sample_s=float(get("sample_s", 1.0)),
                 coa_timeout_s=float(get("coa_timeout_s", 1.0)),
                 coa_retries=int(get("coa_retries", 2)), timezone=speed.timezone,
-                cycle=speed.cycle, batch=int(get("journal_batch", 1000)), box=config.box,
+                cycle=speed.cycle, batch=max(1, int(get("journal_batch", 1000))), box=config.box,
                 shaped_networks=parse_networks(_list(get("shaped_networks", []))),
                 heartbeat_s=float(get("heartbeat_s", 5.0)),
                 metrics_address=str(get("metrics_address", "127.0.0.1")),
                 metrics_port=int(get("metrics_port", 9155)),
                 db_pool_max=int(get("db_pool_max", 8)),
+                reconcile_slice=max(1, int(get("reconcile_slice", 1000))),
+                reconcile_slice_s=float(get("reconcile_slice_ms", 100)) / 1000,
             )
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc

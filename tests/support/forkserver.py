@@ -119,10 +119,11 @@ def _exit(code: Any) -> None:
 def serve() -> None:
     import select
 
-    import portal.main  # noqa: F401  (imported once; every child inherits it)
-    # portal.main imports the web app and the demo lazily (a one-line command never
-    # needs them); the tests start many portals, so pay those imports once here too.
+    # Imported once; every child inherits them. portal.main imports the web app and
+    # the demo lazily (a one-line command never needs them), and the tests start many
+    # portals, so those are paid here once too.
     import portal.demo.run  # noqa: F401
+    import portal.main  # noqa: F401
     import portal.web.serve  # noqa: F401
 
     proto_in, proto_out = os.dup(0), os.dup(1)

@@ -48,6 +48,8 @@ class UsageIngest(Model):
     # radacct_changes followed gap-safely (migration 0013): highest id read, open gaps
     change_cursor: fields.Field[int] = fields.BigIntField(default=0)
     change_gaps: fields.Field[str] = fields.TextField(default="{}")
+    # epoch of the last periodic pass's stale scan and housekeeping (migration 0021)
+    full_run_at: fields.Field[int] = fields.BigIntField(default=0)
 
     class Meta:
         table = "usage_ingest"

@@ -1,0 +1,51 @@
+"""Issue 17: the full reconcile runs in slices with the journal read between them, so
+a click (a plan change) is enforced while a full pass is still under way, not after
+it. The enforcer's own worker loop, a real database, a NAS emulator over UDP."""
+
+from __future__ import annotations
+
+import asyncio
+
+from coa import COA_REQUEST, CoaClient
+from coa.emulator import NasEmulator
+from portal.core import subscribers
+from portal.enforcer.daemon import Enforcer
+from tests.enforcer import helpers
+from tests.enforcer.helpers import FAST
+from tests.enforcer.test_enforcer_db import coa, nas, rate_limit, sent  # noqa: F401
+
+USERS = 16
+SLICE = 2
+
+
+async def test_a_plan_change_is_enforced_between_two_slices(
+        nas: NasEmulator, coa: CoaClient) -> None:  # noqa: F811
+    names = [f"u{i:03d}" for i in range(USERS)]
+    await helpers.subscribers(*names)
+    for i, name in enumerate(names):
+        await helpers.online(name, f"s-{name}", f"100.64.3.{i + 1}")
+    last = names[-1]  # the full pass reaches it last
+    enforcer = Enforcer(helpers.settings(reconcile_slice=SLICE), coa, None)
+    stop = asyncio.Event()
+    worker = asyncio.ensure_future(enforcer.run(stop))
+    try:
+        await helpers.until(lambda: asyncio.sleep(0, enforcer.slices >= 2), 30,
+                            "the first slices of the full reconcile")
+        await subscribers.set_plan(last, "Fast")
+        want = (COA_REQUEST, rate_limit(*FAST))
+        seen_at = None
+        while seen_at is None:
+            if want in sent(nas, last):
+                seen_at = (enforcer.sweep, enforcer.slices)
+            await asyncio.sleep(0.01)
+        sweep, slices = seen_at
+        # enforced by the journal, with the sweep still short of `last`
+        assert sweep is not None and sweep < last and slices < USERS // SLICE, seen_at
+        await helpers.until(lambda: asyncio.sleep(0, enforcer.sweep is None), 60,
+                            "the end of the full reconcile")
+        assert enforcer.last_sweep.subscribers == USERS
+        # every subscriber applied once; the click's subscriber not sent twice
+        assert sent(nas, last).count(want) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
