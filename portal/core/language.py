@@ -11,13 +11,14 @@ from __future__ import annotations
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.errors import NotFound, PortalError
+from portal.i18n import DEFAULT, LANGUAGES, RTL, from_accept_language
 from portal.store import journal
 from portal.store.models import Reseller, Subscriber
 from portal.store.tx import transaction
 
-LANGUAGES: tuple[str, ...] = ("en", "fr", "ar")  # the order the portal offers them
-DEFAULT = "en"
-RTL: frozenset[str] = frozenset({"ar"})
+__all__ = ["DEFAULT", "LANGUAGES", "RTL", "check_language", "choose_first",
+           "from_accept_language", "resolve", "set_language", "set_reseller_default",
+           "subscriber_language"]
 
 
 def check_language(code: str | None) -> str:
@@ -34,28 +35,6 @@ def resolve(stored: str | None, reseller_default: str | None) -> str:
             assert code is not None
             return code
     return DEFAULT
-
-
-def from_accept_language(header: str | None) -> str | None:
-    """The best of LANGUAGES for an Accept-Language header ("fr-LB,ar;q=0.8"),
-    None when it names none of them. Ties keep the header's order."""
-    best: tuple[float, int, str] | None = None
-    for position, part in enumerate((header or "")[:512].split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and 0 < quality <= 1:
-            candidate = (-quality, position, primary)
-            if best is None or candidate < best:
-                best = candidate
-    return best[2] if best else None
 
 
 async def subscriber_language(username: str) -> str:
@@ -86,8 +65,9 @@ async def choose_first(username: str, accept_language: str | None) -> str | None
     """At login: store the Accept-Language choice only if none is stored yet (a later
     login from a browser in another language never overrides the subscriber's choice)."""
     code = from_accept_language(accept_language)
-    if code is None:
-        return None
+    if code is None or not await Subscriber.filter(username=username,
+                                                   language__isnull=True).exists():
+        return None  # every later login reads one indexed row and writes nothing
 
     async def change(tx: BaseDBAsyncClient) -> str | None:
         updated = await Subscriber.filter(username=username, language__isnull=True) \

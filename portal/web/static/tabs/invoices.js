@@ -1,7 +1,9 @@
 // Invoices tab: the subscriber's invoices and credit notes, each downloadable as PDF.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt;
+  const ix = window.ispedge, f = ix.fmt, t = ix.t;
+  const KINDS = { invoice: t("Invoice {number}"), credit_note: t("Credit note {number}"),
+    receipt: t("Receipt {number}") };
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -18,9 +20,10 @@
     let res;
     try {
       res = await fetch("/customer/api/invoices/" + inv.id + "/pdf",
-        { headers: { "Authorization": "Bearer " + ix.token() } });
+        { headers: Object.assign({ "Authorization": "Bearer " + ix.token() },
+          localStorage.getItem("ispedge.language") ? { "X-Portal-Language": ix.language } : {}) });
     } catch (e) { res = { ok: false }; }
-    if (!res.ok) { showError("Could not download " + inv.number); return; }
+    if (!res.ok) { showError(t("Could not download {number}", { number: inv.number })); return; }
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement("a");
     a.href = url;
@@ -31,19 +34,20 @@
     setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
   }
   async function load() {
-    const res = { data: ix.need(await ix.api("/customer/api/invoices"), "Could not load your invoices.") };
+    const res = { data: ix.need(await ix.api("/customer/api/invoices"), t("Could not load your invoices.")) };
     const list = document.getElementById("invoice-list");
     list.textContent = "";
     document.getElementById("empty").hidden = res.data.invoices.length > 0;
     res.data.invoices.forEach(function (inv) {
       const li = el("li");
       li.dataset.invoiceId = inv.id;
-      const kind = inv.kind === "credit_note" ? "Credit note " : "Invoice ";
-      li.append(el("span", "number", kind + inv.number),
-        el("span", "date", new Date(inv.issued_at).toLocaleDateString()),
+      const kind = KINDS[inv.kind] || KINDS.invoice;
+      li.append(el("span", "number", kind.replace("{number}", inv.number)),
+        el("span", "date", f.day(inv.issued_at)),
         el("span", "amount", (inv.kind === "credit_note" ? "−" : "") + f.money(inv.total_cents, inv.currency)));
       const what = el("span", "muted lines", inv.lines.map(function (l) { return l.description; }).join("; "));
-      const b = el("button", "", "PDF");
+      what.dir = "auto";  // stored with the document, in the language it was issued in
+      const b = el("button", "", t("PDF"));
       b.type = "button";
       b.addEventListener("click", function () { download(inv); });
       li.append(b, what);
