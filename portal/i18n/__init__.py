@@ -33,6 +33,7 @@ DEFAULT = "en"
 RTL: frozenset[str] = frozenset({"ar"})
 # Each language's name in itself (the language menu shows these, never translated).
 NAMES: Mapping[str, str] = {"en": "English", "fr": "Français", "ar": "العربية"}
+SHORT_NAMES: Mapping[str, str] = {"en": "EN", "fr": "FR", "ar": "ع"}  # the menu button
 
 
 def N_(message: str) -> str:

@@ -46,8 +46,9 @@ def render(name: str, language: str | None = None, **context: Any) -> str:
     # The JS catalog rides in the page as a JSON data block (CSP: no inline script runs).
     catalog = Markup(_script_json(lang))
     return environment(lang).get_template(name).render(
-        lang=lang, dir=i18n.direction(lang), languages=[(c, i18n.NAMES[c]) for c in i18n.LANGUAGES],
-        i18n_catalog=catalog, **context)
+        lang=lang, dir=i18n.direction(lang), short_name=i18n.SHORT_NAMES[lang],
+        languages=[(c, i18n.NAMES[c]) for c in i18n.LANGUAGES], i18n_catalog=catalog,
+        **context)
 
 
 @cache

@@ -42,6 +42,28 @@
     const text = typeof found === "string" ? found : (found[plurals.select(n)] || found.other || english);
     return fill(text, Object.assign({ n: number(n, 0) }, params || {}));
   }
+  // User text (a plan's or a person's name) inside a sentence: isolated in a <bdi dir=auto>
+  // so it keeps its own direction. tf() is t() whose params may be such nodes: a fragment.
+  function bdi(text) {
+    const b = document.createElement("bdi");
+    b.dir = "auto";
+    b.textContent = text;
+    return b;
+  }
+  function tf(message, params) {
+    const text = lookup(message, message);
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    text.replace(/\{(\w+)\}/g, function (m, k, at) {
+      frag.append(text.slice(last, at));
+      const v = params && Object.prototype.hasOwnProperty.call(params, k) ? params[k] : m;
+      frag.append(v instanceof Node ? v : String(v));
+      last = at + m.length;
+      return m;
+    });
+    frag.append(text.slice(last));
+    return frag;
+  }
   function tc(context, message, params) {
     return fill(lookup(context + "\u0004" + message, message), params);
   }
@@ -97,7 +119,7 @@
     throw err;
   }
   window.ispedge = { api: api, token: token, need: need, errorMessage: errorMessage,
-    t: t, tn: tn, tc: tc, language: LANG, missing: missing };
+    t: t, tn: tn, tc: tc, tf: tf, bdi: bdi, language: LANG, missing: missing };
 
   // One set of formatters for the whole portal, by the page's locale (CLDR data, as
   // Babel uses on the server). Digits stay Latin in Arabic, as on our PDFs and as

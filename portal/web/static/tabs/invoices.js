@@ -42,7 +42,13 @@
       const li = el("li");
       li.dataset.invoiceId = inv.id;
       const kind = KINDS[inv.kind] || KINDS.invoice;
-      li.append(el("span", "number", kind.replace("{number}", inv.number)),
+      // the document number stays left to right inside an Arabic label
+      const number = el("span", "number");
+      const parts = kind.split("{number}");
+      const id = el("bdi", "", inv.number);
+      id.dir = "ltr";
+      number.append(parts[0], id, parts[1] || "");
+      li.append(number,
         el("span", "date", f.day(inv.issued_at)),
         el("span", "amount", (inv.kind === "credit_note" ? "−" : "") + f.money(inv.total_cents, inv.currency)));
       const what = el("span", "muted lines", inv.lines.map(function (l) { return l.description; }).join("; "));

@@ -6,6 +6,7 @@
   const LABELS = { adult: t("Adult content"), gambling: t("Gambling"),
     "social-media": t("Social media"), doh: t("Encrypted DNS bypass (DoH)") };
   function labelOf(c) { return LABELS[c.name] || c.label; }
+  const COMMA = t(", ");  // a list's separator (Arabic: "، ")
   const master = document.getElementById("parental-enabled");
   let busy = false;
 
@@ -52,7 +53,7 @@
     master.checked = d.enabled;
     const on = d.categories.filter(function (c) { return c.on; }).map(labelOf);
     document.getElementById("parental-state").textContent = d.enabled
-      ? (on.length ? t("Blocking: {list}.", { list: on.join(t(", ")) }) : t("On, but no category is chosen."))
+      ? (on.length ? t("Blocking: {list}.", { list: on.join(COMMA) }) : t("On, but no category is chosen."))
       : t("Off: nothing is blocked. Ticking a category turns filtering on for the ticked ones.");
     document.getElementById("blocked-total").textContent = ix.fmt.number(d.blocked_total_7d, 0);
     const list = document.getElementById("category-list");

@@ -110,12 +110,15 @@
     }
     document.getElementById("confirm").hidden = true;
     const r = res.data;
-    let text = t("You are now on {plan} ({speed}).", { plan: r.plan.name, speed: f.speed(r.plan.down_kbps) }) + " ";
+    const done = document.getElementById("done-text");
+    done.textContent = "";
+    done.append(ix.tf("You are now on {plan} ({speed}).", { plan: ix.bdi(r.plan.name), speed: f.speed(r.plan.down_kbps) }));
+    let text = " ";
     if (r.amount_cents > 0) text += t("Charged {amount}.", { amount: money(r.amount_cents) }) + " ";
     if (r.amount_cents < 0) text += t("Refunded {amount}.", { amount: money(-r.amount_cents) }) + " ";
     text += t("Balance {amount}.", { amount: money(r.balance_cents) });
     if (r.invoice) text += " " + t("Invoice {number}.", { number: r.invoice.number });
-    f.setText("done-text", text);
+    done.append(text);
     document.getElementById("done").hidden = false;
     ix.reveal(document.getElementById("done"));
     await ix.load(load);

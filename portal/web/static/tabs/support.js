@@ -54,12 +54,15 @@
     diag.textContent = "";
     if (tk.diagnostics) {
       const d = tk.diagnostics;
-      diag.append(el("p", "muted", t("Plan: {plan} — {down} down / {up} up", { plan: d.plan.name,
-        down: f.speed(d.plan.down_kbps), up: f.speed(d.plan.up_kbps) })));
+      const planLine = el("p", "muted");
+      planLine.append(ix.tf("Plan: {plan} — {down} down / {up} up", { plan: ix.bdi(d.plan.name),
+        down: f.speed(d.plan.down_kbps), up: f.speed(d.plan.up_kbps) }));
+      diag.append(planLine);
       if (d.live) diag.append(el("p", "muted", d.live.online === false ? t("Live: not connected when the ticket was opened") :
         t("Live: {down} down / {up} up", { down: f.speed(Math.round(d.live.down_bps / 1000)),
           up: f.speed(Math.round(d.live.up_bps / 1000)) })));
-      if (d.fup) diag.append(el("p", "muted", t("Fair-use tier: {tier}", { tier: d.fup.tier ? f.number(d.fup.tier, 0) : t("none") })));
+      const noTier = t("none");  // (not inside another t() call: pybabel would miss it)
+      if (d.fup) diag.append(el("p", "muted", t("Fair-use tier: {tier}", { tier: d.fup.tier ? f.number(d.fup.tier, 0) : noTier })));
       const MISSING = { "live rate (could not be measured)": t("live rate (could not be measured)"),
         "FUP tier (usage could not be read)": t("FUP tier (usage could not be read)") };
       (d.missing || []).forEach(function (m) { diag.append(el("p", "muted", t("Not available: {what}", { what: MISSING[m] || m }))); });
