@@ -71,3 +71,19 @@ async def test_database_refuses_unknown_codes(db: str):
             await pdb.execute(f"UPDATE {table} SET {column} = 'de'")
         await pdb.execute(f"UPDATE {table} SET {column} = NULL")
         await pdb.execute(f"UPDATE {table} SET {column} = 'ar'")
+
+
+@pytest.mark.db
+async def test_operator_sets_a_resellers_default_language(db: str, tmp_path):
+    from portal.store.models import Reseller
+    from tests.support import seed
+    from tests.support.portal import ispedge_cli
+
+    await seed.reseller_with_plans()
+    await seed.subscriber("cli@acme.lb")
+    run = ispedge_cli(db, tmp_path / "state")
+    run("reseller", "set", "acme", "--language", "ar")
+    assert (await Reseller.get(name="acme")).default_language == "ar"
+    assert await language.subscriber_language("cli@acme.lb") == "ar"
+    run("reseller", "set", "acme", "--language", "none")
+    assert (await Reseller.get(name="acme")).default_language is None

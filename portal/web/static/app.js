@@ -82,8 +82,8 @@
   // Error whose `offline` flag says which; any HTTP answer resolves {status, data}.
   async function api(path, options) {
     const opts = Object.assign({ headers: {} }, options || {});
-    const t = token();
-    if (t) opts.headers["Authorization"] = "Bearer " + t;
+    const bearer = token();
+    if (bearer) opts.headers["Authorization"] = "Bearer " + bearer;
     // API error messages follow this device's override of the stored language
     if (deviceLanguage()) opts.headers["X-Portal-Language"] = deviceLanguage();
     if (opts.body && typeof opts.body !== "string") {
@@ -254,7 +254,10 @@
       }
       if (res.status === 200 && res.data && res.data.token) {
         localStorage.setItem(TOKEN_KEY, res.data.token);
-        if (!deviceLanguage() && res.data.language) setLanguageCookie(res.data.language);
+        // a cookie only when the page must change language (an English browser gets none)
+        if (!deviceLanguage() && res.data.language && res.data.language !== LANG) {
+          setLanguageCookie(res.data.language);
+        }
         location.href = "/customer/";
       } else {
         err.textContent = (res.data && res.data.error && res.data.error.message) || t("Sign in failed");
