@@ -16,7 +16,7 @@ from portal.store import journal
 from portal.store.models import Reseller, Subscriber
 from portal.store.tx import transaction
 
-__all__ = ["DEFAULT", "LANGUAGES", "RTL", "check_language", "choose_first",
+__all__ = ["DEFAULT", "LANGUAGES", "RTL", "at_login", "check_language",
            "from_accept_language", "resolve", "set_language", "set_reseller_default",
            "subscriber_language"]
 
@@ -61,20 +61,27 @@ async def set_language(username: str, language: str, actor: str | None = None) -
     return await transaction(change, lock=username)
 
 
-async def choose_first(username: str, accept_language: str | None) -> str | None:
-    """At login: store the Accept-Language choice only if none is stored yet (a later
-    login from a browser in another language never overrides the subscriber's choice)."""
+async def at_login(username: str, accept_language: str | None) -> str:
+    """The language a signing-in subscriber gets. The first login stores the browser's
+    Accept-Language choice when none is stored; a later login from a browser in another
+    language never overrides the subscriber's choice. One indexed read when one is stored."""
+    sub = await Subscriber.get_or_none(username=username).only("language", "reseller_id")
+    if sub is None:
+        return DEFAULT
+    if sub.language in LANGUAGES:
+        return str(sub.language)
     code = from_accept_language(accept_language)
-    if code is None or not await Subscriber.filter(username=username,
-                                                   language__isnull=True).exists():
-        return None  # every later login reads one indexed row and writes nothing
+    if code is not None:
 
-    async def change(tx: BaseDBAsyncClient) -> str | None:
-        updated = await Subscriber.filter(username=username, language__isnull=True) \
-            .using_db(tx).update(language=code)
-        return code if updated else None
+        async def store(tx: BaseDBAsyncClient) -> int:
+            return await Subscriber.filter(username=username, language__isnull=True) \
+                .using_db(tx).update(language=code)
 
-    return await transaction(change, lock=username)
+        if await transaction(store, lock=username):
+            return code
+        return await subscriber_language(username)  # chosen meanwhile on another device
+    reseller = await Reseller.get_or_none(id=sub.reseller_id).only("default_language")
+    return resolve(None, reseller.default_language if reseller else None)
 
 
 async def set_reseller_default(name: str, language: str | None,

@@ -48,10 +48,9 @@ async def login(request: Request) -> HTTPResponse:
         request.app.ctx.lockout_policy)
     # The first login stores the browser's language (Accept-Language) when the subscriber
     # has chosen none; the answer gains the language the portal will speak.
-    await language_case.choose_first(username, request.headers.get("accept-language"))
+    language = await language_case.at_login(username, request.headers.get("accept-language"))
     return json({"token": issued.token, "token_type": "Bearer", "username": username,
-                 "expires_at": issued.claims.expires_at.isoformat(),
-                 "language": await language_case.subscriber_language(username)})
+                 "expires_at": issued.claims.expires_at.isoformat(), "language": language})
 
 
 @bp.post("/customer/api/logout")
