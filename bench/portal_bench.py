@@ -199,6 +199,80 @@ def wrk(url: str, script: Path, duration: int, connections: int, threads: int) -
             "socket_errors": socket_errors.group(1) if socket_errors else "", "raw": out}
 
 
+def start_portal(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = (work / "portal.log").open("wb")
+    portal = subprocess.Popen([sys.executable, "-m", "portal.main", "portal", "--host",
+                               "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return portal, f"http://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline or portal.poll() is not None:
+                portal.kill()
+                raise RuntimeError((work / "portal.log").read_text()) from None
+            time.sleep(0.1)
+
+
+def metrics_ab(args: argparse.Namespace, env: dict[str, str], work: Path, token_file: Path,
+               tokens_n: int) -> int:
+    """/customer/api/live with [portal] metrics_port 0 (off) and a port (on), each
+    round a fresh portal per mode, modes alternated so the shared machine's load
+    falls on both alike; compares req/s and requests per portal CPU-second."""
+    script = work / "live.lua"
+    script.write_text(LUA % {"path": "/customer/api/live", "tokens": token_file})
+    results: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+    print(f"metrics A/B: /customer/api/live, {args.metrics_ab} rounds, wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s, {tokens_n} tokens", flush=True)
+    for i in range(args.metrics_ab):
+        for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
+            mport = free_port() if mode == "on" else 0
+            portal, base = start_portal({**env, "ISPEDGE_PORTAL_METRICS_PORT": str(mport)},
+                                        work)
+            try:
+                wrk(base, script, 2, args.connections, args.threads)  # warm-up
+                cpu0 = cpu_seconds(portal.pid)
+                r = wrk(base, script, args.duration, args.connections, args.threads)
+                cpu = cpu_seconds(portal.pid) - cpu0
+                if mode == "on":  # the series really exist (the hook runs even when
+                    import httpx  # another process took the port first: a warning only)
+
+                    try:
+                        text = httpx.get(f"http://127.0.0.1:{mport}/metrics").text
+                        assert 'route="/customer/api/live"' in text, text[:500]
+                    except httpx.HTTPError as exc:
+                        print(f"  (metrics port {mport} not reachable: {exc})")
+            finally:
+                portal.terminate()
+                portal.wait(10)
+            per_cpu = r["rps"] * args.duration / max(cpu, 1e-9)
+            results[mode].append((r["rps"], per_cpu, r["p99"]))
+            print(f"  round {i + 1} metrics {mode:3s}: {r['rps']:8.0f} req/s  "
+                  f"{per_cpu:6.0f} req per CPU-s  p99 {r['p99']:.2f} ms  "
+                  f"non-2xx {r['non2xx']}", flush=True)
+
+    def median(values: list[float]) -> float:
+        v = sorted(values)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    off_rps = median([x[0] for x in results["off"]])
+    on_rps = median([x[0] for x in results["on"]])
+    off_cpu = median([x[1] for x in results["off"]])
+    on_cpu = median([x[1] for x in results["on"]])
+    rps_delta = (on_rps - off_rps) / off_rps * 100
+    cpu_delta = (on_cpu - off_cpu) / off_cpu * 100
+    ok = rps_delta >= -5 or cpu_delta >= -5
+    print(f"median: off {off_rps:.0f} req/s, {off_cpu:.0f} req per CPU-s; on {on_rps:.0f} "
+          f"req/s, {on_cpu:.0f} req per CPU-s; on vs off: {rps_delta:+.1f} % req/s, "
+          f"{cpu_delta:+.1f} % req per CPU-s (target: within 5 %) {'ok' if ok else 'MISSED'}")
+    load = os.getloadavg()
+    print(f"cpus {os.cpu_count()}, load average {load[0]:.2f}")
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subscribers", type=int, default=10000)
@@ -209,6 +283,10 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=2000)
     ap.add_argument("--workdir", default="/tmp/ispedge-portal-bench")
     ap.add_argument("--fresh", action="store_true", help="rebuild the database")
+    ap.add_argument("--metrics-ab", type=int, default=0, metavar="ROUNDS",
+                    help="instead of the targets: /customer/api/live with the portal's "
+                         "Prometheus metrics off and on, alternated ROUNDS times in this "
+                         "sitting (issue 17: on must stay within 5 %% of off)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("needs wrk: apt-get install wrk", file=sys.stderr)
@@ -243,6 +321,8 @@ def main() -> int:
         range(args.subscribers), min(args.tokens, args.subscribers))]
     token_file = work / "tokens.txt"
     token_file.write_text("\n".join(tokens.issue(key, n, 7, now)[0] for n in names) + "\n")
+    if args.metrics_ab:
+        return metrics_ab(args, env, work, token_file, len(names))
     port = free_port()
     log = (work / "portal.log").open("wb")
     portal = subprocess.Popen([sys.executable, "-m", "portal.main", "portal", "--host",

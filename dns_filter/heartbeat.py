@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,17 @@ ROLE = "resolver"
 
 
 class Heartbeat:
-    def __init__(self, url: str, box: str, interval_s: float = 5.0) -> None:
+    def __init__(self, url: str, box: str, interval_s: float = 5.0,
+                 cursor: Callable[[], int | None] | None = None) -> None:
         parsed = dburl.parse(url)
         self.kind, self.path, self.mark, self.dsn = (parsed.kind, parsed.path, parsed.mark,
                                                      parsed.dsn)
         self.box = box
         self.interval_s = interval_s
+        # The journal id this resolver has read (its policy follower's cursor): the
+        # journal is pruned only behind it while the box is seen (issue 17). With
+        # several workers each writes its own; the row keeps the last one written.
+        self.cursor = cursor or (lambda: None)
         self.started_at = time.time()
         self.failures = 0
         self._conn: Any = None
@@ -57,11 +63,13 @@ class Heartbeat:
         with self._lock:
             try:
                 self._connect().execute(
-                    "INSERT INTO boxes (name, role, last_seen, started_at)"
-                    f" VALUES ({m}, {m}, {m}, {m}) ON CONFLICT (name, role)"
+                    "INSERT INTO boxes (name, role, last_seen, started_at, journal_cursor)"
+                    f" VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT (name, role)"
                     " DO UPDATE SET last_seen = excluded.last_seen,"
-                    " started_at = excluded.started_at",
-                    (self.box, ROLE, time.time() if now is None else now, self.started_at))
+                    " started_at = excluded.started_at,"
+                    " journal_cursor = excluded.journal_cursor",
+                    (self.box, ROLE, time.time() if now is None else now, self.started_at,
+                     self.cursor()))
             except Exception:
                 self.close()  # reconnect at the next tick
                 raise

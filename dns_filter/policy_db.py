@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dns_filter import dburl, gapcursor
+from dns_filter import dburl, gapcursor, journal_prune
 from dns_filter.gapcursor import GapCursor
 from dns_filter.policy import PolicyRow
 from dns_filter.sessions import SessionRow
@@ -213,6 +213,15 @@ class PolicyDatabase:
                 found[int(r[0])] = (int(r[0]), r[1], str(r[2]))
         fresh = cursor.advance(found, snap, time.monotonic(), limit)
         return [found[i] for i in fresh], len(found) >= limit
+
+    def journal_pruned_through(self) -> int | None:
+        """The highest journal id pruned (dns_filter.journal_prune); None: a database
+        without the retention contract (before migration 0020)."""
+        try:
+            rows = self._query(journal_prune.sql(), (journal_prune.JOURNAL,))
+        except Exception:  # noqa: BLE001 - no retention table: nothing was pruned
+            return None
+        return int(rows[0][0]) if rows else None
 
     def close(self) -> None:
         if self._conn is not None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from twisted.internet import reactor, task, threads
 
+from dns_filter import journal_prune
 from dns_filter.gapcursor import GapCursor
 from dns_filter.metrics import Metrics
 from dns_filter.policy import PolicyRow, PolicyTable
@@ -101,6 +102,7 @@ class PolicyFollower:
         self.busy = False
         self.saving = False
         self._last_rows: list[PolicyRow] | None = None  # touched only by the polling thread
+        self.read_at = time.monotonic()  # the last successful read (polling thread)
         self._loop: task.LoopingCall | None = None
 
     def load_initial(self) -> str:
@@ -202,6 +204,23 @@ class PolicyFollower:
             self.session_cursor = self.db.start_session_cursor()
 
     def _work(self, full: bool, cursor: object = None) -> tuple[str, int, object]:
+        """Runs in a thread: `_read`, after the retention check (issue 17): back after
+        a while (database unreachable), journal rows this cursor had not read may have
+        been pruned (dns_filter.journal_prune): then a new cursor and a full load."""
+        assert self.db is not None
+        if self.cursor is not None and journal_prune.needs_check(self.read_at, time.monotonic()):
+            pruned = self.db.journal_pruned_through()
+            if pruned is not None and journal_prune.missed(self.cursor.high, pruned):
+                log.warning("policy: journal pruned past this resolver's cursor (%d): "
+                            "full load", self.cursor.high)
+                self.cursor = self.db.start_cursor()
+                self.cursor.high = max(self.cursor.high, pruned)  # all of it may be gone
+                full = True
+        result = self._read(full)
+        self.read_at = time.monotonic()
+        return result
+
+    def _read(self, full: bool) -> tuple[str, int, object]:
         """Runs in a thread: DB reads (and snapshot writing) only, no table mutation.
 
         Advances the cursors and the session index (only this thread touches them

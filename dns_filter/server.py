@@ -167,7 +167,8 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
     if settings.box and settings.database_url:
         from dns_filter.heartbeat import Heartbeat
 
-        Heartbeat(named_url, settings.box, settings.heartbeat_s).start()
+        Heartbeat(named_url, settings.box, settings.heartbeat_s,
+                  cursor=lambda: follower.cursor.high if follower.cursor else None).start()
 
     block_log = None
     if settings.block_log and settings.database_url:

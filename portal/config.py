@@ -55,6 +55,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rate_limit_login_per_address": "60/minute",
         # /docs: the API reference (Redoc, served by the portal) and /docs/openapi.json.
         "docs": True,
+        # Prometheus /metrics (portal/web/metrics.py) on an address and port of their
+        # own, never the public port; 0 = off.
+        "metrics_address": "127.0.0.1",
+        "metrics_port": 9154,
+        # PostgreSQL connections of this portal's pool (README, "Connections"): a
+        # transaction waiting on a row lock holds one, so a busy portal needs several.
+        "db_pool_max": 20,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.
@@ -84,6 +91,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "source": "accounting",
         "stale_after_seconds": 900,
         "max_age_seconds": 15,
+    },
+    # Data lifecycle (portal/store/retention.py; `ispedge db prune`, and the enforcer
+    # every prune_s). Closed radacct sessions older than radacct_days (35 at least) move
+    # to their per-session record; the journal is pruned behind the slowest follower
+    # seen within follower_timeout_s; 0 days = kept for ever.
+    "retention": {
+        "radacct_days": 90,
+        "session_record_days": 0,
+        "audit_days": 365,
+        "journal_min_age_s": 3600,
+        "follower_timeout_s": 86400,
+        "radacct_changes_keep_s": 3600,
+        "prune_s": 3600,
     },
     # `ispedge dns`: any dns_filter.settings.DnsSettings field (README, Configuration).
     "dns": {},
@@ -116,6 +136,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "coa_retries": 2,
         "retry_base_s": 1.0,
         "retry_max_s": 60.0,
+        # Prometheus /metrics (portal/enforcer/metrics.py); 0 = off.
+        "metrics_address": "127.0.0.1",
+        "metrics_port": 9155,
+        "db_pool_max": 8,  # PostgreSQL connections of its pool, plus one for LISTEN
     },
 }
 

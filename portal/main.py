@@ -12,7 +12,7 @@ import sys
 
 from tortoise.exceptions import BaseORMException
 
-from portal.cli import admin, boxes, dns, enforcer, support, usage
+from portal.cli import admin, boxes, dbops, dns, enforcer, support, usage
 from portal.cli.registry import COMMANDS, Parser, check_argv, port, positive_int, yes_no
 from portal.config import ConfigError, load_config
 from portal.demo.run import run_demo
@@ -21,7 +21,7 @@ from portal.store import journal
 from portal.web.serve import serve
 
 # imported for their @command side effect
-_REGISTERED = (admin, boxes, dns, enforcer, support, usage)
+_REGISTERED = (admin, boxes, dbops, dns, enforcer, support, usage)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     g.add_parser("upgrade", help="apply pending migrations")
+    dbops.add_parsers(g)
 
 
     g = sub.add_parser("reseller", help="resellers").add_subparsers(dest="action", required=True)

@@ -24,6 +24,9 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     speed_settings.configure(config)
     settings = Settings.from_config(config)
+    from portal.store import retention
+
+    retention.Policy.from_config(config)  # a bad [retention] stops the start, in one line
     reason = local.unavailable_reason(settings.shaper, settings.down_interface,
                                       settings.up_interface, local.has_net_admin())
     shaper = None
@@ -48,7 +51,8 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
                 await shaper.close()
         return 0
 
-    return await with_db(config, run, application_name=config.box)
+    return await with_db(config, run, application_name=config.box,
+                         pool_max=settings.db_pool_max)
 
 
 @command("enforcer status")

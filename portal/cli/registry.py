@@ -84,16 +84,18 @@ def check_argv(argv: list[str]) -> None:
 
 
 async def with_db(config: Config, fn: Callable[[], Awaitable[int]],
-                  check_schema: bool = True, application_name: str | None = None) -> int:
+                  check_schema: bool = True, application_name: str | None = None,
+                  pool_max: int | None = None) -> int:
     """Open the database, run one command body, close it.
 
     A command refuses to run on an outdated schema; `db upgrade` passes
     check_schema=False because bringing the schema up to date is its own body
     (and only its body knows which migrations it applied, to say so).
     application_name: the edge box a daemon runs as (its PostgreSQL connections say so).
+    pool_max: a daemon's connection pool size on PostgreSQL (README, "Connections").
     """
     speed_settings.configure(config)
-    await db.open_db(config.database_url, application_name)
+    await db.open_db(config.database_url, application_name, pool_max)
     try:
         if check_schema and await migrations.pending():
             raise PortalError("schema_outdated",

@@ -31,13 +31,15 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 import shaper as shaper_mod
 from coa import CoaClient, CoaResult, SessionRef, get_profile
 from coa import Rate as CoaRate
+from dns_filter import dburl, journal_prune
 from dns_filter.gapcursor import GapCursor
 from portal.config import Config
 from portal.enforcer import ownership
 from portal.enforcer.local import LocalShaper
+from portal.enforcer.metrics import Metrics
 from portal.enforcer.settings import Settings
 from portal.speed import effective, facts, rollover, rules
-from portal.store import boxes, db, follow, journal
+from portal.store import boxes, db, follow, journal, retention
 from portal.store.follow import read_batch, start_cursor
 from portal.store.tx import DAEMON_BUDGET_S, transaction
 from portal.usage import days, live
@@ -103,6 +105,7 @@ class Enforcer:
         self.config = config
         self.tz = days.zone(settings.timezone)
         self.cursor = GapCursor()
+        self.journal_read_at = time.monotonic()  # the last successful journal read
         self.dirty: set[str] = set()
         self.wake = asyncio.Event()
         self.inflight: dict[Want, Key] = {}
@@ -129,6 +132,11 @@ class Enforcer:
         self.ingest_lock = asyncio.Lock()  # the periodic and the live pass, one at a time
         self.live_ingests = 0
         self._ingest_cfg: ingest_mod.Settings | None = None
+        self.metrics = Metrics(self.box)
+        if hasattr(coa, "stats"):
+            self.metrics.watch_coa(coa.stats)
+        self._pass_full = self.metrics.pass_seconds.labels("full")
+        self._pass_partial = self.metrics.pass_seconds.labels("partial")
 
     @property
     def live_ingest(self) -> bool:
@@ -139,11 +147,34 @@ class Enforcer:
 
     async def start_cursor(self) -> None:
         self.cursor = await start_cursor("change_journal", "id")
+        self.journal_read_at = time.monotonic()
+
+    async def _journal_pruned_past(self) -> bool:
+        """Back after a while (database unreachable, process stopped): were rows this
+        cursor had not read pruned meanwhile (dns_filter.journal_prune)? Then a new
+        cursor at the head and a full reconcile next."""
+        if not journal_prune.needs_check(self.journal_read_at, time.monotonic()):
+            return False
+        rows = await db.fetch(journal_prune.sql(), [journal_prune.JOURNAL])
+        pruned = int(rows[0]["pruned_through"]) if rows else None
+        if pruned is None or not journal_prune.missed(self.cursor.high, pruned):
+            return False
+        log.warning("journal pruned past this box's cursor (%d): full reconcile",
+                    self.cursor.high)
+        await self.start_cursor()
+        # All of it may be gone (head 0): never again below what was pruned.
+        self.cursor.high = max(self.cursor.high, pruned)
+        self.force_full = True
+        self.wake.set()
+        return True
 
     async def poll_journal(self) -> int:
         """One bounded batch of the journal (gap-safe: a row committing late is read)."""
+        if await self._journal_pruned_past():
+            return 0
         rows, more = await read_batch(self.cursor, "change_journal", "id",
                                       "username, kind, origin", self.settings.batch)
+        self.journal_read_at = time.monotonic()
         for r in rows:
             if r["kind"] not in FOLLOWED or not r["username"]:
                 continue
@@ -283,6 +314,7 @@ class Enforcer:
         report.sent = len(to_send)
         report.seconds = time.perf_counter() - started
         self.last_pass = report
+        (self._pass_full if usernames is None else self._pass_partial).observe(report.seconds)
         return report
 
     def _apply_shaper(self, full: bool, wishes: dict[Want, tuple[Key, facts.Session]],
@@ -377,6 +409,9 @@ class Enforcer:
         assert isinstance(nas, Nas)
         desired = key[3]
         session = SessionRef(u, s.acct_session_id, s.framed_ip or None, s.nas_ip)
+        self.metrics.coa_sent.inc()
+        if attempts_before:
+            self.metrics.coa_retried.inc()
         try:
             if desired.action == "disconnect":
                 result: CoaResult = await self.coa.disconnect(nas, session)
@@ -384,8 +419,12 @@ class Enforcer:
                 result = await self.coa.change_rate(
                     nas, session, CoaRate(desired.down_kbps, desired.up_kbps))
             outcome = _coa_outcome(result)
+            self.metrics.coa_result.labels(
+                "acked" if result.ok else "session_gone" if result.session_gone
+                else "nak" if result.code else "no_answer").inc()
         except Exception as exc:  # noqa: BLE001 - a bad NAS row must not stop the others
             outcome = rules.Outcome(False, f"{type(exc).__name__}: {exc}", retryable=False)
+            self.metrics.coa_result.labels("error").inc()
         self._record(_Result(u, key, attempts_before, outcome))
 
     # --- results --------------------------------------------------------------------
@@ -482,7 +521,25 @@ class Enforcer:
                               shaped_networks=tuple(str(n) for n in
                                                     self.settings.shaped_networks),
                               journal_cursor=self.cursor.high)
+        self.metrics.heartbeat.set(time.time())
+        try:
+            await self._lag_metrics()
+        except Exception as exc:  # noqa: BLE001 - the heartbeat itself was written
+            log.debug("lag metrics not read: %s", exc)
         return 1
+
+    async def _lag_metrics(self) -> None:
+        """Journal and ingest lag for /metrics: one indexed read per heartbeat."""
+        rows = await db.fetch(
+            "SELECT (SELECT MAX(id) FROM change_journal) AS journal_head,"
+            " (SELECT MAX(id) FROM radacct_changes) AS changes_head,"
+            " (SELECT change_cursor FROM usage_ingest WHERE id = 1) AS ingested")
+        r = rows[0]
+        high = self.cursor.high
+        self.metrics.journal_cursor.set(high)
+        self.metrics.journal_lag.set(max(0, int(r["journal_head"] or 0) - high))
+        self.metrics.ingest_lag.set(max(0, int(r["changes_head"] or 0)
+                                        - int(r["ingested"] or 0)))
 
     async def run(self, stop: asyncio.Event) -> None:
         # Say we are here before the first pass: another box then stops acting on
@@ -491,9 +548,11 @@ class Enforcer:
         await _retry_until(stop, self.start_cursor, "reading the journal cursor")
         listener = None
         if self.config is not None:
+            self.metrics.serve(self.settings.metrics_address, self.settings.metrics_port)
             # PostgreSQL: a committed journal row (or accounting change) wakes the
             # worker at once; the poll every poll_s stays the fallback.
-            listener = follow.Listener(self.config.database_url,
+            listener = follow.Listener(dburl.with_application_name(self.config.database_url,
+                                                                   self.box),
                                        [follow.JOURNAL_CHANNEL, follow.RADACCT_CHANNEL],
                                        self.wake.set)
             listener.start()
@@ -510,6 +569,10 @@ class Enforcer:
             loops.append(self._every(stop, self.settings.ingest_s, self._ingest, "usage ingest"))
         if self.live_ingest:
             loops.append(self._live_ingest_loop(stop))
+        if self.config is not None:
+            policy = retention.Policy.from_config(self.config)
+            if policy.prune_s > 0:
+                loops.append(self._prune_loop(stop, policy))
         if self.local is not None and self.settings.sample_s > 0:
             loops.append(self._every(stop, self.settings.sample_s, self.sample, "live sample"))
         await asyncio.gather(*loops)
@@ -560,6 +623,8 @@ class Enforcer:
         async with self.ingest_lock:
             result = await ingest_mod.ingest_job(self.config, closes_stale=lambda nas_ip: (
                 ownership.closes_stale(nas_ip, nas_boxes, self.box, live)))
+        self.metrics.ingest_seconds.labels("full").observe(result.seconds)
+        self.metrics.ingest_last.set(time.time())
         changed = {u for (u, _day) in result.days}
         if changed:
             self.dirty |= changed
@@ -591,6 +656,8 @@ class Enforcer:
             self.wake.set()
             raise
         self.live_ingests += 1
+        self.metrics.ingest_seconds.labels("live").observe(result.seconds)
+        self.metrics.ingest_last.set(time.time())
         if result.busy:
             # Another box is ingesting: it counts these changes; look again after it.
             self.after_ingest |= users
@@ -625,6 +692,25 @@ class Enforcer:
                 log.exception("live usage ingest failed; retrying")
                 self.coalesce.changed(time.monotonic())
                 await _sleep(stop, None, 1.0)
+
+    async def _prune_loop(self, stop: asyncio.Event, policy: retention.Policy) -> None:
+        """Data lifecycle (portal.store.retention) every prune_s, the first one prune_s
+        after start; on PostgreSQL one box at a time (the others skip)."""
+        while not stop.is_set():
+            await _sleep(stop, None, policy.prune_s)
+            if stop.is_set():
+                break
+            try:
+                report = await retention.prune(policy)
+                log.info("retention: %s", report.as_dict())
+                for table, n in (("radacct", report.sessions_recorded),
+                                 ("acct_sessions", report.session_records_pruned),
+                                 ("change_journal", report.journal_pruned),
+                                 ("radacct_changes", report.radacct_changes_pruned),
+                                 ("audit_log", report.audit_pruned)):
+                    self.metrics.prunes.labels(table).inc(n)
+            except Exception:  # noqa: BLE001 - the next run tries again
+                log.exception("retention prune failed")
 
     async def _every(self, stop: asyncio.Event, seconds: float,
                      job: Callable[[], Awaitable[int]], what: str) -> None:

@@ -50,6 +50,9 @@ class Settings:
     box: str = field(default_factory=socket.gethostname)  # [general] box
     shaped_networks: tuple[Network, ...] = ()
     heartbeat_s: float = 5.0
+    metrics_address: str = "127.0.0.1"  # Prometheus /metrics (portal/enforcer/metrics.py)
+    metrics_port: int = 9155  # 0: off
+    db_pool_max: int = 8  # PostgreSQL connections of its pool (+1 LISTEN): README "Connections"
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -73,6 +76,16 @@ class Settings:
                 cycle=speed.cycle, batch=int(get("journal_batch", 1000)), box=config.box,
                 shaped_networks=parse_networks(_list(get("shaped_networks", []))),
                 heartbeat_s=float(get("heartbeat_s", 5.0)),
+                metrics_address=str(get("metrics_address", "127.0.0.1")),
+                metrics_port=int(get("metrics_port", 9155)),
+                db_pool_max=int(get("db_pool_max", 8)),
             )
         except ValueError as exc:
             raise ConfigError(f"[enforcer]: {exc}") from exc
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.db_pool_max <= 1000:
+            raise ConfigError(f"[enforcer] db_pool_max: expected 1-1000, got {self.db_pool_max}")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"[enforcer] metrics_port: expected 0-65535, got "
+                              f"{self.metrics_port}")

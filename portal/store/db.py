@@ -31,7 +31,8 @@ MODELS: dict[str, Iterable[str | ModuleType]] = {"models": ["portal.store.models
 
 # busy_timeout: FreeRADIUS, the enforcer and the portal all write this file;
 # a writer waits for the lock instead of failing at once.
-PG_POOL_MAX = 20  # connections per process (the URL's own maxsize= wins)
+PG_POOL_MAX = 20  # connections per process by default (the URL's own maxsize= wins);
+# each daemon passes its own ([portal] / [enforcer] db_pool_max, README "Connections")
 SQLITE_PRAGMAS = "journal_mode=WAL&busy_timeout=5000&foreign_keys=ON&synchronous=NORMAL"
 
 
@@ -45,7 +46,7 @@ def sqlite_path(url: str) -> Path:
     return Path(dburl.sqlite_path(url))
 
 
-def _tortoise_url(url: str) -> str:
+def _tortoise_url(url: str, pool_max: int | None = None) -> str:
     parsed = dburl.parse(url)
     if parsed.kind == "sqlite":
         path = Path(parsed.path)
@@ -59,7 +60,7 @@ def _tortoise_url(url: str) -> str:
     # max_connections bounds the sum over portals (README, ISP scale).
     dsn = parsed.dsn
     if "maxsize=" not in dsn:
-        dsn += ("&" if "?" in dsn else "?") + f"maxsize={PG_POOL_MAX}"
+        dsn += ("&" if "?" in dsn else "?") + f"maxsize={pool_max or PG_POOL_MAX}"
     return dsn
 
 
@@ -69,12 +70,14 @@ _dialect: str | None = None
 _sqlite_file: str | None = None
 
 
-async def open_db(url: str, application_name: str | None = None) -> None:
-    """application_name: shown in pg_stat_activity (an edge box's name); PostgreSQL only."""
+async def open_db(url: str, application_name: str | None = None,
+                  pool_max: int | None = None) -> None:
+    """application_name: shown in pg_stat_activity (an edge box's name); PostgreSQL only.
+    pool_max: the most connections this process opens (PostgreSQL; default PG_POOL_MAX)."""
     global _dialect, _sqlite_file
     # Global fallback: Sanic runs handlers in tasks created before init ran.
     named = dburl.with_application_name(url, application_name or "")
-    await Tortoise.init(db_url=_tortoise_url(named), modules=MODELS,
+    await Tortoise.init(db_url=_tortoise_url(named, pool_max), modules=MODELS,
                         _enable_global_fallback=True)
     # Connect now, not on the first request: Tortoise takes a lock and then
     # connects, and a client that gives up during that first connect cancels the
@@ -216,3 +219,22 @@ async def fetch_indexed(sql: str, params: list[Any] | None = None) -> list[dict[
         return await fetch(sql, params)
     rows: list[dict[str, Any]] = _reader_connection().execute(sql, params or []).fetchall()
     return rows
+
+
+# --- the connection budget (README, "Connections") ----------------------------------
+# Each daemon's most connections to PostgreSQL; tests/enforcer/test_connection_budget.py
+# compares pg_stat_activity with them.
+RESOLVER_CONNECTIONS_PER_WORKER = 4  # policy reader, LISTEN, heartbeat, block log
+ENFORCER_EXTRA_CONNECTIONS = 1  # its LISTEN connection, beside the pool
+CLI_CONNECTIONS = 2  # `ispedge db prune/backup`, an operator's command: transient
+
+
+def connection_budget(*, portals: int, portal_pool: int, boxes: int, enforcer_pool: int,
+                      resolver_workers: int, freeradius: int = 0) -> int:
+    """The most connections ispedge opens to one PostgreSQL: P portals, N edge boxes
+    (an enforcer and a resolver of W workers each), FreeRADIUS's own pools (its
+    `pool { max }` per server), and room for one CLI command or backup."""
+    return (portals * portal_pool
+            + boxes * (enforcer_pool + ENFORCER_EXTRA_CONNECTIONS
+                       + resolver_workers * RESOLVER_CONNECTIONS_PER_WORKER)
+            + freeradius + CLI_CONNECTIONS)

@@ -7,7 +7,7 @@ only the signed-in subscriber's).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from portal.store import db, radacct
@@ -67,29 +67,60 @@ async def history(username: str, today: date, count: int = 30) -> list[dict[str,
 
 async def sessions_on(username: str, day: date, tz: ZoneInfo, now: datetime
                       ) -> list[dict[str, object]]:
-    """Sessions that overlap one local day (up to now), newest first, with their totals."""
+    """Sessions that overlap one local day (up to now), newest first, with their totals.
+
+    Young and open sessions are in radacct; closed ones past `[retention]
+    radacct_days` were moved to their record, acct_sessions (portal.store.retention),
+    in the same transaction that deleted them from radacct: each session is in
+    exactly one of the two.
+    """
     start = days.day_start(day, tz)
     end = days.day_start(day + timedelta(days=1), tz)
     if start >= now:
         return []
+    upto = min(end, now)
     rows = await db.fetch(
         "SELECT acctstarttime, acctstoptime, acctupdatetime, framedipaddress, nasipaddress,"
         " acctinputoctets, acctoutputoctets, acctterminatecause FROM radacct"
         " WHERE username = ? AND acctstarttime < ?"
-        " AND (acctstoptime IS NULL OR acctstoptime >= ?) ORDER BY acctstarttime DESC LIMIT 200",
-        [username, radacct.to_db_time(min(end, now)), radacct.to_db_time(start)])
+        " AND (acctstoptime IS NULL OR acctstoptime >= ?) ORDER BY acctstarttime DESC LIMIT ?",
+        [username, radacct.to_db_time(upto), radacct.to_db_time(start), SESSIONS_SHOWN])
     out = []
     for r in rows:
         began = radacct.from_db_time(r["acctstarttime"])
         stopped = radacct.from_db_time(r["acctstoptime"])
         if began is None:
             continue
-        out.append({
-            "start": began.isoformat(), "stop": stopped.isoformat() if stopped else None,
-            "duration_seconds": int(((stopped or now) - began).total_seconds()),
-            "framed_ip": str(r["framedipaddress"] or ""), "nas_ip": str(r["nasipaddress"] or ""),
-            "bytes_in": int(r["acctinputoctets"] or 0),
-            "bytes_out": int(r["acctoutputoctets"] or 0),
-            "terminate_cause": r["acctterminatecause"] or "",
-        })
+        out.append(_session(began, stopped, now, r["framedipaddress"], r["nasipaddress"],
+                            r["acctinputoctets"], r["acctoutputoctets"],
+                            r["acctterminatecause"]))
+    if len(out) < SESSIONS_SHOWN:
+        # Only days older than the retention can have records; the index on
+        # (username, started_at) makes this a short range read either way.
+        for r in await db.fetch(
+                "SELECT started_at, stopped_at, framed_ip, nas_ip, bytes_in, bytes_out,"
+                " terminate_cause FROM acct_sessions WHERE username = ? AND started_at < ?"
+                " AND stopped_at >= ? ORDER BY started_at DESC LIMIT ?",
+                [username, int(upto.timestamp()), int(start.timestamp()),
+                 SESSIONS_SHOWN - len(out)]):
+            out.append(_session(datetime.fromtimestamp(int(r["started_at"]), UTC),
+                                datetime.fromtimestamp(int(r["stopped_at"]), UTC), now,
+                                r["framed_ip"], r["nas_ip"], r["bytes_in"], r["bytes_out"],
+                                r["terminate_cause"]))
+        out.sort(key=lambda s: str(s["start"]), reverse=True)
     return out
+
+
+SESSIONS_SHOWN = 200  # per day
+
+
+def _session(began: datetime, stopped: datetime | None, now: datetime, framed_ip: object,
+             nas_ip: object, bytes_in: object, bytes_out: object, cause: object,
+             ) -> dict[str, object]:
+    return {
+        "start": began.isoformat(), "stop": stopped.isoformat() if stopped else None,
+        "duration_seconds": int(((stopped or now) - began).total_seconds()),
+        "framed_ip": str(framed_ip or ""), "nas_ip": str(nas_ip or ""),
+        "bytes_in": int(str(bytes_in or 0)), "bytes_out": int(str(bytes_out or 0)),
+        "terminate_cause": str(cause or ""),
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, raw
 
-from portal.config import Config
+from portal.config import Config, ConfigError
 from portal.core.auth.keys import KeyRing
 from portal.core.auth.lockout import Policy
 from portal.speed import settings as speed_settings
@@ -17,6 +17,7 @@ from portal.web import apidoc, customer_api, errors, login, operator_api, suppor
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
+from portal.web import metrics as request_metrics
 from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
@@ -52,6 +53,7 @@ DOCS_CSP = (
     "frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000"
+PORTAL_APPLICATION_NAME = "ispedge-portal"
 
 
 def _configure_docs(app: Sanic, enabled: bool) -> None:
@@ -91,10 +93,24 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.ctx.hostnames = {"localhost", *[h.lower() for h in config.get("portal", "hostnames", [])]}
     errors.install(app)
     apidoc.describe_api()
+    metrics_address, metrics_port = request_metrics.settings(config)
+    if metrics_port:
+        # Requests by route template, method and status on a port of its own (issue 17).
+        app.ctx.metrics = request_metrics.RequestMetrics()
+        app.ctx.metrics.install(app)
+
+        @app.before_server_start
+        async def _metrics(app: Sanic) -> None:
+            app.ctx.metrics.serve(metrics_address, metrics_port)
+
+    pool_max = int(config.get("portal", "db_pool_max") or db.PG_POOL_MAX)
+    if not 1 <= pool_max <= 1000:
+        raise ConfigError(f"[portal] db_pool_max: expected 1-1000, got {pool_max}")
 
     @app.before_server_start
     async def _open(app: Sanic) -> None:
-        await db.open_db(config.database_url)
+        # application_name: pg_stat_activity tells the portals' connections apart.
+        await db.open_db(config.database_url, PORTAL_APPLICATION_NAME, pool_max)
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:

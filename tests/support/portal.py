@@ -70,6 +70,10 @@ def portal_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
         "ISPEDGE_GENERAL_STATE_DIR": str(state_dir),
         # Tests reach the portal through loopback and may set X-Forwarded-For.
         "ISPEDGE_PORTAL_TRUSTED_PROXIES": "127.0.0.1/32",
+        # Many portals and enforcers run at once: none binds the default metrics
+        # ports (tests/portal/test_metrics.py gives its own a free one).
+        "ISPEDGE_PORTAL_METRICS_PORT": "0",
+        "ISPEDGE_ENFORCER_METRICS_PORT": "0",
         **extra,
     })
     return env
