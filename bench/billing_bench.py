@@ -34,6 +34,16 @@ client and other jobs share the portal's CPUs), and the load average.
     .venv/bin/python bench/billing_bench.py [--subscribers 100] [--seconds 10] [--idempotency]
         [--arrival-rate 500] [--client-processes K] [--writer-rate 700]
         [--writer-synchronous FULL|NORMAL] [--no-writer | --writer-only] [--require-target]
+
+Issue 14 (2026-12-02, branch perf, migration 0022: an accounting commit writes 4 WAL
+pages as at 211cb65, not 6 -- bench/acct_pages_bench.py): `bench/billing_bench.py
+--arrival-rate 520 --writer-only --seconds 20`, 211cb65 and perf alternated 4x each:
+p99 base 2318 / 3058 / 3451 / 2409 ms, perf 2596 / 4418 / 3803 / 2867 ms, 3-15
+purchases/s, the writer at 153-301 commits/s of 700. The load average was 17-26
+from other jobs (the portal runnable but waiting for a CPU 81-104 % of each run):
+the machine set these figures, not the code; the target was not judged. Two more
+pairs at load 9-16 (perf merged with main): p99 base 2356 / 2014 ms, perf 3193 /
+2115 ms; portal CPU per purchase base 1.95 / 2.15 ms, perf 2.25 / 2.63 ms.
 """
 
 from __future__ import annotations

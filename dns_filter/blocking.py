@@ -17,6 +17,10 @@ from dns_filter.safesearch import safesearch_target
 # Firefox keeps its own DoH off only when this name is NXDOMAIN (not 0.0.0.0).
 CANARY = "use-application-dns.net"
 SAFESEARCH_CATEGORY = "adult"
+# The pseudo-category the policy views give an expired or disabled subscriber: every
+# name outside the walled garden gets the expired page's address.
+EXPIRED = "expired"
+EXPIRED_TTL = 5  # seconds a stub or browser may keep the expired page's address
 
 
 class Store(Protocol):
@@ -43,11 +47,17 @@ class Decision:
 
 PASS = Decision(Decision.PASS)
 CANARY_DECISION = Decision(Decision.CANARY, "canary")
+EXPIRED_DECISION = Decision(Decision.BLOCK, EXPIRED)
 
 
 class BlockDecider:
-    def __init__(self, store: Store | None, implied: Mapping[str, Sequence[str]] | None = None):
+    def __init__(self, store: Store | None, implied: Mapping[str, Sequence[str]] | None = None,
+                 walled_garden: Sequence[str] | None = None):
+        """walled_garden: the names (with subdomains) an expired subscriber still reaches;
+        None: no walled garden, the "expired" pseudo-category is ignored."""
         self.implied = {k: tuple(v) for k, v in (implied or {}).items()}
+        self.walled_garden = (frozenset(n.lower().rstrip(".") for n in walled_garden)
+                              if walled_garden is not None else None)
         self.store: Store | None = None
         self.generation = 0
         self._category_masks: dict[frozenset[str], int] = {}
@@ -75,6 +85,8 @@ class BlockDecider:
             return CANARY_DECISION
         if not categories:
             return PASS
+        if EXPIRED in categories and self.walled_garden is not None:
+            return PASS if self.in_walled_garden(qname) else EXPIRED_DECISION
         wanted = self.subscriber_mask(categories)
         if wanted:
             # No per-name memo: a trie walk costs ~1 µs, and a memo of every name
@@ -93,12 +105,28 @@ class BlockDecider:
         return PASS
 
 
+    def in_walled_garden(self, qname: str) -> bool:
+        garden = self.walled_garden or frozenset()
+        name = qname
+        while True:
+            if name in garden:
+                return True
+            dot = name.find(".")
+            if dot < 0:
+                return False
+            name = name[dot + 1 :]
+
+
 class BlockResponder:
     """Builds the answer for a blocked name: NXDOMAIN, null address or block page, plus EDE 15."""
 
-    def __init__(self, mode: str, page_v4: str = "", page_v6: str = "", ttl: int = 60):
+    def __init__(self, mode: str, page_v4: str = "", page_v6: str = "", ttl: int = 60,
+                 expired_v4: str = "", expired_v6: str = ""):
         self.mode = mode
         self.ttl = ttl
+        # The expired page: always a page answer, short-lived so a renewal shows at once.
+        self.expired = (BlockResponder("page", expired_v4, expired_v6, min(ttl, EXPIRED_TTL))
+                        if expired_v4 or expired_v6 else None)
         if mode == "null":
             self.v4: bytes | None = bytes(4)
             self.v6: bytes | None = bytes(16)
@@ -116,6 +144,8 @@ class BlockResponder:
     def respond(self, data: bytes, q: wire.Question, category: str) -> bytes:
         # The answer differs per query only in ID and question; everything else
         # depends on a handful of bits, so it is built once per combination.
+        if category == EXPIRED and self.expired is not None:
+            return self.expired.respond(data, q, category)
         key = (category, q.qtype, q.flags & wire.EDNS_FLAG, data[2] & 0x01, data[3] & 0x10)
         parts = self._answers.get(key)
         if parts is None:

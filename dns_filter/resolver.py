@@ -18,7 +18,7 @@ from twisted.internet import defer
 
 from dns_filter import wire
 from dns_filter.block_log import BlockLog
-from dns_filter.blocking import BlockDecider, BlockResponder, Decision
+from dns_filter.blocking import EXPIRED, BlockDecider, BlockResponder, Decision
 from dns_filter.cache import AnswerCache
 from dns_filter.metrics import Metrics
 from dns_filter.policy import ClientPolicies
@@ -90,7 +90,8 @@ class FilterChain:
             if decision.kind == Decision.BLOCK:
                 counts["blocked"] += 1
                 self.metrics.blocks[decision.detail] += 1
-                if self.block_log is not None:
+                if self.block_log is not None and decision.detail != EXPIRED:
+                    # (an expired subscriber's lookups are not parental blocks)
                     self.block_log.add(source, q.qname, decision.detail)
                 return self._fit(data, q, self.responder.respond(data, q, decision.detail), udp)
             if decision.kind == Decision.CANARY:

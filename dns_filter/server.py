@@ -154,7 +154,9 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
         )
         return store
 
-    decider = BlockDecider(open_store(), settings.implied_categories)
+    garden = (settings.expired_allow
+              if settings.expired_page_ipv4 or settings.expired_page_ipv6 else None)
+    decider = BlockDecider(open_store(), settings.implied_categories, garden)
 
     def check_blocklists() -> None:
         old = decider.store
@@ -190,6 +192,8 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
             settings.blocked_page_ipv4,
             settings.blocked_page_ipv6,
             settings.blocked_ttl,
+            settings.expired_page_ipv4,
+            settings.expired_page_ipv6,
         ),
         AnswerCache(
             settings.cache_min_ttl,

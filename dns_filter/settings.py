@@ -33,6 +33,13 @@ class DnsSettings:
     blocked_page_ipv4: str = ""
     blocked_page_ipv6: str = ""
     blocked_ttl: int = 60
+    # The walled garden of expired (or disabled) subscribers, whose policy rows carry the
+    # pseudo-category "expired": every name but expired_allow (and its subdomains: the
+    # portal's own names) answers with these addresses, the portal's branded "expired"
+    # page. Neither address set: the pseudo-category is ignored (no walled garden).
+    expired_page_ipv4: str = ""
+    expired_page_ipv6: str = ""
+    expired_allow: list[str] = field(default_factory=list)
     cache_min_ttl: int = 0
     cache_max_ttl: int = 86400
     cache_stale_s: int = 86400  # how long past expiry an answer may be served when upstreams fail
@@ -87,6 +94,20 @@ class DnsSettings:
             raise ValueError(f"block_mode must be one of {BLOCK_MODES}, not {self.block_mode!r}")
         if self.block_mode == "page" and not (self.blocked_page_ipv4 or self.blocked_page_ipv6):
             raise ValueError("block_mode 'page' needs blocked_page_ipv4 and/or blocked_page_ipv6")
+        for name, version in (("expired_page_ipv4", 4), ("expired_page_ipv6", 6)):
+            value = getattr(self, name)
+            if value:
+                try:
+                    ok = ipaddress.ip_address(value).version == version
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise ValueError(f"{name} must be an IPv{version} address, not {value!r}")
+        self.expired_allow = [n.strip().lower().rstrip(".") for n in self.expired_allow
+                              if n.strip()]
+        if (self.expired_page_ipv4 or self.expired_page_ipv6) and not self.expired_allow:
+            raise ValueError("expired_page_ipv4/ipv6 need expired_allow: the portal's own "
+                             "names, or an expired subscriber cannot reach it to renew")
         if self.cpu_scheduling not in CPU_SCHEDULING:
             raise ValueError(f"cpu_scheduling must be one of {CPU_SCHEDULING}, "
                              f"not {self.cpu_scheduling!r}")

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "host": "127.0.0.1",
         "port": 8080,
         "public_url": "",
+        # Our own names (a reseller's custom_domain shows its branding). Declared so that
+        # ISPEDGE_PORTAL_HOSTNAMES is read as a comma-separated list, not one string.
+        "hostnames": [],
         "trusted_proxies": [],
         "token_days": 7,
         "max_body_bytes": 65536,
@@ -62,6 +65,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # PostgreSQL connections of this portal's pool (README, "Connections"): a
         # transaction waiting on a row lock holds one, so a busy portal needs several.
         "db_pool_max": 20,
+        # The operator console (/operator/): admins must log in with a TOTP code too
+        # (`ispedge operator enroll-totp NAME`); an admin without one is refused.
+        "require_totp_for_admins": False,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)
     # are fixed: 5 failures -> 15 min, 10 -> 1 h, 20 -> 24 h.
@@ -140,6 +146,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "metrics_address": "127.0.0.1",
         "metrics_port": 9155,
         "db_pool_max": 8,  # PostgreSQL connections of its pool, plus one for LISTEN
+    },
+    # The notifier daemon (portal/notifier/README.md describes every key).
+    "notifier": {
+        "channels": ["email", "sms", "push"],  # the ones configured below are used
+        "expiry_days": [3, 1],  # reminders this many days before the plan expires
+        "poll_ms": 200,  # journal and outbox poll (PostgreSQL: NOTIFY wakes it sooner)
+        "scan_s": 60.0,  # how often expiry dates are looked at
+        "lease_s": 30.0,  # a claimed row held by a notifier that died is taken back after
+        "batch": 50,
+        "send_timeout_s": 15.0,
+        "max_attempts": 8,
+        "retry_base_s": 30.0,
+        "retry_max_s": 3600.0,
+        "portal_url": "",  # empty: [portal] public_url
+        "smtp_host": "",
+        "smtp_port": 587,
+        "smtp_security": "starttls",  # or "tls" (implicit, port 465) or "none"
+        "smtp_user": "",
+        "smtp_password": "",
+        "smtp_from": "",
+        "smtp_ca_file": "",  # empty: the system's trust store
+        "sms_url": "",  # the gateway; {{ to }} and {{ text }} in it are URL-encoded
+        "sms_method": "POST",
+        "sms_headers": [],  # "Name: value" lines (an API key)
+        "sms_body": "",  # template; values JSON- or form-encoded by sms_content_type
+        "sms_content_type": "application/json",  # or application/x-www-form-urlencoded
+        "vapid_subject": "",  # mailto: or https: contact for push services; empty: portal URL
     },
 }
 

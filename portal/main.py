@@ -12,16 +12,14 @@ import sys
 
 from tortoise.exceptions import BaseORMException
 
-from portal.cli import admin, boxes, dbops, dns, enforcer, support, usage
+from portal.cli import admin, boxes, dbops, dns, enforcer, notifications, support, usage
 from portal.cli.registry import COMMANDS, Parser, check_argv, port, positive_int, yes_no
 from portal.config import ConfigError, load_config
-from portal.demo.run import run_demo
 from portal.errors import PortalError
 from portal.store import journal
-from portal.web.serve import serve
 
 # imported for their @command side effect
-_REGISTERED = (admin, boxes, dbops, dns, enforcer, support, usage)
+_REGISTERED = (admin, boxes, dbops, dns, enforcer, notifications, support, usage)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     enforcer.add_parsers(sub)
     boxes.add_parsers(sub)
+    notifications.add_parsers(sub)
 
 
     dns.add_parsers(sub)
@@ -167,9 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         if args.group == "portal" and not getattr(args, "action", None):
-            serve(config, args.host, args.port)
+            # Imported here: the web app (and the demo) cost seconds of imports that a
+            # daemon or a one-line command never uses.
+            from portal.web.serve import serve
+
+            serve(config, args.host, args.port, problems=enforcer.problem_rows)
             return 0
         if args.group == "demo":
+            from portal.demo.run import run_demo
+
             return run_demo(args, config)
         name = f"{args.group} {args.action}" if getattr(args, "action", None) else args.group
         with journal.writing_as(journal.CLI):  # journal rows of a command say origin 'cli'

@@ -121,3 +121,13 @@ def portal_server(db_url: str, tmp_path: Path) -> Iterator[PortalServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forkserver() -> Iterator[None]:
+    """The helper that forks `python -m portal.main` runs (tests/support/forkserver.py)
+    is started on first use; at the end of the session it stops with every child."""
+    from tests.support import forkserver
+
+    yield
+    forkserver.close()

@@ -91,6 +91,7 @@ async def plan_add(args: argparse.Namespace, config: Config) -> int:
     from portal.core import money, subscribers
 
     async def run() -> int:
+        currency = (await subscribers.get_reseller(args.reseller)).currency
         tiers = [subscribers.parse_tier(t) for t in args.tier or []]
         try:
             quota = subscribers.parse_bytes(args.quota) if args.quota is not None else 0
@@ -99,7 +100,8 @@ async def plan_add(args: argparse.Namespace, config: Config) -> int:
                               f"bad quota {args.quota[:40]!r}: e.g. 100GB") from None
         plan = await subscribers.add_plan(
             args.reseller, args.name, args.down, args.up,
-            money.parse_amount(args.price, allow_zero=True), args.period_days, quota,
+            money.parse_amount(args.price, allow_zero=True, currency=currency),
+            args.period_days, quota,
             not args.hidden, tiers,
         )
         print(f"plan {plan.name} added (id {plan.id})")
@@ -123,7 +125,8 @@ async def plan_list(args: argparse.Namespace, config: Config) -> int:
                               for t in p.fup_tiers)
             rows.append({"id": p.id, "reseller": p.reseller.name, "name": p.name,
                          "down_kbps": p.down_kbps, "up_kbps": p.up_kbps,
-                         "price": money.fmt(p.price_cents), "period_days": p.period_days,
+                         "price": money.fmt(p.price_cents, p.reseller.currency),
+                         "period_days": p.period_days,
                          "quota_bytes": p.quota_bytes, "offered": p.offered,
                          "fup_tiers": tiers})
         emit(rows, args.json)
@@ -213,7 +216,7 @@ async def subscriber_renew(args: argparse.Namespace, config: Config) -> int:
         r = result["renewal"]
         when = "next cycle paid" if r["next_cycle_paid"] else "renewed now"
         print(f"{args.username} {when}: {r['starts_at'][:16]} to {r['expires_at'][:16]} UTC,"
-              f" {r['paid_by']} {fmt(r['amount_cents'])} {result['currency']}"
+              f" {r['paid_by']} {fmt(r['amount_cents'], result['currency'])} {result['currency']}"
               + (f", invoice {result['invoice']['number']}" if result["invoice"] else "")
               + (f", receipt {result['receipt']['number']}" if result["receipt"] else ""))
         return 0
@@ -226,10 +229,13 @@ async def subscriber_credit(args: argparse.Namespace, config: Config) -> int:
     from portal.core import money, subscribers
 
     async def run() -> int:
+        currency = (await (await subscribers.get_subscriber(args.username)).reseller).currency
         balance = await subscribers.credit(
-            args.username, money.parse_amount(args.amount), args.reference or ""
+            args.username, money.parse_amount(args.amount, currency=currency),
+            args.reference or ""
         )
-        print(f"credited {args.username}; balance now {money.fmt(balance)}")
+        print(f"credited {args.username}; balance now {money.fmt(balance, currency)}"
+              f" {currency}")
         return 0
 
     return await with_db(config, run)
@@ -243,8 +249,10 @@ async def subscriber_show(args: argparse.Namespace, config: Config) -> int:
         sub = await subscribers.get_subscriber(args.username)
         plan, reseller = await sub.plan, await sub.reseller
         emit({"username": sub.username, "full_name": sub.full_name, "reseller": reseller.name,
-              "plan": plan.name, "status": sub.status, "balance": money.fmt(sub.balance_cents),
-              "cycle_start": sub.cycle_start.isoformat(), "expires_at": sub.expires_at.isoformat(),
+              "plan": plan.name, "status": sub.status,
+              "balance": money.fmt(sub.balance_cents, reseller.currency),
+              "currency": reseller.currency, "cycle_start": sub.cycle_start.isoformat(),
+              "expires_at": sub.expires_at.isoformat(),
               "email": sub.email, "phone": sub.phone, "address": sub.address}, args.json)
         return 0
 
@@ -261,7 +269,8 @@ async def subscriber_list(args: argparse.Namespace, config: Config) -> int:
         if args.reseller:
             query = query.filter(reseller__name=args.reseller)
         emit([{"username": s.username, "reseller": s.reseller.name, "plan": s.plan.name,
-               "status": s.status, "balance": money.fmt(s.balance_cents),
+               "status": s.status,
+               "balance": money.fmt(s.balance_cents, s.reseller.currency),
                "expires_at": s.expires_at.date().isoformat()} for s in await query], args.json)
         return 0
 

@@ -55,32 +55,45 @@ async def enforcer_run(args: argparse.Namespace, config: Config) -> int:
                          pool_max=settings.db_pool_max)
 
 
-@command("enforcer status")
-async def enforcer_status(args: argparse.Namespace, config: Config) -> int:
-    """Per (subscriber, target) state; with --problems only what is not applied, plus
-    what no running box acts on (unowned NASes, shapers of boxes gone silent), and
-    exit 1 when there is any."""
+async def problem_rows() -> list[dict[str, object]]:
+    """What `enforcer status --problems` lists: every (subscriber, target) not applied,
+    plus what no running box acts on (unowned NASes, shapers of boxes gone silent).
+    Also the operator console's problems page (passed to the portal by portal.main)."""
     import time
 
     from portal.enforcer import ownership
     from portal.enforcer.daemon import status_rows, unowned_row
     from portal.store import boxes, db
 
+    rows = await db.fetch("SELECT * FROM enforcement_state WHERE state <> 'applied'"
+                          " ORDER BY username, target")
+    shown = status_rows(rows)
+    nas_boxes = await boxes.nas_boxes()
+    live = ownership.live_boxes(await boxes.enforcers_seen(), None, time.time())
+    per_nas = {str(r["nasipaddress"]): int(r["n"]) for r in await db.fetch(
+        "SELECT nasipaddress, COUNT(*) AS n FROM radacct WHERE acctstoptime IS NULL"
+        " GROUP BY nasipaddress")}
+    shapers = {str(r["target"]): int(r["n"]) for r in await db.fetch(
+        "SELECT target, COUNT(*) AS n FROM enforcement_state"
+        " WHERE target LIKE 'shaper:%' GROUP BY target")}
+    return shown + [unowned_row(u) for u in
+                    ownership.unowned(nas_boxes, live, per_nas, shapers)]
+
+
+@command("enforcer status")
+async def enforcer_status(args: argparse.Namespace, config: Config) -> int:
+    """Per (subscriber, target) state; with --problems only what is not applied, plus
+    what no running box acts on (unowned NASes, shapers of boxes gone silent), and
+    exit 1 when there is any."""
+    from portal.enforcer.daemon import status_rows
+    from portal.store import db
+
     async def run() -> int:
-        rows = await db.fetch("SELECT * FROM enforcement_state ORDER BY username, target")
-        shown = status_rows(rows)
         if args.problems:
-            shown = [r for r in shown if r["state"] not in ("applied",)]
-            nas_boxes = await boxes.nas_boxes()
-            live = ownership.live_boxes(await boxes.enforcers_seen(), None, time.time())
-            per_nas = {str(r["nasipaddress"]): int(r["n"]) for r in await db.fetch(
-                "SELECT nasipaddress, COUNT(*) AS n FROM radacct WHERE acctstoptime IS NULL"
-                " GROUP BY nasipaddress")}
-            shapers = {str(r["target"]): int(r["n"]) for r in await db.fetch(
-                "SELECT target, COUNT(*) AS n FROM enforcement_state"
-                " WHERE target LIKE 'shaper:%' GROUP BY target")}
-            shown += [unowned_row(u) for u in
-                      ownership.unowned(nas_boxes, live, per_nas, shapers)]
+            shown = await problem_rows()
+        else:
+            shown = status_rows(await db.fetch(
+                "SELECT * FROM enforcement_state ORDER BY username, target"))
         emit(shown, args.json)
         if not args.json and not shown:
             print("no subscribers under enforcement" + (" with problems" if args.problems

@@ -44,10 +44,10 @@ async def operator_add(args: argparse.Namespace, config: Config) -> int:
             sys.stdin.readline().rstrip("\n")
 
     async def run() -> int:
-        op = await operators.add(args.name, password, args.reseller)
+        op = await operators.add(args.name, password, args.reseller, args.role)
         scope = f"reseller {args.reseller} and its sub-resellers" if args.reseller else \
             "every reseller"
-        print(f"operator {op.username} added ({scope})")
+        print(f"operator {op.username} added ({op.role}, {scope})")
         return 0
 
     return await with_db(config, run)
@@ -88,6 +88,36 @@ async def operator_sign_out(args: argparse.Namespace, config: Config) -> int:
     from portal.core import operators
     return await act(config, lambda: operators.sign_out(args.name),
                      f"operator {args.name} is signed out everywhere")
+
+
+@command("operator set-role")
+async def operator_set_role(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+    return await act(config, lambda: operators.set_role(args.name, args.role),
+                     f"operator {args.name} is now {args.role} (signed out everywhere)")
+
+
+@command("operator enroll-totp")
+async def operator_enroll_totp(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+    from portal.core.auth import totp
+
+    async def run() -> int:
+        secret = await operators.enroll_totp(args.name)
+        print(f"operator {args.name}: two-step sign-in on; add this to the authenticator "
+              f"app, then sign in with its 6-digit code\nsecret: {secret}\n"
+              f"uri:    {totp.provisioning_uri(secret, args.name)}")
+        return 0
+
+    return await with_db(config, run)
+
+
+@command("operator reset-totp")
+async def operator_reset_totp(args: argparse.Namespace, config: Config) -> int:
+    from portal.core import operators
+    return await act(config, lambda: operators.reset_totp(args.name),
+                     f"operator {args.name}: two-step sign-in removed (password only until "
+                     "`ispedge operator enroll-totp` again); signed out everywhere")
 
 
 @command("portal rotate-key")
@@ -181,6 +211,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     a.add_argument("--password", help="(default: read from the terminal or stdin)")
     a.add_argument("--reseller", help="serve only this reseller's (and its sub-resellers') "
                    "subscribers; default: every reseller")
+    a.add_argument("--role", choices=["admin", "support"], default="admin",
+                   help="admin: everything; support: tickets and a read-only subscriber view")
+    a = g.add_parser("set-role", help="admin or support; signs the operator out")
+    a.add_argument("name")
+    a.add_argument("role", choices=["admin", "support"])
+    g.add_parser("enroll-totp", help="turn on two-step sign-in (TOTP): prints the secret "
+                 "for the authenticator app").add_argument("name")
+    g.add_parser("reset-totp", help="remove two-step sign-in (a lost phone)") \
+        .add_argument("name")
     a = g.add_parser("set-password", help="change the password; signs the operator out")
     a.add_argument("name")
     a.add_argument("--password", help="(default: read from the terminal or stdin)")

@@ -34,6 +34,9 @@ class PlanInfo:
     price_cents: int
     period_days: int
     tiers: tuple[fup.Tier, ...]
+    # The tiers as the dashboard's JSON shows them, built with the cache entry (every
+    # CACHE_SECONDS), not at each request; only ever serialized, never changed.
+    tiers_json: tuple[dict[str, object], ...] = ()
 
 
 _plans: dict[int, tuple[float, PlanInfo]] = {}
@@ -58,7 +61,9 @@ async def plan_info(plan_id: int) -> PlanInfo:
                       " WHERE plan_id = ? ORDER BY period, tier", [plan_id]))
     p = rows[0]
     info = PlanInfo(int(p["id"]), p["name"], int(p["down_kbps"]), int(p["up_kbps"]),
-                    int(p["quota_bytes"]), int(p["price_cents"]), int(p["period_days"]), tiers)
+                    int(p["quota_bytes"]), int(p["price_cents"]), int(p["period_days"]), tiers,
+                    tuple({"period": t.period, "tier": t.tier, "threshold_bytes": t.threshold_bytes,
+                           "down_kbps": t.down_kbps, "up_kbps": t.up_kbps} for t in tiers))
     _plans[plan_id] = (time.monotonic() + CACHE_SECONDS, info)
     return info
 
@@ -120,8 +125,7 @@ async def dashboard(sub: Subscriber, now: datetime, config: Any) -> dict[str, ob
                  "price_cents": plan.price_cents, "period_days": plan.period_days},
         "fup": state.as_json(),
         # the plan's thresholds, so the page can say "200 GB, then 10/5 Mbps" (added in 18)
-        "fup_tiers": [{"period": t.period, "tier": t.tier, "threshold_bytes": t.threshold_bytes,
-                       "down_kbps": t.down_kbps, "up_kbps": t.up_kbps} for t in plan.tiers],
+        "fup_tiers": list(plan.tiers_json),
         "balance_cents": sub.balance_cents,
         "currency": await currency_of(sub.reseller_id),
         "expires_at": sub.expires_at.isoformat(),

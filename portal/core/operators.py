@@ -1,4 +1,9 @@
-"""Operators: the ISP's staff who answer tickets. Passwords are salted scrypt hashes."""
+"""Operators: the ISP's staff who answer tickets. Passwords are salted scrypt hashes.
+
+Roles: `admin` may do everything; `support` answers tickets and reads subscribers
+(no action on them). Scope (the reseller an operator belongs to) limits what every
+role sees and acts on.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from portal.errors import Conflict, NotFound, PortalError, TooManyRequests
+from portal.core.auth import totp
+from portal.errors import Conflict, Forbidden, NotFound, PortalError, TooManyRequests
 from portal.store import db, journal
 from portal.store.models import Operator, Reseller
 from portal.store.tx import transaction
@@ -23,6 +29,28 @@ from portal.store.tx import transaction
 Scope = frozenset[int] | None
 
 NAME_RE = re.compile(r"^[A-Za-z0-9._@\-]{1,64}$")
+ROLES = ("admin", "support")
+# What each role may do beyond reading (tickets are every role's work).
+ACTIONS = {"admin": frozenset({"tickets", "subscriber.write"}),
+           "support": frozenset({"tickets"})}
+
+
+def may(role: str, action: str) -> bool:
+    return action in ACTIONS.get(role, frozenset())
+
+
+def require(op: Operator, action: str) -> None:
+    """403 unless the operator's role allows `action`."""
+    if not may(op.role, action):
+        raise Forbidden("role_forbidden", f"a {op.role} operator cannot do this")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise PortalError("invalid_role", "role must be admin or support")
+    return role
+
+
 # scrypt cost: ~50 ms and 16 MiB per check on the target boxes.
 N, R, P = 2**14, 8, 1
 
@@ -95,10 +123,12 @@ async def _scrypt(password: str, stored: str) -> bool:
         _scrypt_pool, verify_password, password, stored)
 
 
-async def add(username: str, password: str, reseller: str | None = None) -> Operator:
+async def add(username: str, password: str, reseller: str | None = None,
+              role: str = "admin") -> Operator:
     if not NAME_RE.fullmatch(username or ""):
         raise PortalError("invalid_username", "operator name: 1-64 letters, digits, . _ @ -")
     check_password(password)
+    check_role(role)
     owner = None
     if reseller is not None:
         owner = await Reseller.get_or_none(name=reseller)
@@ -109,12 +139,12 @@ async def add(username: str, password: str, reseller: str | None = None) -> Oper
     async def write(tx: BaseDBAsyncClient) -> Operator:
         try:
             op = await Operator.create(username=username, password_hash=password_hash,
-                                       reseller=owner, using_db=tx)
+                                       reseller=owner, role=role, using_db=tx)
         except IntegrityError:
             raise Conflict("duplicate_operator",
                            f"operator {username!r} already exists") from None
         await journal.audit(tx, "operator:cli", "operator.add", None, operator=username,
-                            reseller=reseller)
+                            reseller=reseller, role=role)
         return op
 
     return await transaction(write)
@@ -174,6 +204,47 @@ async def sign_out(username: str, actor: str = "operator:cli") -> None:
     async def write(tx: BaseDBAsyncClient) -> None:
         await _bump_epoch(username)
         await journal.audit(tx, actor, "operator.sign_out", None, operator=username)
+
+    await transaction(write)
+
+
+async def set_role(username: str, role: str, actor: str = "operator:cli") -> None:
+    check_role(role)
+    await _get(username)
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await db.execute("UPDATE operators SET role = ? WHERE username = ?", [role, username])
+        await _bump_epoch(username)  # tokens carry no role, but a session should restart
+        await journal.audit(tx, actor, "operator.set_role", None, operator=username, role=role)
+
+    await transaction(write)
+
+
+async def enroll_totp(username: str, actor: str = "operator:cli") -> str:
+    """Give the operator a new TOTP secret (replacing any): from now on a login needs a
+    code. Returns the secret; totp.provisioning_uri makes the authenticator's URI."""
+    await _get(username)
+    secret = totp.new_secret()
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await db.execute("UPDATE operators SET totp_secret = ?, totp_last_step = 0"
+                         " WHERE username = ?", [secret, username])
+        await _bump_epoch(username)
+        await journal.audit(tx, actor, "operator.enroll_totp", None, operator=username)
+
+    await transaction(write)
+    return secret
+
+
+async def reset_totp(username: str, actor: str = "operator:cli") -> None:
+    """Remove the second factor (a lost phone): password only until enrolled again."""
+    await _get(username)
+
+    async def write(tx: BaseDBAsyncClient) -> None:
+        await db.execute("UPDATE operators SET totp_secret = '', totp_last_step = 0"
+                         " WHERE username = ?", [username])
+        await _bump_epoch(username)
+        await journal.audit(tx, actor, "operator.reset_totp", None, operator=username)
 
     await transaction(write)
 

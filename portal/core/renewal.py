@@ -150,3 +150,40 @@ async def renew_username(username: str, now: datetime, **kwargs: Any
     if sub is None:
         raise NotFound("unknown_subscriber", f"no subscriber {username!r}")
     return await renew(sub.id, now, **kwargs)
+
+
+@dataclass(frozen=True)
+class Lapsed:
+    """What the expired page tells the subscriber browsing from an address."""
+
+    username: str
+    state: str  # "expired" | "disabled"
+    expires_at: datetime
+    reseller: Reseller
+    plan: str
+    price_cents: int
+    period_days: int
+    self_service: bool  # "Renew now" in the portal (the reseller allows it)
+
+
+async def lapsed_at(address: str) -> Lapsed | None:
+    """The expired or disabled subscriber online at `address`, as the resolver sees it
+    (the same dns_policy view and its 'expired' pseudo-category); None for anyone else,
+    so the page never says anything about an address that is not such a subscriber's."""
+    rows = await db.fetch("SELECT username FROM dns_policy WHERE address = ?"
+                          " AND categories = 'expired'", [address])
+    if not rows:
+        return None
+    sub = await db.fetch_model(Subscriber, "SELECT * FROM subscribers WHERE username = ?",
+                               [str(rows[0]["username"])])
+    if sub is None:
+        return None
+    reseller = await db.fetch_model(Reseller, "SELECT * FROM resellers WHERE id = ?",
+                                    [sub.reseller_id])
+    plan = await db.fetch_model(Plan, "SELECT * FROM plans WHERE id = ?", [sub.plan_id])
+    if reseller is None or plan is None:
+        return None
+    disabled = sub.status != "active"
+    return Lapsed(sub.username, "disabled" if disabled else "expired", sub.expires_at,
+                  reseller, plan.name, plan.price_cents, plan.period_days,
+                  reseller.allow_self_renewal and not disabled)

@@ -12,7 +12,7 @@ from portal.core import money
 from portal.core.subscribers import COLOR_RE, get_reseller
 from portal.errors import Conflict, PortalError
 from portal.store import journal
-from portal.store.models import Reseller
+from portal.store.models import Plan, Reseller, Subscriber
 from portal.store.tx import transaction
 
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -86,8 +86,22 @@ async def configure(
         fields["allow_plan_change"] = allow_plan_change
     if allow_downgrade_refund is not None:
         fields["allow_downgrade_refund"] = allow_downgrade_refund
+    if currency is not None:
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise PortalError("invalid_currency", "currency is a 3-letter ISO code, e.g. USD")
+        digits = money.minor_units(currency)  # unknown codes refused
+        if digits != money.minor_units_or_2(r.currency) and (
+                await Plan.filter(reseller_id=r.id).exists()
+                or await Subscriber.filter(reseller_id=r.id).exists()):
+            # Stored amounts are minor units of the old currency: 1500 cents would
+            # silently become 1,500 pounds or 1.500 dinars.
+            raise PortalError("currency_has_amounts", f"{r.name} already has plans or"
+                              f" subscribers priced in {r.currency}; {currency} has {digits}"
+                              " decimal places, so their amounts would change value")
+        fields["currency"] = currency
     if price_per_gb is not None:
-        fields["price_per_gb_cents"] = money.parse_amount(price_per_gb, allow_zero=True)
+        fields["price_per_gb_cents"] = money.parse_amount(
+            price_per_gb, allow_zero=True, currency=fields.get("currency", r.currency))
     if parental_enabled is not None:
         fields["parental_enabled"] = parental_enabled
     if tax_rate is not None:
@@ -107,10 +121,6 @@ async def configure(
                 raise PortalError(f"invalid_{key}", f"{key.replace('_', ' ')}: at most {most}"
                                   " printable characters")
             fields[key] = value.strip()
-    if currency is not None:
-        if not re.fullmatch(r"[A-Z]{3}", currency):
-            raise PortalError("invalid_currency", "currency is a 3-letter ISO code, e.g. USD")
-        fields["currency"] = currency
 
     async def write(tx: BaseDBAsyncClient) -> None:
         await Reseller.filter(id=r.id).using_db(tx).update(**fields)

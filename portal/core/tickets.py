@@ -139,13 +139,17 @@ async def operator_reply(operator: str, ticket_id: int, body: object, internal: 
     ticket = await get_ticket(ticket_id, scope)
 
     async def write(tx: BaseDBAsyncClient) -> None:
-        await TicketMessage.create(ticket_id=ticket.id, author_kind="operator", author=operator,
-                                   body=body, internal=internal, created_at=now, using_db=tx)
+        msg = await TicketMessage.create(ticket_id=ticket.id, author_kind="operator",
+                                         author=operator, body=body, internal=internal,
+                                         created_at=now, using_db=tx)
+        sub = await Subscriber.get(id=ticket.subscriber_id, using_db=tx)
         if not internal:
+            # The subscriber is told of an answer (portal/notifier), never of a note.
+            await journal.record(tx, sub.username, "ticket", ticket_id=ticket.id,
+                                 message_id=msg.id)
             # An answer to a closed ticket leaves it closed: the customer may reopen it.
             status = "closed" if ticket.status == "closed" else "answered"
             await Ticket.filter(id=ticket.id).using_db(tx).update(status=status, updated_at=now)
-        sub = await Subscriber.get(id=ticket.subscriber_id, using_db=tx)
         await journal.audit(tx, f"operator:{operator}", "ticket.note" if internal
                             else "ticket.answer", sub.username, ip=ip, ticket=ticket.id)
 
@@ -202,14 +206,27 @@ async def customer_list(sub: Subscriber) -> list[dict[str, Any]]:
     return [summary_json(t) for t in rows]
 
 
-async def operator_list(status: str | None = None, limit: int = 200, scope: Scope = None
-                        ) -> list[dict[str, Any]]:
+async def operator_list(status: str | None = None, limit: int = 200, scope: Scope = None,
+                        reseller: str | None = None, min_age_hours: int | None = None,
+                        now: datetime | None = None) -> list[dict[str, Any]]:
+    """The inbox, newest activity first: by status, by reseller (its name; one outside
+    the scope shows nothing) and by age (waiting at least min_age_hours since the last
+    message)."""
     if status is not None and status not in STATUSES:
         raise PortalError("invalid_status", "status must be open, answered or closed", 422)
-    query = Ticket.all().prefetch_related("subscriber").order_by("-updated_at", "-id")
+    if min_age_hours is not None and not 0 <= min_age_hours <= 24 * 3660:
+        raise PortalError("invalid_age", "age is 0 or more hours", 422)
+    query = Ticket.all().prefetch_related("subscriber", "subscriber__reseller") \
+        .order_by("-updated_at", "-id")
     if scope is not None:
         query = query.filter(subscriber__reseller_id__in=list(scope))
     if status:
         query = query.filter(status=status)
-    return [summary_json(t) | {"username": t.subscriber.username}
+    if reseller:
+        query = query.filter(subscriber__reseller__name=reseller[:64])
+    if min_age_hours:
+        query = query.filter(updated_at__lte=(now or datetime.now(UTC))
+                             - timedelta(hours=min_age_hours))
+    return [summary_json(t) | {"username": t.subscriber.username,
+                               "reseller": t.subscriber.reseller.name}
             for t in await query.limit(limit)]

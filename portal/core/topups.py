@@ -34,8 +34,8 @@ async def cycle_bonus_bytes(
     return await facts.bonus_bytes(subscriber_id, cycle_start)
 
 
-def data_line(gb: int, price_per_gb_cents: int) -> str:
-    return f"Data top-up — {gb} GB @ {fmt(price_per_gb_cents)}"
+def data_line(gb: int, price_per_gb_cents: int, currency: str = "USD") -> str:
+    return f"Data top-up — {gb} GB @ {fmt(price_per_gb_cents, currency)}"
 
 
 async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now: datetime, *,
@@ -59,12 +59,14 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
         amount = gb * reseller.price_per_gb_cents
         if previewed_cents is not None and previewed_cents != amount:
             raise Conflict("price_changed",
-                           f"price changed: {gb} GB now costs {fmt(amount)}, please review it",
+                           f"price changed: {gb} GB now costs"
+                           f" {fmt(amount, reseller.currency)}, please review it",
                            amount_cents=amount)
         actor = f"customer:{sub.username}"
         entry = await wallet.debit(tx, sub.id, amount, "topup", "", actor)
         invoice = await issue(tx, sub, reseller, "invoice",
-                              [Line(data_line(gb, reseller.price_per_gb_cents), amount)], now)
+                              [Line(data_line(gb, reseller.price_per_gb_cents,
+                                              reseller.currency), amount)], now)
         await wallet.set_reference(tx, entry.id, invoice.number)
         rows = await db.fetch(
             "INSERT INTO topups (subscriber_id, gb, bytes, price_per_gb_cents, amount_cents,"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from portal.core.money import fmt
 from portal.errors import NotFound, PortalError
 from portal.store import db
 
@@ -19,12 +20,18 @@ from portal.store import db
 class InsufficientFunds(PortalError):
     status = 402
 
-    def __init__(self, missing_cents: int):
+    def __init__(self, missing_cents: int, currency: str = "USD"):
         super().__init__(
             "insufficient_funds",
-            f"not enough balance: {missing_cents / 100:.2f} more is needed",
+            f"not enough balance: {fmt(missing_cents, currency)} more is needed",
             missing_cents=missing_cents,
         )
+        self.missing_cents = missing_cents
+
+    def in_currency(self, currency: str) -> None:
+        """Say the missing amount in the reseller's currency (the debit knows only units)."""
+        self.message = f"not enough balance: {fmt(self.missing_cents, currency)} more is needed"
+        self.args = (self.message,)
 
 
 @dataclass(frozen=True)

@@ -282,7 +282,9 @@ def run_demo(args: argparse.Namespace, config: Config) -> int:
     resolver, dns_line = dns.start_demo(demo_config, state, example)
     lines.append(dns_line)
     try:
-        serve(demo_config, "127.0.0.1", port, on_ready="\n".join(lines))
+        from portal.cli.enforcer import problem_rows
+
+        serve(demo_config, "127.0.0.1", port, on_ready="\n".join(lines), problems=problem_rows)
     finally:
         traffic.stop()
         enforcer.stop()

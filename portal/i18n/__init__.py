@@ -137,9 +137,12 @@ def money(cents: int, currency: str, language: str) -> str:
     return format_currency(Decimal(cents) / 100, currency, locale=known(language))
 
 
-def amount(cents: int, language: str) -> str:
-    """An amount without its currency (a column headed by it): 1 234,50 in French."""
-    return format_decimal(Decimal(cents) / 100, format="#,##0.00", locale=known(language))
+def amount(minor: int, language: str, digits: int = 2) -> str:
+    """An amount in the currency's minor units, without its currency (a column headed
+    by it): 1 234,50 in French; `digits` is the currency's (0 for LBP, 3 for JOD)."""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(Decimal(minor) / (10 ** digits), format=pattern,
+                          locale=known(language))
 
 
 def percent(basis_points: int, language: str) -> str:

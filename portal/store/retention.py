@@ -247,7 +247,10 @@ async def prune_radacct_changes(policy: Policy, now: datetime) -> int:
     async def step(tx: BaseDBAsyncClient) -> int:
         ids = await db.fetch(
             "SELECT id FROM radacct_changes WHERE changed_at < ? AND id <= (SELECT"
-            " change_cursor FROM usage_ingest WHERE id = 1) ORDER BY id LIMIT ?",
+            " change_cursor FROM usage_ingest WHERE id = 1)"
+            # Never the newest row: on SQLite the next id is the highest present + 1
+            # (a rowid table, migration 0022); keeping it keeps ids from repeating.
+            " AND id < (SELECT MAX(id) FROM radacct_changes) ORDER BY id LIMIT ?",
             [cutoff, policy.batch])
         if not ids:
             return 0

@@ -323,7 +323,10 @@ async def ingest_once(settings: Settings, now: datetime | None = None,
         if not live:
             forget = new_mark - settings.overlap_seconds - settings.keep_stopped_seconds
             await db.execute("DELETE FROM usage_sessions WHERE stopped_at < ?", [forget])
-            await db.execute("DELETE FROM radacct_changes WHERE id <= ? AND changed_at < ?",
+            # Never the newest row: on SQLite the next id is the highest present + 1
+            # (a rowid table, migration 0022), so keeping it keeps ids from repeating.
+            await db.execute("DELETE FROM radacct_changes WHERE id <= ? AND changed_at < ?"
+                             " AND id < (SELECT MAX(id) FROM radacct_changes)",
                              [changes.high, now_epoch - CHANGE_KEEP_S])
         await db.execute("UPDATE usage_ingest SET watermark = ?, change_cursor = ?,"
                          " change_gaps = ? WHERE id = 1",

@@ -13,11 +13,22 @@ from portal.core.auth.lockout import Policy
 from portal.speed import settings as speed_settings
 from portal.store import db
 from portal.store.models import Reseller
-from portal.web import apidoc, customer_api, errors, login, operator_api, support, wifi
+from portal.web import (
+    apidoc,
+    console,
+    customer_api,
+    errors,
+    expired,
+    login,
+    operator_api,
+    support,
+    wifi,
+)
 from portal.web import dashboard as dashboard_tab
 from portal.web import data as data_tab
 from portal.web import invoices as invoices_tab
 from portal.web import metrics as request_metrics
+from portal.web import notifications as notifications_page
 from portal.web import parental as parental_tab
 from portal.web import plans as plans_tab
 from portal.web import pwa as pwa_routes
@@ -130,6 +141,9 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
                 require_json(request)
         elif path == OPENAPI_JSON and request.app.ctx.openapi_json is not None:
             return raw(request.app.ctx.openapi_json, content_type="application/json")
+        else:
+            # An expired subscriber's lookup the resolver sent here (portal/web/expired.py).
+            return await expired.intercept(request)
         return None
 
     @app.on_response
@@ -170,5 +184,7 @@ def create_app(config: Config, name: str = "ispedge") -> Sanic:
     app.blueprint(parental_tab.bp)
     app.blueprint(wifi.bp)
     app.blueprint(support.bp)
+    app.blueprint(notifications_page.bp)
     app.blueprint(operator_api.bp)
+    app.blueprint(console.bp)
     return app

@@ -44,7 +44,7 @@ def request_host(request: Request) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -61,7 +61,7 @@ async def for_host(request: Request) -> Brand:
     reseller = await Reseller.get_or_none(custom_domain=host) if host else None
     if reseller is not None:
         return of(reseller)
-    if not host or _is_ip(host) or host in request.app.ctx.hostnames:
+    if not host or is_ip(host) or host in request.app.ctx.hostnames:
         root = await Reseller.filter(parent_id=None).order_by("id").first()
         return of(root) if root else DEFAULT
     raise PortalError("unknown_domain", f"this portal does not serve {host[:100]!r}", 421)

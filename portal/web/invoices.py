@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json, raw
 
-from portal.core import renewal, wallet
+from portal.core import money, renewal, wallet
 from portal.core.billing import idempotency, invoices, pdf
 from portal.core.billing.quantity import parse_cents
-from portal.errors import PortalError
 from portal.store.models import Reseller
 from portal.web import apidoc, auth, branding, language, tabs
 from portal.web.pages import render
@@ -56,9 +55,7 @@ def _int_arg(request: Request, name: str, default: int | None) -> int | None:
     value = request.args.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or len(value) > 18:
-        raise PortalError("invalid_" + name, f"{name} must be a positive whole number")
-    return int(value)
+    return money.parse_whole(value, name)  # Arabic-Indic digits too; '²' a 400, not a 500
 
 
 @bp.get("/customer/api/wallet")

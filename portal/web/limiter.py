@@ -54,6 +54,11 @@ class ApiLimiter:
 
     def __post_init__(self) -> None:
         self._windows = FixedWindows()
+        # Each rate's name, amount and window length, worked out once: a request pays
+        # two hits, and formatting str(rate) and get_expiry() at each was most of one.
+        self._address = [Window.of(r) for r in self.per_address]
+        self._subscriber = [Window.of(r) for r in self.per_subscriber]
+        self._login = [Window.of(r) for r in self.login_per_address]
 
     @classmethod
     def from_config(cls, config: Config) -> ApiLimiter:
@@ -72,22 +77,36 @@ class ApiLimiter:
     def hit_address(self, path: str, address: str) -> None:
         if not self.enabled:
             return
-        self._hit(self.per_address, "address", address)
+        self._hit(self._address, "address", address)
         if path in LOGIN_PATHS:
-            self._hit(self.login_per_address, "login", address)
+            self._hit(self._login, "login", address)
 
     def hit_subscriber(self, kind: str, username: str) -> None:
         """kind keeps a customer and an operator of the same name apart."""
         if self.enabled:
-            self._hit(self.per_subscriber, kind, username)
+            self._hit(self._subscriber, kind, username)
 
-    def _hit(self, rates: list[RateLimitItem], kind: str, key: str) -> None:
-        for rate in rates:
-            retry_after = self._windows.hit(rate, kind, key)
+    def _hit(self, windows: list[Window], kind: str, key: str) -> None:
+        for window in windows:
+            retry_after = self._windows.count(window, kind, key)
             if retry_after:
                 raise TooManyRequests(
                     "rate_limited", f"too many requests, please try again in {retry_after} s",
                     retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rate as the counters use it: its name (the counter's key), hits allowed per
+    window, and the window's length in seconds."""
+
+    name: str
+    amount: int
+    seconds: float
+
+    @classmethod
+    def of(cls, rate: RateLimitItem) -> Window:
+        return cls(str(rate), rate.amount, float(rate.get_expiry()))
 
 
 class FixedWindows:
@@ -109,16 +128,20 @@ class FixedWindows:
 
     def hit(self, rate: RateLimitItem, kind: str, key: str) -> int:
         """Count a hit; 0 if within the rate, else the seconds until the window ends."""
+        return self.count(Window.of(rate), kind, key)
+
+    def count(self, window: Window, kind: str, key: str) -> int:
+        """`hit` for a rate already worked out (the request path)."""
         now = time.monotonic()
-        slot = (str(rate), kind, key)
+        slot = (window.name, kind, key)
         entry = self._counts.get(slot)
         if entry is None or now >= entry[0]:
             if len(self._counts) >= self._sweep_at:
                 self._sweep(now)
-            self._counts[slot] = [now + rate.get_expiry(), 1]
+            self._counts[slot] = [now + window.seconds, 1]
             return 0
         entry[1] += 1
-        if entry[1] <= rate.amount:
+        if entry[1] <= window.amount:
             return 0
         return max(1, math.ceil(entry[0] - now))
 

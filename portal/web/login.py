@@ -27,11 +27,6 @@ async def dashboard_page(request: Request) -> HTTPResponse:
     return html(render("dashboard.html", brand=brand))
 
 
-@bp.get("/")
-async def root(request: Request) -> HTTPResponse:
-    return html("", status=302, headers={"Location": "/customer/login"})
-
-
 @bp.get("/customer/api/branding")
 async def host_branding(request: Request) -> HTTPResponse:
     return json((await branding.for_host(request)).as_json())

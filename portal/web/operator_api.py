@@ -1,4 +1,5 @@
-"""The operator JSON API (/operator/api): login and tickets.
+"""The operator JSON API (/operator/api): login, tickets, subscribers and their actions,
+enforcement problems. The console's pages (portal/web/console.py) call only this.
 
 Operator tokens (type=operator) are refused by customer routes and customer
 tokens by these: tokens.decode checks the type before anything else.
@@ -10,11 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
+from urllib.parse import unquote
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from portal.core import operators, tickets
+from portal.core import console, operators, tickets
 from portal.core.auth import login as login_case
 from portal.core.auth import tokens
 from portal.errors import PortalError, Unauthorized
@@ -69,17 +71,33 @@ async def _no_store(request: Request, response: HTTPResponse) -> None:
 
 @bp.post("/operator/api/login")
 @apidoc.body(apidoc.obj(("username", "password"), username=apidoc.STRING,
-                          password=apidoc.STRING))
+                          password=apidoc.STRING, code=apidoc.STRING))
 async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
+    code = json_body(request).get("code") or ""
+    if not isinstance(code, str):
+        raise PortalError("invalid_code", "code must be the 6 digits of your app", 422)
+    config = request.app.ctx.config
     issued, op = await login_case.operator_login(
         username, password, client_address(request), datetime.now(UTC),
-        request.app.ctx.keyring, request.app.ctx.config.get("portal", "token_days"),
-        request.app.ctx.lockout_policy)
+        request.app.ctx.keyring, config.get("portal", "token_days"),
+        request.app.ctx.lockout_policy, code=code,
+        require_totp_for_admins=bool(config.get("portal", "require_totp_for_admins")))
     reseller = await op.reseller if op.reseller_id else None  # type: ignore[attr-defined]
     return json({"token": issued.token, "token_type": "Bearer", "username": op.username,
-                 "reseller": reseller.name if reseller else None,
+                 "reseller": reseller.name if reseller else None, "role": op.role,
                  "expires_at": issued.claims.expires_at.isoformat()})
+
+
+@bp.get("/operator/api/me")
+@operator
+async def me(request: Request) -> HTTPResponse:
+    op = request.ctx.operator
+    reseller = await op.reseller if op.reseller_id else None
+    return json({"username": op.username, "role": op.role,
+                 "reseller": reseller.name if reseller else None,
+                 "totp": bool(op.totp_secret),
+                 "may_act": operators.may(op.role, "subscriber.write")})
 
 
 @bp.post("/operator/api/logout")
@@ -89,11 +107,21 @@ async def logout(request: Request) -> HTTPResponse:
     return json({"ok": True})
 
 
+def _hours(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        raise PortalError("invalid_age", "min_age_hours is a whole number of hours", 422)
+    return int(text)
+
+
 @bp.get("/operator/api/tickets")
 @operator
 async def list_tickets(request: Request) -> HTTPResponse:
-    return json({"tickets": await tickets.operator_list(request.args.get("status") or None,
-                                                        scope=request.ctx.scope)})
+    return json({"tickets": await tickets.operator_list(
+        request.args.get("status") or None, scope=request.ctx.scope,
+        reseller=request.args.get("reseller") or None,
+        min_age_hours=_hours(request.args.get("min_age_hours")))})
 
 
 @bp.get("/operator/api/tickets/<ticket_id:int>")
@@ -123,3 +151,66 @@ async def close(request: Request, ticket_id: int) -> HTTPResponse:
     ticket = await tickets.close(request.ctx.operator.username, ticket_id,
                                  client_address(request), scope=request.ctx.scope)
     return json(await tickets.thread_json(ticket, for_operator=True))
+
+
+@bp.get("/operator/api/subscribers")
+@operator
+async def search(request: Request) -> HTTPResponse:
+    return json({"subscribers": await console.search(request.args.get("q") or "",
+                                                     request.ctx.scope)})
+
+
+@bp.get("/operator/api/subscribers/<username:str>")
+@operator
+async def subscriber(request: Request, username: str) -> HTTPResponse:
+    # Sanic hands path parameters over still percent-encoded (%40 for @).
+    sub = await console.subscriber_in_scope(unquote(username), request.ctx.scope)
+    return json(await console.view(sub, datetime.now(UTC), request.app.ctx.config))
+
+
+@bp.get("/operator/api/subscribers/<username:str>/audit")
+@operator
+async def audit(request: Request, username: str) -> HTTPResponse:
+    return json({"audit": await console.audit(unquote(username), request.ctx.scope)})
+
+
+ACTION_BODY = apidoc.obj(
+    (), amount={"type": ["string", "number"]}, reference=apidoc.STRING,
+    paid_by={"type": "string", "enum": ["wallet", "cash", "free"]}, plan_id=apidoc.INTEGER,
+    status={"type": "string", "enum": ["active", "disabled"]}, password=apidoc.STRING)
+
+
+@bp.post("/operator/api/subscribers/<username:str>/actions/<action:str>")
+@apidoc.operation(
+    "Act on a subscriber (admin)",
+    "action: credit {amount, reference}, renew {paid_by, reference}, set_plan {plan_id}, "
+    "set_status {status}, set_password {password} or sign_out {}. Send an Idempotency-Key "
+    "header: a repeated request with the same key replays the first answer (replayed: "
+    "true) and never acts twice.", body=ACTION_BODY,
+    responses={200: "done (or replayed)", 403: "role", 404: "no such subscriber in scope",
+               422: "invalid"})
+@operator
+async def act(request: Request, username: str, action: str) -> HTTPResponse:
+    body = json_body(request) if request.body else {}
+    key = console.check_key(request.headers.get("idempotency-key"))
+    result, replayed = await console.act(
+        request.ctx.operator, request.ctx.scope, unquote(username), action, body, key,
+        client_address(request), datetime.now(UTC))
+    return json(result | {"replayed": replayed})
+
+
+@bp.get("/operator/api/problems")
+@operator
+async def problems(request: Request) -> HTTPResponse:
+    """What `ispedge enforcer status --problems` shows, limited to the operator's scope
+    (subscribers outside it are left out; unowned NASes only for the ISP's own staff)."""
+    source = getattr(request.app.ctx, "problems", None)
+    if source is None:
+        raise PortalError("problems_unavailable", "enforcement status is not available in "
+                          "this process", 503, retry_after=60)
+    rows = await source()
+    scope = request.ctx.scope
+    if scope is not None:
+        visible = await console.usernames_in(scope)
+        rows = [r for r in rows if r["username"] in visible]
+    return json({"problems": rows})

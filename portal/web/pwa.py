@@ -151,6 +151,24 @@ self.addEventListener("fetch", function (e) {
     }).catch(function () { return caches.match(e.request); }));
   }
 });
+// Web Push from the notifier (portal/notifier): {title, body, event, id}, decrypted by
+// the browser; shown as a notification that opens the portal when tapped.
+self.addEventListener("push", function (e) {
+  let data = {};
+  try { data = e.data ? e.data.json() : {}; } catch (err) { data = { body: e.data.text() }; }
+  e.waitUntil(self.registration.showNotification(data.title || "Your internet account", {
+    body: data.body || "", tag: "ispedge-" + (data.id || Date.now()),
+    icon: "/customer/icons/192.png", data: { url: "/customer/" } }));
+});
+self.addEventListener("notificationclick", function (e) {
+  e.notification.close();
+  e.waitUntil(self.clients.matchAll({ type: "window" }).then(function (list) {
+    for (const c of list) {
+      if (c.url.indexOf("/customer/") >= 0 && "focus" in c) return c.focus();
+    }
+    return self.clients.openWindow("/customer/");
+  }));
+});
 """
 
 

@@ -13,8 +13,10 @@ from portal.web.client_ip import client_ip
 
 def client_address(request: Request) -> str:
     peer = request.conn_info.client_ip if request.conn_info else request.ip
-    return client_ip(peer or "", request.headers.get("x-forwarded-for"),
-                     request.app.ctx.trusted_proxies)
+    trusted = request.app.ctx.trusted_proxies
+    if not trusted:  # no proxy is believed: the peer, whatever the header says
+        return peer or ""
+    return client_ip(peer or "", request.headers.get("x-forwarded-for"), trusted)
 
 
 # Our bodies are small flat objects; deeper nesting (or a body made of thousands of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from portal.config import Config, ConfigError
 from portal.web.app import create_app
@@ -21,7 +22,10 @@ def check_listen(host: str, port: int) -> None:
 
 
 def serve(config: Config, host: str | None = None, port: int | None = None,
-          on_ready: str | None = None) -> None:
+          on_ready: str | None = None,
+          problems: Callable[[], Awaitable[list[dict[str, object]]]] | None = None) -> None:
+    """problems: the enforcement problems the operator console shows (the CLI's
+    `enforcer status --problems`; the web layer cannot import the enforcer)."""
     # Sanic configures its own loggers; only ours needs a handler.
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -31,6 +35,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None,
     port = port or int(config.get("portal", "port"))
     check_listen(host, port)
     app = create_app(config)
+    app.ctx.problems = problems
     if on_ready:
         @app.after_server_start
         async def _announce(app: object) -> None:

@@ -125,3 +125,28 @@ def test_remembered_answer_parts_equal_a_freshly_built_answer(mode: str) -> None
             assert answer.id == 1000 + i and str(answer.question[0].name) == name + "."
             assert bool(answer.flags & dns.flags.RD) == rd
             assert bool(answer.flags & dns.flags.CD) == cd
+
+
+def test_expired_subscribers_reach_only_the_walled_garden(store: DomainStore) -> None:
+    """Issue 19: the "expired" pseudo-category sends every name but the portal's own
+    (and their subdomains) to the expired page; without a walled garden it is ignored."""
+    d = BlockDecider(store, {"adult": ["doh"]}, walled_garden=["Portal.Acme.Test."])
+    expired = frozenset({"expired"})
+    for name in ("example.com", "bet.example", "acme.test", "xportal.acme.test"):
+        assert (d.decide(name, expired).kind, d.decide(name, expired).detail) == (
+            Decision.BLOCK, "expired"), name
+    assert d.decide("portal.acme.test", expired).kind == Decision.PASS
+    assert d.decide("api.portal.acme.test", expired).kind == Decision.PASS
+    assert d.decide("use-application-dns.net", expired).kind == Decision.CANARY
+    assert d.decide("example.com", frozenset({"gambling"})).kind == Decision.PASS
+    off = BlockDecider(store, {"adult": ["doh"]})
+    assert off.decide("example.com", expired).kind == Decision.PASS
+
+
+def test_expired_answers_the_expired_page_briefly_whatever_the_block_mode() -> None:
+    r = BlockResponder("nxdomain", ttl=60, expired_v4="192.0.2.9", expired_v6="2001:db8::9")
+    data = dns.message.make_query("news.example", "A", use_edns=0).to_wire()
+    msg = dns.message.from_wire(r.respond(data, wire.parse_question(data), "expired"))
+    assert msg.rcode() == 0 and msg.answer[0][0].address == "192.0.2.9"
+    assert msg.answer[0].ttl <= 5  # a renewal shows at once
+    assert _respond(r, "A").rcode() == dns.rcode.NXDOMAIN  # other categories unchanged

@@ -17,6 +17,7 @@ from portal.cli.dns import blocklist_settings, demo_settings, dns_settings, star
 from portal.config import ConfigError, load_config
 from tests.dns.conftest import Launcher, free_port
 from tests.dns.test_resolver_process import dig, status
+from tests.support import forkserver
 from tests.support.portal import portal_env
 
 
@@ -79,9 +80,7 @@ def test_unknown_keys_are_config_errors(tmp_path: Path) -> None:
 
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "portal.main", *args],
-                          env=portal_env("", tmp_path / "state", **env), capture_output=True,
-                          text=True, timeout=120)
+    return forkserver.run(list(args), portal_env("", tmp_path / "state", **env), timeout=120)
 
 
 def test_blocklists_update_exit_codes(tmp_path: Path) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support import forkserver
 from tests.support.portal import portal_env
 
 
@@ -16,8 +16,7 @@ def cli(db_url: str, tmp_path: Path, *args: str, box: str = "edge-1"
         ) -> subprocess.CompletedProcess[str]:
     env = portal_env(db_url, tmp_path)
     env["ISPEDGE_GENERAL_BOX"] = box
-    return subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return forkserver.run(list(args), env, timeout=60)
 
 
 def test_nas_add_set_list_remove(db_url: str, tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from portal.store import boxes, db, radacct
 from portal.store.models import EnforcementState
 from tests.enforcer import helpers
 from tests.enforcer.helpers import BASIC, FAST, SECRET
+from tests.support import forkserver
 from tests.support.portal import portal_env
 from tests.support.requirements import need_binary, need_root
 
@@ -188,10 +188,8 @@ async def test_a_box_not_seen_for_60_s_leaves_its_nas_unowned(
 
 async def status_problems() -> subprocess.CompletedProcess[str]:
     env = portal_env(os.environ["_BOXES_TEST_DB_URL"], Path(os.environ["_BOXES_TEST_DIR"]))
-    return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "portal.main", "enforcer", "status",
-                         "--problems", "--json"], env=env, capture_output=True, text=True,
-        timeout=60)
+    return await asyncio.to_thread(forkserver.run, ["enforcer", "status", "--problems", "--json"],
+                                   env, timeout=60)
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +21,7 @@ from portal.store import db
 from portal.store.models import ChangeJournal, EnforcementState, RadReply, Subscriber
 from tests.enforcer import helpers
 from tests.enforcer.helpers import BASIC, BASIC_TIER1, FAST, GB, SECRET
+from tests.support import forkserver
 from tests.support.portal import portal_env
 
 
@@ -277,9 +276,8 @@ async def test_session_end_removes_state_and_status_cli_shows_rows(
     assert [s.username for s in await EnforcementState.all()] == ["alice"]
 
     env = portal_env(db_url, tmp_path)  # type: ignore[arg-type]
-    out = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "portal.main", "enforcer", "status", "--json"],
-        env=env, capture_output=True, text=True, timeout=60)
+    out = await asyncio.to_thread(forkserver.run, ["enforcer", "status", "--json"], env,
+                                  timeout=60)
     assert out.returncode == 0, out.stderr
     [row] = json.loads(out.stdout)
     assert row["username"] == "alice" and row["state"] == "applied"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import forkserver
 from tests.support.portal import portal_env
 
 
@@ -17,8 +18,7 @@ def cli(db_url: str, tmp_path: Path):
     env = portal_env(db_url, tmp_path / "state")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = forkserver.run(list(args), env, timeout=60)
         if ok:
             assert proc.returncode == 0, proc.stderr
         return proc
@@ -186,3 +186,33 @@ def test_renew_prepays_the_next_cycle_from_the_wallet_cash_or_free(acme):
     assert after["cycle_start"] == before["cycle_start"]
     assert after["expires_at"] == before["expires_at"]
     assert acme("subscriber", "renew", "ali@acme.net", "--days", "-1", ok=False).returncode == 2
+
+
+
+async def test_amounts_in_lbp_and_jod_typed_with_arabic_indic_digits(db, cli):
+    """Issue 19: LBP has no minor unit, JOD three; amounts typed with Arabic-Indic or
+    Persian digits are the same numbers; a currency change that would rescale stored
+    amounts, and an unknown code, are refused. (Set-up in process: each `ispedge` run
+    costs a second or more.)"""
+    from portal.core import money, resellers, subscribers
+    from portal.errors import PortalError
+
+    await subscribers.add_reseller("beirut")
+    await resellers.configure("beirut", currency="LBP", price_per_gb="٩٠٠٠٠")
+    await subscribers.add_plan("beirut", "Home", 10000, 5000,
+                               money.parse_amount("١٥٠٠٠٠٠", currency="LBP"))
+    await subscribers.add_subscriber("rami@beirut", "pw-123456", "beirut", "Home")
+    with pytest.raises(PortalError, match="decimal places"):
+        await resellers.configure("beirut", currency="JOD")
+    with pytest.raises(PortalError, match="unknown currency"):
+        await resellers.configure("beirut", currency="XYZ")
+    with pytest.raises(PortalError, match="whole numbers"):
+        await resellers.configure("beirut", price_per_gb="9.5")
+    await subscribers.add_reseller("amman")
+    await resellers.configure("amman", currency="JOD", price_per_gb="۱٫۲۵۰")
+    assert (await resellers.get_reseller("beirut")).price_per_gb_cents == 90000
+    assert (await resellers.get_reseller("amman")).price_per_gb_cents == 1250
+    # The operator's commands, as typed: a credit in Persian digits, a renewal.
+    assert "balance now 2000000 LBP" in cli("subscriber", "credit", "rami@beirut",
+                                            "۲۰۰۰۰۰۰").stdout
+    assert "wallet 1500000 LBP" in cli("subscriber", "renew", "rami@beirut").stdout

@@ -41,7 +41,9 @@ def test_resolver_and_enforcer_follow_exactly_what_the_contract_says() -> None:
     for follower in journal.CONTRACT.own_origins:
         assert policy_db.followed_kinds(follower) == journal.CONTRACT.followed_by(follower)
     # what each follower acts on today (a change here is a change of the contract)
-    assert policy_db.RELEVANT_KINDS == {"parental", "session", "subscriber"}
+    # (status and speed since issue 19: an expiry passing or a renewal changes whether
+    # the subscriber's lookups land on the expired page)
+    assert policy_db.RELEVANT_KINDS == {"parental", "session", "subscriber", "status", "speed"}
     assert daemon.FOLLOWED == {"subscriber", "plan", "status", "topup", "session", "speed"}
     assert journal.CONTRACT.own_origins["enforcer"] == journal.ENFORCER
 

@@ -126,3 +126,28 @@ async def test_an_accounting_update_committing_late_is_counted(db: str):
     r = await ingest.ingest_once(SETTINGS, t)
     assert (r.changed, r.bytes_out) == (1, 4000)
     assert await total("alice") == (0, 4000)
+
+
+async def test_retention_keeps_the_newest_change_so_ids_never_repeat(db: str):
+    """Migration 0022: on SQLite radacct_changes is a rowid table that hands out
+    max(id) + 1, so the ingest's retention leaves the newest row: an emptied table
+    would hand out again ids a follower's cursor has already passed."""
+    quiet = Settings(ZoneInfo("UTC"), interim_seconds=36_000)  # nothing goes stale here
+    now = datetime.now(UTC).replace(microsecond=0)  # change rows are stamped by the clock
+    s = simnas.SimSession("alice", "s1", framed_ip="10.0.0.2")
+    await simnas.start([s], now - timedelta(minutes=10))
+    s.bytes_out = 10
+    await simnas.interim([s], now - timedelta(minutes=5))
+    before = [int(r["id"]) for r in
+              await pdb.fetch("SELECT id FROM radacct_changes ORDER BY id")]
+    await ingest.ingest_once(quiet, now)
+    # A full pass two hours on: every row read is past CHANGE_KEEP_S.
+    await ingest.ingest_once(quiet, now + timedelta(hours=2))
+    kept = [int(r["id"]) for r in await pdb.fetch("SELECT id FROM radacct_changes")]
+    assert kept == [before[-1]]
+    s.bytes_out = 20
+    await simnas.interim([s], now)
+    after = [int(r["id"]) for r in
+             await pdb.fetch("SELECT id FROM radacct_changes ORDER BY id")]
+    assert after[-1] > before[-1]
+    assert (await ingest.ingest_once(quiet, now + timedelta(hours=2))).changed == 1

@@ -175,3 +175,48 @@ async def test_wallet_api_lists_every_movement_with_its_document(
     assert all(r.status_code == 200 and r.body.startswith(b"%PDF") if hasattr(r, "body")
                else r.content.startswith(b"%PDF") for r in docs.values())
     assert foreign.status_code == 404
+
+
+async def test_renewal_is_never_seen_or_replayed_across_resellers(
+        acme: None, portal_server: PortalServer):
+    """Cross-tenant: a subscriber of another reseller cannot see, download or replay a
+    renewal (404 for the document, their own result for the same Idempotency-Key), and
+    an operator's token (of that other reseller) is no customer token."""
+    from portal.core import operators, resellers
+
+    await resellers.configure("acme", allow_self_renewal=True)
+    await resellers.configure("other", allow_self_renewal=True)
+    a = await customer("a@acme", 10000)
+    b = await customer("b@other", 10000, reseller="other")
+    await operators.add("op-other", "operator-pw-123", reseller="other")
+    ha, hb = bearer(portal_server, "a@acme"), bearer(portal_server, "b@other")
+    with portal_server.client() as c:
+        ra = c.post("/customer/api/renew", json={}, headers={**ha, "Idempotency-Key": "same"})
+        assert ra.status_code == 200, ra.text
+        invoice_a = ra.json()["invoice"]
+        entry_a = c.get("/customer/api/wallet", headers=ha).json()["entries"][0]["id"]
+        rb = c.post("/customer/api/renew", json={}, headers={**hb, "Idempotency-Key": "same"})
+        pdf = c.get(f"/customer/api/invoices/{invoice_a['id']}/pdf", headers=hb)
+        wallet_b = c.get(f"/customer/api/wallet?before={entry_a + 1}", headers=hb).json()
+        invoices_b = c.get("/customer/api/invoices", headers=hb).json()["invoices"]
+        # Paging arguments typed with Arabic-Indic digits; a superscript is a 400, not a 500.
+        arabic = c.get("/customer/api/wallet", params={"limit": "١"}, headers=ha)
+        superscript = c.get("/customer/api/wallet", params={"limit": "²"}, headers=ha)
+        op = c.post("/operator/api/login", json={"username": "op-other",
+                                                 "password": "operator-pw-123"})
+        assert op.status_code == 200, op.text
+        as_operator = c.post("/customer/api/renew", json={}, headers={
+            "Authorization": f"Bearer {op.json()['token']}", "Idempotency-Key": "other"})
+    assert rb.status_code == 200 and rb.headers.get("Idempotent-Replayed") is None
+    assert rb.json()["invoice"]["id"] != invoice_a["id"]  # numbers are per reseller
+    assert rb.json()["balance_cents"] == 10000 - await _price(b)
+    assert pdf.status_code == 404
+    assert all(e["id"] != entry_a for e in wallet_b["entries"])
+    assert invoice_a["id"] not in [i["id"] for i in invoices_b]
+    assert as_operator.status_code == 401
+    assert arabic.status_code == 200 and len(arabic.json()["entries"]) == 1
+    assert superscript.status_code == 400
+    assert superscript.json()["error"]["code"] == "invalid_limit"
+    assert (await Subscriber.get(id=a.id)).balance_cents == 10000 - await _price(a)
+    assert await PrepaidCycle.filter(subscriber_id=a.id).count() == 1
+    await ledger_matches_balances()

@@ -185,6 +185,22 @@ async def test_radacct_changes_and_audit_log_pruned(db: str):
     assert report.radacct_changes_pruned >= 1 and [int(r["id"]) for r in rows] == [high]
 
 
+
+async def test_pruning_keeps_the_newest_change_so_ids_never_repeat(db: str):
+    """Migration 0022: on SQLite radacct_changes hands out max(id) + 1, so even with
+    every row read and old, the newest stays: an emptied table would hand out again
+    ids the followers' cursors have passed."""
+    await _sessions()
+    await pdb.execute("UPDATE radacct_changes SET changed_at = ?", [int(time.time()) - 7200])
+    high = int((await pdb.fetch("SELECT MAX(id) AS m FROM radacct_changes"))[0]["m"])
+    await pdb.execute("UPDATE usage_ingest SET change_cursor = ? WHERE id = 1", [high])
+    await retention.prune(retention.Policy(), datetime.now(UTC))
+    assert [int(r["id"]) for r in await pdb.fetch("SELECT id FROM radacct_changes")] == [high]
+    await pdb.execute("UPDATE radacct SET acctinterval = 300")
+    ids = [int(r["id"]) for r in await pdb.fetch("SELECT id FROM radacct_changes")]
+    assert min(ids) == high and len(ids) > 1
+
+
 def test_db_prune_command(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch,
                           capsys):
     # the command's wiring (SQLite pass only: the prune itself is tested on both above)

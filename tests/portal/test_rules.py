@@ -11,7 +11,7 @@ import pytest
 from portal.config import ConfigError, load_config
 from portal.core.auth.keys import KeyRing
 from portal.core.auth.lockout import blocked_until
-from portal.core.money import fmt, parse_amount
+from portal.core.money import fmt, parse_amount, parse_whole
 from portal.errors import PortalError
 from portal.web.client_ip import client_ip, parse_networks
 
@@ -87,6 +87,58 @@ def test_parse_amount_refuses(text):
 def test_fmt():
     assert fmt(1250) == "12.50"
     assert fmt(-5) == "-0.05"
+
+
+# Issue 19: currencies with 0 and 3 minor units; digits as typed on Arabic and Persian
+# keyboards (and the Arabic decimal separator).
+@pytest.mark.parametrize(("text", "currency", "minor"), [
+    ("150000", "LBP", 150000), ("١٥٠٠٠٠", "LBP", 150000), ("۱۵۰۰۰۰", "LBP", 150000),
+    ("1.250", "JOD", 1250), ("١٫٢٥٠", "JOD", 1250), ("7", "JOD", 7000), ("0.005", "JOD", 5),
+    ("١٢٫٥٠", "USD", 1250), ("۱۲.۵", "USD", 1250), ("12.5", "EUR", 1250)])
+def test_parse_amount_in_minor_units_of_the_currency(text, currency, minor):
+    assert parse_amount(text, currency=currency) == minor
+
+
+@pytest.mark.parametrize(("text", "currency"), [
+    ("1.5", "LBP"), ("١٫٥", "LBP"), ("1.2345", "JOD"), ("1e3", "LBP"), ("1_000", "USD"),
+    ("+5", "USD"), ("१२", "USD"), ("１２", "USD"), ("٠", "JOD"), ("-١", "USD"),
+    ("10", "XYZ"), ("12.50", "usd")])
+def test_parse_amount_refuses_in_currency(text, currency):
+    with pytest.raises(PortalError):
+        parse_amount(text, currency=currency)
+
+
+def test_fmt_by_currency():
+    assert fmt(150000, "LBP") == "150000"
+    assert fmt(1250, "JOD") == "1.250" and fmt(-5, "JOD") == "-0.005"
+    assert fmt(1250, "USD") == "12.50"
+    assert fmt(1250, "QQQ") == "12.50"  # stored before codes were checked: never fails
+
+
+def test_minor_units_table_is_the_portals_javascript_table():
+    """static/app.js formats the API's minor units with its own copy of the table."""
+    import re
+    from pathlib import Path
+
+    from portal.core.money import MINOR_UNITS
+
+    js = (Path(__file__).resolve().parents[2] / "portal/web/static/app.js").read_text()
+    block = re.search(r"const MINOR_UNITS = \{(.*?)\};", js, re.S)
+    assert block is not None
+    table = {k: int(v) for k, v in re.findall(r"([A-Z]{3}): ([0-9])", block.group(1))}
+    assert table == MINOR_UNITS
+
+
+@pytest.mark.parametrize(("text", "value"), [("12", 12), ("١٢", 12), ("۱۲", 12), (" 0 ", 0)])
+def test_parse_whole(text, value):
+    assert parse_whole(text, "limit") == value
+
+
+@pytest.mark.parametrize("text", ["²", "1e3", "-1", "1.0", "", "١٫٢", "9" * 19, "१२"])
+def test_parse_whole_refuses(text):
+    with pytest.raises(PortalError) as e:
+        parse_whole(text, "limit")
+    assert e.value.code == "invalid_limit"
 
 
 def test_config_defaults_are_embedded_mode(tmp_path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +11,7 @@ import pytest
 
 from portal.core import operators
 from portal.store.models import AuditLog, Ticket
-from tests.support import seed
+from tests.support import forkserver, seed
 from tests.support.portal import PortalServer
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -312,8 +310,7 @@ async def test_operator_password_hash():
 
 
 def cli(server: PortalServer, *args: str, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "portal.main", *args], env=server.env,
-                          capture_output=True, text=True, timeout=60, input=stdin)
+    return forkserver.run(list(args), server.env, timeout=60, input=stdin)
 
 
 async def test_cli_operator_and_tickets(people: None, portal_server: PortalServer):

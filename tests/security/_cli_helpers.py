@@ -16,7 +16,7 @@ from typing import Any
 
 # Commands that serve until stopped: their valid baseline is never run; a malformed
 # value must make them exit, anything else is stopped by the runner's timeout.
-DAEMONS = frozenset({"portal", "demo", "enforcer", "dns"})
+DAEMONS = frozenset({"portal", "demo", "enforcer", "dns", "notifier"})
 
 NUMBERS = ["abc", "1e400", "-1", "99999999999999999999", "nan", "inf", "", "1.5", "0x10",
            " ", "1_000"]

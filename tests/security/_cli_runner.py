@@ -80,7 +80,11 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=20.0)
     opts = ap.parse_args()
-    import portal.main  # noqa: F401  (imported once; every child inherits it)
+    # Imported once; every child inherits them (portal.main imports the demo and the web
+    # app only for `demo` and `portal`: loaded here too).
+    import portal.demo.run  # noqa: F401
+    import portal.main  # noqa: F401
+    import portal.web.serve  # noqa: F401
 
     jobs = [json.loads(line) for line in sys.stdin if line.strip()]
     results: dict[int, dict[str, Any]] = {}

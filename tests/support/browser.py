@@ -17,12 +17,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @contextmanager
-def browser() -> Iterator[Any]:
+def browser(*extra_args: str) -> Iterator[Any]:
+    """extra_args: more Chromium switches, e.g. --host-resolver-rules=MAP name ip."""
     path = need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=path, args=[*ARGS, *extra_args], headless=True)
         try:
             yield b
         finally:

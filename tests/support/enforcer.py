@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support import forkserver
 from tests.support.portal import portal_env
 
 
 @dataclass
 class EnforcerProcess:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | forkserver.ForkedProcess
     log_path: Path
 
     def log(self) -> str:
@@ -38,9 +38,7 @@ def start_enforcer(db_url: str, state_dir: Path, name: str = "enforcer",
     env = portal_env(db_url, state_dir, **{f"ISPEDGE_ENFORCER_{k.upper()}": v
                                            for k, v in settings.items()})
     log_path = state_dir / f"{name}.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "portal.main", "enforcer"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+    proc = forkserver.popen(["enforcer"], env, log_path)
     return EnforcerProcess(proc, log_path)
 
 

@@ -1,11 +1,13 @@
-"""Run the real portal (`ispedge portal`) as a subprocess on a free loopback port."""
+"""Run the real portal (`ispedge portal`) as a subprocess on a free loopback port.
+
+Portals and `ispedge` runs go through tests/support/forkserver.py: the same
+`python -m portal.main ARGS`, forked from a process that has already imported it."""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from portal.cli.children import stop_process
+from tests.support import forkserver
 
 
 def ispedge_cli(db_url: str, state_dir: Path) -> Callable[..., str]:
@@ -22,8 +24,7 @@ def ispedge_cli(db_url: str, state_dir: Path) -> Callable[..., str]:
     env = portal_env(db_url, state_dir)
 
     def run(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "portal.main", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = forkserver.run(list(args), env, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -41,7 +42,7 @@ class PortalServer:
     url: str
     db_url: str
     state_dir: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | forkserver.ForkedProcess
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
 
@@ -60,7 +61,14 @@ class PortalServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        stop_process(self.process, 10)
+        # portal.cli.children.stop_process, for a Popen or a ForkedProcess alike
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 def portal_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
@@ -84,10 +92,9 @@ def start_portal(db_url: str, state_dir: Path, **extra_env: str) -> PortalServer
     port = free_port()
     log_path = state_dir / "portal.log"
     env = portal_env(db_url, state_dir, **extra_env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "portal.main", "portal", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-    )
+    log_path.write_bytes(b"")
+    proc = forkserver.popen(["portal", "--host", "127.0.0.1", "--port", str(port)], env,
+                            log_path)
     url = f"http://127.0.0.1:{port}"
     server = PortalServer(url, db_url, state_dir, proc, log_path, env)
     deadline = time.monotonic() + 30

@@ -136,8 +136,10 @@ class KeyRing:
 
     def holds(self, kid: str | None) -> bool:
         """Whether a token signed with key `kid` is still accepted (a key rotated out
-        of the file is not, even for a token verified before)."""
-        self.refresh()
+        of the file is not, even for a token verified before). Every request asks:
+        the file is looked at only once RELOAD_S has passed, checked here inline."""
+        if time.monotonic() - self._checked >= RELOAD_S:
+            self.refresh()
         return (kid or LEGACY_KID) in self.keys
 
     def verifying_key(self, kid: str | None) -> bytes | None:

@@ -19,10 +19,10 @@ from typing import TypeVar
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import operators
-from portal.core.auth import lockout, tokens
+from portal.core.auth import lockout, tokens, totp
 from portal.core.auth.keys import KeyRing
 from portal.errors import Forbidden, PortalError, TooManyRequests, Unauthorized
-from portal.store import journal, radius
+from portal.store import db, journal, radius
 from portal.store.models import Operator, RevokedToken, Subscriber
 from portal.store.tx import transaction
 
@@ -74,25 +74,50 @@ async def customer_login(username: str, password: str, ip: str, now: datetime,
 
 async def operator_login(username: str, password: str, ip: str, now: datetime,
                          ring: KeyRing, token_days: int,
-                         policy: lockout.Policy = lockout.Policy()
+                         policy: lockout.Policy = lockout.Policy(), code: str = "",
+                         require_totp_for_admins: bool = False
                          ) -> tuple[Issued, Operator]:
-    if len(username) > 64 or len(password) > 128:
-        raise Unauthorized("invalid_credentials", "wrong username or password")
+    """Password, then (when the operator has enrolled one) a TOTP code. A wrong or reused
+    code is a failed attempt like a wrong password, with the same answer, so it counts
+    toward the lockout and tells a guesser nothing about the password."""
+    if len(username) > 64 or len(password) > 128 or len(code) > 16:
+        raise Unauthorized("invalid_credentials", "wrong username, password or code")
 
     async def attempt() -> tuple[Issued, Operator]:
         operators.admit_login()
         counted = await _begin("operator", ip, username, now, policy)
         op = await operators.authenticate(username, password)
         if op is None:
-            raise _failed(counted, now, policy)
+            raise _failed(counted, now, policy, with_code=True)
+        step = None
+        if op.totp_secret:
+            step = totp.accepted_step(op.totp_secret, code, op.totp_last_step,
+                                      now.timestamp())
+            if step is None:
+                raise _failed(counted, now, policy, with_code=True)
+        elif require_totp_for_admins and op.role == "admin":
+            # Said only after the right password; the attempt stays counted.
+            raise Forbidden("totp_required", "admins must sign in with a code: ask for "
+                            "`ispedge operator enroll-totp NAME` and add it to your "
+                            "authenticator app")
         token, claims = tokens.issue(ring, op.username, token_days, now,
                                      token_type="operator", epoch=op.token_epoch)
 
-        async def done(tx: BaseDBAsyncClient) -> None:
+        async def done(tx: BaseDBAsyncClient) -> bool:
+            if step is not None:
+                # Conditional: of two logins racing with one code, only one moves it.
+                won = await db.fetch("UPDATE operators SET totp_last_step = ? WHERE id = ?"
+                                     " AND totp_last_step < ? RETURNING id",
+                                     [step, op.id, step])
+                if not won:
+                    return False
             await lockout.succeeded(counted, now)
-            await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip)
+            await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip,
+                                totp=step is not None)
+            return True
 
-        await transaction(done)
+        if not await transaction(done):
+            raise _failed(counted, now, policy, with_code=True)
         return Issued(token, claims), op
 
     return await _fail_closed(attempt())
@@ -130,12 +155,14 @@ async def _fail_closed(step: Awaitable[T]) -> T:
                           "please try again in a moment", 503, retry_after=5) from None
 
 
-def _failed(counted: lockout.Attempt, now: datetime, policy: lockout.Policy) -> PortalError:
+def _failed(counted: lockout.Attempt, now: datetime, policy: lockout.Policy,
+            with_code: bool = False) -> PortalError:
     """The attempt stays counted; 429 if it reached a tier, else 401."""
     until = counted.until_if_failed(now, policy)
     if until is not None:
         return locked(until, now)
-    return Unauthorized("invalid_credentials", "wrong username or password")
+    return Unauthorized("invalid_credentials", "wrong username, password or code" if with_code
+                        else "wrong username or password")
 
 
 def locked(until: datetime, now: datetime) -> TooManyRequests:

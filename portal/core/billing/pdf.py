@@ -12,7 +12,7 @@ from fpdf import FPDF
 
 from portal import i18n
 from portal.core.billing.tax import split_inclusive
-from portal.core.money import fmt
+from portal.core.money import fmt, minor_units_or_2
 from portal.i18n import N_
 from portal.store.models import Invoice, InvoiceLine
 
@@ -60,8 +60,10 @@ def render(invoice: Invoice, lines: list[InvoiceLine], language: str = i18n.DEFA
     def _(message: str, **params: object) -> str:
         return i18n.gettext(lang, message, **params)
 
-    def money(cents: int) -> str:  # English keeps the figures it always printed
-        return fmt(cents) if lang == i18n.DEFAULT else i18n.amount(cents, lang)
+    def money(minor: int) -> str:  # English keeps the figures it always printed
+        if lang == i18n.DEFAULT:
+            return fmt(minor, invoice.currency)
+        return i18n.amount(minor, lang, minor_units_or_2(invoice.currency))
 
     rtl = lang in i18n.RTL
     start, end = ("R", "L") if rtl else ("L", "R")  # text's start side, amounts' side

@@ -156,10 +156,10 @@ async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: date
                 sub.id, q.current.id, q.target.id):
             raise retry("quote_mismatch", "this price quote is for another change: "
                         "please review the change again")
+        reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
         if not quote_token.within_quote(q.amount_cents, quoted.amount_cents):
             raise retry("price_changed", f"price changed: the amount is now "
-                        f"{fmt(q.amount_cents)}, please review it again")
-        reseller = await Reseller.get(id=sub.reseller_id, using_db=tx)
+                        f"{fmt(q.amount_cents, reseller.currency)}, please review it again")
         invoice = None
         if q.amount_cents > 0:
             entry = await wallet.debit(tx, sub.id, q.amount_cents, "plan_change", "",

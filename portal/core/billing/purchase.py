@@ -44,12 +44,14 @@ async def run(subscriber_id: int, claim: Claim | None, now: datetime,
         return await transaction(charge), False
     except InsufficientFunds as short:
         # Where the shortfall is shown, so is how to pay: the reseller's instructions.
-        rows = await db.fetch("SELECT r.payment_instructions, r.payment_contact FROM resellers r"
+        rows = await db.fetch("SELECT r.payment_instructions, r.payment_contact, r.currency"
+                              " FROM resellers r"
                               " JOIN subscribers s ON s.reseller_id = r.id WHERE s.id = ?",
                               [subscriber_id])
         if rows:
             short.extra["payment_instructions"] = str(rows[0]["payment_instructions"])
             short.extra["payment_contact"] = str(rows[0]["payment_contact"])
+            short.in_currency(str(rows[0]["currency"]))
         raise
     except IntegrityError:
         if claim is None:

@@ -24,6 +24,10 @@ class Operator(Model):
     reseller_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     token_epoch = fields.IntField(default=0)  # as Subscriber.token_epoch
+    role = fields.CharField(max_length=16, default="admin")  # admin | support
+    # RFC 6238 secret (base32; "" = no second factor) and the last step accepted.
+    totp_secret = fields.CharField(max_length=64, default="")
+    totp_last_step: fields.Field[int] = fields.BigIntField(default=0)
 
     class Meta:
         table = "operators"

@@ -130,8 +130,16 @@
     const d = digits === undefined ? 1 : digits;
     return Number(x).toLocaleString(LOCALE, { minimumFractionDigits: fixed ? d : 0, maximumFractionDigits: d });
   }
-  function money(cents, currency) {
-    return (cents / 100).toLocaleString(LOCALE, { style: "currency", currency: currency || "USD" });
+  // Amounts arrive in the currency's minor units (the API's *_cents): 2 digits unless
+  // listed here, the same table as portal/core/money.py MINOR_UNITS (a test compares them).
+  const MINOR_UNITS = { BIF: 0, CLP: 0, DJF: 0, GNF: 0, IQD: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0,
+    LBP: 0, PYG: 0, RWF: 0, UGX: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
+    BHD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3 };
+  function money(minor, currency) {
+    const cur = currency || "USD";
+    const digits = cur in MINOR_UNITS ? MINOR_UNITS[cur] : 2;
+    return (minor / Math.pow(10, digits)).toLocaleString(LOCALE, { style: "currency",
+      currency: cur, minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
   function speed(kbps) {
     return kbps >= 1000 ? t("{value} Mbps", { value: number(kbps / 1000, 1) })

@@ -10,6 +10,13 @@
     const e = document.getElementById("buy-error");
     e.textContent = msg; e.hidden = !msg;
   }
+  // A failed confirm says so in the confirm card itself, brought into view above the
+  // phone's bottom bar (not in the form further up, out of sight).
+  function confirmError(msg) {
+    const e = document.getElementById("confirm-error");
+    e.textContent = msg; e.hidden = !msg;
+    if (msg) ix.reveal(e);
+  }
   function wholeGb() {
     const v = input.value.trim();
     if (!/^[0-9]+$/.test(v)) return null;
@@ -54,6 +61,7 @@
       amount: f.gb(gb * 1e9), price: money(pending.amount_cents),
       balance: money(offer.balance_cents - pending.amount_cents) }));
     document.getElementById("done").hidden = true;
+    confirmError("");
     document.getElementById("confirm").hidden = false;
     document.getElementById("confirm-button").disabled = false;
     ix.reveal(document.getElementById("confirm"));
@@ -70,14 +78,15 @@
     } catch (e) {
       // the same Idempotency-Key on a retry: never bought twice
       this.disabled = false;
-      showError(e.message + " " + t("Your purchase may not have been made; press Confirm to try again."));
+      confirmError(e.message + " " + t("Your purchase may not have been made; press Confirm to try again."));
+      return;
+    }
+    if (res.status !== 200) {
+      // Nothing was bought (an answer, not a lost call): Confirm stays off, Cancel closes.
+      confirmError((res.data && res.data.error && res.data.error.message) || t("The purchase failed"));
       return;
     }
     document.getElementById("confirm").hidden = true;
-    if (res.status !== 200) {
-      showError((res.data && res.data.error && res.data.error.message) || t("The purchase failed"));
-      return;
-    }
     const r = res.data;
     f.setText("done-text", t("{amount} added for {price}. Extra data this cycle: {bonus}. Balance {balance}. Invoice {number}.", {
       amount: f.gb(r.topup.gb * 1e9), price: money(r.topup.amount_cents), bonus: f.gb(r.bonus_bytes),

@@ -14,6 +14,7 @@
   function showError(msg) {
     const e = document.getElementById("confirm-error");
     e.textContent = msg; e.hidden = !msg;
+    if (msg) ix.reveal(e);  // above the phone's bottom bar, not under it
   }
 
   function render() {

@@ -1,0 +1,52 @@
+-- Expired subscribers see why (issue 19): while a subscriber's subscription has
+-- expired, or the operator has disabled it, the resolver's views give it the one
+-- pseudo-category 'expired' instead of its parental categories. dns_filter answers
+-- every name but its walled garden (`[dns] expired_allow`, the portal's own names)
+-- with the portal's address (`expired_page_ipv4/ipv6`), where a branded page says
+-- why and offers renewal. The expiry is read at query time; the resolver reloads a
+-- subscriber on the journal rows of a status change, a renewal and the speed row
+-- the enforcer writes when an expiry passes (dns_filter/journal_contract.json).
+DROP VIEW dns_policy;
+CREATE VIEW dns_policy AS
+SELECT r.framedipaddress AS address, s.username AS username,
+       CASE WHEN s.status <> 'active' OR julianday(s.expires_at) <= julianday('now') THEN 'expired'
+            WHEN p.enabled AND rs.parental_enabled THEN p.categories ELSE '' END AS categories,
+       r.nasipaddress AS nasipaddress
+  FROM radacct r
+  JOIN subscribers s ON s.username = r.username
+  JOIN resellers rs ON rs.id = s.reseller_id
+  LEFT JOIN parental_settings p ON p.subscriber_id = s.id
+ WHERE r.acctstoptime IS NULL AND r.framedipaddress <> ''
+UNION ALL
+SELECT r.framedipv6prefix, s.username,
+       CASE WHEN s.status <> 'active' OR julianday(s.expires_at) <= julianday('now') THEN 'expired'
+            WHEN p.enabled AND rs.parental_enabled THEN p.categories ELSE '' END,
+       r.nasipaddress
+  FROM radacct r
+  JOIN subscribers s ON s.username = r.username
+  JOIN resellers rs ON rs.id = s.reseller_id
+  LEFT JOIN parental_settings p ON p.subscriber_id = s.id
+ WHERE r.acctstoptime IS NULL AND r.framedipv6prefix <> ''
+UNION ALL
+SELECT r.delegatedipv6prefix, s.username,
+       CASE WHEN s.status <> 'active' OR julianday(s.expires_at) <= julianday('now') THEN 'expired'
+            WHEN p.enabled AND rs.parental_enabled THEN p.categories ELSE '' END,
+       r.nasipaddress
+  FROM radacct r
+  JOIN subscribers s ON s.username = r.username
+  JOIN resellers rs ON rs.id = s.reseller_id
+  LEFT JOIN parental_settings p ON p.subscriber_id = s.id
+ WHERE r.acctstoptime IS NULL AND r.delegatedipv6prefix <> '';
+DROP VIEW dns_session;
+CREATE VIEW dns_session AS
+SELECT r.radacctid AS radacctid, s.username AS username, r.nasipaddress AS nasipaddress,
+       CASE WHEN r.acctstoptime IS NULL THEN 1 ELSE 0 END AS open,
+       NULLIF(r.framedipaddress, '') AS framedipaddress,
+       NULLIF(r.framedipv6prefix, '') AS framedipv6prefix,
+       NULLIF(r.delegatedipv6prefix, '') AS delegatedipv6prefix,
+       CASE WHEN s.status <> 'active' OR julianday(s.expires_at) <= julianday('now') THEN 'expired'
+            WHEN p.enabled AND rs.parental_enabled THEN p.categories ELSE '' END AS categories
+  FROM radacct r
+  JOIN subscribers s ON s.username = r.username
+  JOIN resellers rs ON rs.id = s.reseller_id
+  LEFT JOIN parental_settings p ON p.subscriber_id = s.id;

@@ -1,0 +1,241 @@
+"""Issue 21, "Must show": the operator console in Chromium at 360 px and 1280 px, one
+portal and one browser for the module. Login with and without TOTP; reply and internal
+note (the subscriber's portal shows the reply, not the note); search; each money
+action (credit, renew) with its audit row and the wallet updated once although
+confirmed twice (a double click; a retry after a 503); a support operator refused
+money actions (hidden, 403); a sub-reseller operator getting 404 for the parent's
+subscribers; a ticket holding markup shown literally."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.core import operators, tickets
+from portal.core.auth import totp
+from portal.store.models import Subscriber
+from tests.support import seed
+from tests.support.browser import DESKTOP, PHONE, browser, no_horizontal_scroll, screenshot
+from tests.support.moduledb import module_db, run_with_db
+from tests.support.portal import PortalServer, start_portal
+
+# One pass (SQLite): the console's database behaviour runs on both databases in
+# tests/portal/test_operator_console_api.py; this module shows the pages.
+PW = "operator-pass-1"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+async def _seed() -> dict[str, Any]:
+    await seed.reseller_with_plans("acme")
+    await seed.reseller_with_plans("cedar", parent="acme")
+    await seed.subscriber("ann@acme.net", "ann-pw", "acme", balance_cents=4000,
+                          now=datetime.now(UTC))
+    await seed.subscriber("cy@cedar.net", "cy-pw", "cedar")
+    await operators.add("boss", PW)
+    await operators.add("helen", PW, role="support")
+    await operators.add("cedarop", PW, reseller="cedar")
+    await operators.add("tina", PW)
+    secret = await operators.enroll_totp("tina")
+    ann = await Subscriber.get(username="ann@acme.net")
+    t = await tickets.open_ticket(ann, "slow", f"Slow {XSS}", f"It is slow {XSS} <b>x</b>")
+    return {"secret": secret, "ticket": t.id}
+
+
+@pytest.fixture(scope="module")
+def world(db_template: str, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[PortalServer, dict[str, Any], Any]]:
+    folder = tmp_path_factory.mktemp("console-ui")
+    with module_db(db_template, folder) as url:
+        facts = run_with_db(url, _seed)
+        server = start_portal(url, folder / "state")
+        try:
+            with browser() as b:
+                yield server, facts, b  # type: ignore[misc]
+        finally:
+            server.stop()
+
+
+def _page(b: Any, viewport: dict[str, int], errors: list[str]) -> Any:
+    page = b.new_context(viewport=viewport).new_page()
+    page.on("console", lambda m: errors.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text else None)
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    return page
+
+
+def _login(page: Any, url: str, name: str, code: str = "") -> None:
+    page.goto(url + "/operator/login")
+    page.fill("#username", name)
+    page.fill("#password", PW)
+    if code:
+        page.fill("#code", code)
+    page.click("#login-button")
+    page.wait_for_url("**/operator/")
+    expect(page.locator("#whoami")).to_contain_text(name)
+
+
+def _audit_count(page: Any, action: str, actor: str = "operator:boss") -> int:
+    rows = page.locator("#audit tr")
+    return sum(1 for i in range(rows.count())
+               if rows.nth(i).locator(".a-what").text_content() == action
+               and rows.nth(i).locator(".a-who").text_content() == actor)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["360", "1280"])
+def test_console(world: tuple[PortalServer, dict[str, Any], Any], viewport: dict[str, int]):
+    server, facts, b = world
+    w = viewport["width"]
+    errors: list[str] = []
+    page = _page(b, viewport, errors)
+    # The landing page links both logins.
+    page.goto(server.url + "/")
+    assert page.get_attribute("#operator-login-link", "href") == "/operator/login"
+    assert page.get_attribute("#customer-login-link", "href") == "/customer/login"
+    assert no_horizontal_scroll(page)
+    screenshot(page, f"operator-landing-{w}")
+
+    # Without TOTP (boss) ... the ticket inbox shows the markup as text.
+    _login(page, server.url, "boss")
+    assert page.context.cookies() == []
+    page.select_option("#filter-status", "")  # the 360 px run has answered it already
+    page.click("#filter-apply")
+    row = page.locator("#tickets tr", has_text="Slow")
+    expect(row.locator(".t-subject")).to_have_text(f"Slow {XSS}")
+    assert page.locator("#tickets img").count() == 0
+    assert no_horizontal_scroll(page)
+    screenshot(page, f"operator-tickets-{w}")
+
+    # ... the thread: literal markup, the diagnostics, a reply and an internal note.
+    row.locator(".t-subject").click()
+    page.wait_for_url(f"**/operator/tickets/{facts['ticket']}")
+    first = page.locator("#thread .m-body").first
+    expect(first).to_have_text(f"It is slow {XSS} <b>x</b>")
+    assert page.locator("#thread img, #thread b").count() == 0
+    expect(page.locator("#diag-plan")).to_contain_text("Basic")
+    reply, note = f"Reply {w}: reboot the router", f"Note {w}: customer sounded upset"
+    page.fill("#reply-message", reply)
+    page.click("#send-reply")
+    expect(page.locator("#thread .m-body").last).to_have_text(reply)
+    page.fill("#reply-message", note)
+    page.click("#send-note")
+    expect(page.locator("#thread .message.internal .m-body").last).to_have_text(note)
+    assert no_horizontal_scroll(page)
+    screenshot(page, f"operator-ticket-{w}")
+
+    # Search, then the subscriber page.
+    page.click(".tab[data-tab='subscribers']")
+    page.wait_for_url("**/operator/subscribers")
+    page.fill("#search-q", "ann@")
+    page.click("#search-button")
+    expect(page.locator("#results .r-user")).to_have_text(["ann@acme.net"])
+    page.click("#results .r-user")
+    page.wait_for_url("**/operator/subscribers/ann*")
+    expect(page.locator("#sub-username")).to_have_text("ann@acme.net")
+    balance = page.locator("#sub-balance").text_content()
+    start = float(balance.strip("$").replace(",", ""))
+    credits_before = _audit_count(page, "wallet.credit")
+
+    # Credit, confirmed with a double click: acts once.
+    page.fill("#credit-amount", "12.50")
+    page.click("#credit-review")
+    expect(page.locator("#confirm-text")).to_have_text(
+        "Credit 12.50 to the wallet of ann@acme.net?")
+    page.dblclick("#confirm-yes")
+    expect(page.locator("#sub-balance")).to_have_text(f"${start + 12.5:,.2f}")
+    expect(page.locator("#wallet .w-kind").first).to_have_text("operator credit")
+    page.wait_for_timeout(300)  # the second click's answer (a replay) has come back
+    page.reload()
+    expect(page.locator("#sub-balance")).to_have_text(f"${start + 12.5:,.2f}")
+    expect(page.locator("#audit .a-what").first).to_be_visible()
+    assert _audit_count(page, "wallet.credit") == credits_before + 1
+
+    # Renew from the wallet; the first answer is lost (503 after the server acted): the
+    # retry with the same key replays it, so the wallet is charged once.
+    renewals_before = _audit_count(page, "subscriber.renew")
+    lost = {"n": 0}
+
+    def lose_first(route: Any) -> None:
+        if lost["n"] == 0:
+            lost["n"] += 1
+            route.fetch()
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": {"code": "busy", "message": "busy, try again"}}')
+        else:
+            route.continue_()
+
+    page.route("**/actions/renew", lose_first)
+    page.click("#renew-review")
+    page.click("#confirm-yes")
+    expect(page.locator("#confirm-error")).to_contain_text("busy")
+    page.click("#confirm-yes")
+    expect(page.locator("#sub-balance")).to_have_text(f"${start + 12.5 - 15:,.2f}")
+    page.unroute("**/actions/renew")
+    page.reload()
+    expect(page.locator("#sub-balance")).to_have_text(f"${start + 12.5 - 15:,.2f}")
+    expect(page.locator("#wallet .w-kind").first).to_have_text("renewal")
+    expect(page.locator("#audit .a-what").first).to_be_visible()
+    assert _audit_count(page, "subscriber.renew") == renewals_before + 1
+    assert no_horizontal_scroll(page)
+    screenshot(page, f"operator-subscriber-{w}")
+
+    # Problems page loads.
+    page.click(".tab[data-tab='problems']")
+    page.wait_for_url("**/operator/problems")
+    expect(page.locator("#no-problems")).to_be_visible()
+    assert no_horizontal_scroll(page)
+    page.click("#logout")
+    page.wait_for_url("**/operator/login")
+
+    # The subscriber's portal shows the reply, not the note.
+    page.goto(server.url + "/customer/login")
+    page.fill("#username", "ann@acme.net")
+    page.fill("#password", "ann-pw")
+    page.click("#login-button")
+    page.wait_for_url("**/customer/")
+    page.goto(server.url + "/customer/support")
+    page.locator(".ticket-link").first.click()
+    expect(page.locator("#thread")).to_contain_text(reply)
+    assert note not in page.locator("#thread").text_content()
+    page.context.close()
+
+    # With TOTP (tina): a fresh code each viewport (a code is accepted once).
+    page = _page(b, viewport, errors)
+    step = int(time.time() // totp.STEP_S) + (1 if w == 1280 else 0)
+    _login(page, server.url, "tina", totp.code_at(facts["secret"], step))
+    page.context.close()
+
+    # A support operator: the actions are hidden and the API refuses them.
+    page = _page(b, viewport, errors)
+    _login(page, server.url, "helen")
+    page.goto(server.url + "/operator/subscribers/ann@acme.net")
+    expect(page.locator("#readonly-note")).to_be_visible()
+    assert page.locator("#actions-card").is_hidden()
+    status = page.evaluate("""async () => (await fetch(
+        '/operator/api/subscribers/ann%40acme.net/actions/credit', {method: 'POST',
+        headers: {'Authorization': 'Bearer ' + localStorage.getItem('ispedge.operator_token'),
+                  'Content-Type': 'application/json', 'Idempotency-Key': 'helen-1'},
+        body: JSON.stringify({amount: '5'})})).status""")
+    assert status == 403
+    screenshot(page, f"operator-support-readonly-{w}")
+    page.context.close()
+
+    # A sub-reseller's operator: the parent's subscriber does not exist for it.
+    page = _page(b, viewport, errors)
+    _login(page, server.url, "cedarop")
+    page.goto(server.url + "/operator/subscribers/ann@acme.net")
+    expect(page.locator("#state-text")).to_contain_text("no subscriber")
+    status = page.evaluate("""async () => (await fetch('/operator/api/subscribers/ann%40acme.net',
+        {headers: {'Authorization': 'Bearer ' + localStorage.getItem('ispedge.operator_token')}}
+        )).status""")
+    assert status == 404
+    page.goto(server.url + "/operator/subscribers")
+    page.fill("#search-q", "ann")
+    page.click("#search-button")
+    expect(page.locator("#no-results")).to_be_visible()
+    page.context.close()
+    assert not errors, errors
