@@ -155,6 +155,25 @@ def _show_more_text(page: Any, tab: str) -> None:
         page.wait_for_selector("body[data-parental-loaded='1']")
 
 
+def _check_page(page: Any, where: tuple[str, str], rtl: bool,
+                phrases: list[tuple[str, re.Pattern[str]]], allowed_latin: set[str]) -> None:
+    language = where[0]
+    assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]"
+                         ) == [language, "rtl" if rtl else "ltr"], where
+    assert page.evaluate("document.documentElement.scrollWidth"
+                         " <= document.documentElement.clientWidth"), where
+    missing = page.evaluate("window.ispedge.missing")
+    assert missing == [], (where, missing)
+    texts = page.evaluate(VISIBLE_TEXT)
+    assert texts, where
+    english = [(msgid, text) for text in texts for msgid, pattern in phrases
+               if pattern.search(text)]
+    assert not english, (where, english)
+    if rtl:
+        latin = {w for text in texts for w in re.findall(r"[A-Za-z]{2,}", text)}
+        assert latin <= allowed_latin, (where, latin - allowed_latin)
+
+
 def _seed_documents(server: PortalServer) -> None:
     """An invoice and a ticket in their language for each subscriber (API, no language
     header: nothing is stored before the browser's first login)."""
@@ -189,20 +208,7 @@ def test_portal_in_arabic_and_french(home, portal_server: PortalServer, tmp_path
                 _go(page, tab)
                 _show_more_text(page, tab)
                 where = (language, tab)
-                assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]"
-                                     ) == [language, "rtl" if rtl else "ltr"], where
-                assert page.evaluate("document.documentElement.scrollWidth"
-                                     " <= document.documentElement.clientWidth"), where
-                missing = page.evaluate("window.ispedge.missing")
-                assert missing == [], (where, missing)
-                texts = page.evaluate(VISIBLE_TEXT)
-                assert texts, (where, page.url, page.evaluate("document.body.innerText")[:400])
-                english = [(msgid, text) for text in texts for msgid, pattern in phrases
-                           if pattern.search(text)]
-                assert not english, (where, english)
-                if rtl:
-                    latin = {w for text in texts for w in re.findall(r"[A-Za-z]{2,}", text)}
-                    assert latin <= allowed_latin, (where, latin - allowed_latin)
+                _check_page(page, where, rtl, phrases, allowed_latin)
                 # the bottom bar runs right to left in Arabic
                 xs = page.evaluate(NAV_XS)
                 assert len(xs) >= 4 and xs == sorted(xs, reverse=rtl), (where, xs)
@@ -214,6 +220,15 @@ def test_portal_in_arabic_and_french(home, portal_server: PortalServer, tmp_path
                     # a ticket in Arabic reads right to left (dir="auto" on user text)
                     assert page.evaluate("getComputedStyle(document.querySelector("
                                          "'#thread .message-body')).direction") == "rtl"
+            # the account menu's page (notifications) too
+            page.click("#account-button")
+            page.click("#account-notifications")
+            page.wait_for_url("**/customer/notifications")
+            _ready(page)
+            _check_page(page, (language, "notifications"), rtl, phrases, allowed_latin)
+            screenshot(page, f"i18n-{language}-notifications-360")
+            if rtl:
+                assert not serious_violations(page)
 
             token = page.evaluate("localStorage.getItem('ispedge.token')")
             auth = {"Authorization": f"Bearer {token}"}
