@@ -120,6 +120,10 @@ def serve() -> None:
     import select
 
     import portal.main  # noqa: F401  (imported once; every child inherits it)
+    # portal.main imports the web app and the demo lazily (a one-line command never
+    # needs them); the tests start many portals, so pay those imports once here too.
+    import portal.demo.run  # noqa: F401
+    import portal.web.serve  # noqa: F401
 
     proto_in, proto_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
