@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--self-renewal", type=yes_no, help="subscribers may renew from their wallet")
     a.add_argument("--payment-instructions", help="how to pay, shown with a shortfall")
     a.add_argument("--payment-contact", help="whom to pay (phone, shop), shown with it")
+    a.add_argument("--language", choices=["en", "fr", "ar", "none"],
+                   help="portal language of subscribers who chose none (none: English)")
 
     g = sub.add_parser("plan", help="plans").add_subparsers(dest="action", required=True)
     a = g.add_parser("add")

@@ -73,6 +73,11 @@ async def reseller_set(args: argparse.Namespace, config: Config) -> int:
             payment_instructions=args.payment_instructions,
             payment_contact=args.payment_contact,
         )
+        if getattr(args, "language", None) is not None:
+            from portal.core import language
+
+            await language.set_reseller_default(
+                r.name, None if args.language == "none" else args.language)
         print(f"reseller {r.name} settings updated")
         return 0
 

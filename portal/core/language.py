@@ -11,13 +11,14 @@ from __future__ import annotations
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.errors import NotFound, PortalError
+from portal.i18n import DEFAULT, LANGUAGES, RTL, from_accept_language
 from portal.store import journal
 from portal.store.models import Reseller, Subscriber
 from portal.store.tx import transaction
 
-LANGUAGES: tuple[str, ...] = ("en", "fr", "ar")  # the order the portal offers them
-DEFAULT = "en"
-RTL: frozenset[str] = frozenset({"ar"})
+__all__ = ["DEFAULT", "LANGUAGES", "RTL", "at_login", "check_language",
+           "from_accept_language", "resolve", "set_language", "set_reseller_default",
+           "subscriber_language"]
 
 
 def check_language(code: str | None) -> str:
@@ -34,28 +35,6 @@ def resolve(stored: str | None, reseller_default: str | None) -> str:
             assert code is not None
             return code
     return DEFAULT
-
-
-def from_accept_language(header: str | None) -> str | None:
-    """The best of LANGUAGES for an Accept-Language header ("fr-LB,ar;q=0.8"),
-    None when it names none of them. Ties keep the header's order."""
-    best: tuple[float, int, str] | None = None
-    for position, part in enumerate((header or "")[:512].split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and 0 < quality <= 1:
-            candidate = (-quality, position, primary)
-            if best is None or candidate < best:
-                best = candidate
-    return best[2] if best else None
 
 
 async def subscriber_language(username: str) -> str:
@@ -82,19 +61,27 @@ async def set_language(username: str, language: str, actor: str | None = None) -
     return await transaction(change, lock=username)
 
 
-async def choose_first(username: str, accept_language: str | None) -> str | None:
-    """At login: store the Accept-Language choice only if none is stored yet (a later
-    login from a browser in another language never overrides the subscriber's choice)."""
+async def at_login(username: str, accept_language: str | None) -> str:
+    """The language a signing-in subscriber gets. The first login stores the browser's
+    Accept-Language choice when none is stored; a later login from a browser in another
+    language never overrides the subscriber's choice. One indexed read when one is stored."""
+    sub = await Subscriber.get_or_none(username=username).only("language", "reseller_id")
+    if sub is None:
+        return DEFAULT
+    if sub.language in LANGUAGES:
+        return str(sub.language)
     code = from_accept_language(accept_language)
-    if code is None:
-        return None
+    if code is not None:
 
-    async def change(tx: BaseDBAsyncClient) -> str | None:
-        updated = await Subscriber.filter(username=username, language__isnull=True) \
-            .using_db(tx).update(language=code)
-        return code if updated else None
+        async def store(tx: BaseDBAsyncClient) -> int:
+            return await Subscriber.filter(username=username, language__isnull=True) \
+                .using_db(tx).update(language=code)
 
-    return await transaction(change, lock=username)
+        if await transaction(store, lock=username):
+            return code
+        return await subscriber_language(username)  # chosen meanwhile on another device
+    reseller = await Reseller.get_or_none(id=sub.reseller_id).only("default_language")
+    return resolve(None, reseller.default_language if reseller else None)
 
 
 async def set_reseller_default(name: str, language: str | None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sanic import Request
 
 from portal.errors import PortalError
+from portal.i18n import N_
 from portal.store.models import Reseller
 
 
@@ -27,7 +28,8 @@ class Brand:
                 "logo_url": logo}
 
 
-DEFAULT = Brand(None, "ispedge", "Your internet, in your hands", "", "#0b6bcb", False)
+# (its tagline is ours, so base.html translates it; a reseller's own is shown as written)
+DEFAULT = Brand(None, "ispedge", N_("Your internet, in your hands"), "", "#0b6bcb", False)
 
 
 def of(reseller: Reseller) -> Brand:

@@ -21,8 +21,21 @@ def wants_json(request: Request) -> bool:
     return "/api/" in request.path or "application/json" in request.headers.get("accept", "")
 
 
+async def _language(request: Request) -> str:
+    from portal.web import language
+
+    try:  # the stored language needs the database, which may be what failed
+        return await language.request_language(request)
+    except Exception:
+        return language.page_language(request)
+
+
 async def error_response(request: Request, status: int, code: str, message: str,
                          headers: dict[str, str] | None = None, **extra: object) -> HTTPResponse:
+    from portal.web.language import error_message
+
+    lang = await _language(request)
+    message = error_message(lang, code, message, extra)  # the code never changes
     if wants_json(request):
         return json({"error": {"code": code, "message": message, **extra}}, status=status,
                     headers=headers)
@@ -33,7 +46,8 @@ async def error_response(request: Request, status: int, code: str, message: str,
         brand: branding.Brand | None = await branding.for_host(request)
     except Exception:
         brand = None
-    return html(render_error(request, status, message, brand), status=status, headers=headers)
+    return html(render_error(request, status, message, brand, language=lang), status=status,
+                headers=headers)
 
 
 def install(app: Sanic) -> None:

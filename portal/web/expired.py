@@ -15,7 +15,8 @@ from __future__ import annotations
 from sanic import Request
 from sanic.response import HTTPResponse, html
 
-from portal.core import money, renewal
+from portal import i18n
+from portal.core import language, money, renewal
 from portal.store.models import Reseller
 from portal.web import branding
 from portal.web.pages import render
@@ -50,8 +51,13 @@ async def intercept(request: Request) -> HTTPResponse | None:
         return None
     r = lapsed.reseller
     url = portal_url(request, r)
+    # A foreign Host carries none of our cookies: the page speaks the stored language.
+    lang = await language.subscriber_language(lapsed.username)
+    ended = (lapsed.expires_at.strftime("%Y-%m-%d %H:%M") + " UTC" if lang == i18n.DEFAULT
+             else i18n.date_time(lapsed.expires_at, lang))
     page = render(
-        "expired.html", brand=branding.of(r), lapsed=lapsed, host=host[:100],
+        "expired.html", language=lang, ended=ended, brand=branding.of(r), lapsed=lapsed,
+        host=host[:100],
         price=f"{money.fmt(lapsed.price_cents, r.currency)} {r.currency}",
         renew_url=url + "/customer/invoices", portal=url,
         instructions=r.payment_instructions, contact=r.payment_contact)

@@ -13,7 +13,7 @@ from portal.core import money, renewal, wallet
 from portal.core.billing import idempotency, invoices, pdf
 from portal.core.billing.quantity import parse_cents
 from portal.store.models import Reseller
-from portal.web import apidoc, auth, branding, tabs
+from portal.web import apidoc, auth, branding, language, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -44,7 +44,9 @@ async def list_invoices(request: Request) -> HTTPResponse:
 @tabs.requires("invoices")
 async def invoice_pdf(request: Request, invoice_id: int) -> HTTPResponse:
     invoice, lines = await invoices.get_for(request.ctx.subscriber.id, invoice_id)
-    body = await asyncio.to_thread(pdf.render, invoice, lines)
+    # In the subscriber's stored language (or this device's override of it)
+    body = await asyncio.to_thread(pdf.render, invoice, lines,
+                                   await language.request_language(request))
     return raw(body, content_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'})
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
+from portal.core import language as language_case
 from portal.core.auth import login as login_case
 from portal.web import apidoc, auth, branding
 from portal.web.pages import render
@@ -40,8 +41,11 @@ async def login(request: Request) -> HTTPResponse:
         username, password, client_address(request), datetime.now(UTC),
         request.app.ctx.keyring, request.app.ctx.config.get("portal", "token_days"),
         request.app.ctx.lockout_policy)
+    # The first login stores the browser's language (Accept-Language) when the subscriber
+    # has chosen none; the answer gains the language the portal will speak.
+    language = await language_case.at_login(username, request.headers.get("accept-language"))
     return json({"token": issued.token, "token_type": "Bearer", "username": username,
-                 "expires_at": issued.claims.expires_at.isoformat()})
+                 "expires_at": issued.claims.expires_at.isoformat(), "language": language})
 
 
 @bp.post("/customer/api/logout")

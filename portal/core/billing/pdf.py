@@ -10,12 +10,19 @@ from pathlib import Path
 
 from fpdf import FPDF
 
+from portal import i18n
 from portal.core.billing.tax import split_inclusive
-from portal.core.money import fmt
+from portal.core.money import fmt, minor_units_or_2
+from portal.i18n import N_
 from portal.store.models import Invoice, InvoiceLine
 
 FONTS = Path(__file__).parent / "fonts"
-TITLES = {"invoice": "Tax invoice", "credit_note": "Credit note", "receipt": "Receipt"}
+TITLES = {"invoice": N_("Tax invoice {number}"), "credit_note": N_("Credit note {number}"),
+          "receipt": N_("Receipt {number}")}
+NOTES = {"invoice": N_("Prices include tax."),
+         "credit_note": N_("Refunded to your wallet balance. Amounts include tax."),
+         "receipt": N_("Received into your wallet balance. Not a tax invoice: tax is shown"
+                       " on the invoice of what it pays for.")}
 
 
 def _pdf() -> FPDF:
@@ -38,72 +45,100 @@ def _font(pdf: FPDF, style: str, size: float) -> None:
     pdf.set_font("NotoSans", style, size)
 
 
-def _percent(bp: int) -> str:
+def _percent(bp: int, language: str = i18n.DEFAULT) -> str:
+    if language != i18n.DEFAULT:
+        return i18n.percent(bp, language)
     text = f"{bp // 100}.{bp % 100:02d}".rstrip("0").rstrip(".")
     return f"{text}%"
 
 
-def render(invoice: Invoice, lines: list[InvoiceLine]) -> bytes:
+def render(invoice: Invoice, lines: list[InvoiceLine], language: str = i18n.DEFAULT) -> bytes:
+    """The document in the subscriber's language (labels, date, amounts); what was sold
+    (the lines' descriptions) stays as it was issued. Arabic mirrors the layout."""
+    lang = i18n.known(language)
+
+    def _(message: str, **params: object) -> str:
+        return i18n.gettext(lang, message, **params)
+
+    def money(minor: int) -> str:  # English keeps the figures it always printed
+        if lang == i18n.DEFAULT:
+            return fmt(minor, invoice.currency)
+        return i18n.amount(minor, lang, minor_units_or_2(invoice.currency))
+
+    rtl = lang in i18n.RTL
+    start, end = ("R", "L") if rtl else ("L", "R")  # text's start side, amounts' side
     pdf = _pdf()
-    pdf.set_title(f"{TITLES[invoice.kind]} {invoice.number}")
+    title = _(TITLES[invoice.kind], number=invoice.number)
+    pdf.set_title(title)
+    pdf.set_lang(lang)
     pdf.add_page()
     width = pdf.epw
     cur = invoice.currency
 
     _font(pdf, "B", 16)
-    pdf.multi_cell(width, 8, invoice.company_name, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 8, invoice.company_name, align=start, new_x="LMARGIN", new_y="NEXT")
     _font(pdf, "", 9)
     if invoice.registration:
-        pdf.multi_cell(width, 5, invoice.registration, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 5, invoice.registration, align=start, new_x="LMARGIN",
+                       new_y="NEXT")
     _font(pdf, "", 9)
     pdf.ln(6)
 
     _font(pdf, "B", 14)
-    pdf.cell(width, 8, f"{TITLES[invoice.kind]} {invoice.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 8, title, align=start, new_x="LMARGIN", new_y="NEXT")
     _font(pdf, "", 10)
-    pdf.cell(width, 6, f"Issue date: {invoice.issued_at.date().isoformat()}",
-             new_x="LMARGIN", new_y="NEXT")
+    issued = invoice.issued_at.date()
+    pdf.cell(width, 6, _(N_("Issue date: {date}"),
+                         date=issued.isoformat() if lang == i18n.DEFAULT
+                         else i18n.long_date(issued, lang)),
+             align=start, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     _font(pdf, "B", 10)
-    pdf.cell(width, 6, "Billed to", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 6, _(N_("Billed to")), align=start, new_x="LMARGIN", new_y="NEXT")
     _font(pdf, "", 10)
     if invoice.customer_name:
-        pdf.multi_cell(width, 6, invoice.customer_name, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(width, 6, invoice.customer_name, align=start, new_x="LMARGIN",
+                       new_y="NEXT")
     _font(pdf, "", 10)
-    pdf.cell(width, 6, f"Username: {invoice.username}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(width, 6, _(N_("Username: {username}"), username=invoice.username), align=start,
+             new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
 
     amount_w = 40
-    _font(pdf, "B", 10)
-    pdf.cell(width - amount_w, 7, "Description", border="B")
-    pdf.cell(amount_w, 7, f"Amount ({cur})", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
-    _font(pdf, "", 10)
-    for line in lines:
+    text_x = pdf.l_margin + (amount_w if rtl else 0)
+    amount_x = pdf.l_margin + (0 if rtl else width - amount_w)
+
+    def row(text: str, value: str, style: str, border: str = "", h: float = 7,
+            text_align: str = start) -> None:
         y = pdf.get_y()
-        pdf.multi_cell(width - amount_w, 7, line.description, new_x="RIGHT", new_y="TOP")
+        _font(pdf, style, 10)
+        pdf.set_xy(text_x, y)
+        pdf.multi_cell(width - amount_w, h, text, border=border, align=text_align,
+                       new_x="RIGHT", new_y="NEXT")
         end_y = pdf.get_y()
-        _font(pdf, "", 10)
-        pdf.set_xy(pdf.l_margin + width - amount_w, y)
-        pdf.cell(amount_w, 7, fmt(line.amount_cents, cur), align="R", new_x="LMARGIN", new_y="NEXT")
+        _font(pdf, style, 10)
+        pdf.set_xy(amount_x, y)
+        pdf.cell(amount_w, h, value, border=border, align=end, new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), end_y))
+
+    row(_(N_("Description")), _(N_("Amount ({currency})"), currency=cur), "B", border="B")
+    for line in lines:
+        row(line.description, money(line.amount_cents), "")
     pdf.ln(3)
 
-    rows = [(f"Subtotal (excl. tax) ({cur})", fmt(invoice.subtotal_cents, cur)),
-            (f"Tax {_percent(invoice.tax_rate_bp)} ({cur})", fmt(invoice.tax_cents, cur)),
-            (f"Total ({cur})", fmt(invoice.total_cents, cur))]
+    rows = [(_(N_("Subtotal (excl. tax) ({currency})"), currency=cur),
+             money(invoice.subtotal_cents)),
+            (_(N_("Tax {rate} ({currency})"), rate=_percent(invoice.tax_rate_bp, lang),
+               currency=cur), money(invoice.tax_cents)),
+            (_(N_("Total ({currency})"), currency=cur), money(invoice.total_cents))]
     if invoice.kind == "receipt":  # money received, not a sale: no tax lines at all
-        rows = [(f"Received ({cur})", fmt(invoice.total_cents, cur))]
+        rows = [(_(N_("Received ({currency})"), currency=cur), money(invoice.total_cents))]
     for i, (label, value) in enumerate(rows):
-        _font(pdf, "B" if i == len(rows) - 1 else "", 10)
-        pdf.cell(width - amount_w, 7, label, align="R")
-        pdf.cell(amount_w, 7, value, align="R", new_x="LMARGIN", new_y="NEXT")
+        row(label, value, "B" if i == len(rows) - 1 else "", text_align=end)
     pdf.ln(6)
     _font(pdf, "", 8)
-    note = {"invoice": "Prices include tax.",
-            "credit_note": "Refunded to your wallet balance. Amounts include tax.",
-            "receipt": "Received into your wallet balance. Not a tax invoice: tax is shown"
-                       " on the invoice of what it pays for."}[invoice.kind]
-    pdf.multi_cell(width, 4, note, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(width, 4, _(NOTES[invoice.kind]), align=start, new_x="LMARGIN",
+                   new_y="NEXT")
     return bytes(pdf.output())
 
 

@@ -3,20 +3,89 @@
 "use strict";
 (function () {
   const TOKEN_KEY = "ispedge.token";
+  const LANG_KEY = "ispedge.language";  // this device's override of the stored language
+  const LANG_COOKIE = "ispedge_lang";   // tells the server which language to render pages in
   const page = document.body.dataset.page;
+
+  // Translations: the page carries its language's catalog (a JSON data block rendered
+  // from the gettext .po files). msgids are the English text; a msgid the catalog lacks
+  // is shown in English and recorded in ispedge.missing (the browser tests fail on it).
+  const I18N = (function () {
+    const node = document.getElementById("i18n-catalog");
+    try { return JSON.parse(node ? node.textContent : ""); }
+    catch (e) { return { language: "en", dir: "ltr", messages: {} }; }
+  })();
+  const LANG = I18N.language || "en";
+  if (sessionStorage.getItem("ispedge.languageReload") === LANG) sessionStorage.removeItem("ispedge.languageReload");
+  const missing = [];
+  const plurals = new Intl.PluralRules(LANG);
+  function fill(text, params) {
+    if (!params) return text;
+    return text.replace(/\{(\w+)\}/g, function (m, k) {
+      return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
+    });
+  }
+  function lookup(key, english) {
+    if (LANG === "en") return english;
+    const found = I18N.messages[key];
+    if (found === undefined) {
+      if (missing.indexOf(key) < 0) missing.push(key);
+      return english;
+    }
+    return found;
+  }
+  // t("Hello, {name}", {name: n}); tn("{n} day", "{n} days", n); tc("context", "text")
+  function t(message, params) { return fill(lookup(message, message), params); }
+  function tn(singular, plural, n, params) {
+    const english = n === 1 ? singular : plural;
+    const found = lookup(singular, english);
+    const text = typeof found === "string" ? found : (found[plurals.select(n)] || found.other || english);
+    return fill(text, Object.assign({ n: number(n, 0) }, params || {}));
+  }
+  // User text (a plan's or a person's name) inside a sentence: isolated in a <bdi dir=auto>
+  // so it keeps its own direction. tf() is t() whose params may be such nodes: a fragment.
+  function bdi(text) {
+    const b = document.createElement("bdi");
+    b.dir = "auto";
+    b.textContent = text;
+    return b;
+  }
+  function tf(message, params) {
+    const text = lookup(message, message);
+    const frag = document.createDocumentFragment();
+    let last = 0;
+    text.replace(/\{(\w+)\}/g, function (m, k, at) {
+      frag.append(text.slice(last, at));
+      const v = params && Object.prototype.hasOwnProperty.call(params, k) ? params[k] : m;
+      frag.append(v instanceof Node ? v : String(v));
+      last = at + m.length;
+      return m;
+    });
+    frag.append(text.slice(last));
+    return frag;
+  }
+  function tc(context, message, params) {
+    return fill(lookup(context + "\u0004" + message, message), params);
+  }
   const primary = document.body.dataset.primary;
   if (primary && /^#[0-9a-fA-F]{6}$/.test(primary)) {
     document.documentElement.style.setProperty("--primary", primary);
   }
 
   function token() { return localStorage.getItem(TOKEN_KEY); }
+  function deviceLanguage() {
+    const v = localStorage.getItem(LANG_KEY);
+    return v === "en" || v === "fr" || v === "ar" ? v : null;
+  }
 
   // The one fetch helper: a network failure (offline, server down) rejects with an
   // Error whose `offline` flag says which; any HTTP answer resolves {status, data}.
   async function api(path, options) {
     const opts = Object.assign({ headers: {} }, options || {});
-    const t = token();
-    if (t) opts.headers["Authorization"] = "Bearer " + t;
+    const bearer = token();
+    if (bearer) opts.headers["Authorization"] = "Bearer " + bearer;
+    // API error messages follow this device's override of the stored language
+    if (deviceLanguage()) opts.headers["X-Portal-Language"] = deviceLanguage();
     if (opts.body && typeof opts.body !== "string") {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(opts.body);
@@ -25,8 +94,8 @@
     try {
       res = await fetch(path, opts);
     } catch (e) {
-      const err = new Error(navigator.onLine === false ? "You are offline."
-        : "Could not reach the server.");
+      const err = new Error(navigator.onLine === false ? t("You are offline.")
+        : t("Could not reach the server."));
       err.offline = navigator.onLine === false;
       err.network = true;
       throw err;
@@ -45,17 +114,21 @@
   // The data of a 200 answer, or an Error carrying the server's message (for load()).
   function need(res, fallback) {
     if (res.status === 200) return res.data;
-    const err = new Error(errorMessage(res, fallback || "Something went wrong (" + res.status + ")."));
+    const err = new Error(errorMessage(res, fallback || t("Something went wrong ({status}).", { status: res.status })));
     err.status = res.status;
     throw err;
   }
-  window.ispedge = { api: api, token: token, need: need, errorMessage: errorMessage };
+  window.ispedge = { api: api, token: token, need: need, errorMessage: errorMessage,
+    t: t, tn: tn, tc: tc, tf: tf, bdi: bdi, language: LANG, missing: missing };
 
-  // One number formatter for the whole portal: grouping and decimals by locale.
+  // One set of formatters for the whole portal, by the page's locale (CLDR data, as
+  // Babel uses on the server). Digits stay Latin in Arabic, as on our PDFs and as
+  // Lebanese subscribers read prices and speeds.
+  const LOCALE = { en: "en", fr: "fr", ar: "ar-u-nu-latn" }[LANG] || "en";
   // fixed: always `digits` decimals (a live figure must not change width: 8.0, 8.3).
   function number(x, digits, fixed) {
     const d = digits === undefined ? 1 : digits;
-    return Number(x).toLocaleString(undefined, { minimumFractionDigits: fixed ? d : 0, maximumFractionDigits: d });
+    return Number(x).toLocaleString(LOCALE, { minimumFractionDigits: fixed ? d : 0, maximumFractionDigits: d });
   }
   // Amounts arrive in the currency's minor units (the API's *_cents): 2 digits unless
   // listed here, the same table as portal/core/money.py MINOR_UNITS (a test compares them).
@@ -65,34 +138,90 @@
   function money(minor, currency) {
     const cur = currency || "USD";
     const digits = cur in MINOR_UNITS ? MINOR_UNITS[cur] : 2;
-    return (minor / Math.pow(10, digits)).toLocaleString(undefined, { style: "currency",
+    return (minor / Math.pow(10, digits)).toLocaleString(LOCALE, { style: "currency",
       currency: cur, minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
   function speed(kbps) {
-    return kbps >= 1000 ? number(kbps / 1000, 1) + " Mbps" : number(kbps, 0) + " kbps";
+    return kbps >= 1000 ? t("{value} Mbps", { value: number(kbps / 1000, 1) })
+      : t("{value} kbps", { value: number(kbps, 0) });
   }
   function mbps(bps) { return number(bps / 1e6, 1, true); }
   function gb(bytes) {
     const v = bytes / 1e9;
-    return number(v, v >= 100 ? 0 : v >= 10 ? 1 : 2) + " GB";
+    return t("{value} GB", { value: number(v, v >= 100 ? 0 : v >= 10 ? 1 : 2) });
   }
+  const relative = new Intl.RelativeTimeFormat(LOCALE, { numeric: "always", style: "short" });
   function ago(seconds) {
     const s = Math.max(0, Math.round(seconds));
-    if (s < 60) return s + " s ago";
-    if (s < 3600) return Math.floor(s / 60) + " min ago";
-    if (s < 86400) return Math.floor(s / 3600) + " h ago";
-    return Math.floor(s / 86400) + " days ago";
+    if (s < 60) return relative.format(-s, "second");
+    if (s < 3600) return relative.format(-Math.floor(s / 60), "minute");
+    if (s < 86400) return relative.format(-Math.floor(s / 3600), "hour");
+    return relative.format(-Math.floor(s / 86400), "day");
   }
-  function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString(LOCALE, { dateStyle: "medium", timeStyle: "short" }) : "";
+  }
+  function day(iso, options) { return new Date(iso).toLocaleDateString(LOCALE, options); }
+  function duration(s) {
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    if (d > 0) return tn("{n} day", "{n} days", d) + " " + t("{h} h", { h: number(h, 0) });
+    if (h > 0) return t("{h} h {m} min", { h: number(h, 0), m: number(m, 0) });
+    return t("{m} min", { m: number(m, 0) });
+  }
   function countdown(seconds) {
-    if (seconds <= 0) return "Expired";
-    const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
-    const m = Math.floor((seconds % 3600) / 60);
-    return d > 0 ? d + " days " + h + " h" : h + " h " + m + " min";
+    if (seconds <= 0) return t("Expired");
+    return duration(seconds);
   }
   function setText(id, text) { const el = document.getElementById(id); if (el) el.textContent = text; }
   window.ispedge.fmt = { number: number, money: money, speed: speed, mbps: mbps, gb: gb, ago: ago,
-    when: when, countdown: countdown, setText: setText };
+    when: when, day: day, duration: duration, countdown: countdown, setText: setText, locale: LOCALE };
+
+  // The page's language: this device's override, else the stored language (from /me).
+  // A page rendered in another one is rendered again once, with the cookie set.
+  function setLanguageCookie(lang) {
+    document.cookie = LANG_COOKIE + "=" + lang + "; path=/customer; max-age=31536000; samesite=lax";
+  }
+  function useLanguage(lang) {
+    if (!lang || lang === LANG) return false;
+    // once per language and tab: a browser that refuses the cookie never loops
+    if (sessionStorage.getItem("ispedge.languageReload") === lang) return false;
+    sessionStorage.setItem("ispedge.languageReload", lang);
+    setLanguageCookie(lang);
+    location.reload();
+    return true;
+  }
+  (function languageMenu() {
+    const select = document.getElementById("language-select");
+    const device = document.getElementById("language-device");
+    if (!select) return;
+    select.value = LANG;
+    if (device) {
+      device.checked = !!deviceLanguage();
+      // before sign-in the choice can only be this device's
+      if (page === "login" || !token()) device.closest("label").hidden = true;
+    }
+    select.addEventListener("change", async function () {
+      const lang = select.value;
+      if (page === "login" || !token() || (device && device.checked)) {
+        localStorage.setItem(LANG_KEY, lang);
+        useLanguage(lang);
+        return;
+      }
+      const res = await api("/customer/api/me/language", { method: "PUT", body: { language: lang } });
+      if (res.status !== 200) { window.ispedge.failed(new Error(errorMessage(res, t("The language could not be saved.")))); return; }
+      localStorage.removeItem(LANG_KEY);
+      useLanguage(lang);
+    });
+    if (device) device.addEventListener("change", async function () {
+      if (device.checked) { localStorage.setItem(LANG_KEY, LANG); return; }
+      // back to the account's language
+      localStorage.removeItem(LANG_KEY);
+      const res = await api("/customer/api/me");
+      if (res.status === 200 && res.data.language) useLanguage(res.data.language);
+    });
+  })();
+  if (deviceLanguage() && useLanguage(deviceLanguage())) return;
 
   function applyBranding(b) {
     if (!b) return;
@@ -114,7 +243,7 @@
       const pw = document.getElementById("password");
       const visible = pw.type === "password";
       pw.type = visible ? "text" : "password";
-      show.textContent = visible ? "Hide" : "Show";
+      show.textContent = visible ? t("Hide") : t("Show");
       show.setAttribute("aria-pressed", String(visible));
     });
     form.addEventListener("submit", async function (ev) {
@@ -127,15 +256,19 @@
           username: document.getElementById("username").value,
           password: document.getElementById("password").value } });
       } catch (e) {
-        err.textContent = e.message + " Please try again.";
+        err.textContent = e.message + " " + t("Please try again.");
         err.hidden = false;
         return;
       }
       if (res.status === 200 && res.data && res.data.token) {
         localStorage.setItem(TOKEN_KEY, res.data.token);
+        // a cookie only when the page must change language (an English browser gets none)
+        if (!deviceLanguage() && res.data.language && res.data.language !== LANG) {
+          setLanguageCookie(res.data.language);
+        }
         location.href = "/customer/";
       } else {
-        err.textContent = (res.data && res.data.error && res.data.error.message) || "Sign in failed";
+        err.textContent = (res.data && res.data.error && res.data.error.message) || t("Sign in failed");
         err.hidden = false;
       }
     });
@@ -182,6 +315,10 @@
     return svg;
   }
   window.ispedge.icon = icon;
+  // The tab names, translated here (the API's `label` stays English for old clients).
+  const TAB_LABELS = { dashboard: t("Dashboard"), usage: t("Usage"), plans: t("Change Plan"),
+    data: t("Buy Data"), wifi: t("WiFi"), invoices: t("Invoices"), support: t("Support"),
+    parental: t("Parental") };
   const BAR_SLOTS = 4;  // on a phone: four tabs + "More" when there are more than five
   function tabLink(t) {
     const a = document.createElement("a");
@@ -191,7 +328,7 @@
     if (t.name === page) { a.classList.add("active"); a.setAttribute("aria-current", "page"); }
     const label = document.createElement("span");
     label.className = "tab-label";
-    label.textContent = t.label;
+    label.textContent = TAB_LABELS[t.name] || t.label;
     a.append(icon(t.name), label);
     return a;
   }
@@ -233,7 +370,7 @@
       more.setAttribute("aria-controls", "more-sheet");
       const label = document.createElement("span");
       label.className = "tab-label";
-      label.textContent = "More";
+      label.textContent = window.ispedge.t("More");
       more.append(icon("more"), label);
       function setOpen(open) {
         sheet.hidden = !open;
@@ -269,9 +406,9 @@
     box.hidden = state === "ready";
     const text = box.querySelector(".state-text");
     const retry = box.querySelector(".state-retry");
-    if (state === "loading") text.textContent = "Loading…";
-    if (state === "offline") text.textContent = "You are offline. Check your connection, then try again.";
-    if (state === "error") text.textContent = (lastError && lastError.message) || "Something went wrong.";
+    if (state === "loading") text.textContent = t("Loading…");
+    if (state === "offline") text.textContent = t("You are offline. Check your connection, then try again.");
+    if (state === "error") text.textContent = (lastError && lastError.message) || t("Something went wrong.");
     retry.hidden = state !== "error" && state !== "offline";
   }
   function load(fn, opts) {
@@ -311,7 +448,7 @@
   // A promise nobody awaited must not die silently in the console: show it.
   window.addEventListener("unhandledrejection", function (ev) {
     ev.preventDefault();
-    const err = ev.reason instanceof Error ? ev.reason : new Error("Something went wrong.");
+    const err = ev.reason instanceof Error ? ev.reason : new Error(t("Something went wrong."));
     if (!err.network) console.warn(err);
     window.ispedge.failed(err);
   });
@@ -324,7 +461,9 @@
 
   function loadMe() {
     return api("/customer/api/me").then(function (res) {
-      meData = need(res, "Could not load your account.");
+      meData = need(res, t("Could not load your account."));
+      // the stored language (the reseller's default until the subscriber chooses)
+      if (!deviceLanguage() && meData.language && useLanguage(meData.language)) return;
       applyBranding(meData.branding);
       buildNav(meData.tabs || []);
       meHandlers.splice(0).forEach(function (fn) { fn(meData); });

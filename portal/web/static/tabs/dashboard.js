@@ -3,12 +3,12 @@
 // DOM built with textContent only.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt;
+  const ix = window.ispedge, f = ix.fmt, t = ix.t;
   const api = ix.api;
   const SVG = "http://www.w3.org/2000/svg";
   const LIVE_MS = 3000, SUMMARY_MS = 30000;
-  const SOURCES = { accounting: "from your router's accounting reports",
-    shaper: "measured at our network edge" };
+  const SOURCES = { accounting: t("from your router's accounting reports"),
+    shaper: t("measured at our network edge") };
   let live = null, liveAt = 0, liveFailed = false;
 
   function ring(id, used, limit, ticks) {
@@ -48,20 +48,23 @@
     el.textContent = f.gb(bytes);
   }
 
-  function rate(t) { return f.speed(t.down_kbps).replace(" Mbps", "") + "/" + f.speed(t.up_kbps); }
+  function rate(tier) {
+    const both = tier.down_kbps >= 1000 && tier.up_kbps >= 1000;
+    return both ? t("{down}/{up} Mbps", { down: f.number(tier.down_kbps / 1000, 1),
+      up: f.number(tier.up_kbps / 1000, 1) }) : f.speed(tier.down_kbps) + "/" + f.speed(tier.up_kbps);
+  }
   // "200 GB, then 10/5 Mbps; 300 GB, then 2/1 Mbps"
   function thresholds(tiers, period) {
-    return tiers.filter(function (t) { return t.period === period; }).map(function (t) {
-      const both = t.down_kbps >= 1000 && t.up_kbps >= 1000;
-      return f.gb(t.threshold_bytes) + ", then " +
-        (both ? rate(t) : f.speed(t.down_kbps) + "/" + f.speed(t.up_kbps));
-    }).join("; ");
+    return tiers.filter(function (x) { return x.period === period; }).map(function (x) {
+      return t("{amount}, then {speed}", { amount: f.gb(x.threshold_bytes), speed: rate(x) });
+    }).join(t("; "));
   }
+  const PERIODS = { daily: t("daily"), monthly: t("monthly") };
 
   function fupText(fup) {
-    if (!fup.tier) return "Full speed (no fair-use reduction now)";
-    return "Fair-use tier " + fup.tier + " (" + fup.period + "): " + f.speed(fup.down_kbps) + " / " +
-      f.speed(fup.up_kbps);
+    if (!fup.tier) return t("Full speed (no fair-use reduction now)");
+    return t("Fair-use tier {tier} ({period}): {down} / {up}", { tier: f.number(fup.tier, 0),
+      period: PERIODS[fup.period] || fup.period, down: f.speed(fup.down_kbps), up: f.speed(fup.up_kbps) });
   }
 
   function renderSummary(d) {
@@ -71,26 +74,27 @@
     setBytes("today-used", today);
     setBytes("cycle-used", cycle);
     const daily = thresholds(tiers, "daily"), monthly = thresholds(tiers, "monthly");
-    f.setText("today-limit", d.today.limit_bytes ? "of " + f.gb(d.today.limit_bytes) + " fair use" : "no daily limit");
-    f.setText("cycle-limit", d.cycle.limit_bytes ? "of " + f.gb(d.cycle.limit_bytes) : "no monthly limit");
-    f.setText("today-fup", daily ? "Daily: " + daily : "");
-    f.setText("cycle-fup", monthly ? "Monthly: " + monthly : "");
+    f.setText("today-limit", d.today.limit_bytes ? t("of {amount} fair use", { amount: f.gb(d.today.limit_bytes) }) : t("no daily limit"));
+    f.setText("cycle-limit", d.cycle.limit_bytes ? t("of {amount}", { amount: f.gb(d.cycle.limit_bytes) }) : t("no monthly limit"));
+    f.setText("today-fup", daily ? t("Daily: {list}", { list: daily }) : "");
+    f.setText("cycle-fup", monthly ? t("Monthly: {list}", { list: monthly }) : "");
     const at = function (period) {
-      return tiers.filter(function (t) { return t.period === period; })
-        .map(function (t) { return t.threshold_bytes; });
+      return tiers.filter(function (x) { return x.period === period; })
+        .map(function (x) { return x.threshold_bytes; });
     };
     ring("ring-today", today, d.today.limit_bytes, at("daily"));
     ring("ring-cycle", cycle, d.cycle.limit_bytes, at("monthly").map(function (b) {
       return b + (d.cycle.bonus_bytes || 0);
     }));
-    f.setText("cycle-start", "Cycle started " + new Date(d.cycle.start).toLocaleDateString() +
-      (d.cycle.bonus_bytes ? " · bonus " + f.gb(d.cycle.bonus_bytes) : ""));
+    f.setText("cycle-start", t("Cycle started {date}", { date: f.day(d.cycle.start) }) +
+      (d.cycle.bonus_bytes ? " · " + t("bonus {amount}", { amount: f.gb(d.cycle.bonus_bytes) }) : ""));
     f.setText("plan-name", d.plan.name);
     f.setText("plan-down", f.speed(d.plan.down_kbps));
     f.setText("plan-up", f.speed(d.plan.up_kbps));
-    f.setText("plan-quota", d.plan.quota_bytes ? "Quota " + f.gb(d.plan.quota_bytes) : "Unlimited data");
-    f.setText("plan-fup", [daily && "Daily fair use: " + daily, monthly && "Monthly fair use: " + monthly]
-      .filter(Boolean).join(" · ") || "No fair-use limits");
+    f.setText("plan-quota", d.plan.quota_bytes ? t("Quota {amount}", { amount: f.gb(d.plan.quota_bytes) }) : t("Unlimited data"));
+    f.setText("plan-fup", [daily && t("Daily fair use: {list}", { list: daily }),
+      monthly && t("Monthly fair use: {list}", { list: monthly })]
+      .filter(Boolean).join(" · ") || t("No fair-use limits"));
     const fup = document.getElementById("fup-tier");
     fup.dataset.tier = String(d.fup.tier);
     fup.textContent = fupText(d.fup);
@@ -104,10 +108,10 @@
   function renderAge() {
     if (!live) return;
     const parts = [];
-    if (live.sampled_at) parts.push("Measured " + f.ago((Date.now() - Date.parse(live.sampled_at)) / 1000));
-    parts.push("updated " + f.ago((Date.now() - liveAt) / 1000));
+    if (live.sampled_at) parts.push(t("Measured {ago}", { ago: f.ago((Date.now() - Date.parse(live.sampled_at)) / 1000) }));
+    parts.push(t("updated {ago}", { ago: f.ago((Date.now() - liveAt) / 1000) }));
     if (live.source) parts.push(SOURCES[live.source] || live.source);
-    if (liveFailed) parts.push("the latest update failed, retrying");
+    if (liveFailed) parts.push(t("the latest update failed, retrying"));
     f.setText("live-age", parts.join(" · "));
   }
 
@@ -115,18 +119,18 @@
     live = l; liveAt = Date.now();
     const status = document.getElementById("live-status");
     status.dataset.online = String(l.online);
-    status.textContent = l.online ? "Online" : "Offline";
+    status.textContent = l.online ? t("Online") : t("Offline");
     [["live-down", l.down_bps], ["live-up", l.up_bps]].forEach(function (p) {
       const el = document.getElementById(p[0]);
       el.dataset.bps = String(p[1]);
       el.textContent = l.online ? f.mbps(p[1]) : "–";
     });
-    f.setText("live-ip", l.online && l.framed_ip ? "Your address " + l.framed_ip : "");
+    f.setText("live-ip", l.online && l.framed_ip ? t("Your address {ip}", { ip: l.framed_ip }) : "");
     renderAge();
   }
 
   async function summary() {
-    renderSummary(ix.need(await api("/customer/api/dashboard"), "Could not load your dashboard."));
+    renderSummary(ix.need(await api("/customer/api/dashboard"), t("Could not load your dashboard.")));
   }
   async function liveTick() {
     try {
@@ -139,7 +143,7 @@
     renderAge();
   }
   ix.onMe(function (me) {
-    f.setText("greeting", "Hello, " + (me.full_name || me.username));
+    f.setText("greeting", t("Hello, {name}", { name: me.full_name || me.username }));
   });
   ix.load(summary);
   liveTick();

@@ -1,7 +1,7 @@
 // Buy Data tab: price per GB, total and balance after, confirm, new state.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt;
+  const ix = window.ispedge, f = ix.fmt, t = ix.t;
   let offer = null, idemKey = null, pending = null;
   const input = document.getElementById("gb");
 
@@ -28,7 +28,7 @@
     const button = document.getElementById("buy-button");
     if (gb === null) {
       f.setText("total", "—"); f.setText("balance-after", "—");
-      showError("Enter a whole number of GB from 1 to " + offer.max_gb + ".");
+      showError(t("Enter a whole number of GB from 1 to {max}.", { max: offer.max_gb }));
       button.disabled = true;
       return;
     }
@@ -36,7 +36,7 @@
     f.setText("total", money(total));
     f.setText("balance-after", money(offer.balance_cents - total));
     const short = total - offer.balance_cents;
-    showError(short > 0 ? "Not enough balance: " + money(short) + " more is needed." : "");
+    showError(short > 0 ? t("Not enough balance: {amount} more is needed.", { amount: money(short) }) : "");
     button.disabled = short > 0;
   }
   function render() {
@@ -44,12 +44,12 @@
     f.setText("balance", money(offer.balance_cents));
     f.setText("bonus", f.gb(offer.bonus_bytes));
     f.setText("max-gb", String(offer.max_gb));
-    f.setText("expires-at", new Date(offer.expires_at).toLocaleDateString());
+    f.setText("expires-at", f.day(offer.expires_at));
     input.max = String(offer.max_gb);
     update();
   }
   async function load() {
-    offer = ix.need(await ix.api("/customer/api/data"), "Could not load the data offer.");
+    offer = ix.need(await ix.api("/customer/api/data"), t("Could not load the data offer."));
     render();
   }
   document.getElementById("buy-button").addEventListener("click", function () {
@@ -57,8 +57,9 @@
     if (gb === null) return;
     pending = { gb: gb, amount_cents: gb * offer.price_per_gb_cents };
     idemKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
-    f.setText("confirm-text", "Buy " + gb + " GB for " + money(pending.amount_cents) +
-      "? Your balance will be " + money(offer.balance_cents - pending.amount_cents) + ".");
+    f.setText("confirm-text", t("Buy {amount} for {price}? Your balance will be {balance}.", {
+      amount: f.gb(gb * 1e9), price: money(pending.amount_cents),
+      balance: money(offer.balance_cents - pending.amount_cents) }));
     document.getElementById("done").hidden = true;
     confirmError("");
     document.getElementById("confirm").hidden = false;
@@ -77,19 +78,19 @@
     } catch (e) {
       // the same Idempotency-Key on a retry: never bought twice
       this.disabled = false;
-      confirmError(e.message + " Your purchase may not have been made; press Confirm to try again.");
+      confirmError(e.message + " " + t("Your purchase may not have been made; press Confirm to try again."));
       return;
     }
     if (res.status !== 200) {
       // Nothing was bought (an answer, not a lost call): Confirm stays off, Cancel closes.
-      confirmError((res.data && res.data.error && res.data.error.message) || "The purchase failed");
+      confirmError((res.data && res.data.error && res.data.error.message) || t("The purchase failed"));
       return;
     }
     document.getElementById("confirm").hidden = true;
     const r = res.data;
-    f.setText("done-text", r.topup.gb + " GB added for " + money(r.topup.amount_cents) +
-      ". Extra data this cycle: " + f.gb(r.bonus_bytes) + ". Balance " + money(r.balance_cents) +
-      ". Invoice " + r.invoice.number + ".");
+    f.setText("done-text", t("{amount} added for {price}. Extra data this cycle: {bonus}. Balance {balance}. Invoice {number}.", {
+      amount: f.gb(r.topup.gb * 1e9), price: money(r.topup.amount_cents), bonus: f.gb(r.bonus_bytes),
+      balance: money(r.balance_cents), number: r.invoice.number }));
     document.getElementById("done").hidden = false;
     ix.reveal(document.getElementById("done"));
     await ix.load(load);

@@ -3,7 +3,7 @@
 // credit notes and receipts, each downloadable as PDF.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt;
+  const ix = window.ispedge, f = ix.fmt, t = ix.t, tn = ix.tn;
   let wallet = null, idemKey = null, nextBefore = null;
 
   function el(tag, cls, text) {
@@ -13,7 +13,7 @@
     return e;
   }
   function money(c) { return f.money(c, wallet ? wallet.currency : undefined); }
-  function day(iso) { return new Date(iso).toLocaleDateString(); }
+  function day(iso) { return f.day(iso); }
   function showError(msg) {
     const e = document.getElementById("invoice-error");
     e.textContent = msg; e.hidden = !msg;
@@ -22,16 +22,32 @@
   function newKey() {
     return crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
   }
-  const TITLES = { credit_note: "Credit note ", receipt: "Receipt ", invoice: "Invoice " };
+  const TITLES = { credit_note: t("Credit note {number}"), receipt: t("Receipt {number}"),
+    invoice: t("Invoice {number}") };
+  const DOCUMENT = t("Document {number}");
+  function title(doc) { return (TITLES[doc.kind] || DOCUMENT).replace("{number}", doc.number); }
+  // A document's name with its number kept left to right inside an Arabic label.
+  function titleNode(doc) {
+    const span = el("span", "number");
+    const parts = (TITLES[doc.kind] || DOCUMENT).split("{number}");
+    const id = el("bdi", "", doc.number);
+    id.dir = "ltr";
+    span.append(parts[0], id, parts[1] || "");
+    return span;
+  }
+  // The wallet movements' names (the API's `label` stays English for old clients).
+  const KINDS = { credit: t("Operator credit"), payment: t("Payment"), topup: t("Data purchase"),
+    plan_change: t("Plan-change charge"), plan_refund: t("Plan-change refund"), renewal: t("Renewal") };
 
   async function download(doc) {
     // The token travels only in the header, so fetch the PDF and save the blob.
     let res;
     try {
       res = await fetch("/customer/api/invoices/" + doc.id + "/pdf",
-        { headers: { "Authorization": "Bearer " + ix.token() } });
+        { headers: Object.assign({ "Authorization": "Bearer " + ix.token() },
+          localStorage.getItem("ispedge.language") ? { "X-Portal-Language": ix.language } : {}) });
     } catch (e) { res = { ok: false }; }
-    if (!res.ok) { showError("Could not download " + doc.number + ". Please try again."); return; }
+    if (!res.ok) { showError(t("Could not download {number}. Please try again.", { number: doc.number })); return; }
     showError("");
     const url = URL.createObjectURL(await res.blob());
     const a = document.createElement("a");
@@ -43,9 +59,9 @@
     setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
   }
   function pdfButton(doc, label) {
-    const b = el("button", "", "PDF");
+    const b = el("button", "", t("PDF"));
     b.type = "button";
-    b.setAttribute("aria-label", "Download " + label + " as PDF");
+    b.setAttribute("aria-label", t("Download {name} as PDF", { name: label }));
     b.addEventListener("click", function () { download(doc); });
     return b;
   }
@@ -54,7 +70,7 @@
   function showPayment(prefix, instructions, contact) {
     const box = document.getElementById(prefix + "payment");
     f.setText(prefix + "payment-instructions", instructions ||
-      "Please contact your operator to top up your wallet.");
+      t("Please contact your operator to top up your wallet."));
     f.setText(prefix + "payment-contact", contact || "");
     document.getElementById(prefix + "payment-contact-line").hidden = !contact;
     box.hidden = false;
@@ -68,19 +84,20 @@
     const next = document.getElementById("next-cycle");
     next.hidden = !w.next_cycle;
     if (w.next_cycle) {
-      next.textContent = "Next cycle paid: " + day(w.next_cycle.starts_at) + " to " +
-        day(w.next_cycle.paid_until) + ".";
+      next.textContent = t("Next cycle paid: {start} to {end}.", { start: day(w.next_cycle.starts_at),
+        end: day(w.next_cycle.paid_until) });
     }
     const short = r.price_cents - w.balance_cents;
     document.getElementById("renew-offer").hidden = !r.self_service;
     document.getElementById("renew-by-operator").hidden = r.self_service;
     const button = document.getElementById("renew-button");
-    button.textContent = "Renew now — " + money(r.price_cents) + " for " + r.period_days + " days";
+    button.textContent = t("Renew now — {price} for {days}", { price: money(r.price_cents),
+      days: tn("{n} day", "{n} days", r.period_days) });
     button.disabled = short > 0;
     const shortfall = document.getElementById("shortfall");
     shortfall.hidden = !(r.self_service && short > 0);
-    shortfall.textContent = short > 0 ? "Not enough balance to renew: " + money(short) +
-      " more is needed." : "";
+    shortfall.textContent = short > 0 ? t("Not enough balance to renew: {amount} more is needed.",
+      { amount: money(short) }) : "";
     // Renewing through the operator, or short of money: how to pay is right here.
     if (!r.self_service || short > 0) {
       showPayment("", w.payment.instructions, w.payment.contact);
@@ -94,15 +111,17 @@
     li.dataset.entryId = e.id;
     li.dataset.kind = e.kind;
     const sign = e.amount_cents < 0 ? "−" : "+";
-    li.append(el("span", "number", e.label.charAt(0).toUpperCase() + e.label.slice(1)),
+    li.append(el("span", "number", KINDS[e.kind] || e.label.charAt(0).toUpperCase() + e.label.slice(1)),
       el("span", "date", day(e.created_at)),
       el("span", "amount", sign + money(Math.abs(e.amount_cents))));
     if (e.document) {
-      const name = (TITLES[e.document.kind] || "Document ") + e.document.number;
+      const name = title(e.document);
       li.append(pdfButton(e.document, name));
-      li.append(el("span", "muted lines", name + " · balance after " + money(e.balance_after_cents)));
+      const line = el("span", "muted lines");
+      line.append(titleNode(e.document), " · ", t("balance after {amount}", { amount: money(e.balance_after_cents) }));
+      li.append(line);
     } else {
-      li.append(el("span", "muted lines", "Balance after " + money(e.balance_after_cents)));
+      li.append(el("span", "muted lines", t("Balance after {amount}", { amount: money(e.balance_after_cents) })));
     }
     return li;
   }
@@ -115,31 +134,32 @@
   }
 
   async function loadWallet() {
-    wallet = ix.need(await ix.api("/customer/api/wallet"), "Could not load your wallet.");
+    wallet = ix.need(await ix.api("/customer/api/wallet"), t("Could not load your wallet."));
     nextBefore = wallet.next_before;
     renderWallet();
     renderEntries(wallet.entries, false);
   }
   async function loadOlder() {
     const res = ix.need(await ix.api("/customer/api/wallet?before=" + nextBefore),
-      "Could not load older movements.");
+      t("Could not load older movements."));
     nextBefore = res.next_before;
     renderEntries(res.entries, true);
   }
 
   async function loadInvoices() {
-    const data = ix.need(await ix.api("/customer/api/invoices"), "Could not load your invoices.");
+    const data = ix.need(await ix.api("/customer/api/invoices"), t("Could not load your invoices."));
     const list = document.getElementById("invoice-list");
     list.textContent = "";
     document.getElementById("empty").hidden = data.invoices.length > 0;
     data.invoices.forEach(function (inv) {
       const li = el("li");
       li.dataset.invoiceId = inv.id;
-      const name = (TITLES[inv.kind] || "Invoice ") + inv.number;
-      li.append(el("span", "number", name),
+      const name = title(inv);
+      li.append(titleNode(inv),
         el("span", "date", day(inv.issued_at)),
         el("span", "amount", (inv.kind === "credit_note" ? "−" : "") + f.money(inv.total_cents, inv.currency)));
       const what = el("span", "muted lines", inv.lines.map(function (l) { return l.description; }).join("; "));
+      what.dir = "auto";  // stored with the document, in the language it was issued in
       li.append(pdfButton(inv, name), what);
       list.appendChild(li);
     });
@@ -159,9 +179,13 @@
     document.getElementById("renew-done").hidden = true;
     const from = wallet.next_cycle ? wallet.next_cycle.paid_until : wallet.expires_at;
     const running = new Date(wallet.expires_at) > new Date();
-    f.setText("renew-text", "Renew " + r.plan + " for " + r.period_days + " days for " +
-      money(r.price_cents) + (running ? ", starting " + day(from) +
-        " when what you have paid ends (nothing of this cycle is lost)." : ", starting now."));
+    const renewText = document.getElementById("renew-text");
+    renewText.textContent = "";
+    const params = { plan: ix.bdi(r.plan), days: tn("{n} day", "{n} days", r.period_days),
+      price: money(r.price_cents), date: day(from) };
+    renewText.append(running
+      ? ix.tf("Renew {plan} for {days} for {price}, starting {date} when what you have paid ends (nothing of this cycle is lost).", params)
+      : ix.tf("Renew {plan} for {days} for {price}, starting now.", params));
     f.setText("renew-balance-after", money(wallet.balance_cents - r.price_cents));
     const box = document.getElementById("renew-confirm");
     document.getElementById("renew-confirm-button").disabled = false;
@@ -178,7 +202,7 @@
         body: { amount_cents: wallet.renewal.price_cents } });
     } catch (e) {
       // the same Idempotency-Key on the retry: never renewed (or charged) twice
-      renewError(e.message + " The renewal may not have been made; press Confirm to try again.");
+      renewError(e.message + " " + t("The renewal may not have been made; press Confirm to try again."));
       button.disabled = false;
       return;
     }
@@ -193,16 +217,21 @@
       if (error && error.code === "insufficient_funds") {
         showPayment("renew-", error.payment_instructions, error.payment_contact);
       }
-      renewError((error && error.message) || "The renewal failed.");
+      renewError((error && error.message) || t("The renewal failed."));
       return;
     }
     document.getElementById("renew-confirm").hidden = true;
     const r = res.data;
-    let text = r.renewal.plan + " renewed: " + day(r.renewal.starts_at) + " to " +
-      day(r.renewal.expires_at) + (r.renewal.next_cycle_paid ? " (next cycle paid). " : ". ");
-    text += "Charged " + money(r.renewal.amount_cents) + ". Balance " + money(r.balance_cents) + ".";
-    if (r.invoice) text += " Invoice " + r.invoice.number + ".";
-    f.setText("renew-done-text", text);
+    const doneText = document.getElementById("renew-done-text");
+    doneText.textContent = "";
+    const span = { plan: ix.bdi(r.renewal.plan), start: day(r.renewal.starts_at), end: day(r.renewal.expires_at) };
+    doneText.append(r.renewal.next_cycle_paid
+      ? ix.tf("{plan} renewed: {start} to {end} (next cycle paid).", span)
+      : ix.tf("{plan} renewed: {start} to {end}.", span));
+    let text = " " + t("Charged {amount}.", { amount: money(r.renewal.amount_cents) }) + " " +
+      t("Balance {amount}.", { amount: money(r.balance_cents) });
+    if (r.invoice) text += " " + t("Invoice {number}.", { number: r.invoice.number });
+    doneText.append(text);
     const done = document.getElementById("renew-done");
     done.hidden = false;
     ix.reveal(done);

@@ -1,13 +1,15 @@
 // Notifications (account menu): channels and quiet hours, this device's Web Push, the log.
 "use strict";
 (function () {
-  const ix = window.ispedge, setText = ix.fmt.setText;
-  const EVENTS = { expiry_soon: "Plan expires soon", expired: "Plan expired",
-                   fup_tier: "Fair-use limit reached", extra_used_up: "Extra data used up",
-                   ticket_answered: "Support answered", receipt: "Receipt" };
-  const CHANNELS = { email: "E-mail", sms: "SMS", push: "Device" };
-  const STATES = { pending: "Waiting", claimed: "Sending", sending: "Sending", sent: "Sent",
-                   failed: "Not delivered", unknown: "Maybe delivered" };
+  const ix = window.ispedge, setText = ix.fmt.setText, t = ix.t;
+  const EVENTS = { expiry_soon: t("Plan expires soon"), expired: t("Plan expired"),
+                   fup_tier: t("Fair-use limit reached"), extra_used_up: t("Extra data used up"),
+                   ticket_answered: t("Support answered"), receipt: t("Receipt") };
+  const CHANNELS = { email: t("E-mail"), sms: t("SMS"), push: t("Device") };
+  const STATES = { pending: t("Waiting"), claimed: t("Sending"), sending: t("Sending"), sent: t("Sent"),
+                   failed: t("Not delivered"), unknown: t("Maybe delivered") };
+  const NO_ADDRESS = t("(no address on file)"), NO_NUMBER = t("(no number on file)"),
+    NOT_OFFERED = t("(not offered)");
   let view = null;
 
   function b64ToBytes(text) {
@@ -30,8 +32,8 @@
       box.checked = p[c];
       box.disabled = !v.channels[c];
     });
-    setText("email-address", v.channels.email ? (v.email ? "(" + v.email + ")" : "(no address on file)") : "(not offered)");
-    setText("phone-number", v.channels.sms ? (v.phone ? "(" + v.phone + ")" : "(no number on file)") : "(not offered)");
+    setText("email-address", v.channels.email ? (v.email ? "(" + v.email + ")" : NO_ADDRESS) : NOT_OFFERED);
+    setText("phone-number", v.channels.sms ? (v.phone ? "(" + v.phone + ")" : NO_NUMBER) : NOT_OFFERED);
     document.getElementById("quiet-start").value = p.quiet_start;
     document.getElementById("quiet-end").value = p.quiet_end;
     const list = document.getElementById("log");
@@ -54,20 +56,20 @@
     const on = document.getElementById("device-on"), off = document.getElementById("device-off");
     const reg = await registration();
     if (!reg || !view.channels.push) {
-      setText("device-status", "This browser cannot receive notifications.");
+      setText("device-status", t("This browser cannot receive notifications."));
       on.hidden = off.hidden = true;
       return;
     }
     const current = await reg.pushManager.getSubscription();
-    setText("device-status", current ? "Notifications are on for this device."
-                                     : "Notifications are off on this device.");
+    setText("device-status", current ? t("Notifications are on for this device.")
+                                     : t("Notifications are off on this device."));
     on.hidden = !!current;
     off.hidden = !current;
   }
 
   async function load() {
     render(ix.need(await ix.api("/customer/api/notifications"),
-                   "We could not load your notification settings."));
+                   t("We could not load your notification settings.")));
   }
 
   document.getElementById("prefs-form").addEventListener("submit", async function (ev) {
@@ -84,12 +86,12 @@
     try {
       const res = await ix.api("/customer/api/notifications/preferences",
                                { method: "PUT", body: body });
-      if (res.status !== 200) { showError("prefs-error", ix.errorMessage(res, "Not saved.")); return; }
+      if (res.status !== 200) { showError("prefs-error", ix.errorMessage(res, t("Not saved."))); return; }
       await render(res.data);
       const done = document.getElementById("prefs-done");
       done.hidden = false;
       ix.reveal(done);
-    } catch (e) { showError("prefs-error", e.message + " Please try again."); }
+    } catch (e) { showError("prefs-error", e.message + " " + t("Please try again.")); }
   });
 
   document.getElementById("device-on").addEventListener("click", async function () {
@@ -97,16 +99,16 @@
     try {
       const reg = await registration();
       if (await Notification.requestPermission() !== "granted") {
-        showError("device-error", "Notifications are blocked for this site in your browser settings.");
+        showError("device-error", t("Notifications are blocked for this site in your browser settings."));
         return;
       }
       const sub = await reg.pushManager.subscribe({ userVisibleOnly: true,
         applicationServerKey: b64ToBytes(view.push_key) });
       const res = await ix.api("/customer/api/notifications/push",
                                { method: "POST", body: sub.toJSON() });
-      if (res.status !== 201) { await sub.unsubscribe(); showError("device-error", ix.errorMessage(res, "Not turned on.")); return; }
+      if (res.status !== 201) { await sub.unsubscribe(); showError("device-error", ix.errorMessage(res, t("Not turned on."))); return; }
       await render(res.data);
-    } catch (e) { showError("device-error", "Not turned on: " + e.message); }
+    } catch (e) { showError("device-error", t("Not turned on: {reason}", { reason: e.message })); }
   });
 
   document.getElementById("device-off").addEventListener("click", async function () {
@@ -120,7 +122,7 @@
         await sub.unsubscribe();
       }
       await deviceState();
-    } catch (e) { showError("device-error", "Not turned off: " + e.message); }
+    } catch (e) { showError("device-error", t("Not turned off: {reason}", { reason: e.message })); }
   });
 
   ix.load(load);

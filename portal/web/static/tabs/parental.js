@@ -1,7 +1,12 @@
 // Parental tab: master switch, category toggles with 7-day counts, recently blocked domains.
 "use strict";
 (function () {
-  const ix = window.ispedge;
+  const ix = window.ispedge, t = ix.t, tn = ix.tn;
+  // The shipped categories' names; an operator's own categories keep the API's label.
+  const LABELS = { adult: t("Adult content"), gambling: t("Gambling"),
+    "social-media": t("Social media"), doh: t("Encrypted DNS bypass (DoH)") };
+  function labelOf(c) { return LABELS[c.name] || c.label; }
+  const COMMA = t(", ");  // a list's separator (Arabic: "، ")
   const master = document.getElementById("parental-enabled");
   let busy = false;
 
@@ -20,13 +25,13 @@
     const label = el("label", "switch-row");
     const id = "cat-" + c.name.replace(/[^a-z0-9_-]/gi, "_");
     label.htmlFor = id;
-    label.appendChild(el("span", null, c.label));
-    label.appendChild(el("span", "count", c.blocked_7d + " blocked"));
+    label.appendChild(el("span", null, labelOf(c)));
+    label.appendChild(el("span", "count", tn("{n} blocked", "{n} blocked", c.blocked_7d)));
     const box = el("input");
     box.type = "checkbox"; box.id = id; box.setAttribute("role", "switch");
     box.dataset.category = c.name;
     box.checked = c.on;
-    box.title = enabled ? "" : "Parental controls are off";
+    box.title = enabled ? "" : t("Parental controls are off");
     box.addEventListener("change", function () {
       const toggles = {}; toggles[c.name] = box.checked;
       if (!master.checked && box.checked) {
@@ -46,19 +51,21 @@
   }
   function render(d) {
     master.checked = d.enabled;
-    const on = d.categories.filter(function (c) { return c.on; }).map(function (c) { return c.label; });
+    const on = d.categories.filter(function (c) { return c.on; }).map(labelOf);
     document.getElementById("parental-state").textContent = d.enabled
-      ? (on.length ? "Blocking: " + on.join(", ") + "." : "On, but no category is chosen.")
-      : "Off: nothing is blocked. Ticking a category turns filtering on for the ticked ones.";
-    document.getElementById("blocked-total").textContent = String(d.blocked_total_7d);
+      ? (on.length ? t("Blocking: {list}.", { list: on.join(COMMA) }) : t("On, but no category is chosen."))
+      : t("Off: nothing is blocked. Ticking a category turns filtering on for the ticked ones.");
+    document.getElementById("blocked-total").textContent = ix.fmt.number(d.blocked_total_7d, 0);
     const list = document.getElementById("category-list");
     list.replaceChildren.apply(list, d.categories.map(function (c) { return categoryRow(c, d.enabled); }));
     list.classList.toggle("off", !d.enabled);
     const recent = document.getElementById("recent-list");
     recent.replaceChildren.apply(recent, d.recent.map(function (r) {
       const li = el("li");
-      li.appendChild(el("span", "domain", r.domain));
-      li.appendChild(el("span", "when", r.category + " · " + new Date(r.blocked_at).toLocaleString()));
+      const domain = el("span", "domain", r.domain);
+      domain.dir = "ltr";
+      li.appendChild(domain);
+      li.appendChild(el("span", "when", (LABELS[r.category] || r.category) + " · " + ix.fmt.when(r.blocked_at)));
       return li;
     }));
     document.getElementById("recent-empty").hidden = d.recent.length > 0;
@@ -68,7 +75,7 @@
     showError((res.data && res.data.error && res.data.error.message) || fallback);
   }
   async function load(keepError) {
-    const d = ix.need(await ix.api("/customer/api/parental"), "Parental controls are unavailable.");
+    const d = ix.need(await ix.api("/customer/api/parental"), t("Parental controls are unavailable."));
     if (!keepError) showError("");
     render(d);
   }
@@ -85,7 +92,7 @@
       }
       if (res.status !== 200) {
         // show what is really in force again, but keep saying why the change failed
-        failed(res, "The change was not saved");
+        failed(res, t("The change was not saved"));
         await ix.load(function () { return load(true); }, { quiet: true });
         return;
       }

@@ -1,7 +1,7 @@
 // Change Plan tab: list offered plans, preview the exact prorated amount, confirm.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt;
+  const ix = window.ispedge, f = ix.fmt, t = ix.t, tn = ix.tn;
   let state = null, quote = null, idemKey = null;
 
   function el(tag, cls, text) {
@@ -22,18 +22,20 @@
     f.setText("current-plan", current ? current.name : "—");
     f.setText("balance", money(state.balance_cents));
     f.setText("refund-note", state.refund_allowed
-      ? "Upgrades are charged and downgrades refunded for the rest of this billing cycle."
-      : "Upgrades are charged for the rest of this billing cycle; downgrades are not refunded.");
+      ? t("Upgrades are charged and downgrades refunded for the rest of this billing cycle.")
+      : t("Upgrades are charged for the rest of this billing cycle; downgrades are not refunded."));
     const list = document.getElementById("plan-list");
     list.textContent = "";
     state.plans.forEach(function (p) {
       const card = el("article", "card plan" + (p.current ? " current" : ""));
       card.dataset.planId = p.id;
-      card.append(el("h3", "", p.name),
-        el("p", "", f.speed(p.down_kbps) + " down · " + f.speed(p.up_kbps) + " up"),
-        el("p", "", p.quota_bytes ? f.gb(p.quota_bytes) + " per cycle" : "Unlimited data"),
-        el("p", "price", money(p.price_cents) + " / " + p.period_days + " days"));
-      const b = el("button", p.current ? "secondary" : "primary", p.current ? "Your plan" : "Choose");
+      const name = el("h3", "", p.name);
+      name.dir = "auto";
+      card.append(name,
+        el("p", "", t("{down} down · {up} up", { down: f.speed(p.down_kbps), up: f.speed(p.up_kbps) })),
+        el("p", "", p.quota_bytes ? t("{amount} per cycle", { amount: f.gb(p.quota_bytes) }) : t("Unlimited data")),
+        el("p", "price", money(p.price_cents) + " / " + tn("{n} day", "{n} days", p.period_days)));
+      const b = el("button", p.current ? "secondary" : "primary", p.current ? t("Your plan") : t("Choose"));
       b.type = "button";
       b.disabled = p.current;
       b.addEventListener("click", function () { preview(p.id); });
@@ -49,14 +51,14 @@
     try {
       res = await ix.api("/customer/api/plans/quote", { method: "POST", body: { plan_id: planId } });
     } catch (e) {
-      res = { status: 0, data: { error: { message: e.message + " Please try again." } } };
+      res = { status: 0, data: { error: { message: e.message + " " + t("Please try again.") } } };
     }
     const box = document.getElementById("confirm");
     if (res.status !== 200) {
       box.hidden = false;
       f.setText("confirm-description", "");
       f.setText("confirm-amount", "");
-      showError((res.data && res.data.error && res.data.error.message) || "Could not price this change");
+      showError((res.data && res.data.error && res.data.error.message) || t("Could not price this change"));
       document.getElementById("confirm-button").disabled = true;
       ix.reveal(box);
       return;
@@ -71,9 +73,9 @@
     idemKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
     f.setText("confirm-description", quote.description);
     let amountText;
-    if (quote.amount_cents > 0) amountText = "You pay " + money(quote.amount_cents);
-    else if (quote.amount_cents < 0) amountText = "Refund " + money(-quote.amount_cents);
-    else amountText = quote.prorated_cents < 0 ? "No charge (no refund)" : "No charge";
+    if (quote.amount_cents > 0) amountText = t("You pay {amount}", { amount: money(quote.amount_cents) });
+    else if (quote.amount_cents < 0) amountText = t("Refund {amount}", { amount: money(-quote.amount_cents) });
+    else amountText = quote.prorated_cents < 0 ? t("No charge (no refund)") : t("No charge");
     f.setText("confirm-amount", amountText);
     f.setText("confirm-balance-after", money(quote.balance_after_cents));
     document.getElementById("confirm-button").disabled = false;
@@ -91,7 +93,7 @@
         body: { plan_id: quote.plan_id, quote: quote.quote } });
     } catch (e) {
       // same Idempotency-Key on the retry: the change is never made twice
-      showError(e.message + " The change may not have been made; press Confirm to try again.");
+      showError(e.message + " " + t("The change may not have been made; press Confirm to try again."));
       button.disabled = false;
       return;
     }
@@ -103,25 +105,28 @@
       return;
     }
     if (res.status !== 200) {
-      showError((error && error.message) || "The change failed");
+      showError((error && error.message) || t("The change failed"));
       button.disabled = res.status === 429;  // the day's changes are used up
       return;
     }
     document.getElementById("confirm").hidden = true;
     const r = res.data;
-    let text = "You are now on " + r.plan.name + " (" + f.speed(r.plan.down_kbps) + "). ";
-    if (r.amount_cents > 0) text += "Charged " + money(r.amount_cents) + ". ";
-    if (r.amount_cents < 0) text += "Refunded " + money(-r.amount_cents) + ". ";
-    text += "Balance " + money(r.balance_cents) + ".";
-    if (r.invoice) text += " Invoice " + r.invoice.number + ".";
-    f.setText("done-text", text);
+    const done = document.getElementById("done-text");
+    done.textContent = "";
+    done.append(ix.tf("You are now on {plan} ({speed}).", { plan: ix.bdi(r.plan.name), speed: f.speed(r.plan.down_kbps) }));
+    let text = " ";
+    if (r.amount_cents > 0) text += t("Charged {amount}.", { amount: money(r.amount_cents) }) + " ";
+    if (r.amount_cents < 0) text += t("Refunded {amount}.", { amount: money(-r.amount_cents) }) + " ";
+    text += t("Balance {amount}.", { amount: money(r.balance_cents) });
+    if (r.invoice) text += " " + t("Invoice {number}.", { number: r.invoice.number });
+    done.append(text);
     document.getElementById("done").hidden = false;
     ix.reveal(document.getElementById("done"));
     await ix.load(load);
   }
 
   async function load() {
-    state = ix.need(await ix.api("/customer/api/plans"), "Could not load the plans.");
+    state = ix.need(await ix.api("/customer/api/plans"), t("Could not load the plans."));
     render();
   }
 

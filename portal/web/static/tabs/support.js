@@ -1,13 +1,17 @@
 // Support tab: open a ticket, list tickets, read a thread and reply. Text only via textContent.
 "use strict";
 (function () {
-  const ix = window.ispedge, setText = ix.fmt.setText;
+  const ix = window.ispedge, setText = ix.fmt.setText, t = ix.t, f = ix.fmt;
   // A failed send answers like a refused one: the message stays in the form.
   async function api(path, options) {
     try { return await ix.api(path, options); }
-    catch (e) { return { status: 0, data: { error: { message: e.message + " Please try again." } } }; }
+    catch (e) { return { status: 0, data: { error: { message: e.message + " " + t("Please try again.") } } }; }
   }
-  const STATUS_LABEL = { open: "Open", answered: "Answered", closed: "Closed" };
+  const STATUS_LABEL = { open: t("Open"), answered: t("Answered"), closed: t("Closed") };
+  // The categories' names (the API's category_label stays English for old clients).
+  const CATEGORY_LABEL = { slow: t("Slow internet"), no_connection: t("No connection"),
+    billing: t("Billing"), wifi: t("WiFi"), other: t("Other") };
+  function categoryLabel(ticket) { return CATEGORY_LABEL[ticket.category] || ticket.category_label; }
   let current = null;
 
   function el(tag, cls, text) {
@@ -22,47 +26,55 @@
   function showError(id, text) { const e = document.getElementById(id); e.textContent = text; e.hidden = false; }
 
   async function loadList() {
-    const res = { data: ix.need(await ix.api("/customer/api/tickets"), "Could not load your tickets.") };
+    const res = { data: ix.need(await ix.api("/customer/api/tickets"), t("Could not load your tickets.")) };
     const list = document.getElementById("tickets");
     list.textContent = "";
-    res.data.tickets.forEach(function (t) {
+    res.data.tickets.forEach(function (tk) {
       const li = el("li", "ticket-row");
       const a = el("button", "link ticket-link");
       a.type = "button";
-      a.dataset.id = t.id;
-      a.append(el("span", "ticket-subject", t.subject),
-               el("span", "badge status-" + t.status, STATUS_LABEL[t.status]));
-      a.addEventListener("click", function () { openThread(t.id); });
+      a.dataset.id = tk.id;
+      const subject = el("span", "ticket-subject", tk.subject);
+      subject.dir = "auto";
+      a.append(subject, el("span", "badge status-" + tk.status, STATUS_LABEL[tk.status]));
+      a.addEventListener("click", function () { openThread(tk.id); });
       li.appendChild(a);
-      li.appendChild(el("span", "muted", t.category_label + " · " + new Date(t.updated_at).toLocaleString()));
+      li.appendChild(el("span", "muted", categoryLabel(tk) + " · " + f.when(tk.updated_at)));
       list.appendChild(li);
     });
     document.getElementById("no-tickets").hidden = res.data.tickets.length > 0;
   }
 
-  function renderThread(t) {
-    current = t.id;
-    setText("thread-subject", t.subject);
-    setText("thread-status", STATUS_LABEL[t.status]);
-    setText("thread-category", t.category_label);
+  function renderThread(tk) {
+    current = tk.id;
+    setText("thread-subject", tk.subject);
+    setText("thread-status", STATUS_LABEL[tk.status]);
+    setText("thread-category", categoryLabel(tk));
     const diag = document.getElementById("thread-diagnostics");
     diag.textContent = "";
-    if (t.diagnostics) {
-      const f = window.ispedge.fmt, d = t.diagnostics;
-      diag.append(el("p", "muted", "Plan: " + d.plan.name + " — " + f.speed(d.plan.down_kbps) +
-                     " down / " + f.speed(d.plan.up_kbps) + " up"));
-      if (d.live) diag.append(el("p", "muted", d.live.online === false ? "Live: not connected when the ticket was opened" :
-        "Live: " + f.speed(Math.round(d.live.down_bps / 1000)) + " down / " +
-        f.speed(Math.round(d.live.up_bps / 1000)) + " up"));
-      if (d.fup) diag.append(el("p", "muted", "Fair-use tier: " + (d.fup.tier || "none")));
-      (d.missing || []).forEach(function (m) { diag.append(el("p", "muted", "Not available: " + m)); });
+    if (tk.diagnostics) {
+      const d = tk.diagnostics;
+      const planLine = el("p", "muted");
+      planLine.append(ix.tf("Plan: {plan} — {down} down / {up} up", { plan: ix.bdi(d.plan.name),
+        down: f.speed(d.plan.down_kbps), up: f.speed(d.plan.up_kbps) }));
+      diag.append(planLine);
+      if (d.live) diag.append(el("p", "muted", d.live.online === false ? t("Live: not connected when the ticket was opened") :
+        t("Live: {down} down / {up} up", { down: f.speed(Math.round(d.live.down_bps / 1000)),
+          up: f.speed(Math.round(d.live.up_bps / 1000)) })));
+      const noTier = t("none");  // (not inside another t() call: pybabel would miss it)
+      if (d.fup) diag.append(el("p", "muted", t("Fair-use tier: {tier}", { tier: d.fup.tier ? f.number(d.fup.tier, 0) : noTier })));
+      const MISSING = { "live rate (could not be measured)": t("live rate (could not be measured)"),
+        "FUP tier (usage could not be read)": t("FUP tier (usage could not be read)") };
+      (d.missing || []).forEach(function (m) { diag.append(el("p", "muted", t("Not available: {what}", { what: MISSING[m] || m }))); });
     }
     const thread = document.getElementById("thread");
     thread.textContent = "";
-    t.messages.forEach(function (m) {
+    tk.messages.forEach(function (m) {
       const li = el("li", "message from-" + m.author_kind);
-      li.append(el("span", "muted", (m.author_kind === "customer" ? "You" : m.author) + " · " +
-                   new Date(m.created_at).toLocaleString()), el("p", "message-body", m.body));
+      const author = el("span", "muted", (m.author_kind === "customer" ? t("You") : m.author) + " · " + f.when(m.created_at));
+      const body = el("p", "message-body", m.body);
+      body.dir = "auto";  // a ticket in Arabic reads right to left, in any page language
+      li.append(author, body);
       thread.appendChild(li);
     });
     document.getElementById("thread-card").hidden = false;
@@ -90,11 +102,11 @@
       document.getElementById("ticket-message").value = "";
       renderThread(res.data);
       const sent = document.getElementById("ticket-sent");
-      sent.textContent = "Ticket #" + res.data.id + " sent. We will answer here; you can follow it below.";
+      sent.textContent = t("Ticket #{id} sent. We will answer here; you can follow it below.", { id: res.data.id });
       sent.hidden = false;
       ix.reveal(sent);
       ix.load(loadList);
-    } else showError("ticket-error", errorText(res, "The ticket could not be sent."));
+    } else showError("ticket-error", errorText(res, t("The ticket could not be sent.")));
   });
 
   document.getElementById("reply-form").addEventListener("submit", async function (ev) {
@@ -106,7 +118,7 @@
       document.getElementById("reply-message").value = "";
       renderThread(res.data);
       ix.load(loadList);
-    } else showError("reply-error", errorText(res, "The reply could not be sent."));
+    } else showError("reply-error", errorText(res, t("The reply could not be sent.")));
   });
 
   ix.load(loadList);

@@ -2,7 +2,7 @@
 // expands into its sessions. Today's numbers refresh while the page is open.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt;
+  const ix = window.ispedge, f = ix.fmt, t = ix.t;
   const api = ix.api;
   const SVG = "http://www.w3.org/2000/svg";
   const REFRESH_MS = 5000;
@@ -34,21 +34,22 @@
       const down = svg("rect", { x: x, y: HEIGHT - hDown, width: BAR, height: hDown, class: "bar-down" });
       const up = svg("rect", { x: x, y: HEIGHT - hDown - hUp, width: BAR, height: hUp, class: "bar-up" });
       const title = svg("title", {});
-      title.textContent = d.day + ": " + f.gb(d.bytes_out) + " down, " + f.gb(d.bytes_in) + " up";
+      title.textContent = t("{day}: {down} down, {up} up", { day: f.day(d.day + "T12:00:00"),
+        down: f.gb(d.bytes_out), up: f.gb(d.bytes_in) });
       const g = svg("g", { "data-day": d.day });
       g.append(down, up, title);
       root.appendChild(g);
       if (i % 5 === 4 || i === days.length - 1) {
-        const t = svg("text", { x: x + BAR / 2, y: HEIGHT + 13, "text-anchor": "middle", class: "chart-label" });
-        t.textContent = d.day.slice(5);
-        root.appendChild(t);
+        const label = svg("text", { x: x + BAR / 2, y: HEIGHT + 13, "text-anchor": "middle", class: "chart-label" });
+        label.textContent = f.day(d.day + "T12:00:00", { month: "numeric", day: "numeric" });
+        root.appendChild(label);
       }
     });
   }
 
   function label(day, today) {
-    if (day === today) return "Today";
-    return new Date(day + "T12:00:00").toLocaleDateString(undefined, { month: "short", day: "numeric", weekday: "short" });
+    if (day === today) return t("Today");
+    return f.day(day + "T12:00:00", { month: "short", day: "numeric", weekday: "short" });
   }
 
   function fillRow(tr, d) {
@@ -59,10 +60,6 @@
     tr.dataset.bytesOut = String(d.bytes_out);
   }
 
-  function duration(s) {
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-    return h > 0 ? h + " h " + m + " min" : m + " min";
-  }
 
   async function toggle(tr) {
     const next = tr.nextElementSibling;
@@ -77,23 +74,23 @@
     const row = el("tr", "sessions-row");
     const cell = el("td", "sessions-cell");
     cell.colSpan = 4;
-    cell.appendChild(el("p", "hint", "Loading sessions…"));
+    cell.appendChild(el("p", "hint", t("Loading sessions…")));
     row.appendChild(cell);
     tr.after(row);
     let res;
     try { res = await api("/customer/api/usage/" + tr.dataset.day + "/sessions"); }
     catch (e) { res = { status: 0, data: null }; }
     cell.textContent = "";
-    if (res.status !== 200) { cell.appendChild(el("p", "error", "Could not load sessions")); return; }
-    if (!res.data.sessions.length) { cell.appendChild(el("p", "hint", "No sessions on this day")); return; }
+    if (res.status !== 200) { cell.appendChild(el("p", "error", t("Could not load sessions"))); return; }
+    if (!res.data.sessions.length) { cell.appendChild(el("p", "hint", t("No sessions on this day"))); return; }
     res.data.sessions.forEach(function (s) {
       const box = el("div", "session");
       const dl = el("dl");
-      [["Start", new Date(s.start).toLocaleString()],
-       ["Stop", s.stop ? new Date(s.stop).toLocaleString() : "still online"],
-       ["Duration", duration(s.duration_seconds)],
-       ["IP", s.framed_ip || "–"], ["NAS", s.nas_ip || "–"],
-       ["Download", f.gb(s.bytes_out)], ["Upload", f.gb(s.bytes_in)]].forEach(function (p) {
+      [[t("Start"), f.when(s.start)],
+       [t("Stop"), s.stop ? f.when(s.stop) : t("still online")],
+       [t("Duration"), f.duration(s.duration_seconds)],
+       [t("IP address"), s.framed_ip || "–"], [t("Access server"), s.nas_ip || "–"],
+       [t("Download"), f.gb(s.bytes_out)], [t("Upload"), f.gb(s.bytes_in)]].forEach(function (p) {
         dl.append(el("dt", "", p[0]), el("dd", "", p[1]));
       });
       box.appendChild(dl);
@@ -130,7 +127,7 @@
 
   let shownToday = null;
   async function load() {
-    const data = ix.need(await api("/customer/api/usage"), "Could not load your usage.");
+    const data = ix.need(await api("/customer/api/usage"), t("Could not load your usage."));
     const res = { data: data };
     document.getElementById("usage-empty").hidden = data.days.some(function (d) {
       return d.bytes_in + d.bytes_out > 0;

@@ -1,15 +1,15 @@
 // WiFi tab: router facts, SSIDs per band, change modal (full screen on phones), restart.
 "use strict";
 (function () {
-  const ix = window.ispedge, f = ix.fmt, setText = f.setText;
+  const ix = window.ispedge, f = ix.fmt, setText = f.setText, t = ix.t;
   const REFRESH_MS = 30000;  // "last contact" follows the router's informs
   async function api(path, options) {
     try { return await ix.api(path, options); }
-    catch (e) { return { status: 0, data: { error: { message: e.message + " Please try again." } } }; }
+    catch (e) { return { status: 0, data: { error: { message: e.message + " " + t("Please try again.") } } }; }
   }
-  const BAND_LABEL = { "2.4": "2.4 GHz", "5": "5 GHz" };
-  const STATUS_LABEL = { sending: "Sending…", pending: "Pending", done: "Done",
-                         faulted: "Refused by your router", failed: "Not sent" };
+  const BAND_LABEL = { "2.4": t("{band} GHz", { band: f.number(2.4, 1) }), "5": t("{band} GHz", { band: f.number(5, 0) }) };
+  const STATUS_LABEL = { sending: t("Sending…"), pending: t("Pending"), done: t("Done"),
+                         faulted: t("Refused by your router"), failed: t("Not sent") };
   let editingBand = null;
 
   function el(tag, cls, text) {
@@ -27,7 +27,7 @@
     let res;
     try {
       res = { data: ix.need(await ix.api("/customer/api/wifi"),
-        "We could not reach your router right now.") };
+        t("We could not reach your router right now.")) };
     } catch (e) {
       // said on the router card too (e.g. "the router management server cannot be reached")
       status.textContent = e.message;
@@ -49,8 +49,10 @@
       const li = el("li", "network");
       li.dataset.band = n.band;
       const text = el("div", "network-text");
-      text.append(el("span", "muted", BAND_LABEL[n.band] || n.band), el("strong", "ssid", n.ssid));
-      const btn = el("button", "secondary change-btn", "Change");
+      const ssid = el("strong", "ssid", n.ssid);
+      ssid.dir = "auto";
+      text.append(el("span", "muted", BAND_LABEL[n.band] || n.band), ssid);
+      const btn = el("button", "secondary change-btn", t("Change"));
       btn.type = "button";
       btn.addEventListener("click", function () { openModal(n); });
       li.append(text, btn);
@@ -63,31 +65,35 @@
   function renderTasks(tasks) {
     const list = document.getElementById("tasks");
     list.textContent = "";
-    tasks.forEach(function (t) { list.appendChild(taskItem(t)); });
+    tasks.forEach(function (task) { list.appendChild(taskItem(task)); });
     document.getElementById("tasks-card").hidden = tasks.length === 0;
-    tasks.forEach(function (t) { if (t.status === "pending") poll(t.id, 0); });
+    tasks.forEach(function (task) { if (task.status === "pending") poll(task.id, 0); });
   }
 
-  function taskItem(t) {
-    const li = el("li", "task status-" + t.status);
-    li.id = "task-" + t.id;
-    const what = t.action === "reboot" ? "Router restart" :
-      (BAND_LABEL[t.band] || "") + ": " + t.detail;
-    const at = el("time", "muted task-time", f.when(t.created_at));
-    if (t.created_at) at.dateTime = t.created_at;
-    li.append(el("span", "task-what", what), el("span", "badge", STATUS_LABEL[t.status] || t.status), at);
-    if (t.status !== "done" && t.message) li.append(el("span", "task-message", t.message));
+  // The server describes a change in English ("name and password changed"): said again here.
+  const DETAILS = { "name changed": t("name changed"), "password changed": t("password changed"),
+    "name and password changed": t("name and password changed") };
+  function taskDetail(detail) { return DETAILS[detail] || detail; }
+  function taskItem(task) {
+    const li = el("li", "task status-" + task.status);
+    li.id = "task-" + task.id;
+    const what = task.action === "reboot" ? t("Router restart") :
+      (BAND_LABEL[task.band] || "") + ": " + taskDetail(task.detail);
+    const at = el("time", "muted task-time", f.when(task.created_at));
+    if (task.created_at) at.dateTime = task.created_at;
+    li.append(el("span", "task-what", what), el("span", "badge", STATUS_LABEL[task.status] || task.status), at);
+    if (task.status !== "done" && task.message) li.append(el("span", "task-message", task.message));
     return li;
   }
 
-  function showTask(t) {
-    const old = document.getElementById("task-" + t.id);
-    const item = taskItem(t);
+  function showTask(task) {
+    const old = document.getElementById("task-" + task.id);
+    const item = taskItem(task);
     const list = document.getElementById("tasks");
     if (old) old.replaceWith(item); else list.prepend(item);
     document.getElementById("tasks-card").hidden = false;
-    if (t.status === "pending") poll(t.id, 0);
-    if (t.status === "done") setTimeout(function () { ix.load(load, { quiet: true }); }, 500);
+    if (task.status === "pending") poll(task.id, 0);
+    if (task.status === "done") setTimeout(function () { ix.load(load, { quiet: true }); }, 500);
   }
 
   function poll(id, tries) {
@@ -102,7 +108,7 @@
 
   function openModal(n) {
     editingBand = n.band;
-    setText("wifi-modal-title", "Change " + (BAND_LABEL[n.band] || "") + " WiFi");
+    setText("wifi-modal-title", t("Change {band} WiFi", { band: BAND_LABEL[n.band] || "" }));
     document.getElementById("wifi-ssid").value = n.ssid;
     const pass = document.getElementById("wifi-pass");
     pass.value = "";
@@ -131,7 +137,7 @@
     if (!current || ssid !== current.textContent) body.ssid = ssid;
     if (body.ssid !== undefined && !ssid.trim()) {
       save.disabled = false;
-      err.textContent = "The network name cannot be empty or only spaces.";
+      err.textContent = t("The network name cannot be empty or only spaces.");
       err.hidden = false;
       return;
     }
@@ -141,7 +147,7 @@
       closeModal();
       showTask(res.data);
     } else {
-      err.textContent = errorText(res, "The change could not be sent.");
+      err.textContent = errorText(res, t("The change could not be sent."));
       err.hidden = false;
     }
   });
@@ -151,16 +157,16 @@
   reboot.addEventListener("click", async function () {
     if (!armed) {
       armed = true;
-      reboot.textContent = "Tap again to restart (internet drops for ~2 minutes)";
-      setTimeout(function () { armed = false; reboot.textContent = "Restart router"; }, 5000);
+      reboot.textContent = t("Tap again to restart (internet drops for ~2 minutes)");
+      setTimeout(function () { armed = false; reboot.textContent = t("Restart router"); }, 5000);
       return;
     }
     armed = false;
-    reboot.textContent = "Restart router";
+    reboot.textContent = t("Restart router");
     const res = await api("/customer/api/wifi/reboot", { method: "POST" });
     if (res.status === 200 || res.status === 202) showTask(res.data);
     else {
-      setText("wifi-status", errorText(res, "The restart could not be sent."));
+      setText("wifi-status", errorText(res, t("The restart could not be sent.")));
       document.getElementById("wifi-status").hidden = false;
     }
   });
@@ -169,7 +175,7 @@
     const c = document.getElementById("router-contact");
     if (!c) return;
     const at = c.dataset.at;
-    c.textContent = at ? f.when(at) + " (" + f.ago((Date.now() - Date.parse(at)) / 1000) + ")" : "never";
+    c.textContent = at ? f.when(at) + " (" + f.ago((Date.now() - Date.parse(at)) / 1000) + ")" : t("never");
   }
   ix.load(load);
   setInterval(renderContact, 10000);
