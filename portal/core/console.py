@@ -27,6 +27,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from portal.core import dashboard, money, operators, parental, renewal, subscribers, wallet
+from portal.core.billing import idempotency
 from portal.core.operators import Scope
 from portal.core.wifi.service import task_json
 from portal.errors import NotFound, PortalError
@@ -36,7 +37,6 @@ from portal.store.tx import transaction
 
 SEARCH_MAX = 50
 QUERY_MAX = 100
-MAX_KEY = 128
 KEY_DAYS = 7  # how long an answer is kept for replay
 ACTIONS = ("credit", "renew", "set_plan", "set_status", "set_password", "sign_out")
 
@@ -175,14 +175,7 @@ def request_hash(action: str, username: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_key(header: str | None) -> str | None:
-    if header is None:
-        return None
-    key = header.strip()
-    if not key or len(key) > MAX_KEY or not key.isprintable():
-        raise PortalError("invalid_idempotency_key",
-                          f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
-    return key
+check_key = idempotency.check_key  # one rule for a valid Idempotency-Key
 
 
 async def _replay(operator_id: int, key: str, digest: str) -> dict[str, Any] | None:

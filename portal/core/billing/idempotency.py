@@ -33,14 +33,21 @@ def request_hash(path: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim_from(header: str | None, path: str, body: dict[str, Any]) -> Claim | None:
+def check_key(header: str | None) -> str | None:
+    """The Idempotency-Key header's value, or None without one (the one rule for a
+    valid key: the subscriber's purchases and the operator console's actions)."""
     if header is None:
         return None
     key = header.strip()
     if not key or len(key) > MAX_KEY or not key.isprintable():
         raise PortalError("invalid_idempotency_key",
                           f"Idempotency-Key must be 1-{MAX_KEY} printable characters")
-    return Claim(key, request_hash(path, body))
+    return key
+
+
+def claim_from(header: str | None, path: str, body: dict[str, Any]) -> Claim | None:
+    key = check_key(header)
+    return None if key is None else Claim(key, request_hash(path, body))
 
 
 async def replay(subscriber_id: int, claim: Claim) -> tuple[int, Any] | None:
