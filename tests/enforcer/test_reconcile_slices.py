@@ -26,12 +26,26 @@ async def test_a_plan_change_is_enforced_between_two_slices(
         await helpers.online(name, f"s-{name}", f"100.64.3.{i + 1}")
     last = names[-1]  # the full pass reaches it last
     enforcer = Enforcer(helpers.settings(reconcile_slice=SLICE), coa, None)
+    # After two slices the sweep waits for the click to have committed: without the
+    # gate a sweep of 16 quick slices can reach `last` before the click's own
+    # transaction commits (seen on a loaded PostgreSQL in CI), and the test would
+    # measure that race, not whether the journal is read between two slices.
+    clicked = asyncio.Event()
+    real_slice = enforcer.reconcile_slice
+
+    async def gated_slice() -> bool:
+        if enforcer.slices >= 2:
+            await clicked.wait()
+        return await real_slice()
+
+    enforcer.reconcile_slice = gated_slice
     stop = asyncio.Event()
     worker = asyncio.ensure_future(enforcer.run(stop))
     try:
         await helpers.until(lambda: asyncio.sleep(0, enforcer.slices >= 2), 30,
                             "the first slices of the full reconcile")
         await subscribers.set_plan(last, "Fast")
+        clicked.set()
         want = (COA_REQUEST, rate_limit(*FAST))
         seen_at = None
         while seen_at is None:
