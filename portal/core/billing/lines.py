@@ -32,8 +32,9 @@ TEXTS: dict[str, str] = {
     "plan_refund": N_("Refund: Plan change {from_plan} → {to_plan}, {remaining_days} of"
                       " {cycle_days} days"),
     "wallet_credit": N_("Wallet credit"),
-    "wallet_credit_reference": N_("Wallet credit — {reference}"),
 }
+# A kind said differently when a value is there: (kind, value) -> text
+WITH = {("wallet_credit", "reference"): N_("Wallet credit — {reference}")}
 USER_TEXT = ("plan", "from_plan", "to_plan", "reference")  # isolated, never translated
 
 
@@ -73,9 +74,7 @@ def plan_change(from_plan: str, to_plan: str, remaining_days: str, cycle_days: s
 
 
 def wallet_credit(reference: str) -> Said:
-    if reference:
-        return Said("wallet_credit_reference", {"reference": reference})
-    return Said("wallet_credit", {})
+    return Said("wallet_credit", {"reference": reference})
 
 
 def _day(iso: str, language: str) -> str:
@@ -103,7 +102,9 @@ def text(kind: str, params: dict[str, Any], language: str, isolate: bool = True)
         for key in USER_TEXT:
             if key in values:
                 values[key] = f"{FSI}{values[key]}{PDI}"
-    return i18n.gettext(lang, TEXTS[kind], **values)
+    message = next((said for (k, key), said in WITH.items() if k == kind and params.get(key)),
+                   TEXTS[kind])
+    return i18n.gettext(lang, message, **values)
 
 
 def shown(kind: str, params_json: str, description: str, language: str,

@@ -39,6 +39,9 @@ def text(code: str, params_json: str, stored: str, status: str, offline: bool,
             return stored
     try:
         params: dict[str, Any] = json.loads(params_json or "{}")
-        return i18n.gettext(language, TEXTS[code], **params)
+        # the router's fault code ("cwmp.9007") is the router's word: isolated, as
+        # portal.core.billing.lines isolates user text (app.js makes it a <bdi>)
+        values = {key: f"\u2068{value}\u2069" for key, value in params.items()}
+        return i18n.gettext(language, TEXTS[code], **values)
     except (ValueError, KeyError, TypeError):
         return stored

@@ -84,7 +84,11 @@
     li.append(el("span", "task-what", what), el("span", "badge", STATUS_LABEL[task.status] || task.status), at);
     // said in this language by the server (message_text); an old server: its English
     const message = task.message_text !== undefined ? task.message_text : task.message;
-    if (task.status !== "done" && message) li.append(el("span", "task-message", message));
+    if (task.status !== "done" && message) {
+      const said = el("span", "task-message");
+      said.append(ix.isolated(message));  // a router's fault code stays its own
+      li.append(said);
+    }
     return li;
   }
 
