@@ -163,6 +163,15 @@ CODES: dict[str, str] = {
     "invalid_before": N_("This page of your wallet does not exist."),
     "invalid_limit": N_("This page size is not valid."),
     "unknown_subscriber": N_("This account is not available."),
+    "unknown_reseller": N_("This account is not available."),
+    "busy": N_("We are very busy right now. Please try again in a moment."),
+    "invalid_plan_id": N_("No such plan is offered to you."),
+    "unknown_domain": N_("This portal does not serve this address."),
+    "timeout": N_("The request took too long. Please try again."),
+    "acs_kind": N_("WiFi management is not available for your account"),
+    "no_icon": N_("Nothing was found at this address."),
+    "no_logo": N_("Nothing was found at this address."),
+    "missing_body": N_("The request must be JSON."),
 }
 # Codes whose sentence says the error's values (an amount in the reseller's currency).
 WITH_VALUES: dict[str, str] = {

@@ -267,6 +267,14 @@ def test_portal_in_arabic_and_french(home, acs: GenieAcsEmulator, portal_server:
             _ready(page)
             token = page.evaluate("localStorage.getItem('ispedge.token')")
             auth = {"Authorization": f"Bearer {token}"}
+            # the installed app's name card speaks it too (fetched without cookies: ?lang=)
+            href = page.get_attribute("link[rel=manifest]", "href")
+            assert href == f"/customer/manifest.webmanifest?lang={language}", href
+            with portal_server.client() as c:
+                manifest = c.get(href).json()
+            assert (manifest["lang"], manifest["dir"], manifest["description"]) == (
+                language, "rtl" if rtl else "ltr",
+                i18n.gettext(language, "Your internet account")), manifest
             for tab in TABS:
                 _go(page, tab)
                 _show_more_text(page, tab)
