@@ -463,6 +463,9 @@ def test_expired_page_in_french_and_arabic(lapsed, portal_server: PortalServer) 
             _check_page(page, where, rtl, english_phrases(language), allowed_latin)
             assert page.locator("#expired-price").inner_text() == i18n.money(1500, "USD",
                                                                              language)
+            # the plan's period in the language's plural forms ("30 jours", "30 يومًا")
+            assert i18n.ngettext(language, "{n} day", "{n} days", 30) in \
+                page.locator("#expired").inner_text()
             heading = page.locator("#expired h1").inner_text()
             assert heading == i18n.gettext(language, "Your subscription has expired"), heading
             screenshot(page, f"i18n-{language}-expired-360")
