@@ -34,11 +34,6 @@ async def cycle_bonus_bytes(
     return await facts.bonus_bytes(subscriber_id, cycle_start)
 
 
-def data_line(gb: int, price_per_gb_cents: int, currency: str = "USD") -> str:
-    """The invoice line in English, as stored (lines.data_topup says it in any language)."""
-    return lines.data_topup(gb, price_per_gb_cents, currency).text("en")
-
-
 async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now: datetime, *,
                    ip: str = "", claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
     """Charge gb x the reseller's price per GB and add the bytes to this cycle's bonus.
