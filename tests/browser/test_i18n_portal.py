@@ -71,6 +71,11 @@ VISIBLE_TEXT = """() => {
 }"""
 
 
+# English words French never uses: a sentence made in English anywhere (a stored text,
+# an error message no catalog knows) shows one of these, catalog or not.
+ENGLISH_WORDS = frozenset("the of and your you is are please with not was has been will this"
+                          " that from to at by".split())
+
 NAV_XS = """Array.from(document.querySelectorAll('#tabs .tab-list > .tab'))
   .filter(e => e.offsetParent).map(e => e.getBoundingClientRect().x)"""
 
@@ -180,6 +185,8 @@ def _check_page(page: Any, where: tuple[str, str], rtl: bool,
     english = [(msgid, text) for text in texts for msgid, pattern in phrases
                if pattern.search(text)]
     assert not english, (where, english)
+    words = {w for text in texts for w in re.findall(r"[A-Za-z]+", text)}
+    assert not {w.lower() for w in words} & ENGLISH_WORDS, (where, texts)
     if rtl:
         latin = {w for text in texts for w in re.findall(r"[A-Za-z]{2,}", text)}
         assert latin <= allowed_latin, (where, latin - allowed_latin)
