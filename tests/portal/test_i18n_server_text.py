@@ -188,3 +188,31 @@ def test_an_error_with_values_says_them(lang: str, extra: dict[str, object],
     message = "not enough balance: 10.50 more is needed"
     assert language.error_message(lang, "insufficient_funds", message, extra) == expected
     assert i18n.has(lang, language.WITH_VALUES["insufficient_funds"])
+
+
+async def test_rows_from_before_0025_are_said_as_stored(db: str) -> None:
+    """On the real database (SQLite, PostgreSQL): a line and a task written without the
+    0025 columns get their defaults and are shown as stored; a new line is said."""
+    from portal.core.billing import invoices
+    from portal.core.wifi import service
+    from portal.store import db as store
+    from portal.store.models import WifiTask
+    from tests.support import seed
+
+    await seed.reseller_with_plans("acme")
+    sub = await seed.subscriber("rana@acme.lb", balance_cents=4250)  # a receipt: a new line
+    receipt = await Invoice.get(subscriber_id=sub.id)
+    await store.execute("INSERT INTO invoice_lines (invoice_id, position, description,"
+                        " amount_cents) VALUES (?, 2, 'Installation fee', 100)", [receipt.id])
+    listed = await invoices.list_for(sub.id, language="fr")
+    assert [(line["kind"], line["params"], line["description_text"])
+            for line in listed[0]["lines"]] == [
+        ("wallet_credit", {"reference": "test"}, f"Crédit du portefeuille — {FSI}test{PDI}"),
+        ("", {}, "Installation fee")]
+    await store.execute("INSERT INTO wifi_tasks (subscriber_id, device_id, action, band, detail,"
+                        " status, offline, message, created_at, updated_at) VALUES (?, 'D', 'wifi',"
+                        " '5', 'name changed', 'done', ?, 'done', ?, ?)",
+                        [sub.id, False, store.db_time(datetime.now(UTC)),
+                         store.db_time(datetime.now(UTC))])
+    task = service.task_json(await WifiTask.get(subscriber_id=sub.id), "ar")
+    assert (task["message"], task["message_code"], task["message_text"]) == ("done", "", "تمّ.")
