@@ -41,6 +41,11 @@ def N_(message: str) -> str:
     return message
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a message with a plural for extraction; translated with ngettext where shown."""
+    return singular, plural
+
+
 def direction(language: str) -> str:
     return "rtl" if language in RTL else "ltr"
 

@@ -153,6 +153,7 @@ OPERATOR_ONLY = {
     "invalid_username", "logo_too_large", "logo_type", "nas_exists", "nas_not_found",
     "no_such_operator", "no_such_reseller", "problems_unavailable", "reason_required",
     "reference_required", "role_forbidden", "totp_required", "unknown_action",
+    "invalid_notification", "notification_in_flight",  # the console's Resend
 }
 RAISED = re.compile(r"\b(?:PortalError|Forbidden|NotFound|Conflict|TooManyRequests|"
                     r"Unauthorized|retry)\(\s*f?\"([a-z_{}]+)\"")
