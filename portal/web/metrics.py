@@ -7,7 +7,8 @@ A raw path never becomes a label: the route is the template Sanic matched
 took (404s, probes, fuzzers), and a method outside the HTTP set counts as OTHER,
 so the series are bounded by routes x methods x statuses whatever clients send
 (tests/portal/test_metrics.py fuzzes it). Per request: one perf_counter in a
-request middleware, then one dict lookup and one histogram observe.
+request middleware, then one dict lookup and one histogram observe, called from
+the portal's own middlewares (portal/web/app.py).
 """
 
 from __future__ import annotations
@@ -48,30 +49,38 @@ class RequestMetrics:
             ["route", "method", "status"], buckets=BUCKETS, registry=self.registry)
         self._children: dict[tuple[str | None, str, int], Histogram] = {}
 
+    def started(self, request: Request) -> None:
+        request.ctx.metrics_t0 = perf_counter()
+
+    def observed(self, request: Request, response: HTTPResponse) -> None:
+        t0 = getattr(request.ctx, "metrics_t0", None)
+        if t0 is None:
+            return
+        route = request.route
+        method = request.method
+        if method not in METHODS:
+            method = "OTHER"
+        path = route.path if route is not None else None  # the template (a Route
+        key = (path, method, response.status)              # is not hashable)
+        child = self._children.get(key)
+        if child is None:
+            template = UNMATCHED if path is None else "/" + path
+            child = self._children[key] = self.requests.labels(template, method,
+                                                               str(response.status))
+        child.observe(perf_counter() - t0)
+
     def install(self, app: Sanic) -> None:
-        children = self._children
-        requests = self.requests
+        """started/observed as middlewares of their own (bench/metrics_bench.py). The
+        portal calls them from its own two middlewares instead (portal/web/app.py):
+        Sanic dispatches two signals around every middleware of every request."""
 
         @app.on_request(priority=1000)
         async def _started(request: Request) -> None:
-            request.ctx.metrics_t0 = perf_counter()
+            self.started(request)
 
         @app.on_response(priority=-1000)
         async def _observed(request: Request, response: HTTPResponse) -> None:
-            t0 = getattr(request.ctx, "metrics_t0", None)
-            if t0 is None:
-                return
-            route = request.route
-            method = request.method
-            if method not in METHODS:
-                method = "OTHER"
-            path = route.path if route is not None else None  # the template (a Route
-            key = (path, method, response.status)              # is not hashable)
-            child = children.get(key)
-            if child is None:
-                template = UNMATCHED if path is None else "/" + path
-                child = children[key] = requests.labels(template, method, str(response.status))
-            child.observe(perf_counter() - t0)
+            self.observed(request, response)
 
     def serve(self, address: str, port: int) -> bool:
         try:
