@@ -63,4 +63,9 @@ async def problems_page(request: Request) -> HTTPResponse:
     return await _page(request, "operator/problems.html")
 
 
+@bp.get("/operator/account")
+async def account_page(request: Request) -> HTTPResponse:
+    return await _page(request, "operator/account.html")
+
+
 bp.static("/operator/static", STATIC, name="operator_static")
