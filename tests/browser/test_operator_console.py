@@ -81,6 +81,8 @@ def _login(page: Any, url: str, name: str, code: str = "") -> None:
 
 
 def _audit_count(page: Any, action: str, actor: str = "operator:boss") -> int:
+    # The history loads after the page: counted before it came, it read 0 (seen once).
+    page.wait_for_selector("#audit[data-loaded]", state="attached")
     rows = page.locator("#audit tr")
     return sum(1 for i in range(rows.count())
                if rows.nth(i).locator(".a-what").text_content() == action

@@ -309,6 +309,7 @@
         body.appendChild(row("audit-row", { "a-when": when(a.created_at), "a-who": a.actor,
           "a-what": a.action, "a-detail": a.detail }));
       });
+      body.dataset.loaded = "true";  // an empty history is loaded too
     }
     async function load() { render(need(await api(base), "Could not load this subscriber.")); state(""); loadAudit(); }
     me.then(function (m) {
