@@ -38,7 +38,7 @@ from portal.store.tx import transaction
 from tests.dns.conftest import Launcher, Proc
 from tests.dns.test_resolver_process import dig, status
 from tests.enforcer import helpers
-from tests.enforcer.helpers import FAST, SECRET
+from tests.enforcer.helpers import FAST
 from tests.support import seed
 
 pytestmark = pytest.mark.db
@@ -57,13 +57,8 @@ def online(username: str, address: str) -> AcctSession:
 
 @pytest.fixture
 async def nas(db: str) -> AsyncIterator[NasEmulator]:
-    emulator = NasEmulator(SECRET)
-    port = await emulator.start()
-    await helpers.add_nas("127.0.0.1", port)
-    try:
+    async with helpers.nas_emulator() as emulator:
         yield emulator
-    finally:
-        emulator.close()
 
 
 async def answer(r: Proc, source: str) -> str:
