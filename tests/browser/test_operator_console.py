@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from portal.core import operators, tickets
+from portal.core import tickets
 from portal.core.auth import totp
 from portal.store.models import Subscriber
 from tests.support import seed
@@ -37,12 +37,7 @@ async def _seed() -> dict[str, Any]:
     await seed.subscriber("ann@acme.net", "ann-pw", "acme", balance_cents=4000,
                           now=datetime.now(UTC))
     await seed.subscriber("cy@cedar.net", "cy-pw", "cedar")
-    await operators.add("boss", PW)
-    await operators.add("helen", PW, role="support")
-    await operators.add("cedarop", PW, reseller="cedar")
-    await operators.add("tina", PW)
-    await operators.add("ed", PW)
-    secret = await operators.enroll_totp("tina")
+    secret = await seed.console_operators(PW)
     ann = await Subscriber.get(username="ann@acme.net")
     t = await tickets.open_ticket(ann, "slow", f"Slow {XSS}", f"It is slow {XSS} <b>x</b>")
     return {"secret": secret, "ticket": t.id}

@@ -16,7 +16,7 @@ import pytest
 
 from portal.cli.registry import COMMANDS
 from portal.config import load_config
-from portal.core import operators, tickets
+from portal.core import tickets
 from portal.core.auth import totp
 from portal.store import db
 from portal.store.models import Subscriber
@@ -39,13 +39,7 @@ async def _seed() -> dict[str, str]:
     cy = await seed.subscriber("cy@cedar.net", "cy-pw", "cedar")
     cy.phone = "+961 70 123 456"
     await cy.save(update_fields=["phone"])
-    await operators.add("boss", PW)
-    await operators.add("helen", PW, role="support")
-    await operators.add("cedarop", PW, reseller="cedar")
-    await operators.add("tina", PW)
-    await operators.add("ed", PW)
-    secret = await operators.enroll_totp("tina")
-    assert secret is not None
+    secret = await seed.console_operators(PW)
     ann = await Subscriber.get(username="ann@acme.net")
     old = await tickets.open_ticket(ann, "wifi", "Old one", "still broken",
                                     now=now - timedelta(hours=30))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from portal.core import resellers, subscribers
+from portal.core import operators, resellers, subscribers
 from portal.store.models import Subscriber
 
 
@@ -26,3 +26,17 @@ async def subscriber(username: str, password: str = "secret-pw", reseller: str =
     if balance_cents:
         await subscribers.credit(username, balance_cents, "test")
     return await Subscriber.get(id=sub.id)
+
+
+async def console_operators(password: str) -> str:
+    """The operator console's cast, under the resellers acme and its child cedar: boss
+    (admin, the ISP's staff), helen (support), cedarop (admin of cedar only), tina
+    (TOTP on: her secret is returned) and ed (no TOTP yet, to enroll)."""
+    await operators.add("boss", password)
+    await operators.add("helen", password, role="support")
+    await operators.add("cedarop", password, reseller="cedar")
+    await operators.add("tina", password)
+    await operators.add("ed", password)
+    secret = await operators.enroll_totp("tina")
+    assert secret is not None
+    return secret
