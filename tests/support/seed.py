@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from portal.core import operators, resellers, subscribers
 from portal.store.models import Subscriber
+from portal.store.radacct import AcctSession
 
 
 async def reseller_with_plans(name: str = "acme", parent: str | None = None,
@@ -40,3 +41,11 @@ async def console_operators(password: str) -> str:
     secret = await operators.enroll_totp("tina")
     assert secret is not None
     return secret
+
+
+def online(username: str, address: str) -> AcctSession:
+    """An open accounting session (started an hour ago, NAS 127.0.0.1) giving the
+    subscriber `address`: what the resolver and the enforcer read as "online there"."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return AcctSession(username, f"s-{address}", "127.0.0.1", start, start, None, 0, 0,
+                       framed_ip=address)
