@@ -15,6 +15,9 @@ real ingest. Then:
 Targets (issue #3): live >= 3,000 req/s, dashboard >= 1,000 req/s, p99 < 25 ms,
 ingest of 10,000 changed sessions <= 1 s. Exits 1 if a target is missed.
 
+    .venv/bin/python bench/portal_bench.py --against 211cb65 [--rounds 4]
+compares this tree with another commit in one sitting (see `against`).
+
 Issue 15 (2026-12-02, branch perf: limiter rates worked out once, key-file check
 inline; limiter and token epoch on): against 211cb65 in one sitting, each tree's
 `bench/portal_bench.py --workdir <its own copy of one database>` alternated 3x each:
@@ -281,6 +284,83 @@ def metrics_ab(args: argparse.Namespace, env: dict[str, str], work: Path, token_
     return 0 if ok else 1
 
 
+LINE = re.compile(r"^/customer/api/(live|dashboard)\s+(\d+) req/s.*?p99 ([\d.]+) ms")
+CPU_LINE = re.compile(r"^\s+portal CPU .*: (\d+) requests per CPU-second")
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def _reference_tree(ref: str) -> tuple[Path, str]:
+    """A detached worktree of `ref` beside the system's temp dir (kept between runs)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    tree = Path(os.environ.get("TMPDIR", "/tmp")) / f"ispedge-ref-{sha[:12]}"
+    if not (tree / "bench" / "portal_bench.py").exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f",
+                        str(tree), sha], check=True, capture_output=True)
+        for ext in (ROOT / "dns_filter").glob("_mmsg*.so"):  # the optional C extension
+            shutil.copy2(ext, tree / "dns_filter" / ext.name)
+    return tree, sha
+
+
+def against(args: argparse.Namespace) -> int:
+    """This tree against `--against REF`, alternated `--rounds` times in one sitting: the
+    VM's speed drifts 10-20 % between runs, so only a same-sitting comparison tells
+    5 %. Each tree runs its own bench/portal_bench.py on its own database (schemas
+    differ between commits); the medians of req/s and of requests per portal
+    CPU-second are compared (issues 14, 15, 18: within 5 % of the write-path merge)."""
+    ref_tree, sha = _reference_tree(args.against)
+    trees = {"this": ROOT, "ref": ref_tree}
+    figures: dict[str, dict[str, list[tuple[float, float, float]]]] = {
+        t: {"live": [], "dashboard": []} for t in trees}
+    work = Path(args.workdir)
+    print(f"A/B: this tree ({ROOT}) against {args.against} ({sha[:12]}, {ref_tree}), "
+          f"{args.rounds} rounds alternated, wrk -d{args.duration}s", flush=True)
+    for i in range(args.rounds):
+        for name in (("this", "ref") if i % 2 == 0 else ("ref", "this")):
+            tree = trees[name]
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            out = subprocess.run(
+                [sys.executable, str(tree / "bench" / "portal_bench.py"), "--workdir",
+                 str(work / name), "--duration", str(args.duration), "--subscribers",
+                 str(args.subscribers), "--days", str(args.days)],
+                cwd=tree, env=env, capture_output=True, text=True).stdout
+            current = None
+            for line in out.splitlines():
+                m = LINE.match(line)
+                if m:
+                    current = (m.group(1), float(m.group(2)), float(m.group(3)))
+                c = CPU_LINE.match(line)
+                if c and current:
+                    figures[name][current[0]].append((current[1], float(c.group(1)),
+                                                      current[2]))
+                    print(f"  round {i + 1} {name:4s} {current[0]:9s} {current[1]:6.0f} req/s "
+                          f"{float(c.group(1)):6.0f} per CPU-s  p99 {current[2]:.2f} ms  "
+                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+                    current = None
+    missed = []
+    for route in ("live", "dashboard"):
+        this, ref = figures["this"][route], figures["ref"][route]
+        if not this or not ref:
+            print(f"{route}: no figures (see the runs' output)")
+            return 2
+        rps = (_median([x[0] for x in this]) / _median([x[0] for x in ref]) - 1) * 100
+        cpu = (_median([x[1] for x in this]) / _median([x[1] for x in ref]) - 1) * 100
+        ok = rps >= -5 or cpu >= -5
+        print(f"/customer/api/{route}: median this {_median([x[0] for x in this]):.0f} req/s, "
+              f"ref {_median([x[0] for x in ref]):.0f} req/s ({rps:+.1f} %); requests per "
+              f"CPU-second {cpu:+.1f} %; p99 this {_median([x[2] for x in this]):.2f} ms, ref "
+              f"{_median([x[2] for x in ref]):.2f} ms  (target: within 5 %) "
+              f"{'ok' if ok else 'MISSED'}")
+        if not ok:
+            missed.append(route)
+    print(f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    return 1 if missed else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subscribers", type=int, default=10000)
@@ -295,10 +375,16 @@ def main() -> int:
                     help="instead of the targets: /customer/api/live with the portal's "
                          "Prometheus metrics off and on, alternated ROUNDS times in this "
                          "sitting (issue 17: on must stay within 5 %% of off)")
+    ap.add_argument("--against", metavar="REF",
+                    help="instead of the targets: this tree against git REF (e.g. 211cb65, "
+                         "the write-path merge), alternated --rounds times in this sitting")
+    ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
+    if args.against:
+        return against(args)
     work = Path(args.workdir)
     if args.fresh and work.exists():
         shutil.rmtree(work)

@@ -26,7 +26,16 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from portal.core import dashboard, money, operators, parental, renewal, subscribers, wallet
+from portal.core import (
+    dashboard,
+    money,
+    notifications,
+    operators,
+    parental,
+    renewal,
+    subscribers,
+    wallet,
+)
 from portal.core.billing import idempotency
 from portal.core.operators import Scope
 from portal.core.wifi.service import task_json
@@ -38,7 +47,9 @@ from portal.store.tx import transaction
 SEARCH_MAX = 50
 QUERY_MAX = 100
 KEY_DAYS = 7  # how long an answer is kept for replay
-ACTIONS = ("credit", "renew", "set_plan", "set_status", "set_password", "sign_out")
+ACTIONS = ("credit", "renew", "set_plan", "set_status", "set_password", "sign_out",
+           "resend")
+LOG_MAX = 200
 
 
 def _not_found(username: str) -> NotFound:
@@ -268,6 +279,13 @@ def params_of(action: str, body: dict[str, Any], currency: str = "USD") -> dict[
         return {"password": subscribers.check_password(_text(body, "password", 128))}
     if action == "sign_out":
         return {}
+    if action == "resend":
+        notification = body.get("notification_id")
+        if not isinstance(notification, int) or isinstance(notification, bool) \
+                or not 0 < notification < 2**63:
+            raise PortalError("invalid_notification",
+                              "notification_id must be a notification's id", 422)
+        return {"notification_id": notification}
     raise NotFound("unknown_action", "no such action")
 
 
@@ -304,6 +322,10 @@ async def act(op: Operator, scope: Scope, username: str, action: str, body: dict
         if action == "set_password":
             await subscribers.set_password(sub.username, params["password"], actor=actor)
             return {"password_changed": True}
+        if action == "resend":  # the CLI's use case, limited to this subscriber's messages
+            copy = await notifications.resend(params["notification_id"], actor,
+                                              username=sub.username)
+            return {"notification_id": params["notification_id"], "copy_id": copy}
         await subscribers.sign_out(sub.username, actor=actor)
         return {"signed_out": True}
 
@@ -320,3 +342,19 @@ async def audit(username: str, scope: Scope, limit: int = 50) -> list[dict[str, 
     return [{"created_at": db.from_db_time(r["created_at"]).isoformat(),
              "actor": str(r["actor"]), "action": str(r["action"]),
              "detail": str(r["detail"] or "")} for r in rows]
+
+
+async def notification_log(username: str, scope: Scope, limit: int = 50
+                           ) -> list[dict[str, Any]]:
+    """The subscriber's notifications, newest first (`ispedge notifications log`): event,
+    channel, target, state, attempts, last error, when created and sent, and which
+    message a copy resends. Every role reads it; resending is the action `resend`."""
+    sub = await subscriber_in_scope(username, scope)
+    rows = await notifications.log(sub.username, max(1, min(limit, LOG_MAX)))
+    return [{"id": int(r["id"]), "event": str(r["event"]), "channel": str(r["channel"]),
+             "target": str(r["target"]), "subject": str(r["subject"]),
+             "state": str(r["state"]), "attempts": int(r["attempts"]),
+             "last_error": str(r["last_error"] or ""), "created_at": r["created_at"],
+             "sent_at": r["sent_at"],
+             "resend_of": None if r["resend_of"] is None else int(r["resend_of"])}
+            for r in rows]

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from portal.errors import NotFound, PortalError
+from portal.errors import Conflict, NotFound, PortalError
 from portal.store import db, journal
 from portal.store.tx import transaction
 
@@ -280,13 +280,29 @@ async def log(username: str, limit: int = 50, for_subscriber: bool = False
     return [_log_row(r, for_subscriber) for r in rows]
 
 
-async def resend(outbox_id: int, actor: str) -> int:
-    """Queue a copy of a logged message now (a lost or 'unknown' one); its new id."""
+IN_FLIGHT = ("pending", "claimed", "sending")  # still on its way: never copied
+
+
+async def resend(outbox_id: int, actor: str, username: str | None = None) -> int:
+    """Queue a copy of a logged message now (a lost, failed or 'unknown' one, or one
+    the subscriber says never came); its new id. The CLI and the operator console both
+    call this. `username` (the console's subscriber, already checked against the
+    operator's scope) makes a notification of anyone else "not found". A message still
+    on its way (pending, claimed, sending) is refused: a copy would send it twice."""
+    owner = await db.fetch("SELECT username FROM notification_outbox WHERE id = ?",
+                           [outbox_id])
+    if not owner or (username is not None and str(owner[0]["username"]) != username):
+        raise NotFound("no_such_notification", f"no notification #{outbox_id}")
+
     async def write(tx: BaseDBAsyncClient) -> int:
         rows = await db.fetch("SELECT * FROM notification_outbox WHERE id = ?", [outbox_id])
         if not rows:
             raise NotFound("no_such_notification", f"no notification #{outbox_id}")
         r = rows[0]
+        if r["state"] in IN_FLIGHT:
+            raise Conflict("notification_in_flight",
+                           f"notification #{outbox_id} is still being sent ({r['state']}):"
+                           " it needs no copy")
         n = await db.fetch("SELECT COUNT(*) AS n FROM notification_outbox WHERE resend_of = ?",
                            [outbox_id])
         now = time.time()
@@ -301,4 +317,6 @@ async def resend(outbox_id: int, actor: str) -> int:
                             notification=outbox_id, copy=int(made[0]["id"]))
         return int(made[0]["id"])
 
-    return await transaction(write)
+    # Locked on the subscriber (PostgreSQL): two resends of one message count their
+    # copies one after the other, so their de-duplication keys differ.
+    return await transaction(write, lock=str(owner[0]["username"]))

@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import wallet
-from portal.core.billing import purchase
+from portal.core.billing import lines, purchase
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.errors import Forbidden, NotFound, PortalError
@@ -55,9 +55,8 @@ async def next_cycle(subscriber_id: int) -> dict[str, Any] | None:
             "paid_until": db.from_db_time(rows[0]["paid_until"]).isoformat()}
 
 
-def renewal_line(plan: Plan, placed: Placed) -> str:
-    return (f"Renewal — {plan.name}, {placed.starts_at:%Y-%m-%d} to "
-            f"{placed.expires_at:%Y-%m-%d}")
+def renewal_line(plan: Plan, placed: Placed) -> lines.Said:
+    return lines.renewal(plan.name, placed.starts_at.date(), placed.expires_at.date())
 
 
 async def renew(subscriber_id: int, now: datetime, *, paid_by: str = "wallet",
@@ -102,7 +101,7 @@ async def renew(subscriber_id: int, now: datetime, *, paid_by: str = "wallet",
             if paid_by == "cash":
                 got = await wallet.credit(tx, sub.id, amount, "payment", "", actor)
                 receipt = await issue(tx, sub, reseller, "receipt",
-                                      [Line(f"Payment received — {reference}", amount)], now)
+                                      [Line(lines.payment(reference), amount)], now)
                 await wallet.set_reference(tx, got.id, receipt.number)
             entry = await wallet.debit(tx, sub.id, amount, "renewal", "", actor)
             invoice = await issue(tx, sub, reseller, "invoice",

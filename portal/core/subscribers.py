@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from portal.core import wallet
+from portal.core.billing import lines
 from portal.core.billing.invoices import Line, issue
 from portal.errors import Conflict, NotFound, PortalError
 from portal.speed import effective
@@ -283,7 +284,7 @@ async def credit(
         entry = await wallet.credit(tx, sub.id, amount_cents, "credit", reference, actor)
         # Money received gets a receipt (no tax: the tax is on what it later buys).
         receipt = await issue(tx, sub, reseller, "receipt", [Line(
-            "Wallet credit" + (f" — {reference}" if reference else ""), amount_cents)],
+            lines.wallet_credit(reference), amount_cents)],
             datetime.now(UTC))
         await wallet.set_reference(tx, entry.id, receipt.number)
         await journal.record(tx, username, "wallet", balance_cents=entry.balance_after_cents)

@@ -14,7 +14,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from portal.core import wallet
-from portal.core.billing import purchase
+from portal.core.billing import lines, purchase
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.money import fmt
@@ -32,10 +32,6 @@ async def cycle_bonus_bytes(
     """Bytes of data bought since cycle_start: the bonus that raises this cycle's allowance."""
     # using_db: the caller's transaction, which raw SQL joins anyway (portal.store.db).
     return await facts.bonus_bytes(subscriber_id, cycle_start)
-
-
-def data_line(gb: int, price_per_gb_cents: int, currency: str = "USD") -> str:
-    return f"Data top-up — {gb} GB @ {fmt(price_per_gb_cents, currency)}"
 
 
 async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now: datetime, *,
@@ -65,8 +61,8 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
         actor = f"customer:{sub.username}"
         entry = await wallet.debit(tx, sub.id, amount, "topup", "", actor)
         invoice = await issue(tx, sub, reseller, "invoice",
-                              [Line(data_line(gb, reseller.price_per_gb_cents,
-                                              reseller.currency), amount)], now)
+                              [Line(lines.data_topup(gb, reseller.price_per_gb_cents,
+                                                     reseller.currency), amount)], now)
         await wallet.set_reference(tx, entry.id, invoice.number)
         rows = await db.fetch(
             "INSERT INTO topups (subscriber_id, gb, bytes, price_per_gb_cents, amount_cents,"

@@ -32,6 +32,7 @@ class InsufficientFunds(PortalError):
         """Say the missing amount in the reseller's currency (the debit knows only units)."""
         self.message = f"not enough balance: {fmt(self.missing_cents, currency)} more is needed"
         self.args = (self.message,)
+        self.extra["currency"] = currency  # so the message can be said in any language
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ def N_(message: str) -> str:
     return message
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a message with a plural for extraction; translated with ngettext where shown."""
+    return singular, plural
+
+
 def direction(language: str) -> str:
     return "rtl" if language in RTL else "ltr"
 
@@ -81,7 +86,7 @@ def ngettext(language: str, singular: str, plural: str, n: int, **params: Any) -
 
 
 def pgettext(language: str, context: str, message: str, **params: Any) -> str:
-    text = translations(known(language)).pgettext(context, message)
+    text = str(translations(known(language)).pgettext(context, message))
     return text.format(**params) if params else text
 
 
@@ -90,8 +95,10 @@ def has(language: str, message: str, context: str | None = None) -> bool:
     if known(language) == DEFAULT:
         return True
     entry = catalog(language).get(message, context)
-    return bool(entry and not entry.fuzzy and (entry.string if isinstance(entry.string, str)
-                                               else all(entry.string)))
+    if entry is None or entry.fuzzy:
+        return False
+    string = entry.string
+    return bool(string if isinstance(string, str) else string and all(string))
 
 
 # --- the JavaScript's catalog -------------------------------------------------------
@@ -118,7 +125,7 @@ def js_catalog(language: str) -> dict[str, Any]:
         for message in catalog(language):
             if not message.id or message.fuzzy:
                 continue
-            key = message.id[0] if isinstance(message.id, tuple) else message.id
+            key = str(message.id if isinstance(message.id, str) else message.id[0])
             if message.context:
                 key = f"{message.context}\x04{key}"
             if isinstance(message.string, tuple):
@@ -133,8 +140,11 @@ def js_catalog(language: str) -> dict[str, Any]:
 # --- formats (CLDR through Babel) -----------------------------------------------------
 
 
-def money(cents: int, currency: str, language: str) -> str:
-    return format_currency(Decimal(cents) / 100, currency, locale=known(language))
+def money(minor: int, currency: str, language: str, digits: int = 2) -> str:
+    """An amount in the currency's minor units (`digits`: 0 for LBP, 3 for JOD) with its
+    currency, as the locale writes it: "1,50 $US" in French."""
+    return format_currency(Decimal(minor) / (10 ** digits), currency, locale=known(language),
+                           format_type="standard")
 
 
 def amount(minor: int, language: str, digits: int = 2) -> str:

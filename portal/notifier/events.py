@@ -24,6 +24,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +40,6 @@ log = logging.getLogger("ispedge.notifier")
 FOLLOWED = journal.CONTRACT.followed_by("notifier")
 STALE_S = 86400.0  # a journal row older than this (a notifier long stopped) is not news
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-DOCUMENT_WORDS = {"receipt": "receipt", "invoice": "invoice", "credit_note": "credit note"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class Event:
     values: dict[str, Any]  # the event's own template variables
 
 
-def _mbps(kbps: int) -> str:
-    return f"{kbps / 1000:g}"
+def _mbps(kbps: int) -> Decimal:
+    return Decimal(kbps) / 1000  # exact (2000 -> 2, 512 -> 0.512), shown per language
 
 
 async def from_journal(rows: list[dict[str, Any]], now: datetime) -> list[Event]:
@@ -105,11 +105,12 @@ def from_invoices(rows: list[dict[str, Any]], now: datetime) -> list[Event]:
     for r in rows:
         if (now - db.from_db_time(r["issued_at"])).total_seconds() > STALE_S:
             continue
-        amount = int(r["total_cents"])
+        # The kind and the amount in minor units: notify_templates shows them in the
+        # subscriber's language (a word; the currency's digits, CLDR separators).
         out.append(Event(str(r["username"]), "receipt", f"doc:{r['number']}", {
-            "number": str(r["number"]),
-            "document": DOCUMENT_WORDS.get(str(r["kind"]), "document"),
-            "amount": f"{amount // 100}.{amount % 100:02d}", "currency": str(r["currency"])}))
+            "number": str(r["number"]), "document": str(r["kind"]),
+            "amount": notify_templates.Amount(int(r["total_cents"]), str(r["currency"])),
+            "currency": str(r["currency"])}))
     return out
 
 
@@ -132,7 +133,7 @@ async def expiry(settings: Settings, now: datetime) -> list[Event]:
     out: list[Event] = []
     for r in rows:
         expires = db.from_db_time(r["expires_at"])
-        on = expires.astimezone(tz).date().isoformat()
+        on = expires.astimezone(tz).date()  # shown per language
         stamp = expires.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
         if expires <= now:
             out.append(Event(str(r["username"]), "expired", f"expired:{stamp}",
@@ -187,11 +188,11 @@ async def compose(events: list[Event], settings: Settings, now: datetime) -> lis
             custom = notify_templates.pick(stored, int(sub["reseller_id"]), lang, e.event,
                                            channel)
             try:
-                text = notify_templates.render(e.event, channel, values, custom)
+                text = notify_templates.render(e.event, channel, values, custom, lang)
             except Exception as exc:  # a stored template that no longer renders
                 log.warning("template %s/%s/%s for %s: %s; built-in text used", lang,
                             e.event, channel, e.username, exc)
-                text = notify_templates.render(e.event, channel, values)
+                text = notify_templates.render(e.event, channel, values, None, lang)
             out.append(Message(e.username, e.event, channel, target,
                                f"{e.event}:{e.username}:{e.key}:{channel}:{target}", lang,
                                text.subject, text.body, at))

@@ -10,7 +10,8 @@ Writes belong in a use case run by portal.store.tx.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields import DatetimeField
 from tortoise.models import Model
 
@@ -126,12 +128,46 @@ def placeholders(sql: str) -> str:
     return "".join(out)
 
 
+# The SQLite write connection of the use case running now, set by portal.store.tx
+# around each use case of its group commit (None elsewhere). fetch/execute/
+# execute_many run on it directly, as Tortoise's client would through
+# portal.store.tx's inline connection, with the same results and the same
+# exception types (OperationalError, IntegrityError), but without looking the
+# connection up (get_connection checks the event loop on every call), the client's
+# context manager and its debug logging: those were ~15 % of the portal's CPU per
+# Buy Data purchase, whose ~20 statements all come here (py-spy over
+# bench/billing_bench.py --arrival-rate 520 --writer-only, 2026-12-02).
+inline_sqlite: ContextVar[sqlite3.Connection | None] = ContextVar("ispedge_inline_sqlite",
+                                                                  default=None)
+R = TypeVar("R")
+
+
+def _inline(call: Callable[[], R]) -> R:
+    try:
+        return call()
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(exc)  # noqa: B904 -- as Tortoise raises it
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc)  # noqa: B904
+
+
 async def fetch(sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Plain SQL with '?' placeholders on both dialects."""
+    inline = inline_sqlite.get()
+    if inline is not None:
+        return _inline(lambda: [dict(row) for row in inline.execute(sql, params or ())])
     return list(await conn().execute_query_dict(placeholders(sql), params or []))
 
 
 async def execute(sql: str, params: list[Any] | None = None) -> int:
+    """The rows the statement changed (or returned, for ... RETURNING)."""
+    inline = inline_sqlite.get()
+    if inline is not None:
+        def run(c: sqlite3.Connection = inline) -> int:
+            start = c.total_changes
+            returned = c.execute(sql, params or ()).fetchall()
+            return (c.total_changes - start) or len(returned)
+        return _inline(run)
     rows, _ = await conn().execute_query(placeholders(sql), params or [])
     return rows
 
@@ -172,8 +208,13 @@ async def fetch_model(model: type[M], sql: str, params: list[Any], *,
 
 async def execute_many(sql: str, rows: list[list[Any]]) -> None:
     """One statement for many rows (a batch), in the current transaction if any."""
-    if rows:
-        await conn().execute_many(placeholders(sql), rows)
+    if not rows:
+        return
+    inline = inline_sqlite.get()
+    if inline is not None:
+        _inline(lambda: inline.executemany(sql, rows))
+        return
+    await conn().execute_many(placeholders(sql), rows)
 
 
 # --- fetch_indexed: hot-path reads without a thread hop on embedded SQLite ---------

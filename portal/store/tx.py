@@ -276,12 +276,14 @@ class _Writer:
         tx = _inline_client(self.conn)
         token = connections.set(tx.connection_name, tx)
         mine = _current.set(tx)
+        raw = db.inline_sqlite.set(self.conn)
         try:
             result = await job.use_case(tx)
             if _before_commit is not None:
                 _before_commit(job.attempt)
             return result
         finally:
+            db.inline_sqlite.reset(raw)
             _current.reset(mine)
             connections.reset(token)
 

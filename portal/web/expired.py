@@ -58,7 +58,11 @@ async def intercept(request: Request) -> HTTPResponse | None:
     page = render(
         "expired.html", language=lang, ended=ended, brand=branding.of(r), lapsed=lapsed,
         host=host[:100],
-        price=f"{money.fmt(lapsed.price_cents, r.currency)} {r.currency}",
+        # "30 days", "يومان": the period in the language's plural forms
+        duration=i18n.ngettext(lang, "{n} day", "{n} days", lapsed.period_days),
+        price=(f"{money.fmt(lapsed.price_cents, r.currency)} {r.currency}"
+               if lang == i18n.DEFAULT else i18n.money(lapsed.price_cents, r.currency, lang,
+                                                       money.minor_units_or_2(r.currency))),
         renew_url=url + "/customer/invoices", portal=url,
         instructions=r.payment_instructions, contact=r.payment_contact)
     # Not cached: after a renewal the same address must reach the real site again.

@@ -36,7 +36,9 @@ async def invoices_page(request: Request) -> HTTPResponse:
 @auth.customer
 @tabs.requires("invoices")
 async def list_invoices(request: Request) -> HTTPResponse:
-    return json({"invoices": await invoices.list_for(request.ctx.subscriber.id)})
+    # each line also said in the subscriber's language (`description_text`)
+    return json({"invoices": await invoices.list_for(
+        request.ctx.subscriber.id, language=await language.request_language(request))})
 
 
 @bp.get("/customer/api/invoices/<invoice_id:int>/pdf")

@@ -20,6 +20,7 @@ from sanic import Request
 
 from portal import i18n
 from portal.core import language as language_case
+from portal.core.money import minor_units_or_2
 from portal.i18n import N_
 
 COOKIE = "ispedge_lang"
@@ -130,8 +131,63 @@ CODES: dict[str, str] = {
     "method_not_allowed": N_("This action is not allowed here."),
     "bad_request": N_("The request is not valid."),
     "internal_error": N_("Something went wrong on our side."),
+    "insufficient_funds": N_("Your balance is too low for this."),
+    "plan_change_limit": N_("You have made today's plan changes. Please try again tomorrow."),
+    "quote_required": N_("Please review the price of this change and confirm it again."),
+    "quote_mismatch": N_("This price quote is for another change: please review it again."),
+    "same_plan": N_("You are already on this plan."),
+    "nothing_to_change": N_("Enter a new network name or password."),
+    "invalid_band": N_("Choose the 2.4 GHz or the 5 GHz network."),
+    "no_such_task": N_("There is no such change."),
+    "unknown_invoice": N_("There is no such invoice."),
+    "invalid_credentials": N_("Wrong username or password."),
+    "missing_token": N_("Please log in."),
+    "invalid_token": N_("Your session is not valid, please log in again."),
+    "wrong_token_type": N_("Your session is not valid, please log in again."),
+    "token_expired": N_("Your session has expired, please log in again."),
+    "token_revoked": N_("You have been signed out, please log in again."),
+    "account_unavailable": N_("This account is not available."),
+    "unknown_language": N_("This language is not offered."),
+    "invalid_preferences": N_("These notification settings are not valid."),
+    "invalid_quiet_hours": N_("Quiet hours need a start and an end, like 22:00 and 07:00,"
+                              " that differ."),
+    "invalid_subscription": N_("This device cannot receive notifications."),
+    "no_such_notification": N_("There is no such notification."),
+    "missing_subject": N_("Please write a subject."),
+    "missing_message": N_("Please write a message."),
+    "subject_too_long": N_("The subject is too long."),
+    "message_too_long": N_("The message is too long."),
+    "invalid_subject": N_("The subject contains an invalid character."),
+    "invalid_message": N_("The message contains an invalid character."),
+    "invalid_amount_cents": N_("This amount is not valid."),
+    "invalid_before": N_("This page of your wallet does not exist."),
+    "invalid_limit": N_("This page size is not valid."),
+    "unknown_subscriber": N_("This account is not available."),
+    "unknown_reseller": N_("This account is not available."),
+    "busy": N_("We are very busy right now. Please try again in a moment."),
+    "invalid_plan_id": N_("No such plan is offered to you."),
+    "unknown_domain": N_("This portal does not serve this address."),
+    "timeout": N_("The request took too long. Please try again."),
+    "acs_kind": N_("WiFi management is not available for your account"),
+    "no_icon": N_("Nothing was found at this address."),
+    "no_logo": N_("Nothing was found at this address."),
+    "missing_body": N_("The request must be JSON."),
+}
+# Codes whose sentence says the error's values (an amount in the reseller's currency).
+WITH_VALUES: dict[str, str] = {
+    "insufficient_funds": N_("Your balance is too low: {amount} more is needed."),
 }
 GENERIC = N_("The request could not be completed.")
+
+
+def _with_values(language: str, code: str, extra: dict[str, Any]) -> str | None:
+    if code == "insufficient_funds" and isinstance(extra.get("missing_cents"), int) \
+            and isinstance(extra.get("currency"), str):
+        currency = extra["currency"]
+        amount = i18n.money(extra["missing_cents"], currency, language,
+                            minor_units_or_2(currency))
+        return i18n.gettext(language, WITH_VALUES[code], amount=amount)
+    return None
 
 
 def error_message(language: str, code: str, message: str, extra: dict[str, Any]) -> str:
@@ -140,4 +196,7 @@ def error_message(language: str, code: str, message: str, extra: dict[str, Any])
         return message
     if message in MESSAGES and i18n.has(language, message):
         return i18n.gettext(language, message)
+    said = _with_values(language, code, extra)
+    if said is not None:
+        return said
     return i18n.gettext(language, CODES.get(code, GENERIC))

@@ -216,21 +216,43 @@ async def audit(request: Request, username: str) -> HTTPResponse:
     return json({"audit": await console.audit(unquote(username), request.ctx.scope)})
 
 
+@bp.get("/operator/api/subscribers/<username:str>/notifications")
+@apidoc.operation(
+    "A subscriber's notifications",
+    "Newest first, as `ispedge notifications log`: event, channel, target, state, "
+    "attempts, last_error, created_at, sent_at, resend_of. Every role may read it; "
+    "`limit` (1-200, default 50).",
+    responses={200: "the log", 404: "no such subscriber in scope", 422: "invalid limit"})
+@operator
+async def notification_log(request: Request, username: str) -> HTTPResponse:
+    limit = request.args.get("limit") or "50"
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 3
+            and 0 < int(limit) <= console.LOG_MAX):
+        raise PortalError("invalid_limit", f"limit is a whole number from 1 to "
+                          f"{console.LOG_MAX}", 422)
+    return json({"notifications": await console.notification_log(
+        unquote(username), request.ctx.scope, int(limit))})
+
+
 ACTION_BODY = apidoc.obj(
     (), amount={"type": ["string", "number"]}, reference=apidoc.STRING,
     paid_by={"type": "string", "enum": ["wallet", "cash", "free"]}, plan_id=apidoc.INTEGER,
-    status={"type": "string", "enum": ["active", "disabled"]}, password=apidoc.STRING)
+    status={"type": "string", "enum": ["active", "disabled"]}, password=apidoc.STRING,
+    notification_id=apidoc.INTEGER)
 
 
 @bp.post("/operator/api/subscribers/<username:str>/actions/<action:str>")
 @apidoc.operation(
     "Act on a subscriber (admin)",
     "action: credit {amount, reference}, renew {paid_by, reference}, set_plan {plan_id}, "
-    "set_status {status}, set_password {password} or sign_out {}. Send an Idempotency-Key "
+    "set_status {status}, set_password {password}, sign_out {} or resend "
+    "{notification_id} (a copy of one of this subscriber's notifications, queued now; 409 "
+    "while the message is still on its way). Send an Idempotency-Key "
     "header: a repeated request with the same key replays the first answer (replayed: "
     "true) and never acts twice.", body=ACTION_BODY,
-    responses={200: "done (or replayed)", 403: "role", 404: "no such subscriber in scope",
-               422: "invalid"})
+    responses={200: "done (or replayed)", 403: "role",
+               404: "no such subscriber (or notification) in scope",
+               409: "the notification is still being sent", 422: "invalid"})
 @operator
 async def act(request: Request, username: str, action: str) -> HTTPResponse:
     body = json_body(request) if request.body else {}

@@ -11,7 +11,7 @@ from portal.core.billing import idempotency, plan_change
 from portal.core.billing.quantity import parse_id
 from portal.store.models import Reseller
 from portal.usage.days import zone
-from portal.web import apidoc, auth, branding, tabs
+from portal.web import apidoc, auth, branding, language, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -70,7 +70,8 @@ async def quote(request: Request) -> HTTPResponse:
     body = json_body(request)
     sub = request.ctx.subscriber
     q = await plan_change.quote_plan_change(sub, parse_id(body.get("plan_id")), datetime.now(UTC))
-    offer = plan_change.offer(q, sub.id, sub.balance_cents, request.app.ctx.keyring.current)
+    offer = plan_change.offer(q, sub.id, sub.balance_cents, request.app.ctx.keyring.current,
+                              await language.request_language(request))
     return json({**offer, "currency": (await sub.reseller).currency})
 
 
@@ -103,5 +104,6 @@ async def change(request: Request) -> HTTPResponse:
     # `quoted_at`) is ignored, and without a quote the answer is 409 with a fresh one.
     result, replayed = await plan_change.change_plan(
         sub.id, parse_id(body.get("plan_id")), body.get("quote"), datetime.now(UTC),
-        _rules(request), ip=client_address(request), claim=claim)
+        _rules(request), ip=client_address(request), claim=claim,
+        language=await language.request_language(request))
     return json(result, headers={"Idempotent-Replayed": "true"} if replayed else None)

@@ -17,21 +17,39 @@ from PIL import Image, ImageDraw
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json, raw
 
+from portal import i18n
+from portal.i18n import N_
 from portal.store.models import Reseller
-from portal.web import branding
+from portal.web import branding, language
 
 bp = Blueprint("pwa")
 
 SW_PATH = "/customer/sw.js"
 
 
+DESCRIPTION = N_("Your internet account")
+
+
+def manifest_language(request: Request) -> str:
+    """The page links the manifest with ?lang= (a manifest is fetched without cookies);
+    without it, the device's language (cookie, Accept-Language)."""
+    asked = request.args.get("lang")
+    return asked if asked in i18n.LANGUAGES else language.page_language(request)
+
+
 @bp.get("/customer/manifest.webmanifest")
 async def manifest(request: Request) -> HTTPResponse:
+    """In the page's language: `lang`, `dir` and the description; the name is the
+    reseller's own (not translated), our default tagline is."""
     brand = await branding.for_host(request)
+    lang = manifest_language(request)
     colour = brand.primary_color.lstrip("#")
+    description = brand.tagline if brand.reseller_id is not None else \
+        i18n.gettext(lang, brand.tagline)
     body = {
         "name": brand.company_name, "short_name": brand.company_name[:12],
-        "description": brand.tagline or "Your internet account",
+        "description": description or i18n.gettext(lang, DESCRIPTION),
+        "lang": lang, "dir": i18n.direction(lang),
         "id": "/customer/", "start_url": "/customer/", "scope": "/customer/",
         "display": "standalone", "background_color": "#f4f6f9",
         "theme_color": brand.primary_color,
@@ -39,7 +57,7 @@ async def manifest(request: Request) -> HTTPResponse:
                    "type": "image/png", "purpose": "any"} for size in (192, 512)],
     }
     return json(body, content_type="application/manifest+json",
-                headers={"Cache-Control": "no-cache"})
+                headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
 
 
 @bp.get("/customer/icons/<file:str>")

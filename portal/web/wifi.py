@@ -9,7 +9,7 @@ from sanic.response import HTTPResponse, html, json
 
 from portal.core.wifi import service
 from portal.store.models import Reseller
-from portal.web import apidoc, auth, branding, tabs
+from portal.web import apidoc, auth, branding, language, tabs
 from portal.web.pages import render
 from portal.web.request import client_address, json_body
 
@@ -33,7 +33,8 @@ async def page(request: Request) -> HTTPResponse:
 @auth.customer
 @tabs.requires("wifi")
 async def overview(request: Request) -> HTTPResponse:
-    return json(await service.overview(request.ctx.subscriber))
+    return json(await service.overview(request.ctx.subscriber,
+                                       await language.request_language(request)))
 
 
 @bp.post("/customer/api/wifi/changes")
@@ -45,7 +46,8 @@ async def change(request: Request) -> HTTPResponse:
     body = json_body(request)
     task = await service.change(request.ctx.subscriber, body.get("band"), body.get("ssid"),
                                 body.get("passphrase"), client_address(request))
-    return json(service.task_json(task), status=202 if task.status == "pending" else 200)
+    return json(service.task_json(task, await language.request_language(request)),
+                status=202 if task.status == "pending" else 200)
 
 
 @bp.post("/customer/api/wifi/reboot")
@@ -53,11 +55,13 @@ async def change(request: Request) -> HTTPResponse:
 @tabs.requires("wifi")
 async def reboot(request: Request) -> HTTPResponse:
     task = await service.reboot(request.ctx.subscriber, client_address(request))
-    return json(service.task_json(task), status=202 if task.status == "pending" else 200)
+    return json(service.task_json(task, await language.request_language(request)),
+                status=202 if task.status == "pending" else 200)
 
 
 @bp.get("/customer/api/wifi/tasks/<task_id:int>")
 @auth.customer
 @tabs.requires("wifi")
 async def task(request: Request, task_id: int) -> HTTPResponse:
-    return json(service.task_json(await service.refresh(request.ctx.subscriber, task_id)))
+    return json(service.task_json(await service.refresh(request.ctx.subscriber, task_id),
+                                  await language.request_language(request)))

@@ -2,9 +2,10 @@
 portal and one browser for the module. Login with and without TOTP; reply and internal
 note (the subscriber's portal shows the reply, not the note); search; each money
 action (credit, renew) with its audit row and the wallet updated once although
-confirmed twice (a double click; a retry after a 503); a support operator refused
-money actions (hidden, 403); a sub-reseller operator getting 404 for the parent's
-subscribers; a ticket holding markup shown literally."""
+confirmed twice (a double click; a retry after a 503); a notification resent once
+from the subscriber's notification log although confirmed twice; a support operator
+refused money actions and resends (hidden, 403); a sub-reseller operator getting 404
+for the parent's subscribers; a ticket holding markup shown literally."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from playwright.sync_api import expect
 
 from portal.core import tickets
 from portal.core.auth import totp
+from portal.store import db
 from portal.store.models import Subscriber
 from tests.support import seed
 from tests.support.axe import axe_path, serious_violations
@@ -40,7 +42,16 @@ async def _seed() -> dict[str, Any]:
     secret = await seed.console_operators(PW)
     ann = await Subscriber.get(username="ann@acme.net")
     t = await tickets.open_ticket(ann, "slow", f"Slow {XSS}", f"It is slow {XSS} <b>x</b>")
-    return {"secret": secret, "ticket": t.id}
+    lost = {}
+    for width in (360, 1280):  # one lost e-mail for each viewport's run to resend
+        made = await db.fetch(
+            "INSERT INTO notification_outbox (username, event, channel, target, dedup_key,"
+            " subject, body, state, attempts, last_error, next_try_at, created_at)"
+            " VALUES ('ann@acme.net', 'receipt', 'email', 'ann@acme.net', ?, 'Receipt',"
+            " 'Hello', 'unknown', 1, ?, ?, ?) RETURNING id",
+            [f"seed:{width}", f"lost at {width} {XSS}", time.time(), time.time() - width])
+        lost[width] = int(made[0]["id"])
+    return {"secret": secret, "ticket": t.id, "lost": lost}
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +190,28 @@ def test_console(world: tuple[PortalServer, dict[str, Any], Any], viewport: dict
     expect(page.locator("#wallet .w-kind").first).to_have_text("renewal")
     expect(page.locator("#audit .a-what").first).to_be_visible()
     assert _audit_count(page, "subscriber.renew") == renewals_before + 1
+
+    # The notification log: a lost e-mail (its error shown as text), resent once although
+    # confirmed with a double click; the copy is on its way, so it has no Resend.
+    lost = facts["lost"][w]
+    entry = page.locator(f"#notifications tr[data-id='{lost}']")
+    expect(entry.locator(".n-state")).to_have_text("unknown")
+    expect(entry.locator(".n-error")).to_have_text(f"lost at {w} {XSS}")
+    assert page.locator("#notifications img").count() == 0
+    resends_before = _audit_count(page, "notification.resend")
+    entry.locator(".n-resend").click()
+    expect(page.locator("#resend-confirm-text")).to_have_text(
+        f"Send notification #{lost} (receipt by email) to ann@acme.net again?")
+    page.dblclick("#resend-yes")
+    expect(page.locator("#resend-done")).to_be_visible()
+    copy = page.locator("#notifications tr", has_text=f"copy of #{lost}")
+    expect(copy.locator(".n-state")).to_have_text("pending")
+    assert copy.locator(".n-resend").is_hidden()
+    page.wait_for_timeout(300)  # the second click's answer (a replay) has come back
+    page.reload()
+    expect(page.locator("#notifications tr", has_text=f"copy of #{lost}")).to_have_count(1)
+    expect(page.locator("#audit .a-what").first).to_be_visible()
+    assert _audit_count(page, "notification.resend") == resends_before + 1
     assert no_horizontal_scroll(page)
     screenshot(page, f"operator-subscriber-{w}")
 
@@ -214,6 +247,10 @@ def test_console(world: tuple[PortalServer, dict[str, Any], Any], viewport: dict
     page.goto(server.url + "/operator/subscribers/ann@acme.net")
     expect(page.locator("#readonly-note")).to_be_visible()
     assert page.locator("#actions-card").is_hidden()
+    # The notification log is read-only for support: no Resend anywhere.
+    expect(page.locator(f"#notifications tr[data-id='{facts['lost'][w]}'] .n-state")
+           ).to_be_visible()
+    assert page.locator("#notifications .n-resend:visible").count() == 0
     status = page.evaluate("""async () => (await fetch(
         '/operator/api/subscribers/ann%40acme.net/actions/credit', {method: 'POST',
         headers: {'Authorization': 'Bearer ' + localStorage.getItem('ispedge.operator_token'),

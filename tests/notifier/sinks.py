@@ -46,6 +46,7 @@ class Gate:
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[tuple[float, Message]] = []
+        self.raw: list[bytes] = []  # each message as it came over the wire
         self.gate: Gate | None = None
         self.delay_s = 0.0  # each message takes the server this long to accept
         self.lock = threading.Lock()
@@ -74,10 +75,11 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.original_content or envelope.content,
-                                 policy=email.policy.default)
+        raw = envelope.original_content or envelope.content
+        msg = message_from_bytes(raw, policy=email.policy.default)
         with self.lock:
             self.messages.append((time.monotonic(), msg))
+            self.raw.append(raw)
         await self._hold("data")
         if self.delay_s:
             await asyncio.sleep(self.delay_s)

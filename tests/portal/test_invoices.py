@@ -48,8 +48,12 @@ async def test_invoice_pdf_has_numbers_amounts_and_arabic_names(
         assert inv["number"].startswith("INV-") and receipt["tax_cents"] == 0
         assert int(inv["number"].rsplit("-", 1)[1]) > int(receipt["number"].rsplit("-", 1)[1])
         assert (inv["total_cents"], inv["subtotal_cents"], inv["tax_cents"]) == (1500, 1351, 149)
+        # the English description as before, and (issue 20) its kind, values and text
         assert inv["lines"] == [{"description": "Data top-up — 10 GB @ 1.50",
-                                 "amount_cents": 1500}]
+                                 "amount_cents": 1500, "kind": "data_topup",
+                                 "params": {"gb": 10, "price_per_gb_cents": 150,
+                                            "currency": "USD"},
+                                 "description_text": "Data top-up — 10 GB @ 1.50"}]
         r = c.get(f"/customer/api/invoices/{inv['id']}/pdf", headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     assert inv["number"] in r.headers["content-disposition"]

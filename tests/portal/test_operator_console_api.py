@@ -52,7 +52,18 @@ async def _seed() -> dict[str, str]:
             " desired_down_kbps, desired_up_kbps, reason, state, attempts, last_error,"
             " updated_at) VALUES (?, 'nas:10.255.0.1', 'rate', 10000, 5000, 'plan', 'failed',"
             " 3, 'timeout', ?)", [user, time.time()])
-    return {"secret": secret, "old_ticket": str(old.id)}
+    facts = {"secret": secret, "old_ticket": str(old.id)}
+    for name, user, state, error in (("lost", "ann@acme.net", "unknown", "sent, no answer"),
+                                     ("queued", "ann@acme.net", "pending", ""),
+                                     ("cy_failed", "cy@cedar.net", "failed", "550 no mailbox")):
+        made = await db.fetch(
+            "INSERT INTO notification_outbox (username, event, channel, target, dedup_key,"
+            " subject, body, state, attempts, last_error, next_try_at, created_at)"
+            " VALUES (?, 'expiry_soon', 'email', ?, ?, 'Your plan expires', 'Hello', ?, 2, ?,"
+            " ?, ?) RETURNING id", [user, user, f"seed:{name}", state, error,
+                                   time.time() + 3600, time.time()])
+        facts[name] = str(made[0]["id"])
+    return facts
 
 
 @pytest.fixture(scope="module")
@@ -322,3 +333,59 @@ def test_totp_enrolled_from_the_console(server: PortalServer):
     assert [(r["actor"], r["action"]) for r in rows] == [
         ("operator:ed", "operator.begin_totp"), ("operator:ed", "operator.enroll_totp"),
         ("operator:ed", "operator.begin_totp"), ("operator:ed", "operator.enroll_totp")]
+
+
+def test_notification_log_and_resend(world: tuple[PortalServer, dict[str, str]]):
+    """Issue 22 in the console: the log (every role, own scope), Resend through the CLI's
+    use case (admins only, once per Idempotency-Key, audited with the operator's name)."""
+    server, facts = world
+    lost, queued, cy_failed = int(facts["lost"]), int(facts["queued"]), int(facts["cy_failed"])
+    log = call(server, "helen", "GET", ANN + "/notifications").json()["notifications"]
+    by_id = {n["id"]: n for n in log}
+    assert by_id[lost]["state"] == "unknown" and by_id[lost]["attempts"] == 2
+    assert by_id[lost]["last_error"] == "sent, no answer"
+    assert by_id[lost]["event"] == "expiry_soon" and by_id[lost]["channel"] == "email"
+    assert by_id[lost]["created_at"] and by_id[lost]["sent_at"] is None
+    assert cy_failed not in by_id
+    assert call(server, "boss", "GET", ANN + "/notifications?limit=0").status_code == 422
+    # Scope: the parent's subscriber does not exist for a sub-reseller's operator, and a
+    # notification of another subscriber is not this one's to resend.
+    assert call(server, "cedarop", "GET", ANN + "/notifications").status_code == 404
+    r = call(server, "cedarop", "POST", ANN + "/actions/resend", {"notification_id": lost},
+             key="n-cedar")
+    assert r.status_code == 404
+    r = call(server, "boss", "POST", ANN + "/actions/resend", {"notification_id": cy_failed},
+             key="n-other")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_such_notification"
+    # Role: support reads, never resends.
+    r = call(server, "helen", "POST", ANN + "/actions/resend", {"notification_id": lost},
+             key="n-helen")
+    assert r.status_code == 403
+    # A message still on its way is not copied; bad ids are 422.
+    r = call(server, "boss", "POST", ANN + "/actions/resend", {"notification_id": queued},
+             key="n-queued")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "notification_in_flight"
+    for bad in ("1", True, 0, None):
+        r = call(server, "boss", "POST", ANN + "/actions/resend", {"notification_id": bad},
+                 key=f"n-bad-{bad}")
+        assert r.status_code == 422, (bad, r.text)
+    # Confirmed twice at once with one key: one copy, one audit row by the operator.
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: call(server, "boss", "POST", ANN + "/actions/resend",
+                                               {"notification_id": lost}, key="n-1"),
+                                range(3)))
+    assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+    assert sorted(a.json()["replayed"] for a in answers) == [False, True, True]
+    copy = answers[0].json()["copy_id"]
+    assert {a.json()["copy_id"] for a in answers} == {copy}
+    log = call(server, "boss", "GET", ANN + "/notifications").json()["notifications"]
+    copies = [n for n in log if n["resend_of"] == lost]
+    assert [(n["id"], n["state"], n["attempts"]) for n in copies] == [(copy, "pending", 0)]
+    audit = [a for a in call(server, "boss", "GET", ANN + "/audit").json()["audit"]
+             if a["action"] == "notification.resend"]
+    assert [a["actor"] for a in audit] == ["operator:boss"]
+    assert f"{lost}" in audit[0]["detail"] and f"{copy}" in audit[0]["detail"]
+    # The copy is on its way now: resending it is refused like any message in flight.
+    r = call(server, "boss", "POST", ANN + "/actions/resend", {"notification_id": copy},
+             key="n-2")
+    assert r.status_code == 409

@@ -9,12 +9,15 @@ The seller's and buyer's details are copied onto the document at issue time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from portal import i18n
+from portal.core.billing import lines as line_texts
 from portal.core.billing.numbers import invoice_number
 from portal.core.billing.tax import split_inclusive
 from portal.errors import NotFound
@@ -41,8 +44,13 @@ class Issued:
 
 @dataclass(frozen=True)
 class Line:
-    description: str
+    said: line_texts.Said  # what was sold (portal.core.billing.lines), said in any language
     amount_cents: int  # tax-inclusive, positive
+
+    @property
+    def description(self) -> str:
+        """The English sentence stored beside the kind (old clients read it)."""
+        return self.said.text(i18n.DEFAULT)
 
 
 async def _query(tx: BaseDBAsyncClient, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -87,9 +95,10 @@ async def issue(tx: BaseDBAsyncClient, sub: Subscriber, reseller: Reseller, kind
          tax_rate_bp, sub.full_name, sub.username, subtotal, tax, total])
     issued = replace(issued, id=int(rows[0]["id"]))
     await db.execute_many(
-        "INSERT INTO invoice_lines (invoice_id, position, description, amount_cents)"
-        " VALUES (?, ?, ?, ?)",
-        [[issued.id, position, line.description[:255], line.amount_cents]
+        "INSERT INTO invoice_lines (invoice_id, position, description, kind, params,"
+        " amount_cents) VALUES (?, ?, ?, ?, ?, ?)",
+        [[issued.id, position, line.description[:255], line.said.kind,
+          line.said.params_json(), line.amount_cents]
          for position, line in enumerate(lines, start=1)])
     return issued
 
@@ -103,13 +112,27 @@ def as_json(invoice: Invoice | Issued) -> dict[str, Any]:
     }
 
 
-async def list_for(subscriber_id: int, limit: int = 200) -> list[dict[str, Any]]:
+def line_json(line: InvoiceLine, language: str) -> dict[str, Any]:
+    """`description` as issued (English); `kind`, `params` and `description_text`, the line
+    said in `language` ('' kind: an old line, whose text is the stored one)."""
+    try:
+        params = json.loads(line.params or "{}")
+    except ValueError:
+        params = {}
+    return {"description": line.description, "amount_cents": line.amount_cents,
+            "kind": line.kind, "params": params,
+            "description_text": line_texts.shown(line.kind, line.params, line.description,
+                                                 language)}
+
+
+async def list_for(subscriber_id: int, limit: int = 200,
+                   language: str = i18n.DEFAULT) -> list[dict[str, Any]]:
     rows = await Invoice.filter(subscriber_id=subscriber_id).order_by("-issued_at", "-id") \
         .limit(limit).prefetch_related("lines")
     out = []
     for invoice in rows:
         item = as_json(invoice)
-        item["lines"] = [{"description": line.description, "amount_cents": line.amount_cents}
+        item["lines"] = [line_json(line, language)
                          for line in sorted(invoice.lines, key=lambda x: x.position)]
         out.append(item)
     return out

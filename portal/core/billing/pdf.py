@@ -11,6 +11,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from portal import i18n
+from portal.core.billing import lines as line_texts
 from portal.core.billing.tax import split_inclusive
 from portal.core.money import fmt, minor_units_or_2
 from portal.i18n import N_
@@ -53,8 +54,8 @@ def _percent(bp: int, language: str = i18n.DEFAULT) -> str:
 
 
 def render(invoice: Invoice, lines: list[InvoiceLine], language: str = i18n.DEFAULT) -> bytes:
-    """The document in the subscriber's language (labels, date, amounts); what was sold
-    (the lines' descriptions) stays as it was issued. Arabic mirrors the layout."""
+    """The document in the subscriber's language (labels, date, amounts, what was sold:
+    a line issued before lines had a kind is printed as issued). Arabic mirrors the layout."""
     lang = i18n.known(language)
 
     def _(message: str, **params: object) -> str:
@@ -122,8 +123,9 @@ def render(invoice: Invoice, lines: list[InvoiceLine], language: str = i18n.DEFA
         pdf.set_y(max(pdf.get_y(), end_y))
 
     row(_(N_("Description")), _(N_("Amount ({currency})"), currency=cur), "B", border="B")
-    for line in lines:
-        row(line.description, money(line.amount_cents), "")
+    for line in lines:  # said in the reader's language (an old line: as it was issued)
+        row(line_texts.shown(line.kind, line.params, line.description, lang, isolate=False),
+            money(line.amount_cents), "")
     pdf.ln(3)
 
     rows = [(_(N_("Subtotal (excl. tax) ({currency})"), currency=cur),

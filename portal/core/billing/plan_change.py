@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from portal import i18n
 from portal.core import wallet
-from portal.core.billing import change_limit, purchase, quote_token
+from portal.core.billing import change_limit, lines, purchase, quote_token
 from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.billing.proration import Proration, prorate
@@ -49,12 +50,19 @@ class Quote:
     quoted_at: datetime  # the server's clock; never taken from a client
 
     @property
-    def description(self) -> str:
-        days = f"{self.proration.remaining_days} of {self.proration.cycle_days} days"
-        text = f"Plan change {self.current.name} → {self.target.name}, {days}"
-        return f"Refund: {text}" if self.amount_cents < 0 else text
+    def said(self) -> lines.Said:
+        """What the change's invoice line says (in any language: lines.text)."""
+        return lines.plan_change(self.current.name, self.target.name,
+                                 self.proration.remaining_days, self.proration.cycle_days,
+                                 refund=self.amount_cents < 0)
 
-    def as_json(self, balance_cents: int) -> dict[str, Any]:
+    @property
+    def description(self) -> str:
+        return self.said.text(i18n.DEFAULT)
+
+    def as_json(self, balance_cents: int, language: str = i18n.DEFAULT) -> dict[str, Any]:
+        """`description` in English as before; `description_text` in `language` (the plan
+        names between Unicode isolates, see portal.core.billing.lines)."""
         return {
             "from_plan": plan_json(self.current), "to_plan": plan_json(self.target),
             "plan_id": self.target.id, "amount_cents": self.amount_cents,
@@ -64,6 +72,7 @@ class Quote:
             "refund_allowed": self.refund_allowed,
             "remaining_days": self.proration.remaining_days,
             "cycle_days": self.proration.cycle_days, "description": self.description,
+            "description_text": self.said.text(language),
             "balance_after_cents": balance_cents - self.amount_cents,
         }
 
@@ -72,10 +81,11 @@ class Quote:
                                        self.amount_cents, int(self.quoted_at.timestamp()))
 
 
-def offer(q: Quote, subscriber_id: int, balance_cents: int, key: bytes) -> dict[str, Any]:
+def offer(q: Quote, subscriber_id: int, balance_cents: int, key: bytes,
+          language: str = i18n.DEFAULT) -> dict[str, Any]:
     """The quote as the subscriber sees it, with the signed `quote` to confirm it by."""
     claims = q.claims(subscriber_id)
-    return {**q.as_json(balance_cents), "quote": quote_token.sign(key, claims),
+    return {**q.as_json(balance_cents, language), "quote": quote_token.sign(key, claims),
             "quote_expires_at": claims.expires_at().isoformat()}
 
 
@@ -123,8 +133,8 @@ async def changes_today(subscriber_id: int, now: datetime, tz: ZoneInfo) -> int:
 
 
 async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: datetime,
-                      rules: ChangeRules, *, ip: str = "",
-                      claim: Claim | None = None) -> tuple[dict[str, Any], bool]:
+                      rules: ChangeRules, *, ip: str = "", claim: Claim | None = None,
+                      language: str = i18n.DEFAULT) -> tuple[dict[str, Any], bool]:
     """Switch plan, charging or refunding the price at `now` capped by the signed
     `quote`; (result, replayed). Refusals: 409 with a fresh quote, 429 past the limit."""
     refused: list[Subscriber] = []
@@ -143,7 +153,7 @@ async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: date
 
         def retry(code: str, message: str) -> Conflict:
             return Conflict(code, message, amount_cents=q.amount_cents,
-                            quote=offer(q, sub.id, sub.balance_cents, rules.key))
+                            quote=offer(q, sub.id, sub.balance_cents, rules.key, language))
 
         if quote is None:
             raise retry("quote_required", "please review the price of this change and "
@@ -165,12 +175,12 @@ async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: date
             entry = await wallet.debit(tx, sub.id, q.amount_cents, "plan_change", "",
                                        f"customer:{sub.username}")
             invoice = await issue(tx, sub, reseller, "invoice",
-                                  [Line(q.description, q.amount_cents)], now)
+                                  [Line(q.said, q.amount_cents)], now)
         elif q.amount_cents < 0:
             entry = await wallet.credit(tx, sub.id, -q.amount_cents, "plan_refund", "",
                                         f"customer:{sub.username}")
             invoice = await issue(tx, sub, reseller, "credit_note",
-                                  [Line(q.description, -q.amount_cents)], now)
+                                  [Line(q.said, -q.amount_cents)], now)
         if invoice is not None:
             await wallet.set_reference(tx, entry.id, invoice.number)
         await Subscriber.filter(id=sub.id).using_db(tx).update(plan_id=q.target.id)
@@ -189,6 +199,7 @@ async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: date
         balance = (await Subscriber.get(id=sub.id, using_db=tx)).balance_cents
         return {"plan": plan_json(q.target), "amount_cents": q.amount_cents,
                 "quoted_cents": quoted.amount_cents, "description": q.description,
+                "description_text": q.said.text(language),
                 "invoice": as_json(invoice) if invoice else None, "balance_cents": balance}
 
     try:

@@ -42,7 +42,10 @@ class TaskResult:
     # The router did not take the task now (offline or not answering the
     # connection request); the ACS keeps it for the router's next contact.
     offline: bool = False
-    message: str = ""
+    message: str = ""  # English (stored as the task's `message`)
+    # The same, stable: a code of portal.core.wifi.messages and its values
+    message_code: str = ""
+    message_params: dict[str, str] = field(default_factory=dict)
 
 
 class AcsUnavailable(Exception):

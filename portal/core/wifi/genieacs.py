@@ -144,7 +144,8 @@ class GenieAcsClient:
         if r.reason_phrase == "Task faulted":
             return await self.task_state(device_id, task_id)
         return TaskResult(task_id, "pending", offline=True,
-                          message="will apply when your router next connects")
+                          message="will apply when your router next connects",
+                          message_code="next_contact")
 
     async def set_parameters(self, device_id: str, values: list[tuple[str, str]]) -> TaskResult:
         return await self._task(device_id, {
@@ -161,8 +162,10 @@ class GenieAcsClient:
             # Only the fault code: a router's fault text may quote the value it refused.
             code = str(faults[0].get("code") or "fault")[:40]
             return TaskResult(task_id, "faulted",
-                              message=f"your router refused the change ({code})")
+                              message=f"your router refused the change ({code})",
+                              message_code="router_refused", message_params={"code": code})
         if await self._query("tasks", {"_id": task_id}):
             return TaskResult(task_id, "pending", offline=True,
-                              message="will apply when your router next connects")
+                              message="will apply when your router next connects",
+                              message_code="next_contact")
         return TaskResult(task_id, "done")

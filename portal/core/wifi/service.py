@@ -8,12 +8,15 @@ logged or audited: only "passphrase_changed".
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from portal import i18n
+from portal.core.wifi import messages
 from portal.core.wifi.acs import AcsClient, AcsError, AcsUnavailable, Device, Match, TaskResult
 from portal.core.wifi.genieacs import GenieAcsClient
 from portal.errors import Forbidden, NotFound, PortalError, TooManyRequests
@@ -162,17 +165,27 @@ def device_json(device: Device) -> dict[str, Any]:
     }
 
 
-def task_json(task: WifiTask) -> dict[str, Any]:
+def task_json(task: WifiTask, language: str = i18n.DEFAULT) -> dict[str, Any]:
+    """`message` in English as stored; `message_code` (stable) and `message_text`, the
+    message in `language`."""
     return {"id": task.id, "action": task.action, "band": task.band, "detail": task.detail,
             "status": task.status, "offline": task.offline, "message": task.message,
+            "message_code": task.message_code,
+            "message_text": messages.text(task.message_code, task.message_params,
+                                          task.message, task.status, task.offline, language),
             "created_at": task.created_at.isoformat()}
 
 
-async def overview(sub: Subscriber) -> dict[str, Any]:
+def _said(task: WifiTask, message: str, code: str, params: dict[str, str] | None = None) -> None:
+    task.message, task.message_code = message[:500], code
+    task.message_params = json.dumps(params or {}, ensure_ascii=False)
+
+
+async def overview(sub: Subscriber, language: str = i18n.DEFAULT) -> dict[str, Any]:
     server = await acs_of(sub)
     device = await find_device(sub, server, client_of(server))
     tasks = await WifiTask.filter(subscriber_id=sub.id).order_by("-id").limit(5)
-    return {"device": device_json(device), "tasks": [task_json(t) for t in tasks],
+    return {"device": device_json(device), "tasks": [task_json(t, language) for t in tasks],
             "changes_per_hour": CHANGES_PER_HOUR}
 
 
@@ -211,21 +224,26 @@ async def _send(sub: Subscriber, task: WifiTask, action: str, ip: str,
     status: str  # the ACS task's state, or "failed" if it was never queued
     try:
         result: TaskResult = await call
-        status, offline, message = result.state, result.offline, result.message
+        status, offline = result.state, result.offline
         task.acs_task_id = result.task_id
         if status == "done":
-            message = "done"
+            _said(task, "done", "done")
+        else:
+            _said(task, result.message, result.message_code, result.message_params)
     except AcsUnavailable as exc:
         error = _unavailable(exc)
-        status, offline, message = "failed", False, f"{exc}; nothing was changed"
+        status, offline = "failed", False
+        _said(task, f"{exc}; nothing was changed", "acs_unavailable")
     except AcsError as exc:
         error = PortalError("acs_error", str(exc), 502)
-        status, offline, message = "failed", False, str(exc)
-    task.status, task.offline, task.message = status, offline, message[:500]
+        status, offline = "failed", False
+        _said(task, str(exc), "acs_error")
+    task.status, task.offline = status, offline
 
     async def write(tx: BaseDBAsyncClient) -> None:
         await task.save(using_db=tx, update_fields=["acs_task_id", "status", "offline",
-                                                    "message", "updated_at"])
+                                                    "message", "message_code",
+                                                    "message_params", "updated_at"])
         await journal.audit(tx, f"customer:{sub.username}", AUDIT_ACTIONS[action], sub.username,
                             ip=ip, task=task.id, device=task.device_id, status=status,
                             **audit_detail)
@@ -289,10 +307,14 @@ async def refresh(sub: Subscriber, task_id: int) -> WifiTask:
     if result.state != "pending":
         task.status = result.state
         task.offline = False
-        task.message = "done" if result.state == "done" else result.message[:500]
+        if result.state == "done":
+            _said(task, "done", "done")
+        else:
+            _said(task, result.message, result.message_code, result.message_params)
 
         async def write(tx: BaseDBAsyncClient) -> None:
             await task.save(using_db=tx, update_fields=["status", "offline", "message",
+                                                        "message_code", "message_params",
                                                         "updated_at"])
 
         await transaction(write, lock=sub.username)

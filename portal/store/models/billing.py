@@ -92,7 +92,10 @@ class InvoiceLine(Model):
     )
     invoice_id: int
     position = fields.IntField()
-    description = fields.CharField(max_length=255)
+    description = fields.CharField(max_length=255)  # English, as issued (old clients)
+    # What was sold, said in any language (portal.core.billing.lines); '' on old rows
+    kind = fields.CharField(max_length=32, default="")
+    params = fields.TextField(default="{}")  # JSON object: the kind's values
     # tax-inclusive, like every price we show
     amount_cents: fields.Field[int] = fields.BigIntField()
 

@@ -50,7 +50,10 @@ class WifiTask(Model):
     # sending -> pending (offline: pending + offline) -> done | faulted; failed if never queued
     status = fields.CharField(max_length=16, default="sending")
     offline = fields.BooleanField(default=False)
-    message = fields.CharField(max_length=500, default="")
+    message = fields.CharField(max_length=500, default="")  # English (old clients)
+    # The message said in any language (portal.core.wifi.messages); '' on old rows
+    message_code = fields.CharField(max_length=32, default="")
+    message_params = fields.TextField(default="{}")  # JSON object
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -64,6 +64,17 @@
     frag.append(text.slice(last));
     return frag;
   }
+  // A sentence the server said in this language (an invoice line, a quote): the user text
+  // in it (a plan's name) comes between Unicode isolates (U+2068 ... U+2069), each made a
+  // <bdi dir=auto> here, as tf() does for the sentences said in this script.
+  function isolated(text) {
+    const frag = document.createDocumentFragment();
+    String(text || "").split(/(\u2068[^\u2069]*\u2069)/).forEach(function (part) {
+      if (!part) return;
+      frag.append(part.charAt(0) === "\u2068" ? bdi(part.slice(1, -1)) : part);
+    });
+    return frag;
+  }
   function tc(context, message, params) {
     return fill(lookup(context + "\u0004" + message, message), params);
   }
@@ -119,7 +130,8 @@
     throw err;
   }
   window.ispedge = { api: api, token: token, need: need, errorMessage: errorMessage,
-    t: t, tn: tn, tc: tc, tf: tf, bdi: bdi, language: LANG, missing: missing };
+    t: t, tn: tn, tc: tc, tf: tf, bdi: bdi, isolated: isolated, language: LANG,
+    missing: missing };
 
   // One set of formatters for the whole portal, by the page's locale (CLDR data, as
   // Babel uses on the server). Digits stay Latin in Arabic, as on our PDFs and as

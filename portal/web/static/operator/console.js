@@ -311,11 +311,53 @@
       });
       body.dataset.loaded = "true";  // an empty history is loaded too
     }
-    async function load() { render(need(await api(base), "Could not load this subscriber.")); state(""); loadAudit(); }
+    // The notification log; Resend (admins) on each message no longer on its way.
+    const IN_FLIGHT = ["pending", "claimed", "sending"];
+    async function loadNotifications() {
+      const m = await me;
+      const res = await api(base + "/notifications");
+      if (res.status !== 200) return;
+      const body = $("notifications");
+      body.textContent = "";
+      res.data.notifications.forEach(function (n) {
+        const r = row("notification-row", { "n-created": when(n.created_at),
+          "n-event": n.event + (n.resend_of ? " (copy of #" + n.resend_of + ")" : ""),
+          "n-channel": n.channel + " · " + n.target, "n-state": n.state, "n-attempts": n.attempts,
+          "n-error": n.last_error, "n-sent": when(n.sent_at) });
+        r.dataset.id = String(n.id);
+        r.querySelector(".n-state").classList.add("state-" + n.state);
+        const button = r.querySelector(".n-resend");
+        if (m.may_act && IN_FLIGHT.indexOf(n.state) < 0) {
+          button.hidden = false;
+          button.addEventListener("click", function () { openResend(n); });
+        }
+        body.appendChild(r);
+      });
+      show("notifications-table", res.data.notifications.length > 0);
+      show("no-notifications", res.data.notifications.length === 0);
+    }
+    async function load() {
+      render(need(await api(base), "Could not load this subscriber."));
+      state("");
+      loadAudit();
+      loadNotifications();
+    }
     me.then(function (m) {
       show("actions-card", m.may_act);
       show("readonly-note", !m.may_act);
     });
+    function fill(text, words) {
+      return text.replace(/\{(\w+)\}/g, function (_, k) { return words[k] == null ? "" : String(words[k]); });
+    }
+    function notDone(res) {
+      return res.status === 0 ? "Not confirmed: the server did not answer. Confirm again: it will not act twice."
+        : message(res, "Not done (" + res.status + "). Confirm again: it will not act twice.");
+    }
+    // Send an action once confirmed: the same key on every click of this confirmation.
+    function postAction(p) {
+      return api(base + "/actions/" + p.action, { method: "POST", body: p.body,
+        headers: { "Idempotency-Key": p.key } });
+    }
 
     // Review -> confirm -> send. The key is made when the confirmation opens: every
     // click of Confirm (a double click, a retry after an error) sends the same one.
@@ -333,7 +375,7 @@
           if (input.name !== "password") words[input.name] = input.value;
         });
         pending = { action: form.dataset.action, body: body, key: newKey() };
-        setText("confirm-text", form.dataset.confirm.replace(/\{(\w+)\}/g, function (_, k) { return words[k] || ""; }));
+        setText("confirm-text", fill(form.dataset.confirm, words));
         show("confirm-error", false);
         show("action-done", false);
         show("confirm", true);
@@ -344,17 +386,42 @@
     $("confirm-yes").addEventListener("click", async function () {
       if (!pending) return;
       const p = pending;
-      const res = await api(base + "/actions/" + p.action, { method: "POST", body: p.body,
-        headers: { "Idempotency-Key": p.key } });
+      const res = await postAction(p);
       if (res.status === 200) {
         if (pending === p) pending = null;
         show("confirm", false);
         show("action-done", true);
         load();
       } else {
-        setText("confirm-error", res.status === 0 ? "Not confirmed: the server did not answer. Confirm again: it will not act twice."
-          : message(res, "Not done (" + res.status + "). Confirm again: it will not act twice."));
+        setText("confirm-error", notDone(res));
         show("confirm-error", true);
+      }
+    });
+
+    let resending = null;
+    function openResend(n) {
+      resending = { action: "resend", body: { notification_id: n.id }, key: newKey() };
+      setText("resend-confirm-text", fill($("resend-confirm").dataset.confirm,
+        { id: n.id, event: n.event, channel: n.channel, username: username }));
+      show("resend-error", false);
+      show("resend-done", false);
+      show("resend-confirm", true);
+      $("resend-yes").focus();
+    }
+    $("resend-no").addEventListener("click", function () { resending = null; show("resend-confirm", false); });
+    $("resend-yes").addEventListener("click", async function () {
+      if (!resending) return;
+      const p = resending;
+      const res = await postAction(p);
+      if (res.status === 200) {
+        if (resending === p) resending = null;
+        show("resend-confirm", false);
+        show("resend-done", true);
+        loadNotifications();
+        loadAudit();
+      } else {
+        setText("resend-error", notDone(res));
+        show("resend-error", true);
       }
     });
     load();

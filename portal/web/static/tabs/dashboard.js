@@ -143,7 +143,10 @@
     renderAge();
   }
   ix.onMe(function (me) {
-    f.setText("greeting", t("Hello, {name}", { name: me.full_name || me.username }));
+    // the sentence is ours (checked for English by the tests), the name is the user's
+    const greeting = document.getElementById("greeting");
+    greeting.textContent = "";
+    greeting.append(ix.tf("Hello, {name}", { name: ix.bdi(me.full_name || me.username) }));
   });
   ix.load(summary);
   liveTick();

@@ -158,8 +158,14 @@
       li.append(titleNode(inv),
         el("span", "date", day(inv.issued_at)),
         el("span", "amount", (inv.kind === "credit_note" ? "−" : "") + f.money(inv.total_cents, inv.currency)));
-      const what = el("span", "muted lines", inv.lines.map(function (l) { return l.description; }).join("; "));
-      what.dir = "auto";  // stored with the document, in the language it was issued in
+      // What was sold, said in this language by the server; a line issued before lines
+      // had a kind is shown as it was stored (dir=auto: its own direction).
+      const what = el("span", "muted lines");
+      inv.lines.forEach(function (l, i) {
+        if (i) what.append("; ");
+        if (l.kind) what.append(ix.isolated(l.description_text));
+        else { const old = el("span", "", l.description); old.dir = "auto"; what.append(old); }
+      });
       li.append(pdfButton(inv, name), what);
       list.appendChild(li);
     });

@@ -71,7 +71,9 @@
     const box = document.getElementById("confirm");
     quote = offer;
     idemKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
-    f.setText("confirm-description", quote.description);
+    const description = document.getElementById("confirm-description");
+    description.textContent = "";  // said in this language, the plan names isolated
+    description.append(ix.isolated(quote.description_text || quote.description));
     let amountText;
     if (quote.amount_cents > 0) amountText = t("You pay {amount}", { amount: money(quote.amount_cents) });
     else if (quote.amount_cents < 0) amountText = t("Refund {amount}", { amount: money(-quote.amount_cents) });

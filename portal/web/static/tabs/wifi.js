@@ -82,7 +82,13 @@
     const at = el("time", "muted task-time", f.when(task.created_at));
     if (task.created_at) at.dateTime = task.created_at;
     li.append(el("span", "task-what", what), el("span", "badge", STATUS_LABEL[task.status] || task.status), at);
-    if (task.status !== "done" && task.message) li.append(el("span", "task-message", task.message));
+    // said in this language by the server (message_text); an old server: its English
+    const message = task.message_text !== undefined ? task.message_text : task.message;
+    if (task.status !== "done" && message) {
+      const said = el("span", "task-message");
+      said.append(ix.isolated(message));  // a router's fault code stays its own
+      li.append(said);
+    }
     return li;
   }
 
