@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal.store import db  # noqa: E402
+from portal.store.follow import nap  # noqa: E402
 
 SECRET = "scale-bench-secret"
 BOXES = 20
@@ -157,17 +158,6 @@ def _stop_on_term() -> asyncio.Event:
     return stop
 
 
-async def _nap(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    waits = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waits.append(asyncio.ensure_future(wake.wait()))
-    _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for p in pending:
-        p.cancel()
-    if wake is not None:
-        wake.clear()
-
-
 async def role_follower(args: argparse.Namespace) -> None:
     """A lightweight edge box: what every box does against the shared database, minus
     sending (it owns a NAS nobody listens on): heartbeat, journal and accounting
@@ -214,7 +204,7 @@ async def role_follower(args: argparse.Namespace) -> None:
         except Exception as exc:  # noqa: BLE001 - a bench follower carries on
             print(f"{args.box}: {type(exc).__name__}: {exc}", file=sys.stderr)
         due = coalesce.due_in(time.monotonic())
-        await _nap(stop, wake, 0.2 if due is None else min(0.2, due))
+        await nap(stop, wake, 0.2 if due is None else min(0.2, due))
     await listener.stop()
     await db.close_db()
 
@@ -260,7 +250,7 @@ async def role_ingest(args: argparse.Namespace) -> None:
             rows += r.rows
             last_periodic = now
         due = coalesce.due_in(time.monotonic())
-        await _nap(stop, wake, 1.0 if due is None else due)
+        await nap(stop, wake, 1.0 if due is None else due)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     await listener.stop()
     await db.close_db()
@@ -320,7 +310,7 @@ async def role_interims(args: argparse.Namespace) -> None:
                     " AND acctstoptime IS NULL", batch)
             done += due
             sent += due
-        await _nap(stop, None, tick)
+        await nap(stop, None, tick)
     await conn.close()
     print(json.dumps({"sent": sent, "seconds": time.monotonic() - began}), flush=True)
 
@@ -601,7 +591,7 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
                     "UPDATE radacct SET acctstoptime = NULL, acctterminatecause = ''"
                     " WHERE acctuniqueid = ?", [f"s{g2}"])
                 churn_counts["sessions"] += 2
-                await _nap(stop_churn, None, 1.0 / args.churn)
+                await nap(stop_churn, None, 1.0 / args.churn)
 
         churner = asyncio.ensure_future(churn())
         await asyncio.sleep(2.0)

@@ -220,20 +220,66 @@ async def set_role(username: str, role: str, actor: str = "operator:cli") -> Non
     await transaction(write)
 
 
-async def enroll_totp(username: str, actor: str = "operator:cli") -> str:
-    """Give the operator a new TOTP secret (replacing any): from now on a login needs a
-    code. Returns the secret; totp.provisioning_uri makes the authenticator's URI."""
-    await _get(username)
+async def spend_step(operator_id: int, step: int) -> bool:
+    """In the caller's transaction: record `step` as the operator's last accepted TOTP
+    step, unless a code of that step (or a later one) was accepted already. Conditional,
+    so of two requests racing with one code only one wins."""
+    won = await db.fetch("UPDATE operators SET totp_last_step = ? WHERE id = ?"
+                         " AND totp_last_step < ? RETURNING id", [step, operator_id, step])
+    return bool(won)
+
+
+async def begin_totp(op: Operator, actor: str, current_step: int | None = None
+                     ) -> str | None:
+    """The console's first step: a new secret, kept pending (a login does not ask for it)
+    until the operator's app proves it holds it (enroll_totp with a code). An operator
+    who has a second factor already proves it first: `current_step` is the step of a
+    valid current code, spent here (None when it was spent already: a reused code)."""
     secret = totp.new_secret()
 
-    async def write(tx: BaseDBAsyncClient) -> None:
-        await db.execute("UPDATE operators SET totp_secret = ?, totp_last_step = 0"
-                         " WHERE username = ?", [secret, username])
-        await _bump_epoch(username)
-        await journal.audit(tx, actor, "operator.enroll_totp", None, operator=username)
+    async def write(tx: BaseDBAsyncClient) -> bool:
+        if current_step is not None and not await spend_step(op.id, current_step):
+            return False
+        await db.execute("UPDATE operators SET totp_pending = ? WHERE id = ?",
+                         [secret, op.id])
+        await journal.audit(tx, actor, "operator.begin_totp", None, operator=op.username,
+                            replacing=bool(op.totp_secret))
+        return True
 
-    await transaction(write)
-    return secret
+    return secret if await transaction(write) else None
+
+
+async def enroll_totp(username: str, actor: str = "operator:cli", code: str | None = None,
+                      now_s: float = 0.0) -> str | None:
+    """Turn the second factor on, replacing any: from now on a login needs a code, and
+    every token issued before is refused. Returns the secret (totp.provisioning_uri
+    makes the authenticator's URI).
+
+    From the shell (`code` None): a new secret, on at once; the command prints it.
+    From the console: the pending secret begin_totp showed, on only when `code` (at
+    `now_s`) is valid for it, so an operator cannot lock themself out with a secret
+    their app never took; its step counts as used. None when the code is not valid."""
+    await _get(username)
+    fresh = totp.new_secret() if code is None else ""
+
+    async def write(tx: BaseDBAsyncClient) -> str | None:
+        secret, step = fresh, 0
+        if code is not None:
+            rows = await db.fetch("SELECT totp_pending FROM operators WHERE username = ?",
+                                  [username])
+            secret = rows[0]["totp_pending"]
+            found = totp.accepted_step(secret, code, 0, now_s)
+            if found is None:
+                return None
+            step = found
+        await db.execute("UPDATE operators SET totp_secret = ?, totp_last_step = ?,"
+                         " totp_pending = '' WHERE username = ?", [secret, step, username])
+        await _bump_epoch(username)
+        await journal.audit(tx, actor, "operator.enroll_totp", None, operator=username,
+                            confirmed=code is not None)
+        return secret
+
+    return await transaction(write)
 
 
 async def reset_totp(username: str, actor: str = "operator:cli") -> None:
@@ -241,8 +287,8 @@ async def reset_totp(username: str, actor: str = "operator:cli") -> None:
     await _get(username)
 
     async def write(tx: BaseDBAsyncClient) -> None:
-        await db.execute("UPDATE operators SET totp_secret = '', totp_last_step = 0"
-                         " WHERE username = ?", [username])
+        await db.execute("UPDATE operators SET totp_secret = '', totp_last_step = 0,"
+                         " totp_pending = '' WHERE username = ?", [username])
         await _bump_epoch(username)
         await journal.audit(tx, actor, "operator.reset_totp", None, operator=username)
 

@@ -632,7 +632,7 @@ class Enforcer:
             except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
                 self.dirty |= batch
                 log.exception("enforcer pass failed; retrying")
-            await _sleep(stop, self.wake, self.settings.poll_s)
+            await follow.nap(stop, self.wake, self.settings.poll_s)
 
     # --- the full reconcile, in slices ----------------------------------------------
 
@@ -771,23 +771,23 @@ class Enforcer:
         while not stop.is_set():
             wait = self.coalesce.due_in(time.monotonic())
             if wait is None:
-                await _sleep(stop, self.ingest_wanted, 3600.0)
+                await follow.nap(stop, self.ingest_wanted, 3600.0)
                 continue
             if wait > 0:
-                await _sleep(stop, None, wait)
+                await follow.nap(stop, None, wait)
                 continue
             try:
                 await self.ingest_now()
             except Exception:  # noqa: BLE001 - the database may be down: look again later
                 log.exception("live usage ingest failed; retrying")
                 self.coalesce.changed(time.monotonic())
-                await _sleep(stop, None, 1.0)
+                await follow.nap(stop, None, 1.0)
 
     async def _prune_loop(self, stop: asyncio.Event, policy: retention.Policy) -> None:
         """Data lifecycle (portal.store.retention) every prune_s, the first one prune_s
         after start; on PostgreSQL one box at a time (the others skip)."""
         while not stop.is_set():
-            await _sleep(stop, None, policy.prune_s)
+            await follow.nap(stop, None, policy.prune_s)
             if stop.is_set():
                 break
             try:
@@ -810,7 +810,7 @@ class Enforcer:
                 await job()
             except Exception:  # noqa: BLE001 - the next tick tries again
                 log.exception("%s failed", what)
-            await _sleep(stop, None, max(0.0, seconds - (time.monotonic() - started)))
+            await follow.nap(stop, None, max(0.0, seconds - (time.monotonic() - started)))
 
 
 def _never(_nas_ip: str) -> bool:
@@ -825,17 +825,6 @@ def _coa_outcome(result: CoaResult) -> rules.Outcome:
     what = (f"NAK code {result.code} Error-Cause {result.error_cause}" if result.code
             else "no answer")
     return rules.Outcome(False, f"{what}: {result.message}".rstrip(": "), result.retryable)
-
-
-async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    waits = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waits.append(asyncio.ensure_future(wake.wait()))
-    _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    for p in pending:
-        p.cancel()
-    if wake is not None:
-        wake.clear()
 
 
 async def _retry_until(stop: asyncio.Event, fn: Callable[[], Awaitable[object]],

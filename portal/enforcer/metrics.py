@@ -11,15 +11,14 @@ subscriber or a NAS sends becomes a label. Names follow the resolver's
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-log = logging.getLogger("ispedge.enforcer")
+from portal import metrics
 
 PASS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 COA_RESULTS = ("acked", "nak", "session_gone", "no_answer", "error")
@@ -75,17 +74,8 @@ class Metrics:
             self.registry.register(_CoaPackets(self))
 
     def serve(self, address: str, port: int) -> bool:
-        """Start the /metrics HTTP server (a thread); False if the port is taken."""
-        if port <= 0:
-            return False
-        try:
-            start_http_server(port, addr=address, registry=self.registry)
-        except OSError as exc:
-            log.warning("enforcer metrics: cannot listen on %s:%d (%s); no metrics",
-                        address, port, exc)
-            return False
-        log.info("enforcer metrics on http://%s:%d/metrics", address, port)
-        return True
+        """Start the /metrics HTTP server (a thread); False if off or the port is taken."""
+        return metrics.serve(self.registry, address, port, "enforcer")
 
 
 class _CoaPackets(Collector):

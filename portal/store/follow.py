@@ -61,6 +61,20 @@ async def read_batch(cursor: GapCursor, table: str, id_column: str, columns: str
     return [found[i] for i in fresh], len(found) >= limit
 
 
+async def nap(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """A follower's wait between passes: until `stop`, `wake` (a Listener's callback
+    sets it) or `seconds`, whichever comes first. `wake` is cleared on the way out, so
+    a wake that came during the pass just done makes this return at once."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for p in pending:
+        p.cancel()
+    if wake is not None:
+        wake.clear()
+
+
 class Listener:
     """LISTEN on PostgreSQL channels; `on_notify()` runs in the loop at each NOTIFY.
 

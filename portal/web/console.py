@@ -8,6 +8,7 @@ Authorization header; no cookies). The same CSP and headers as every portal page
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -27,20 +28,22 @@ async def _page(request: Request, template: str, **context: object) -> HTTPRespo
                 headers={"Cache-Control": "no-store"})
 
 
-@bp.get("/")
-async def landing(request: Request) -> HTTPResponse:
-    """The panel's landing page: the operator login and the Customer Login."""
-    return await _page(request, "landing.html")
+def _shell(template: str) -> Callable[[Request], Awaitable[HTTPResponse]]:
+    async def page(request: Request) -> HTTPResponse:
+        return await _page(request, template)
+
+    return page
 
 
-@bp.get("/operator/login")
-async def login_page(request: Request) -> HTTPResponse:
-    return await _page(request, "operator/login.html")
-
-
-@bp.get("/operator/")
-async def tickets_page(request: Request) -> HTTPResponse:
-    return await _page(request, "operator/tickets.html")
+# The pages that take nothing from the URL: path -> template. "/" is the panel's
+# landing page, which links the operator login and the Customer Login.
+SHELLS = {"/": "landing.html", "/operator/login": "operator/login.html",
+          "/operator/": "operator/tickets.html", "/operator/subscribers": "operator/search.html",
+          "/operator/problems": "operator/problems.html",
+          "/operator/account": "operator/account.html"}
+for _path, _template in SHELLS.items():
+    bp.add_route(_shell(_template), _path, methods=["GET"],
+                 name=_template.removeprefix("operator/").removesuffix(".html") + "_page")
 
 
 @bp.get("/operator/tickets/<ticket_id:int>")
@@ -48,19 +51,9 @@ async def ticket_page(request: Request, ticket_id: int) -> HTTPResponse:
     return await _page(request, "operator/ticket.html", ticket_id=ticket_id)
 
 
-@bp.get("/operator/subscribers")
-async def search_page(request: Request) -> HTTPResponse:
-    return await _page(request, "operator/search.html")
-
-
 @bp.get("/operator/subscribers/<username:str>")
 async def subscriber_page(request: Request, username: str) -> HTTPResponse:
     return await _page(request, "operator/subscriber.html", username=unquote(username)[:64])
-
-
-@bp.get("/operator/problems")
-async def problems_page(request: Request) -> HTTPResponse:
-    return await _page(request, "operator/problems.html")
 
 
 bp.static("/operator/static", STATIC, name="operator_static")

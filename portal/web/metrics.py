@@ -13,16 +13,14 @@ the portal's own middlewares (portal/web/app.py).
 
 from __future__ import annotations
 
-import logging
 from time import perf_counter
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Histogram
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from portal import metrics
 from portal.config import Config, ConfigError
-
-log = logging.getLogger("ispedge.portal")
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -83,11 +81,4 @@ class RequestMetrics:
             self.observed(request, response)
 
     def serve(self, address: str, port: int) -> bool:
-        try:
-            start_http_server(port, addr=address, registry=self.registry)
-        except OSError as exc:
-            log.warning("portal metrics: cannot listen on %s:%d (%s); no metrics",
-                        address, port, exc)
-            return False
-        log.info("portal metrics on http://%s:%d/metrics", address, port)
-        return True
+        return metrics.serve(self.registry, address, port, "portal")

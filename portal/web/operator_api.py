@@ -18,11 +18,11 @@ from sanic.response import HTTPResponse, json
 
 from portal.core import console, operators, tickets
 from portal.core.auth import login as login_case
-from portal.core.auth import tokens
+from portal.core.auth import second_factor, tokens
 from portal.errors import PortalError, Unauthorized
 from portal.store import db
 from portal.store.models import Operator
-from portal.web import apidoc
+from portal.web import apidoc, qr
 from portal.web.auth import bearer_token
 from portal.web.request import client_address, credentials, json_body
 
@@ -69,14 +69,20 @@ async def _no_store(request: Request, response: HTTPResponse) -> None:
     response.headers.setdefault("Cache-Control", "no-store")
 
 
+def _code(request: Request) -> str:
+    """The optional "code" of a JSON body: the digits of the operator's TOTP app."""
+    code = json_body(request).get("code") or ""
+    if not isinstance(code, str):
+        raise PortalError("invalid_code", "code must be the 6 digits of your app", 422)
+    return code
+
+
 @bp.post("/operator/api/login")
 @apidoc.body(apidoc.obj(("username", "password"), username=apidoc.STRING,
                           password=apidoc.STRING, code=apidoc.STRING))
 async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
-    code = json_body(request).get("code") or ""
-    if not isinstance(code, str):
-        raise PortalError("invalid_code", "code must be the 6 digits of your app", 422)
+    code = _code(request)
     config = request.app.ctx.config
     issued, op = await login_case.operator_login(
         username, password, client_address(request), datetime.now(UTC),
@@ -98,6 +104,42 @@ async def me(request: Request) -> HTTPResponse:
                  "reseller": reseller.name if reseller else None,
                  "totp": bool(op.totp_secret),
                  "may_act": operators.may(op.role, "subscriber.write")})
+
+
+@bp.post("/operator/api/me/totp")
+@apidoc.operation(
+    "Start two-step sign-in (or replace it)",
+    "Makes a new TOTP secret, pending until confirmed: answers it as text, as an otpauth:// "
+    "URI and as an SVG QR code. An operator who has two-step sign-in already sends a valid "
+    "current code. Codes count toward the login lockout.",
+    body=apidoc.obj((), code=apidoc.STRING),
+    responses={200: "the pending secret", 422: "code missing or not valid",
+               429: "locked out"})
+@operator
+async def totp_begin(request: Request) -> HTTPResponse:
+    pending = await second_factor.begin(request.ctx.operator, _code(request),
+                                        client_address(request), datetime.now(UTC),
+                                        request.app.ctx.lockout_policy)
+    return json({"secret": pending.secret, "uri": pending.uri, "qr_svg": qr.svg(pending.uri)})
+
+
+@bp.post("/operator/api/me/totp/confirm")
+@apidoc.operation(
+    "Turn the pending two-step secret on",
+    "With a valid code from the new secret: from now on a login needs a code, every other "
+    "session is signed out, and this one continues with the token answered here.",
+    body=apidoc.obj(("code",), code=apidoc.STRING),
+    responses={200: "on; a new token", 409: "nothing pending", 422: "code not valid",
+               429: "locked out"})
+@operator
+async def totp_confirm(request: Request) -> HTTPResponse:
+    config = request.app.ctx.config
+    issued = await second_factor.confirm(
+        request.ctx.operator, _code(request), client_address(request), datetime.now(UTC),
+        request.app.ctx.keyring, config.get("portal", "token_days"),
+        request.app.ctx.lockout_policy)
+    return json({"totp": True, "token": issued.token, "token_type": "Bearer",
+                 "expires_at": issued.claims.expires_at.isoformat()})
 
 
 @bp.post("/operator/api/logout")

@@ -18,7 +18,7 @@ import pytest
 from portal.speed import effective, rules
 from portal.store import journal
 from portal.store.models import Subscriber
-from portal.store.radacct import AcctSession, insert_sessions
+from portal.store.radacct import insert_sessions
 from portal.store.tx import transaction
 from tests.dns.conftest import Launcher, Proc
 from tests.dns.test_resolver_process import dig
@@ -33,12 +33,6 @@ UPSTREAM_ANSWER = "192.0.2.1"
 PAGE = "127.0.0.1"  # the portal's address: where the expired page is served
 
 
-def online(username: str, address: str) -> AcctSession:
-    start = datetime.now(UTC) - timedelta(hours=1)
-    return AcctSession(username, f"s-{address}", "127.0.0.1", start, start, None, 0, 0,
-                       framed_ip=address)
-
-
 @pytest.fixture
 async def homes(db: str) -> None:
     await seed.reseller_with_plans("acme", allow_self_renewal=True,
@@ -46,7 +40,7 @@ async def homes(db: str) -> None:
                                    payment_contact="+961 1 234567")
     await seed.subscriber("maya@acme.net", "maya-pass", balance_cents=5000)
     await seed.subscriber("sami@acme.net", "sami-pass")
-    await insert_sessions([online("maya@acme.net", MAYA), online("sami@acme.net", SAMI)])
+    await insert_sessions([seed.online("maya@acme.net", MAYA), seed.online("sami@acme.net", SAMI)])
 
 
 @pytest.fixture

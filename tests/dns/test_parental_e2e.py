@@ -11,12 +11,11 @@ writes them.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from portal.store.radacct import AcctSession, insert_sessions
+from portal.store.radacct import insert_sessions
 from tests.dns.conftest import Launcher, Proc
 from tests.dns.test_resolver_process import dig, status
 from tests.support import seed
@@ -26,12 +25,6 @@ MAYA, SAMI, NOUR = "127.0.5.2", "127.0.5.3", "127.0.5.4"
 MEASURED: list[float] = []
 
 
-def online(username: str, address: str) -> AcctSession:
-    start = datetime.now(UTC) - timedelta(hours=1)
-    return AcctSession(username, f"s-{address}", "127.0.0.1", start, start, None, 0, 0,
-                       framed_ip=address)
-
-
 @pytest.fixture
 async def homes(db: str) -> None:
     await seed.reseller_with_plans("acme", parental_enabled=True)
@@ -39,8 +32,8 @@ async def homes(db: str) -> None:
     await seed.subscriber("maya@acme.net", "maya-pass")
     await seed.subscriber("sami@acme.net", "sami-pass")
     await seed.subscriber("nour@plain.net", "nour-pass", reseller="plain")
-    await insert_sessions([online("maya@acme.net", MAYA), online("sami@acme.net", SAMI),
-                           online("nour@plain.net", NOUR)])
+    await insert_sessions([seed.online("maya@acme.net", MAYA), seed.online("sami@acme.net", SAMI),
+                           seed.online("nour@plain.net", NOUR)])
 
 
 @pytest.fixture

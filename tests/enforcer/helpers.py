@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 
+from coa.emulator import NasEmulator
 from portal.enforcer.settings import Settings
 from portal.speed.rules import Policy
 from portal.store import db, radacct
@@ -25,6 +27,19 @@ def settings(**kw: object) -> Settings:
     policy = kw.pop("policy", Policy(128, 64, "suspend", retry_base_s=0.3, retry_max_s=2))
     return Settings(policy=policy, poll_s=0.05, reply_profile="mikrotik",  # type: ignore[arg-type]
                     **kw)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def nas_emulator() -> AsyncIterator[NasEmulator]:
+    """A NAS that answers CoA and Disconnect on loopback (SECRET), registered in the nas
+    table; closed afterwards."""
+    emulator = NasEmulator(SECRET)
+    port = await emulator.start()
+    await add_nas("127.0.0.1", port)
+    try:
+        yield emulator
+    finally:
+        emulator.close()
 
 
 async def add_nas(address: str, port: int, profile: str = "mikrotik",

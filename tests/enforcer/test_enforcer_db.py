@@ -27,13 +27,8 @@ from tests.support.portal import portal_env
 
 @pytest.fixture
 async def nas(db: str) -> AsyncIterator[NasEmulator]:
-    emulator = NasEmulator(SECRET)
-    port = await emulator.start()
-    await helpers.add_nas("127.0.0.1", port)
-    try:
+    async with helpers.nas_emulator() as emulator:
         yield emulator
-    finally:
-        emulator.close()
 
 
 @pytest.fixture

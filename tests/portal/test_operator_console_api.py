@@ -16,7 +16,7 @@ import pytest
 
 from portal.cli.registry import COMMANDS
 from portal.config import load_config
-from portal.core import operators, tickets
+from portal.core import tickets
 from portal.core.auth import totp
 from portal.store import db
 from portal.store.models import Subscriber
@@ -39,11 +39,7 @@ async def _seed() -> dict[str, str]:
     cy = await seed.subscriber("cy@cedar.net", "cy-pw", "cedar")
     cy.phone = "+961 70 123 456"
     await cy.save(update_fields=["phone"])
-    await operators.add("boss", PW)
-    await operators.add("helen", PW, role="support")
-    await operators.add("cedarop", PW, reseller="cedar")
-    await operators.add("tina", PW)
-    secret = await operators.enroll_totp("tina")
+    secret = await seed.console_operators(PW)
     ann = await Subscriber.get(username="ann@acme.net")
     old = await tickets.open_ticket(ann, "wifi", "Old one", "still broken",
                                     now=now - timedelta(hours=30))
@@ -268,6 +264,75 @@ def test_totp_reuse_is_refused_and_failures_lock_out(world: tuple[PortalServer, 
     assert asyncio.run(COMMANDS["operator reset-totp"](args, config)) == 0
     assert "removed" in capsys.readouterr().out
     assert login(server, "tina", ip="10.7.7.8").status_code == 200
+
+
+def _me_totp(server: PortalServer, bearer: str, path: str, code: str, ip: str
+             ) -> httpx.Response:
+    with server.client() as c:
+        return c.post(f"/operator/api/me/totp{path}", json={"code": code},
+                      headers={"Authorization": f"Bearer {bearer}", "X-Forwarded-For": ip})
+
+
+def test_totp_enrolled_from_the_console(server: PortalServer):
+    """The console's enrollment: the secret is shown (text, otpauth URI, an SVG QR code)
+    and pending until a valid code from it; replacing it takes a current code first;
+    wrong codes count toward the lockout; audited; other sessions signed out."""
+    ip = "10.8.8.8"
+    first = login(server, "ed", ip=ip).json()["token"]
+    other = login(server, "ed", ip="10.8.8.9").json()["token"]  # another session of ed's
+    assert _me_totp(server, first, "/confirm", "123456", ip).status_code == 409
+    shown = _me_totp(server, first, "", "", ip)
+    assert shown.status_code == 200, shown.text
+    secret = shown.json()["secret"]
+    assert shown.json()["uri"].startswith("otpauth://totp/") and secret in shown.json()["uri"]
+    assert shown.json()["qr_svg"].startswith("<svg") and "<path" in shown.json()["qr_svg"]
+    # Pending only: the password alone still signs in, no code is asked.
+    assert login(server, "ed", ip=ip).status_code == 200
+    now = time.time()
+    step = int(now // totp.STEP_S)
+    wrong = _me_totp(server, first, "/confirm", totp.code_at(secret, step - 5), ip)
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "invalid_code"
+    on = _me_totp(server, first, "/confirm", totp.code_at(secret, step), ip)
+    assert on.status_code == 200, on.text
+    fresh = on.json()["token"]
+    # Every older token is refused; the console goes on with the one it was given.
+    for old in (first, other):
+        with server.client() as c:
+            assert c.get("/operator/api/me", headers={"Authorization": f"Bearer {old}"}
+                         ).status_code == 401
+    with server.client() as c:
+        me = c.get("/operator/api/me", headers={"Authorization": f"Bearer {fresh}"})
+    assert me.status_code == 200 and me.json()["totp"] is True
+    # On: a login needs a code now; the code that turned it on cannot sign in again.
+    assert login(server, "ed", ip=ip).status_code == 401
+    assert login(server, "ed", totp.code_at(secret, step), ip=ip).status_code == 401
+    # Replacing it: no code (not a guess: not counted), a wrong one, a valid current one.
+    nocode = _me_totp(server, fresh, "", "", ip)
+    assert nocode.status_code == 422 and nocode.json()["error"]["code"] == "code_required"
+    assert _me_totp(server, fresh, "", totp.code_at(secret, step - 7), ip).status_code == 422
+    replaced = _me_totp(server, fresh, "", totp.code_at(secret, step + 1), ip)
+    assert replaced.status_code == 200, replaced.text
+    new_secret = replaced.json()["secret"]
+    assert new_secret != secret
+    # That code is spent: reused, it is the 5th failure from this address (a wrong
+    # confirm, two logins, a wrong code, this): the lockout tier, 429 even for a valid
+    # code from here, at the console as at the login.
+    reused = _me_totp(server, fresh, "", totp.code_at(secret, step + 1), ip)
+    assert reused.status_code == 429, reused.text
+    assert _me_totp(server, fresh, "/confirm", totp.code_at(new_secret, step), ip
+                    ).status_code == 429
+    on = _me_totp(server, fresh, "/confirm", totp.code_at(new_secret, step), "10.8.8.11")
+    assert on.status_code == 200, on.text
+    assert login(server, "ed", totp.code_at(secret, step + 1), ip="10.8.8.12"
+                 ).status_code == 401  # the old app's codes are gone
+    assert login(server, "ed", totp.code_at(new_secret, step + 1), ip="10.8.8.12"
+                 ).status_code == 200
+    rows = run_with_db(server.db_url, lambda: db.fetch(
+        "SELECT actor, action, detail FROM audit_log WHERE action LIKE 'operator.%_totp'"
+        " AND detail LIKE '%\"ed\"%' ORDER BY id"))
+    assert [(r["actor"], r["action"]) for r in rows] == [
+        ("operator:ed", "operator.begin_totp"), ("operator:ed", "operator.enroll_totp"),
+        ("operator:ed", "operator.begin_totp"), ("operator:ed", "operator.enroll_totp")]
 
 
 def test_notification_log_and_resend(world: tuple[PortalServer, dict[str, str]]):

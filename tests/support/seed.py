@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from portal.core import resellers, subscribers
+from portal.core import operators, resellers, subscribers
 from portal.store.models import Subscriber
+from portal.store.radacct import AcctSession
 
 
 async def reseller_with_plans(name: str = "acme", parent: str | None = None,
@@ -26,3 +27,25 @@ async def subscriber(username: str, password: str = "secret-pw", reseller: str =
     if balance_cents:
         await subscribers.credit(username, balance_cents, "test")
     return await Subscriber.get(id=sub.id)
+
+
+async def console_operators(password: str) -> str:
+    """The operator console's cast, under the resellers acme and its child cedar: boss
+    (admin, the ISP's staff), helen (support), cedarop (admin of cedar only), tina
+    (TOTP on: her secret is returned) and ed (no TOTP yet, to enroll)."""
+    await operators.add("boss", password)
+    await operators.add("helen", password, role="support")
+    await operators.add("cedarop", password, reseller="cedar")
+    await operators.add("tina", password)
+    await operators.add("ed", password)
+    secret = await operators.enroll_totp("tina")
+    assert secret is not None
+    return secret
+
+
+def online(username: str, address: str) -> AcctSession:
+    """An open accounting session (started an hour ago, NAS 127.0.0.1) giving the
+    subscriber `address`: what the resolver and the enforcer read as "online there"."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return AcctSession(username, f"s-{address}", "127.0.0.1", start, start, None, 0, 0,
+                       framed_ip=address)

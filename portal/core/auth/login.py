@@ -22,7 +22,7 @@ from portal.core import operators
 from portal.core.auth import lockout, tokens, totp
 from portal.core.auth.keys import KeyRing
 from portal.errors import Forbidden, PortalError, TooManyRequests, Unauthorized
-from portal.store import db, journal, radius
+from portal.store import journal, radius
 from portal.store.models import Operator, RevokedToken, Subscriber
 from portal.store.tx import transaction
 
@@ -47,7 +47,7 @@ async def customer_login(username: str, password: str, ip: str, now: datetime,
         raise Unauthorized("invalid_credentials", "wrong username or password")
 
     async def attempt() -> Issued:
-        counted = await _begin("customer", ip, username, now, policy)
+        counted = await count_attempt("customer", ip, username, now, policy)
         stored = await radius.password_of(username)
         ok = hmac.compare_digest((stored or _DUMMY).encode(), password.encode()) \
             and stored is not None
@@ -69,7 +69,7 @@ async def customer_login(username: str, password: str, ip: str, now: datetime,
         await transaction(done)
         return Issued(token, claims)
 
-    return await _fail_closed(attempt())
+    return await fail_closed(attempt())
 
 
 async def operator_login(username: str, password: str, ip: str, now: datetime,
@@ -85,7 +85,7 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
 
     async def attempt() -> tuple[Issued, Operator]:
         operators.admit_login()
-        counted = await _begin("operator", ip, username, now, policy)
+        counted = await count_attempt("operator", ip, username, now, policy)
         op = await operators.authenticate(username, password)
         if op is None:
             raise _failed(counted, now, policy, with_code=True)
@@ -106,10 +106,7 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
         async def done(tx: BaseDBAsyncClient) -> bool:
             if step is not None:
                 # Conditional: of two logins racing with one code, only one moves it.
-                won = await db.fetch("UPDATE operators SET totp_last_step = ? WHERE id = ?"
-                                     " AND totp_last_step < ? RETURNING id",
-                                     [step, op.id, step])
-                if not won:
+                if not await operators.spend_step(op.id, step):
                     return False
             await lockout.succeeded(counted, now)
             await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip,
@@ -120,7 +117,7 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
             raise _failed(counted, now, policy, with_code=True)
         return Issued(token, claims), op
 
-    return await _fail_closed(attempt())
+    return await fail_closed(attempt())
 
 
 async def logout(claims: tokens.Claims, now: datetime) -> None:
@@ -134,7 +131,7 @@ async def logout(claims: tokens.Claims, now: datetime) -> None:
     await transaction(revoke)
 
 
-async def _begin(kind: str, ip: str, username: str, now: datetime,
+async def count_attempt(kind: str, ip: str, username: str, now: datetime,
                  policy: lockout.Policy) -> lockout.Attempt:
     try:
         return await lockout.begin(kind, ip, username, now, policy)
@@ -142,7 +139,7 @@ async def _begin(kind: str, ip: str, username: str, now: datetime,
         raise locked(refused.until, now) from None
 
 
-async def _fail_closed(step: Awaitable[T]) -> T:
+async def fail_closed(step: Awaitable[T]) -> T:
     """A login whose database work fails for any other reason than a rule answers 503:
     the check is never skipped (tx.Busy is already a 503 PortalError)."""
     try:

@@ -28,6 +28,8 @@ class Operator(Model):
     # RFC 6238 secret (base32; "" = no second factor) and the last step accepted.
     totp_secret = fields.CharField(max_length=64, default="")
     totp_last_step: fields.Field[int] = fields.BigIntField(default=0)
+    # A secret shown in the console, waiting for its first valid code ("" = none).
+    totp_pending = fields.CharField(max_length=64, default="")
 
     class Meta:
         table = "operators"

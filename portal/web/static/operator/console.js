@@ -95,7 +95,7 @@
     location.href = "/operator/login";
   });
   const active = { tickets: "tickets", ticket: "tickets", subscribers: "subscribers",
-                   subscriber: "subscribers", problems: "problems" }[page];
+                   subscriber: "subscribers", problems: "problems", account: "account" }[page];
   document.querySelectorAll(".tab").forEach(function (a) {
     if (a.dataset.tab === active) { a.classList.add("active"); a.setAttribute("aria-current", "page"); }
   });
@@ -204,6 +204,46 @@
     });
   }
 
+  // --- the operator's own account: two-step sign-in ------------------------------------
+  if (page === "account") {
+    function fail(id, res) {
+      setText(id, res.status === 0 ? "Could not reach the server. Please try again."
+        : message(res, "Not done (" + res.status + ")."));
+      show(id, true);
+    }
+    me.then(function (m) {
+      show("totp-on", m.totp);
+      show("totp-off", !m.totp);
+      show("totp-current-field", m.totp);
+      show("totp-begin-hint-off", !m.totp);
+      setText("totp-start", m.totp ? "Replace my authenticator app" : "Set up an authenticator app");
+      show("totp-begin", true);
+    });
+    $("totp-begin").addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      show("totp-begin-error", false);
+      const res = await api("/operator/api/me/totp", { method: "POST", body: { code: $("totp-current").value } });
+      if (res.status !== 200) { fail("totp-begin-error", res); return; }
+      // The SVG was made on the server: shown as an image, never as markup in the page.
+      $("totp-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(res.data.qr_svg);
+      setText("totp-secret", res.data.secret.replace(/(.{4})(?=.)/g, "$1 "));
+      show("totp-begin", false);
+      show("totp-confirm", true);
+      $("totp-code").focus();
+    });
+    $("totp-confirm").addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      show("totp-confirm-error", false);
+      const res = await api("/operator/api/me/totp/confirm", { method: "POST", body: { code: $("totp-code").value } });
+      if (res.status !== 200) { fail("totp-confirm-error", res); return; }
+      localStorage.setItem(TOKEN_KEY, res.data.token);  // every older token is refused now
+      show("totp-confirm", false);
+      show("totp-off", false);
+      show("totp-on", true);
+      show("totp-done", true);
+    });
+  }
+
   // --- one subscriber ---------------------------------------------------------------
   if (page === "subscriber") {
     const username = $("sub-card").dataset.username;
@@ -269,6 +309,7 @@
         body.appendChild(row("audit-row", { "a-when": when(a.created_at), "a-who": a.actor,
           "a-what": a.action, "a-detail": a.detail }));
       });
+      body.dataset.loaded = "true";  // an empty history is loaded too
     }
     // The notification log; Resend (admins) on each message no longer on its way.
     const IN_FLIGHT = ["pending", "claimed", "sending"];
