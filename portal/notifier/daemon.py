@@ -231,19 +231,12 @@ class Notifier:
                     await self.pass_once()
                 except Exception:
                     log.exception("notifier pass failed; trying again")
-                self.wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wait(stop), self.settings.poll_s)
+                # A wake during the pass (a NOTIFY) makes this return at once; clearing
+                # it before the wait, as here before, lost it until the next poll.
+                await follow.nap(stop, self.wake, self.settings.poll_s)
         finally:
             await listener.stop()
             # Sends in flight finish (each bounded by its timeout) before the exit.
             if self.tasks:
                 await asyncio.wait(set(self.tasks), timeout=self.settings.send_timeout_s + 5)
 
-    async def _wait(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
