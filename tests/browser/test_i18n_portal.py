@@ -16,7 +16,6 @@ device's override). Last, the expired walled-garden page in French and Arabic.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +34,8 @@ from portal.web.language import CODES, WITH_VALUES
 from tests.support import seed
 from tests.support.axe import axe_path, serious_violations
 from tests.support.browser import browser, login, screenshot
+from tests.support.pdf import pdf_text
 from tests.support.portal import PortalServer
-from tests.support.requirements import need_binary
 
 PHONE = {"width": 360, "height": 780}
 DESKTOP = {"width": 1280, "height": 800}
@@ -109,14 +108,6 @@ def latin_words_allowed() -> set[str]:
         for text in (m.string if isinstance(m.string, tuple) else (m.string,)):
             words |= set(re.findall(r"[A-Za-z]{2,}", text or ""))
     return words | {"US"}
-
-
-def pdf_text(data: bytes, tmp_path: Path) -> str:
-    need_binary("pdftotext")
-    path = tmp_path / "doc.pdf"
-    path.write_bytes(data)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
 
 
 @pytest.fixture

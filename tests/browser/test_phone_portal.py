@@ -12,7 +12,6 @@ wallet (issue 19): a receipt downloaded as PDF and read back with pdftotext, and
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from portal.demo.nbi_emulator import FakeDevice, GenieAcsEmulator, tr098_params
 from tests.support import seed
 from tests.support.axe import axe_path, serious_violations
 from tests.support.browser import browser, login, screenshot
+from tests.support.pdf import text_of_file
 from tests.support.portal import PortalServer
-from tests.support.requirements import need_binary
 
 PHONE = {"width": 360, "height": 780}
 DESKTOP = {"width": 1280, "height": 800}
@@ -143,8 +142,7 @@ def _failed_confirms(page: Any) -> None:
 def _pdf_text(download: Any, tmp: Path) -> str:
     path = tmp / download.suggested_filename
     download.save_as(str(path))
-    return subprocess.run([need_binary("pdftotext"), "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
+    return text_of_file(path)
 
 
 def _wallet_and_renewal(page: Any, tmp: Path) -> None:

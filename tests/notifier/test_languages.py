@@ -124,16 +124,6 @@ def test_a_template_in_the_subscribers_language_wins() -> None:
     assert notify_templates.pick(stored, 7, "de", "receipt", "email") == ("en*", "")
 
 
-@pytest.fixture
-def smtp() -> Any:
-    sink = SmtpSink()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
 async def test_arabic_expiry_reminder_through_smtp(db: str, smtp: SmtpSink) -> None:
     await helpers.customer("rania", email="rania@home.example", full_name="رانيا خوري",
                            expires_in=timedelta(days=2, hours=1))

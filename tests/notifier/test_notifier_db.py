@@ -37,16 +37,6 @@ NAME = 'Zoë "Z" Haddad & co'
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
-@pytest.fixture
 def sms() -> Iterator[HttpSink]:
     sink = HttpSink()
     sink.start()

@@ -11,7 +11,6 @@ meet has its sentence in the catalogs.
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from portal.core.billing import lines, pdf
 from portal.core.wifi import messages
 from portal.store.models import Invoice, InvoiceLine
 from portal.web import language
-from tests.support.requirements import need_binary
+from tests.support.pdf import pdf_text
 
 ROOT = Path(__file__).resolve().parents[2]
 FSI, PDI = "\u2068", "\u2069"
@@ -105,14 +104,6 @@ def _invoice(kind: str, said: list[lines.Said]) -> tuple[Invoice, list[InvoiceLi
     return invoice, rows
 
 
-def _pdftotext(data: bytes, tmp_path: Path) -> str:
-    need_binary("pdftotext")
-    path = tmp_path / "doc.pdf"
-    path.write_bytes(data)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
-
-
 @pytest.mark.parametrize(("lang", "fragments"), [
     ("en", ["Renewal — Fiber 50, 2026-12-02 to 2027-01-01", "Plan change Basic → Fast",
             "Data top-up — 2 GB @ 1.50"]),
@@ -126,7 +117,7 @@ def test_pdf_lines_in_the_readers_language(lang: str, fragments: list[str],
     invoice, rows = _invoice("invoice", [
         RENEWAL, lines.plan_change("Basic", "Fast", "12", "30", refund=False),
         lines.data_topup(2, 150, "USD")])
-    text = _pdftotext(pdf.render(invoice, rows, lang), tmp_path)
+    text = pdf_text(pdf.render(invoice, rows, lang), tmp_path)
     for fragment in fragments:
         assert fragment in text, (lang, fragment, text)
     assert FSI not in text and PDI not in text  # isolates are for the screen only
@@ -139,7 +130,7 @@ def test_pdf_prints_an_old_line_as_issued(tmp_path: Path) -> None:
     invoice, _ = _invoice("invoice", [])
     old = InvoiceLine(position=1, description="Installation fee", kind="", params="{}",
                       amount_cents=1500)
-    assert "Installation fee" in _pdftotext(pdf.render(invoice, [old], "fr"), tmp_path)
+    assert "Installation fee" in pdf_text(pdf.render(invoice, [old], "fr"), tmp_path)
 
 
 # Codes only an operator meets (CLI, operator console and API): said in English.
@@ -154,6 +145,7 @@ OPERATOR_ONLY = {
     "no_such_operator", "no_such_reseller", "problems_unavailable", "reason_required",
     "reference_required", "role_forbidden", "totp_required", "unknown_action",
     "invalid_notification", "notification_in_flight",  # the console's Resend
+    "code_required", "totp_not_started",  # the console's TOTP set-up
 }
 RAISED = re.compile(r"\b(?:PortalError|Forbidden|NotFound|Conflict|TooManyRequests|"
                     r"Unauthorized|retry)\(\s*f?\"([a-z_{}]+)\"")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,19 +9,11 @@ import pytest
 from portal.core import resellers
 from portal.store.models import Invoice, Plan, Subscriber
 from tests.portal.billing_helpers import bearer, customer, setup_resellers
+from tests.support.pdf import pdf_text
 from tests.support.portal import PortalServer
-from tests.support.requirements import need_binary
 
 ARABIC_NAME = "فاطمة حسن"
 ARABIC_COMPANY = "شركة النور"
-
-
-def pdf_text(data: bytes, tmp_path: Path) -> str:
-    need_binary("pdftotext")
-    path = tmp_path / "doc.pdf"
-    path.write_bytes(data)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
 
 
 @pytest.fixture
