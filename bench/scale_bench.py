@@ -188,9 +188,11 @@ async def role_follower(args: argparse.Namespace) -> None:
     coalesce = Coalescer(0.05)
     started = time.time()
     mine = nas_of(int(args.box[3:]))
-    last_hb = last_periodic = 0.0
+    last_hb = last_periodic = turn = 0.0
     while not stop.is_set():
-        now = time.monotonic()
+        # as the enforcer's worker: turns at least 50 ms apart however many NOTIFYs
+        await asyncio.sleep(max(0.0, turn + 0.05 - time.monotonic()))
+        now = turn = time.monotonic()
         try:
             if now - last_hb >= 5.0:
                 await boxes.heartbeat(args.box, boxes.ENFORCER, time.time(), started,
@@ -199,7 +201,12 @@ async def role_follower(args: argparse.Namespace) -> None:
             await follow.read_batch(jcur, "change_journal", "id", "username, kind, origin")
             changed, _more = await follow.read_batch(rcur, "radacct_changes", "id",
                                                      "radacctid")
-            if changed:
+            # As an enforcer does: only changes of its own NAS's sessions ask for a
+            # live pass (any box's pass counts every change).
+            ids = sorted({int(r["radacctid"]) for r in changed})
+            if ids and await db.fetch(
+                    "SELECT 1 FROM radacct WHERE radacctid = ANY(?::bigint[])"
+                    " AND nasipaddress = ?::inet LIMIT 1", [ids, mine]):
                 coalesce.changed(now)
             if coalesce.due_in(now) == 0:
                 coalesce.start(now)

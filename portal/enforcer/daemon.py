@@ -56,6 +56,7 @@ log = logging.getLogger("ispedge.enforcer")
 FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
 MIN_SLICE = 10  # subscribers: a slice always makes progress
+NOTIFY_GAP_S = 0.05  # the worker's turns start at least this far apart
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 Want = tuple[str, str]  # (username, target): one enforcement_state row
 
@@ -78,6 +79,7 @@ class SweepScope:
     shaper: bool = False  # a local shaper: every open session (its networks decide)
     targets: tuple[str, ...] = ()  # its enforcement_state targets
     offline: bool = False  # the leader: subscribers with no open session too
+    live: frozenset[str] = frozenset()  # the live boxes it was read with
 
 
 @dataclass
@@ -162,6 +164,9 @@ class Enforcer:
         self.sweep_report = PassReport()
         self.sweep_started = 0.0
         self.scope: SweepScope | None = None
+        self.retries_at = 0.0  # monotonic: the next look for due retries
+        self.retry_due = float("inf")  # epoch of the earliest retry this process recorded
+        self.listener: follow.Listener | None = None
         self.last_sweep = PassReport()
         self.slices = 0
         self.slice_size = settings.reconcile_slice
@@ -188,10 +193,12 @@ class Enforcer:
         """Does this box have a target for a session on this NAS with this address
         (ownership.session_targets)? 20 boxes share radacct: each looks only at the
         changes of its own NASes and networks."""
-        try:
-            shaped_ip = shaper_mod.canonical(framed_ip) if framed_ip else ""
-        except ValueError:
-            shaped_ip = ""
+        shaped_ip = ""
+        if self.local is not None and framed_ip:  # only the shaper looks at the address
+            try:
+                shaped_ip = shaper_mod.canonical(framed_ip)
+            except ValueError:
+                pass
         return bool(ownership.session_targets(nas_ip, shaped_ip, view[0], self.box, view[1],
                                               self.local is not None,
                                               self.settings.shaped_networks))
@@ -262,12 +269,22 @@ class Enforcer:
             changes.setdefault(int(str(r["radacctid"])), []).append(int(str(r["id"])))
         ids = sorted(changes)
         view = await self.ownership_view() if ids else None
+        # Without a local shaper only the NAS decides: the others' rows are not read.
+        nas_ips: list[str] | None = None
+        if view is not None and self.local is None and view[1] != frozenset({self.box}):
+            nas_ips = [ip for ip, b in view[0].items()
+                       if ownership.nas_owner(b, view[1]).box == self.box]
+            if not nas_ips:
+                ids = []
+        only_mine = "" if not nas_ips else \
+            f" AND nasipaddress IN ({', '.join('?' * len(nas_ips))})"
         ours = False
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             for r in await db.fetch("SELECT radacctid, username, nasipaddress, framedipaddress,"
                                     " acctstoptime FROM radacct WHERE radacctid IN"
-                                    f" ({', '.join('?' * len(chunk))})", chunk):
+                                    f" ({', '.join('?' * len(chunk))}){only_mine}",
+                                    [*chunk, *(nas_ips or [])]):
                 assert view is not None
                 if not self.acts_on(view, str(r["nasipaddress"] or ""),
                                     str(r["framedipaddress"] or "")):
@@ -523,6 +540,8 @@ class Enforcer:
             ok = r.outcome.ok
             target, session, address, d = r.key
             applied = "rate" if target.startswith("shaper:") else d.action
+            if nxt.next_retry_at is not None:
+                self.retry_due = min(self.retry_due, float(nxt.next_retry_at))
             rows.append([nxt.state, nxt.attempts, nxt.last_error, nxt.next_retry_at,
                          ok, applied, ok, d.down_kbps, ok, d.up_kbps, ok, r.at, r.at,
                          r.username, target, session, address, d.action, d.down_kbps,
@@ -636,6 +655,7 @@ class Enforcer:
                                        [follow.JOURNAL_CHANNEL, follow.RADACCT_CHANNEL],
                                        self.wake.set)
             listener.start()
+            self.listener = listener
         try:
             await self._run_loops(stop)
         finally:
@@ -660,7 +680,16 @@ class Enforcer:
 
     async def _worker(self, stop: asyncio.Event) -> None:
         next_full = 0.0
+        turn = 0.0
         while not stop.is_set():
+            # NOTIFYs come with every accounting commit (hundreds a second): a turn
+            # starts at most every NOTIFY_GAP_S, taking what committed meanwhile.
+            await asyncio.sleep(max(0.0, turn + NOTIFY_GAP_S - time.monotonic()))
+            turn = time.monotonic()
+            # Cleared before the turn reads anything: a NOTIFY (or a live ingest's
+            # subscribers) arriving from here on wakes the next turn, never lost to
+            # a clear after the wait (with a 2 s fallback poll that cost 2 s).
+            self.wake.clear()
             batch: set[str] = set()
             try:
                 if self.force_full or (self.local is not None and not self.shaper_ready):
@@ -682,7 +711,14 @@ class Enforcer:
                 # The journal first, every turn: a click waits for at most one slice.
                 await self.poll_journal()
                 await self.poll_sessions()
-                batch = self.dirty | await self.due_retries(time.time())
+                # Retries back off for >= 0.3 s: looked for once a poll_s, not at each
+                # of the hundreds of NOTIFYs a second accounting brings.
+                batch = set(self.dirty)
+                if time.monotonic() >= self.retries_at:
+                    self.retries_at = time.monotonic() + self.settings.poll_s
+                    if time.time() >= self.retry_due:
+                        self.retry_due = float("inf")
+                    batch |= await self.due_retries(time.time())
                 self.dirty = set()
                 if batch:
                     await self.enforce(batch)
@@ -692,7 +728,17 @@ class Enforcer:
             except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
                 self.dirty |= batch
                 log.exception("enforcer pass failed; retrying")
-            await _sleep(stop, self.wake, self.settings.poll_s)
+            await _sleep(stop, self.wake, self.poll_wait(time.time()), clear=False)
+
+    def poll_wait(self, now: float) -> float:
+        """How long the worker sleeps unless woken: `poll_s`, or while PostgreSQL's
+        NOTIFY wakes it for every journal and accounting row, `listen_poll_s` (the
+        fallback; idle, it reads nothing 5 times a second) -- never past a retry
+        this process recorded as due."""
+        if self.listener is None or not self.listener.connected:
+            return self.settings.poll_s
+        wait = max(self.settings.poll_s, self.settings.listen_poll_s)
+        return max(self.settings.poll_s, min(wait, self.retry_due - now))
 
     # --- the full reconcile, in slices ----------------------------------------------
 
@@ -711,9 +757,9 @@ class Enforcer:
         nas = await facts.nas_table()
         assigned = await boxes.nas_boxes()
         nas_boxes = {ip: assigned.get(ip) for ip in nas}
-        live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
+        live = await self._live()
         if live == frozenset({self.box}):
-            return SweepScope(everyone=True)
+            return SweepScope(everyone=True, live=live)
         own = tuple(sorted(ip for ip, b in nas_boxes.items()
                            if ownership.nas_owner(b, live).box == self.box))
         targets = [ownership.nas_target(ip) for ip in own] + [self.shaper_target]
@@ -726,7 +772,10 @@ class Enforcer:
                 t = str(r["target"])
                 if t not in targets and ownership.responsible(t, self.box, nas_boxes, live):
                     targets.append(t)
-        return SweepScope(False, own, self.local is not None, tuple(targets), leader)
+        return SweepScope(False, own, self.local is not None, tuple(targets), leader, live)
+
+    async def _live(self) -> frozenset[str]:
+        return ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
 
     async def slice_names(self, after: str, limit: int) -> tuple[list[str], str | None]:
         """The next usernames of the sweep after `after` (at most `limit`), and where
@@ -738,7 +787,9 @@ class Enforcer:
         no open session. Each read is complete up to its last name when it is full,
         so the slice stops at the lowest of those."""
         scope = self.scope
-        if scope is None:
+        if scope is None or (not scope.everyone and scope.live != await self._live()) or (
+                scope.everyone and await self._live() != frozenset({self.box})):
+            # read once a sweep, again when a box came or went meanwhile
             scope = self.scope = await self.sweep_scope()
         # (SQL, its parameters, whether the online subscribers are taken out)
         reads: list[tuple[str, list[object], bool]] = []
@@ -962,14 +1013,15 @@ def _coa_outcome(result: CoaResult) -> rules.Outcome:
     return rules.Outcome(False, f"{what}: {result.message}".rstrip(": "), result.retryable)
 
 
-async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+async def _sleep(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float,
+                 clear: bool = True) -> None:
     waits = [asyncio.ensure_future(stop.wait())]
     if wake is not None:
         waits.append(asyncio.ensure_future(wake.wait()))
     _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     for p in pending:
         p.cancel()
-    if wake is not None:
+    if wake is not None and clear:
         wake.clear()
 
 

@@ -74,6 +74,7 @@ class Listener:
         self.on_notify = on_notify
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self.connected = False  # LISTENing now: a follower may poll less often
 
     def start(self) -> None:
         if dburl.dialect_of(self.url) == "postgres" and self._task is None:
@@ -100,6 +101,7 @@ class Listener:
                 conn.add_termination_listener(lambda _c, ev=lost: ev.set())
                 for channel in self.channels:
                     await conn.add_listener(channel, self._notified)
+                self.connected = True
                 self.on_notify()  # a row may have committed before LISTEN took effect
                 stop_wait = asyncio.ensure_future(self._stop.wait())
                 lost_wait = asyncio.ensure_future(lost.wait())
@@ -112,6 +114,7 @@ class Listener:
             except Exception as exc:  # noqa: BLE001 - polling carries on meanwhile
                 log.debug("LISTEN connection failed (%s); polling meanwhile", exc)
             finally:
+                self.connected = False
                 if conn is not None and not conn.is_closed():
                     await conn.close()
             if not self._stop.is_set():
