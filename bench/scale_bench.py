@@ -671,13 +671,18 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
             await asyncio.sleep(0.2)
         stop_churn.set()
         await churner
+        lag_rows = await db.fetch("SELECT (SELECT COALESCE(MAX(id), 0) FROM radacct_changes)"
+                                  " - change_cursor AS lag FROM usage_ingest WHERE id = 1")
+        load_clicks = os.getloadavg()
         client = json.loads(procs.stop("dnsclient").strip().splitlines()[-1])
         interims = json.loads(procs.stop("interims").strip().splitlines()[-1])
         print(f"under load: {interims['sent'] / interims['seconds']:.0f} interims/s,"
               f" policy churn {churn_counts['parental']} parental switches and"
               f" {churn_counts['sessions']} session stops/starts, DNS client {args.qps} qps;"
               f" the enforcer's first full reconcile "
-              f"{'was under way' if sweeping else 'had finished'} when the clicks began")
+              f"{'was under way' if sweeping else 'had finished'} when the clicks began;"
+              f" the shared ingest {lag_rows[0]['lag']} changes behind at their end;"
+              f" load average {load_clicks[0]:.1f} / {load_clicks[1]:.1f} (1 / 5 min)")
 
         def line(what: str, values: list[float], target: float) -> None:
             p99 = pct(values, 99)

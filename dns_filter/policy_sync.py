@@ -210,7 +210,7 @@ class PolicyFollower:
         wait = self.polled_at + NOTIFY_GAP_S - time.monotonic()
         if wait > 0:
             self._wake_pending = True
-            reactor.callLater(wait, self._woken)  # type: ignore[attr-defined]
+            reactor.callLater(wait, self._woken)
         else:
             self.poll()
 
