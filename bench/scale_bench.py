@@ -15,7 +15,8 @@ closed sessions per subscriber. Then:
    enforcer`, its NAS a CoA emulator (coa.emulator, real RADIUS over UDP) --
    beside 19 lightweight followers `box01..box19` (processes with their own box
    names and connections: heartbeat, the journal and radacct_changes followed
-   gap-safely with LISTEN/NOTIFY, the shared usage ingest, live and periodic;
+   gap-safely with LISTEN/NOTIFY (turns 50 ms apart), the shared usage ingest,
+   live when their own NAS's sessions change (as an enforcer) and periodic;
    they send no CoA and run no full reconcile);
 3. under load -- 670 Interim-Updates/s (200k sessions at 5-minute interims, a
    process of its own), policy churn (parental switches and session stops and

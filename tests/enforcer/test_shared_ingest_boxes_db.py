@@ -14,6 +14,7 @@ own CoA clients, NAS emulators speaking RADIUS over UDP on loopback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -23,7 +24,7 @@ from dns_filter import dburl
 from portal.config import load_config
 from portal.demo import simnas
 from portal.enforcer.daemon import Enforcer
-from portal.store import db
+from portal.store import db, follow
 from tests.enforcer import helpers
 from tests.enforcer.helpers import BASIC, BASIC_TIER1, GB
 from tests.enforcer.test_boxes_db import NAS_1, NAS_2, coas, nas_on, rate_limit, two_clients
@@ -184,3 +185,16 @@ async def test_each_box_sweeps_only_its_own_sessions_and_state_rows(
     finally:
         nas_1.close()
         nas_2.close()
+
+
+def test_the_fallback_poll_is_long_only_while_notify_wakes_the_worker() -> None:
+    settings = dataclasses.replace(helpers.settings(listen_poll_s=2.0), poll_s=0.2)
+    enforcer = Enforcer(settings, CoaClient(), None)
+    assert enforcer.poll_wait(1000.0) == 0.2  # no LISTEN (SQLite, or not connected yet)
+    enforcer.listener = follow.Listener("postgres://x@127.0.0.1/x", [], lambda: None)
+    assert enforcer.poll_wait(1000.0) == 0.2
+    enforcer.listener.connected = True
+    assert enforcer.poll_wait(1000.0) == 2.0
+    enforcer.retry_due = 1000.5  # a retry this box recorded falls due first
+    assert enforcer.poll_wait(1000.0) == 0.5
+    assert enforcer.poll_wait(1000.45) == 0.2  # never below poll_s
