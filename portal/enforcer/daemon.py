@@ -57,6 +57,8 @@ FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
 MIN_SLICE = 10  # subscribers: a slice always makes progress
 NOTIFY_GAP_S = 0.05  # the worker's turns start at least this far apart
+SWEEP_INFLIGHT = 128  # a full reconcile's CoAs in flight at most (a click's go at once)
+OFFLINE_SPAN = 20  # the leader's slice looks for offline subscribers among 20 x slice
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 Want = tuple[str, str]  # (username, target): one enforcement_state row
 
@@ -165,6 +167,7 @@ class Enforcer:
         self.sweep_started = 0.0
         self.scope: SweepScope | None = None
         self.retries_at = 0.0  # monotonic: the next look for due retries
+        self.sweep_sends = asyncio.Semaphore(SWEEP_INFLIGHT)
         self.retry_due = float("inf")  # epoch of the earliest retry this process recorded
         self.listener: follow.Listener | None = None
         self.last_sweep = PassReport()
@@ -317,9 +320,14 @@ class Enforcer:
 
     # --- one pass -----------------------------------------------------------------
 
-    async def enforce(self, usernames: set[str] | None) -> PassReport:
+    async def enforce(self, usernames: set[str] | None, sweep: bool = False) -> PassReport:
         """Bring these subscribers (None: everyone) to their desired state, on the
-        targets this box owns (portal/enforcer/ownership.py)."""
+        targets this box owns (portal/enforcer/ownership.py).
+
+        sweep: a slice of the full reconcile: its CoAs go out at most SWEEP_INFLIGHT
+        at a time, so a click's CoA never queues behind thousands of them for a
+        RADIUS identifier (a first reconcile of 10k sessions held FUP crossings
+        back 15-20 s in bench/scale_bench.py)."""
         started = time.perf_counter()
         report = PassReport()
         now_dt = datetime.now(UTC)
@@ -403,7 +411,8 @@ class Enforcer:
             key, s = wishes[w]
             if key[0].startswith("nas:"):
                 self.inflight[w] = key
-                self._spawn(self._send_coa(w[0], key, s, nas[s.nas_ip], attempts[w]))
+                self._spawn(self._send_coa(w[0], key, s, nas[s.nas_ip], attempts[w],
+                                           sweep or usernames is None))
         report.sent = len(to_send)
         report.seconds = time.perf_counter() - started
         self.last_pass = report
@@ -496,10 +505,13 @@ class Enforcer:
                                                                         error or "")))
 
     async def _send_coa(self, u: str, key: Key, s: facts.Session, nas: object,
-                        attempts_before: int) -> None:
+                        attempts_before: int, sweep: bool = False) -> None:
         from coa import Nas
 
         assert isinstance(nas, Nas)
+        if sweep:
+            async with self.sweep_sends:
+                return await self._send_coa(u, key, s, nas, attempts_before)
         desired = key[3]
         session = SessionRef(u, s.acct_session_id, s.framed_ip or None, s.nas_ip)
         self.metrics.coa_sent.inc()
@@ -791,39 +803,47 @@ class Enforcer:
                 scope.everyone and await self._live() != frozenset({self.box})):
             # read once a sweep, again when a box came or went meanwhile
             scope = self.scope = await self.sweep_scope()
-        # (SQL, its parameters, whether the online subscribers are taken out)
-        reads: list[tuple[str, list[object], bool]] = []
+        reads: list[tuple[str, list[object]]] = []  # (SQL, its parameters)
         if scope.everyone:
-            reads += [("SELECT DISTINCT username FROM subscribers WHERE username > ?", [],
-                       False),
+            reads += [("SELECT DISTINCT username FROM subscribers WHERE username > ?", []),
                       ("SELECT DISTINCT username FROM enforcement_state WHERE username > ?",
-                       [], False)]
+                       [])]
         else:
             if scope.shaper:
                 reads.append(("SELECT DISTINCT username FROM radacct WHERE username > ?"
-                              " AND acctstoptime IS NULL", [], False))
+                              " AND acctstoptime IS NULL", []))
             elif scope.nas_ips:
                 reads.append(("SELECT DISTINCT username FROM radacct WHERE username > ?"
                               " AND acctstoptime IS NULL AND nasipaddress IN"
-                              f" ({', '.join('?' * len(scope.nas_ips))})", list(scope.nas_ips),
-                              False))
+                              f" ({', '.join('?' * len(scope.nas_ips))})", list(scope.nas_ips)))
             reads.append(("SELECT DISTINCT username FROM enforcement_state WHERE username > ?"
                           f" AND target IN ({', '.join('?' * len(scope.targets))})",
-                          list(scope.targets), False))
-            if scope.offline:
-                reads.append(("SELECT username FROM subscribers WHERE username > ?", [], True))
+                          list(scope.targets)))
         names: set[str] = set()
         cutoff: str | None = None
-        for sql, params, offline in reads:
+        for sql, params in reads:
             rows = await db.fetch(f"{sql} ORDER BY username LIMIT ?", [after, *params, limit])
             found = [str(r["username"]) for r in rows]
             if len(found) >= limit:
                 cutoff = found[-1] if cutoff is None else min(cutoff, found[-1])
-            if offline and found:
-                online = await db.fetch(
-                    "SELECT DISTINCT username FROM radacct WHERE acctstoptime IS NULL AND"
-                    f" username IN ({', '.join('?' * len(found))})", found)
-                found = sorted(set(found) - {str(r["username"]) for r in online})
+            names.update(found)
+        if scope.offline:
+            # The subscribers with no open session among the next OFFLINE_SPAN x limit
+            # (most are online: a range that short would cut every slice short).
+            end_rows = await db.fetch("SELECT username FROM subscribers WHERE username > ?"
+                                      " ORDER BY username LIMIT 1 OFFSET ?",
+                                      [after, limit * OFFLINE_SPAN - 1])
+            end = str(end_rows[0]["username"]) if end_rows else None
+            rows = await db.fetch(
+                "SELECT username FROM subscribers s WHERE username > ?"
+                + (" AND username <= ?" if end is not None else "")
+                + " AND NOT EXISTS (SELECT 1 FROM radacct r WHERE r.username = s.username"
+                " AND r.acctstoptime IS NULL) ORDER BY username LIMIT ?",
+                [after, *([end] if end is not None else []), limit])
+            found = [str(r["username"]) for r in rows]
+            bound = found[-1] if len(found) >= limit else end
+            if bound is not None:
+                cutoff = bound if cutoff is None else min(cutoff, bound)
             names.update(found)
         ordered = sorted(n for n in names if cutoff is None or n <= cutoff)[:limit]
         if ordered:
@@ -849,7 +869,7 @@ class Enforcer:
         if not names:
             self.sweep = after  # a range of subscribers all online on other boxes
             return True
-        report = await self.enforce(set(names))
+        report = await self.enforce(set(names), sweep=True)
         # A slice takes about `reconcile_slice_s` whatever the load: fewer names when
         # the database or the CPU is slow, up to `reconcile_slice` when they are fast.
         target, most = self.settings.reconcile_slice_s, self.settings.reconcile_slice

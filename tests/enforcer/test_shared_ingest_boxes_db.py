@@ -18,11 +18,13 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from coa import COA_REQUEST, CoaClient
 from dns_filter import dburl
 from portal.config import load_config
 from portal.demo import simnas
+from portal.enforcer import daemon
 from portal.enforcer.daemon import Enforcer
 from portal.store import db, follow
 from tests.enforcer import helpers
@@ -123,10 +125,10 @@ async def sweep(enforcer: Enforcer) -> list[str]:
     named: list[str] = []
     real = enforcer.enforce
 
-    async def recording(usernames: set[str] | None) -> object:
-        assert usernames is not None  # slices, never one whole pass
+    async def recording(usernames: set[str] | None, sweep: bool = False) -> object:
+        assert usernames is not None and sweep  # slices, never one whole pass
         named.extend(sorted(usernames))
-        return await real(usernames)
+        return await real(usernames, sweep)
 
     enforcer.enforce = recording
     enforcer.slice_size = 3
@@ -138,8 +140,13 @@ async def sweep(enforcer: Enforcer) -> list[str]:
     return named
 
 
+@pytest.mark.parametrize("span", [20, 1])
 async def test_each_box_sweeps_only_its_own_sessions_and_state_rows(
-        two_clients: tuple[CoaClient, CoaClient], db_url: str) -> None:
+        two_clients: tuple[CoaClient, CoaClient], db_url: str, span: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # span 1: the leader's slice looks for offline subscribers among the next 3 only
+    # (a slice ends there: nothing past it may be skipped)
+    monkeypatch.setattr(daemon, "OFFLINE_SPAN", span)
     nas_1, _ = await nas_on(NAS_1, "edge-1")
     nas_2, _ = await nas_on(NAS_2, "edge-2")
     try:
