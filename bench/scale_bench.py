@@ -222,7 +222,8 @@ async def role_follower(args: argparse.Namespace) -> None:
         except Exception as exc:  # noqa: BLE001 - a bench follower carries on
             print(f"{args.box}: {type(exc).__name__}: {exc}", file=sys.stderr)
         due = coalesce.due_in(time.monotonic())
-        await _nap(stop, wake, 0.2 if due is None else min(0.2, due))
+        poll = 2.0 if listener.connected else 0.2  # as the enforcer's listen_poll_ms
+        await _nap(stop, wake, poll if due is None else min(poll, due))
     await listener.stop()
     await db.close_db()
 
