@@ -621,13 +621,17 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
 
         def coa_at(user: str, rate: tuple[int, int], after: float) -> float | None:
             # only the requests received since the last look (10k+ after a sweep)
+            # the emulator's thread appends meanwhile: the length first, then that
+            # many (a request appended between a slice and len() was never looked at:
+            # one plan change counted as no CoA while the NAS had acked it in 1.4 s)
             received = emulator.received
-            for r in received[scanned[0]:]:
+            upto = len(received)
+            for r in received[scanned[0]:upto]:
                 if r.code == COA_REQUEST:
                     key = (str((r.attributes.get("User-Name") or [""])[0]),
                            str((r.attributes.get("Mikrotik-Rate-Limit") or [""])[0]))
                     coa_seen.setdefault(key, []).append(r.received_at)
-            scanned[0] = len(received)
+            scanned[0] = upto
             times = [t for t in coa_seen.get((user, f"{rate[1]}k/{rate[0]}k"), [])
                      if t >= after]
             return min(times) if times else None
