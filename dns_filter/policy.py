@@ -199,6 +199,27 @@ class PolicyTable:
             if not table:
                 del self.v6[net.prefixlen]
 
+    def owner(self, source: str) -> str:
+        """The username whose row answers for this source address ("" if none), read
+        from the table's own maps: nothing to rebuild when the table changes."""
+        found = self.owner_of.get(source)
+        if found is not None:
+            return found
+        try:
+            address = ipaddress.ip_address(source.split("%", 1)[0])
+        except ValueError:
+            return ""
+        if address.version == 4:
+            return self.owner_of.get(str(address), "")
+        if address.ipv4_mapped is not None:
+            return self.owner_of.get(str(address.ipv4_mapped), "")
+        value = int(address)
+        for plen in sorted(self.v6, reverse=True):
+            mask = ((1 << plen) - 1) << (128 - plen) if plen else 0
+            if value & mask in self.v6[plen]:
+                return self.owner_of.get(f"{ipaddress.IPv6Address(value & mask)}/{plen}", "")
+        return ""
+
     def lookup_v6(self, address: int) -> Categories | None:
         for plen in sorted(self.v6, reverse=True):
             mask = ((1 << plen) - 1) << (128 - plen) if plen else 0

@@ -50,6 +50,7 @@ from dns_filter.sessions import Edit, SessionIndex
 log = logging.getLogger("ispedge.dns.policy")
 
 SNAPSHOT_CHUNK = 5000
+NOTIFY_GAP_S = 0.05  # polls woken by NOTIFY start at least this far apart
 
 
 def write_snapshot(path: Path, rows: list[PolicyRow], cursor: int) -> None:
@@ -85,6 +86,7 @@ class PolicyFollower:
         poll_interval_s: float = 0.2,
         full_reload_s: float = 300.0,
         nas: list[str] | None = None,
+        listen_poll_s: float = 2.0,
     ):
         self.db = PolicyDatabase(url, nas=nas) if url else None
         self.table = table
@@ -103,6 +105,12 @@ class PolicyFollower:
         self.pending_edits: list[Edit] = []  # read by the polling thread, applied on the reactor
         self.more = False  # the last batch was full, or a NOTIFY came while polling
         self._listening = False
+        # LISTENing now (PostgreSQL): each NOTIFY wakes a poll, so the poll every
+        # poll_interval_s is only the fallback, run every listen_poll_s instead.
+        self.listen_ok = False
+        self.listen_poll_s = listen_poll_s
+        self.polled_at = 0.0  # monotonic: the last poll started
+        self._wake_pending = False
         self.loaded_at = 0.0  # wall clock of the policy now in force
         self.last_full = 0.0
         self.db_ok = False
@@ -150,7 +158,7 @@ class PolicyFollower:
     def start(self) -> None:
         if self.db is None:
             return
-        self._loop = task.LoopingCall(self.poll)
+        self._loop = task.LoopingCall(self._tick)
         self._loop.start(self.poll_interval_s, now=False)
         if self.db.postgres:
             self._listening = True
@@ -172,28 +180,50 @@ class PolicyFollower:
                                      connect_timeout=self.db.connect_timeout_s) as conn:
                     conn.execute(f"LISTEN {JOURNAL_CHANNEL}")
                     conn.execute(f"LISTEN {RADACCT_CHANNEL}")
+                    self.listen_ok = True
                     # A poll now: a row may have committed before LISTEN took effect.
                     reactor.callFromThread(self.wake)  # type: ignore[attr-defined]
                     while self._listening:
                         for _n in conn.notifies(timeout=1.0, stop_after=1):
                             reactor.callFromThread(self.wake)  # type: ignore[attr-defined]
             except Exception as e:  # noqa: BLE001 - polling carries on; listen again soon
+                self.listen_ok = False
                 log.debug("policy: LISTEN connection lost (%s); polling meanwhile", e)
                 time.sleep(1.0)
+            self.listen_ok = False
+
+    def _tick(self) -> None:
+        """The fallback poll: every poll_interval_s, or listen_poll_s while NOTIFY
+        wakes the follower (idle, a resolver then reads the database every 2 s, not
+        5 times a second)."""
+        if self.listen_ok and time.monotonic() - self.polled_at < self.listen_poll_s:
+            return
+        self.poll()
 
     def wake(self) -> None:
         """A journal or accounting row committed: poll now (or right after the poll
-        in progress)."""
-        if self.busy:
+        in progress), at most once a NOTIFY_GAP_S: accounting NOTIFYs come with every
+        commit (hundreds a second at 200k sessions), one poll reads them all."""
+        if self.busy or self._wake_pending:
             self.more = True
+            return
+        wait = self.polled_at + NOTIFY_GAP_S - time.monotonic()
+        if wait > 0:
+            self._wake_pending = True
+            reactor.callLater(wait, self._woken)
         else:
             self.poll()
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self.poll()
 
     def poll(self) -> None:
         if self.busy or self.db is None:
             return
         self.busy = True
         self.more = False
+        self.polled_at = time.monotonic()
         full = not self.db_ok or time.monotonic() - self.last_full >= self.full_reload_s
         d = threads.deferToThread(self._work, full, self.cursor)
         d.addCallbacks(self._applied, self._failed)

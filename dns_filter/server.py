@@ -128,6 +128,7 @@ def _build_worker(  # noqa: ANN202 - returns reactor-bound objects
         settings.poll_interval_s,
         settings.full_reload_s,
         nas=settings.served_nas(),
+        listen_poll_s=settings.listen_poll_s,
     )
     follower.load_initial()
 

@@ -56,6 +56,9 @@ log = logging.getLogger("ispedge.enforcer")
 FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 
 MIN_SLICE = 10  # subscribers: a slice always makes progress
+NOTIFY_GAP_S = 0.05  # the worker's turns start at least this far apart
+SWEEP_INFLIGHT = 128  # a full reconcile's CoAs in flight at most (a click's go at once)
+OFFLINE_SPAN = 20  # the leader's slice looks for offline subscribers among 20 x slice
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 Want = tuple[str, str]  # (username, target): one enforcement_state row
 
@@ -67,6 +70,18 @@ class PassReport:
     radreply_updated: int = 0
     removed: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SweepScope:
+    """What one box's full reconcile sweeps (Enforcer.sweep_scope)."""
+
+    everyone: bool = False  # the only box: every subscriber and every state row
+    nas_ips: tuple[str, ...] = ()  # its NASes: their open sessions
+    shaper: bool = False  # a local shaper: every open session (its networks decide)
+    targets: tuple[str, ...] = ()  # its enforcement_state targets
+    offline: bool = False  # the leader: subscribers with no open session too
+    live: frozenset[str] = frozenset()  # the live boxes it was read with
 
 
 @dataclass
@@ -133,8 +148,10 @@ class Enforcer:
         # subscribers whose sessions changed, on the usage just counted.
         self.coalesce = Coalescer(settings.ingest_coalesce_s)
         self.ingest_wanted = asyncio.Event()
-        self.after_ingest: set[str] = set()  # radacct changed: enforced after the next ingest
-        self.after_ingest_changes: set[int] = set()  # their radacct_changes ids
+        # radacct_changes id -> username of this box's open sessions changed: each is
+        # enforced once the shared ingest (whichever box ran it) has counted its id.
+        self.pending: dict[int, str] = {}
+        self._view: tuple[float, dict[str, str | None], frozenset[str]] | None = None
         self.ingest_lock = asyncio.Lock()  # the periodic and the live pass, one at a time
         self.live_ingests = 0
         self._ingest_cfg: ingest_mod.Settings | None = None
@@ -148,9 +165,46 @@ class Enforcer:
         self.sweep: str | None = None
         self.sweep_report = PassReport()
         self.sweep_started = 0.0
+        self.scope: SweepScope | None = None
+        self.retries_at = 0.0  # monotonic: the next look for due retries
+        self.sweep_sends = asyncio.Semaphore(SWEEP_INFLIGHT)
+        self.retry_due = float("inf")  # epoch of the earliest retry this process recorded
+        self.listener: follow.Listener | None = None
         self.last_sweep = PassReport()
         self.slices = 0
         self.slice_size = settings.reconcile_slice
+
+    @property
+    def after_ingest(self) -> set[str]:
+        """The subscribers waiting for the ingest to count their sessions' changes."""
+        return set(self.pending.values())
+
+    async def ownership_view(self, max_age_s: float = 1.0,
+                             ) -> tuple[dict[str, str | None], frozenset[str]]:
+        """The CoA-able NASes with their box column, and the live boxes: read at most
+        once a `max_age_s` for the accounting filter (a pass reads them afresh)."""
+        now = time.monotonic()
+        if self._view is None or now - self._view[0] > max_age_s:
+            nas = await facts.nas_table()
+            assigned = await boxes.nas_boxes()
+            live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
+            self._view = (now, {ip: assigned.get(ip) for ip in nas}, live)
+        return self._view[1], self._view[2]
+
+    def acts_on(self, view: tuple[dict[str, str | None], frozenset[str]], nas_ip: str,
+                framed_ip: str) -> bool:
+        """Does this box have a target for a session on this NAS with this address
+        (ownership.session_targets)? 20 boxes share radacct: each looks only at the
+        changes of its own NASes and networks."""
+        shaped_ip = ""
+        if self.local is not None and framed_ip:  # only the shaper looks at the address
+            try:
+                shaped_ip = shaper_mod.canonical(framed_ip)
+            except ValueError:
+                pass
+        return bool(ownership.session_targets(nas_ip, shaped_ip, view[0], self.box, view[1],
+                                              self.local is not None,
+                                              self.settings.shaped_networks))
 
     @property
     def live_ingest(self) -> bool:
@@ -204,26 +258,52 @@ class Enforcer:
         Interim-Update): enforce those subscribers now, not at the next ingest.
 
         Follows radacct_changes (migration 0013's trigger) gap-safely, in bounded
-        batches; enforcing an unchanged subscriber again changes nothing.
+        batches; enforcing an unchanged subscriber again changes nothing. Only the
+        sessions this box acts on (its NASes, its shaped networks) are looked at:
+        with 20 boxes, 19 of every 20 changes are another box's.
         """
         if self.radacct_cursor is None:
             self.radacct_cursor = await start_cursor("radacct_changes", "id")
             return 0
         rows, more = await read_batch(self.radacct_cursor, "radacct_changes", "id",
                                       "radacctid", self.settings.batch)
-        ids = sorted({int(str(r["radacctid"])) for r in rows})
-        if self.live_ingest:
-            self.after_ingest_changes.update(int(str(r["id"])) for r in rows)
-        # With the live ingest these subscribers wait for it (~window_s): one pass on
-        # the usage their interim brought, not one before and one after it.
-        changed = self.after_ingest if self.live_ingest else self.dirty
+        changes: dict[int, list[int]] = {}
+        for r in rows:
+            changes.setdefault(int(str(r["radacctid"])), []).append(int(str(r["id"])))
+        ids = sorted(changes)
+        view = await self.ownership_view() if ids else None
+        # Without a local shaper only the NAS decides: the others' rows are not read.
+        nas_ips: list[str] | None = None
+        if view is not None and self.local is None and view[1] != frozenset({self.box}):
+            nas_ips = [ip for ip, b in view[0].items()
+                       if ownership.nas_owner(b, view[1]).box == self.box]
+            if not nas_ips:
+                ids = []
+        only_mine = "" if not nas_ips else \
+            f" AND nasipaddress IN ({', '.join('?' * len(nas_ips))})"
+        ours = False
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            for r in await db.fetch("SELECT DISTINCT username FROM radacct WHERE radacctid IN"
-                                    f" ({', '.join('?' * len(chunk))})"
-                                    " AND acctstoptime IS NULL", chunk):
-                changed.add(str(r["username"]))
-        if rows and self.live_ingest:
+            for r in await db.fetch("SELECT radacctid, username, nasipaddress, framedipaddress,"
+                                    " acctstoptime FROM radacct WHERE radacctid IN"
+                                    f" ({', '.join('?' * len(chunk))}){only_mine}",
+                                    [*chunk, *(nas_ips or [])]):
+                assert view is not None
+                if not self.acts_on(view, str(r["nasipaddress"] or ""),
+                                    str(r["framedipaddress"] or "")):
+                    continue
+                ours = True
+                if r["acctstoptime"] is not None:
+                    continue  # a stop: counted by the ingest, nothing to send
+                user = str(r["username"])
+                if self.live_ingest:
+                    # enforced once the ingest counted it: one pass on the usage
+                    # this interim brought, not one before and one after it
+                    for change in changes[int(str(r["radacctid"]))]:
+                        self.pending[change] = user
+                else:
+                    self.dirty.add(user)
+        if ours and self.live_ingest:
             self.coalesce.changed(time.monotonic())
             self.ingest_wanted.set()
         if more:
@@ -240,9 +320,14 @@ class Enforcer:
 
     # --- one pass -----------------------------------------------------------------
 
-    async def enforce(self, usernames: set[str] | None) -> PassReport:
+    async def enforce(self, usernames: set[str] | None, sweep: bool = False) -> PassReport:
         """Bring these subscribers (None: everyone) to their desired state, on the
-        targets this box owns (portal/enforcer/ownership.py)."""
+        targets this box owns (portal/enforcer/ownership.py).
+
+        sweep: a slice of the full reconcile: its CoAs go out at most SWEEP_INFLIGHT
+        at a time, so a click's CoA never queues behind thousands of them for a
+        RADIUS identifier (a first reconcile of 10k sessions held FUP crossings
+        back 15-20 s in bench/scale_bench.py)."""
         started = time.perf_counter()
         report = PassReport()
         now_dt = datetime.now(UTC)
@@ -326,7 +411,8 @@ class Enforcer:
             key, s = wishes[w]
             if key[0].startswith("nas:"):
                 self.inflight[w] = key
-                self._spawn(self._send_coa(w[0], key, s, nas[s.nas_ip], attempts[w]))
+                self._spawn(self._send_coa(w[0], key, s, nas[s.nas_ip], attempts[w],
+                                           sweep or usernames is None))
         report.sent = len(to_send)
         report.seconds = time.perf_counter() - started
         self.last_pass = report
@@ -419,10 +505,13 @@ class Enforcer:
                                                                         error or "")))
 
     async def _send_coa(self, u: str, key: Key, s: facts.Session, nas: object,
-                        attempts_before: int) -> None:
+                        attempts_before: int, sweep: bool = False) -> None:
         from coa import Nas
 
         assert isinstance(nas, Nas)
+        if sweep:
+            async with self.sweep_sends:
+                return await self._send_coa(u, key, s, nas, attempts_before)
         desired = key[3]
         session = SessionRef(u, s.acct_session_id, s.framed_ip or None, s.nas_ip)
         self.metrics.coa_sent.inc()
@@ -463,6 +552,8 @@ class Enforcer:
             ok = r.outcome.ok
             target, session, address, d = r.key
             applied = "rate" if target.startswith("shaper:") else d.action
+            if nxt.next_retry_at is not None:
+                self.retry_due = min(self.retry_due, float(nxt.next_retry_at))
             rows.append([nxt.state, nxt.attempts, nxt.last_error, nxt.next_retry_at,
                          ok, applied, ok, d.down_kbps, ok, d.up_kbps, ok, r.at, r.at,
                          r.username, target, session, address, d.action, d.down_kbps,
@@ -576,6 +667,7 @@ class Enforcer:
                                        [follow.JOURNAL_CHANNEL, follow.RADACCT_CHANNEL],
                                        self.wake.set)
             listener.start()
+            self.listener = listener
         try:
             await self._run_loops(stop)
         finally:
@@ -600,7 +692,16 @@ class Enforcer:
 
     async def _worker(self, stop: asyncio.Event) -> None:
         next_full = 0.0
+        turn = 0.0
         while not stop.is_set():
+            # NOTIFYs come with every accounting commit (hundreds a second): a turn
+            # starts at most every NOTIFY_GAP_S, taking what committed meanwhile.
+            await asyncio.sleep(max(0.0, turn + NOTIFY_GAP_S - time.monotonic()))
+            turn = time.monotonic()
+            # Cleared before the turn reads anything: a NOTIFY (or a live ingest's
+            # subscribers) arriving from here on wakes the next turn, never lost to
+            # a clear after the wait (with a 2 s fallback poll that cost 2 s).
+            self.wake.clear()
             batch: set[str] = set()
             try:
                 if self.force_full or (self.local is not None and not self.shaper_ready):
@@ -622,7 +723,14 @@ class Enforcer:
                 # The journal first, every turn: a click waits for at most one slice.
                 await self.poll_journal()
                 await self.poll_sessions()
-                batch = self.dirty | await self.due_retries(time.time())
+                # Retries back off for >= 0.3 s: looked for once a poll_s, not at each
+                # of the hundreds of NOTIFYs a second accounting brings.
+                batch = set(self.dirty)
+                if time.monotonic() >= self.retries_at:
+                    self.retries_at = time.monotonic() + self.settings.poll_s
+                    if time.time() >= self.retry_due:
+                        self.retry_due = float("inf")
+                    batch |= await self.due_retries(time.time())
                 self.dirty = set()
                 if batch:
                     await self.enforce(batch)
@@ -632,7 +740,17 @@ class Enforcer:
             except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
                 self.dirty |= batch
                 log.exception("enforcer pass failed; retrying")
-            await follow.nap(stop, self.wake, self.settings.poll_s)
+            await follow.nap(stop, self.wake, self.poll_wait(time.time()), clear=False)
+
+    def poll_wait(self, now: float) -> float:
+        """How long the worker sleeps unless woken: `poll_s`, or while PostgreSQL's
+        NOTIFY wakes it for every journal and accounting row, `listen_poll_s` (the
+        fallback; idle, it reads nothing 5 times a second) -- never past a retry
+        this process recorded as due."""
+        if self.listener is None or not self.listener.connected:
+            return self.settings.poll_s
+        wait = max(self.settings.poll_s, self.settings.listen_poll_s)
+        return max(self.settings.poll_s, min(wait, self.retry_due - now))
 
     # --- the full reconcile, in slices ----------------------------------------------
 
@@ -640,19 +758,97 @@ class Enforcer:
         self.sweep = ""
         self.sweep_report = PassReport()
         self.sweep_started = time.perf_counter()
+        self.scope = None  # read by the first slice
         # Each slice lowers it again: the expiry that started this sweep is behind us.
         self.next_expiry = float("inf")
 
-    async def slice_names(self, after: str, limit: int) -> list[str]:
-        """The next `limit` usernames after `after`, of subscribers and of
-        enforcement_state rows (a row whose subscriber is gone is removed by the slice
-        naming it): two index range reads, merged."""
+    async def sweep_scope(self) -> SweepScope:
+        """What this box's full reconcile looks at (read once a sweep): with 20 boxes
+        on one database each sweeps its own sessions and state rows, not 200k
+        subscribers twenty times over (issue 17)."""
+        nas = await facts.nas_table()
+        assigned = await boxes.nas_boxes()
+        nas_boxes = {ip: assigned.get(ip) for ip in nas}
+        live = await self._live()
+        if live == frozenset({self.box}):
+            return SweepScope(everyone=True, live=live)
+        own = tuple(sorted(ip for ip, b in nas_boxes.items()
+                           if ownership.nas_owner(b, live).box == self.box))
+        targets = [ownership.nas_target(ip) for ip in own] + [self.shaper_target]
+        # One box (the first name among the live ones) also sweeps what belongs to no
+        # box: subscribers with no open session (their radreply must be right before
+        # they connect) and state rows of no box's target ('none', a NAS removed).
+        leader = min(live) == self.box
+        if leader:
+            for r in await db.fetch("SELECT DISTINCT target FROM enforcement_state"):
+                t = str(r["target"])
+                if t not in targets and ownership.responsible(t, self.box, nas_boxes, live):
+                    targets.append(t)
+        return SweepScope(False, own, self.local is not None, tuple(targets), leader, live)
+
+    async def _live(self) -> frozenset[str]:
+        return ownership.live_boxes(await boxes.enforcers_seen(), self.box, time.time())
+
+    async def slice_names(self, after: str, limit: int) -> tuple[list[str], str | None]:
+        """The next usernames of the sweep after `after` (at most `limit`), and where
+        the next slice starts (None: the sweep is done).
+
+        Index range reads merged: this box's open sessions and enforcement_state rows
+        (the only box: every subscriber and every row; a row whose subscriber is gone
+        is removed by the slice naming it), and for the leader the subscribers with
+        no open session. Each read is complete up to its last name when it is full,
+        so the slice stops at the lowest of those."""
+        scope = self.scope
+        if scope is None or (not scope.everyone and scope.live != await self._live()) or (
+                scope.everyone and await self._live() != frozenset({self.box})):
+            # read once a sweep, again when a box came or went meanwhile
+            scope = self.scope = await self.sweep_scope()
+        reads: list[tuple[str, list[object]]] = []  # (SQL, its parameters)
+        if scope.everyone:
+            reads += [("SELECT DISTINCT username FROM subscribers WHERE username > ?", []),
+                      ("SELECT DISTINCT username FROM enforcement_state WHERE username > ?",
+                       [])]
+        else:
+            if scope.shaper:
+                reads.append(("SELECT DISTINCT username FROM radacct WHERE username > ?"
+                              " AND acctstoptime IS NULL", []))
+            elif scope.nas_ips:
+                reads.append(("SELECT DISTINCT username FROM radacct WHERE username > ?"
+                              " AND acctstoptime IS NULL AND nasipaddress IN"
+                              f" ({', '.join('?' * len(scope.nas_ips))})", list(scope.nas_ips)))
+            reads.append(("SELECT DISTINCT username FROM enforcement_state WHERE username > ?"
+                          f" AND target IN ({', '.join('?' * len(scope.targets))})",
+                          list(scope.targets)))
         names: set[str] = set()
-        for table in ("subscribers", "enforcement_state"):
-            rows = await db.fetch(f"SELECT DISTINCT username FROM {table} WHERE username > ?"
-                                  " ORDER BY username LIMIT ?", [after, limit])
-            names.update(str(r["username"]) for r in rows)
-        return sorted(names)[:limit]
+        cutoff: str | None = None
+        for sql, params in reads:
+            rows = await db.fetch(f"{sql} ORDER BY username LIMIT ?", [after, *params, limit])
+            found = [str(r["username"]) for r in rows]
+            if len(found) >= limit:
+                cutoff = found[-1] if cutoff is None else min(cutoff, found[-1])
+            names.update(found)
+        if scope.offline:
+            # The subscribers with no open session among the next OFFLINE_SPAN x limit
+            # (most are online: a range that short would cut every slice short).
+            end_rows = await db.fetch("SELECT username FROM subscribers WHERE username > ?"
+                                      " ORDER BY username LIMIT 1 OFFSET ?",
+                                      [after, limit * OFFLINE_SPAN - 1])
+            end = str(end_rows[0]["username"]) if end_rows else None
+            rows = await db.fetch(
+                "SELECT username FROM subscribers s WHERE username > ?"
+                + (" AND username <= ?" if end is not None else "")
+                + " AND NOT EXISTS (SELECT 1 FROM radacct r WHERE r.username = s.username"
+                " AND r.acctstoptime IS NULL) ORDER BY username LIMIT ?",
+                [after, *([end] if end is not None else []), limit])
+            found = [str(r["username"]) for r in rows]
+            bound = found[-1] if len(found) >= limit else end
+            if bound is not None:
+                cutoff = bound if cutoff is None else min(cutoff, bound)
+            names.update(found)
+        ordered = sorted(n for n in names if cutoff is None or n <= cutoff)[:limit]
+        if ordered:
+            return ordered, ordered[-1]
+        return [], cutoff
 
     async def reconcile_slice(self) -> bool:
         """One slice of the full reconcile (`reconcile_slice` subscribers): what a
@@ -660,8 +856,8 @@ class Enforcer:
         the journal between slices, so a click never waits for a whole pass
         (issue 17: 200k subscribers took ~44 s in one pass)."""
         assert self.sweep is not None
-        names = await self.slice_names(self.sweep, self.slice_size)
-        if not names:
+        names, after = await self.slice_names(self.sweep, self.slice_size)
+        if after is None:
             r = self.sweep_report
             log.info("reconcile: %d subscribers, %d sent, %d radreply, %d removed, %.3f s "
                      "(in slices)", r.subscribers, r.sent, r.radreply_updated, r.removed,
@@ -670,7 +866,10 @@ class Enforcer:
             self.last_sweep = r
             self.sweep = None
             return False
-        report = await self.enforce(set(names))
+        if not names:
+            self.sweep = after  # a range of subscribers all online on other boxes
+            return True
+        report = await self.enforce(set(names), sweep=True)
         # A slice takes about `reconcile_slice_s` whatever the load: fewer names when
         # the database or the CPU is slow, up to `reconcile_slice` when they are fast.
         target, most = self.settings.reconcile_slice_s, self.settings.reconcile_slice
@@ -682,7 +881,7 @@ class Enforcer:
         total.radreply_updated += report.radreply_updated
         total.removed += report.removed
         self.slices += 1
-        self.sweep = names[-1]
+        self.sweep = after
         return True
 
     async def _flusher(self, stop: asyncio.Event) -> None:
@@ -708,7 +907,7 @@ class Enforcer:
                 full_every_s=self.settings.ingest_s * 0.9)
         self.metrics.ingest_seconds.labels("full").observe(result.seconds)
         self.metrics.ingest_last.set(time.time())
-        changed = {u for (u, _day) in result.days}
+        changed = await self._ours(result)
         if changed:
             self.dirty |= changed
             self.wake.set()
@@ -729,37 +928,44 @@ class Enforcer:
         """
         assert self.config is not None
         self.coalesce.start(time.monotonic())
-        users, self.after_ingest = self.after_ingest, set()
-        changes, self.after_ingest_changes = self.after_ingest_changes, set()
+        pending, self.pending = self.pending, {}
         try:
             async with self.ingest_lock:
                 result = await ingest_mod.ingest_once(self._ingest_settings(),
                                                       closes_stale=_never, live=True)
-                # Another box is ingesting (20 boxes share one ingest): once its pass
-                # has committed past these changes they are counted -- enforce on
-                # them without a pass of our own (issue 17: waiting for the lock
-                # starved a box for seconds).
-                counted = result.busy and bool(changes) and await ingest_mod.counted(changes)
+                # Whoever ran the pass (20 boxes share one ingest; ours found it busy
+                # or took one batch), a change its committed cursor covers is counted:
+                # its subscriber is enforced now, the others after a later pass.
+                # (Issue 17: waiting until the ingest covered every change seen, the
+                # newest included, starved the box while 670 interims/s came in.)
+                cursor = await ingest_mod.ingest_cursor() if pending else None
         except BaseException:
-            self.dirty |= users  # session starts are enforced anyway; usage at the next pass
+            self.dirty |= set(pending.values())  # enforced anyway; usage at the next pass
             self.wake.set()
             raise
         self.live_ingests += 1
         self.metrics.ingest_seconds.labels("live").observe(result.seconds)
         self.metrics.ingest_last.set(time.time())
-        if result.busy and not counted:
-            # Another box is counting these changes: look again after it.
-            self.after_ingest |= users
-            self.after_ingest_changes |= changes
-            self.coalesce.changed(time.monotonic())
-            return result
-        if result.more:
-            self.coalesce.changed(time.monotonic())
-        users |= {u for (u, _day) in result.days}
+        left = {i: u for i, u in pending.items()
+                if cursor is None or not ingest_mod.covers(cursor, i)}
+        users = {u for i, u in pending.items() if i not in left}
+        if left:
+            self.pending.update(left)
+        if left or result.more:
+            self.coalesce.changed(time.monotonic())  # look again after the next window
+        users |= await self._ours(result)
         if users:
             self.dirty |= users
             self.wake.set()
         return result
+
+    async def _ours(self, result: ingest_mod.Result) -> set[str]:
+        """The subscribers whose usage this pass counted, on this box's sessions."""
+        if not result.where:
+            return set()
+        view = await self.ownership_view()
+        return {u for u, (nas_ip, framed_ip) in result.where.items()
+                if self.acts_on(view, nas_ip, framed_ip)}
 
     def _ingest_settings(self) -> ingest_mod.Settings:
         if self._ingest_cfg is None:

@@ -38,6 +38,7 @@ class Settings:
     netns: str | None = None
     reply_profile: str = "mikrotik"
     poll_s: float = 0.2
+    listen_poll_s: float = 2.0  # the fallback poll while PostgreSQL's NOTIFY wakes it
     reconcile_s: float = 60.0
     ingest_s: float = 60.0
     ingest_coalesce_s: float = 0.05  # live ingest window (portal.usage.coalesce); 0: off
@@ -69,7 +70,9 @@ class Settings:
                 up_interface=str(get("up_interface", "")),
                 netns=str(get("netns", "")) or None,
                 reply_profile=speed.reply_profile,
-                poll_s=int(get("poll_ms", 200)) / 1000, reconcile_s=float(get("reconcile_s", 60)),
+                poll_s=int(get("poll_ms", 200)) / 1000,
+                listen_poll_s=int(get("listen_poll_ms", 2000)) / 1000,
+                reconcile_s=float(get("reconcile_s", 60)),
                 ingest_s=float(get("ingest_s", 60)),
                 ingest_coalesce_s=int(get("ingest_coalesce_ms", 50)) / 1000,
                 sample_s=float(get("sample_s", 1.0)),

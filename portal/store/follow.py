@@ -61,17 +61,19 @@ async def read_batch(cursor: GapCursor, table: str, id_column: str, columns: str
     return [found[i] for i in fresh], len(found) >= limit
 
 
-async def nap(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+async def nap(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float,
+              clear: bool = True) -> None:
     """A follower's wait between passes: until `stop`, `wake` (a Listener's callback
     sets it) or `seconds`, whichever comes first. `wake` is cleared on the way out, so
-    a wake that came during the pass just done makes this return at once."""
+    a wake that came during the pass just done makes this return at once; clear=False
+    leaves that to a caller that clears it as its pass begins (the enforcer)."""
     waits = [asyncio.ensure_future(stop.wait())]
     if wake is not None:
         waits.append(asyncio.ensure_future(wake.wait()))
     _, pending = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     for p in pending:
         p.cancel()
-    if wake is not None:
+    if wake is not None and clear:
         wake.clear()
 
 
@@ -88,6 +90,7 @@ class Listener:
         self.on_notify = on_notify
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self.connected = False  # LISTENing now: a follower may poll less often
 
     def start(self) -> None:
         if dburl.dialect_of(self.url) == "postgres" and self._task is None:
@@ -114,6 +117,7 @@ class Listener:
                 conn.add_termination_listener(lambda _c, ev=lost: ev.set())
                 for channel in self.channels:
                     await conn.add_listener(channel, self._notified)
+                self.connected = True
                 self.on_notify()  # a row may have committed before LISTEN took effect
                 stop_wait = asyncio.ensure_future(self._stop.wait())
                 lost_wait = asyncio.ensure_future(lost.wait())
@@ -126,6 +130,7 @@ class Listener:
             except Exception as exc:  # noqa: BLE001 - polling carries on meanwhile
                 log.debug("LISTEN connection failed (%s); polling meanwhile", exc)
             finally:
+                self.connected = False
                 if conn is not None and not conn.is_closed():
                     await conn.close()
             if not self._stop.is_set():

@@ -147,6 +147,9 @@ class Result:
     more: bool = False  # the pass's batches were full: changes are waiting
     full: bool = False  # this pass ran the stale scan and the housekeeping
     days: dict[tuple[str, date], list[int]] = field(default_factory=dict, repr=False)
+    # username -> (NAS address, Framed-IP-Address) of the sessions whose usage moved:
+    # a box enforces only the subscribers on its own NASes or networks.
+    where: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
 
 def _epoch(value: object) -> int | None:
@@ -250,6 +253,7 @@ async def ingest_once(settings: Settings, now: datetime | None = None,
         # The ingest is the one long writer of ours: each chunk runs as one use case,
         # retried whole when FreeRADIUS holds the lock, so no bytes are counted twice.
         result, daily = await transaction(body, budget_s=DAEMON_BUDGET_S)
+        total.where.update(result.where)
         for f in ("rows", "changed", "started", "stopped", "stale_closed", "bytes_in",
                   "bytes_out"):
             setattr(total, f, getattr(total, f) + getattr(result, f))
@@ -372,6 +376,8 @@ async def _chunk(tx: BaseDBAsyncClient, settings: Settings, now: datetime | None
         seen_rows.append([row.acctuniqueid, n.username, n.bytes_in, n.bytes_out, n.seen_at,
                           n.prev_bytes_in, n.prev_bytes_out, n.prev_seen_at, n.stopped_at])
         if s.bytes_in or s.bytes_out:
+            result.where[row.username] = (str(r["nasipaddress"] or ""),
+                                          str(r["framedipaddress"] or ""))
             for day, b_in, b_out in days.spread(s.t0, s.t1, s.bytes_in, s.bytes_out,
                                                 settings.tz):
                 acc = daily[(row.username, day)]
@@ -410,14 +416,22 @@ async def _chunk(tx: BaseDBAsyncClient, settings: Settings, now: datetime | None
     return result, daily
 
 
+async def ingest_cursor() -> GapCursor | None:
+    """The shared ingest's committed cursor over radacct_changes (None: no row)."""
+    rows = await db.fetch("SELECT change_cursor, change_gaps FROM usage_ingest WHERE id = 1")
+    return _cursor_of(rows[0]) if rows else None
+
+
+def covers(cursor: GapCursor, change_id: int) -> bool:
+    """Has the ingest whose cursor this is counted that radacct_changes id (read it)?"""
+    return change_id <= cursor.high and change_id not in cursor.gaps
+
+
 async def counted(changes: set[int]) -> bool:
     """Whether the shared ingest has committed past these radacct_changes ids (read
     them all): every one at or below its cursor and none among its open gaps."""
-    rows = await db.fetch("SELECT change_cursor, change_gaps FROM usage_ingest WHERE id = 1")
-    if not rows:
-        return False
-    cursor = _cursor_of(rows[0])
-    return max(changes) <= cursor.high and not (changes & cursor.gaps.keys())
+    cursor = await ingest_cursor()
+    return cursor is not None and all(covers(cursor, i) for i in changes)
 
 
 async def ingest_job(config: Any, closes_stale: Callable[[str], bool] | None = None,

@@ -48,7 +48,19 @@ def test_prefix_first_in_an_interim_update_is_mapped_then() -> None:
     index = SessionIndex()
     assert mapped(index.apply(7, session(7, ip="10.0.0.5"))) == {"10.0.0.5": "alice"}
     edits = index.apply(7, session(7, ip="10.0.0.5", pd="2001:db8:5::/56"))
-    assert mapped(edits) == {"10.0.0.5": "alice", "2001:db8:5::/56": "alice"}
+    assert mapped(edits) == {"2001:db8:5::/56": "alice"}  # the address maps already
+
+
+def test_an_interim_that_changes_nothing_makes_no_edit() -> None:
+    index = SessionIndex()
+    index.apply(7, session(7, ip="10.0.0.5", pd="2001:db8:5::/56"))
+    assert index.apply(7, session(7, ip="10.0.0.5", pd="2001:db8:5::/56")) == []
+    # the subscriber's categories changed meanwhile (a parental switch): mapped again
+    edits = index.apply(7, session(7, ip="10.0.0.5", categories="adult,gambling"))
+    assert edits == [Edit("2001:db8:5::/56", None),
+                     Edit("10.0.0.5", PolicyRow("10.0.0.5", "alice", "adult,gambling"))]
+    # a session first seen after the full load maps its addresses at its first change
+    assert mapped(index.apply(9, session(9, "bob", ip="10.0.0.6"))) == {"10.0.0.6": "bob"}
 
 
 def test_stop_removes_the_mapping() -> None:
@@ -107,6 +119,7 @@ def test_table_applies_edits_and_leaves_the_version_when_nothing_changed() -> No
     assert policies.categories_for("2001:db8:5::1") == {"adult"}  # memo dropped
     version = table.version
     again = index.apply(7, session(7, ip="10.0.0.5", pd="2001:db8:5::/56"))  # interim, same
+    assert again == []
     assert table.apply_edits((e.address, e.row) for e in again) == 0
     assert table.version == version
     stop = index.apply(7, session(7, open_=False, ip="10.0.0.5", pd="2001:db8:5::/56"))
