@@ -86,7 +86,7 @@ class PolicyFollower:
         poll_interval_s: float = 0.2,
         full_reload_s: float = 300.0,
         nas: list[str] | None = None,
-        listen_poll_s: float = 2.0,
+        listen_poll_s: float = 0.2,
     ):
         self.db = PolicyDatabase(url, nas=nas) if url else None
         self.table = table
