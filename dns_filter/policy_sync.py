@@ -103,7 +103,13 @@ class PolicyFollower:
         self.follow_sessions: bool | None = None  # None: not known yet
         self.sessions = SessionIndex()  # touched only by the polling thread
         self.pending_edits: list[Edit] = []  # read by the polling thread, applied on the reactor
-        self.more = False  # the last batch was full, or a NOTIFY came while polling
+        # A NOTIFY came while polling (set on the reactor only).
+        self.more = False
+        # The poll's batch was full (set by the polling thread only, read after it).
+        # Two flags, not one: the thread's `more = more or full` racing the reactor's
+        # `more = True` lost a NOTIFY that landed between its read and write, and the
+        # parental change behind it waited for the fallback poll (CI, PostgreSQL, 1.03 s).
+        self.read_more = False
         self._listening = False
         # LISTENing now (PostgreSQL): each NOTIFY wakes a poll, so the poll every
         # poll_interval_s is only the fallback, run every listen_poll_s instead.
@@ -196,8 +202,9 @@ class PolicyFollower:
         """The fallback poll: every poll_interval_s, or listen_poll_s while NOTIFY
         wakes the follower (idle, a resolver then reads the database every 2 s, not
         5 times a second)."""
-        if self.listen_ok and time.monotonic() - self.polled_at < self.listen_poll_s:
-            return
+        if (self.listen_ok and self.db_ok
+                and time.monotonic() - self.polled_at < self.listen_poll_s):
+            return  # after a failed poll, retried every poll_interval_s
         self.poll()
 
     def wake(self) -> None:
@@ -223,6 +230,7 @@ class PolicyFollower:
             return
         self.busy = True
         self.more = False
+        self.read_more = False
         self.polled_at = time.monotonic()
         full = not self.db_ok or time.monotonic() - self.last_full >= self.full_reload_s
         d = threads.deferToThread(self._work, full, self.cursor)
@@ -272,12 +280,12 @@ class PolicyFollower:
         edits = self.pending_edits
         if self.session_cursor is not None:
             changed, more = self.db.read_session_changes(self.session_cursor)
-            self.more = self.more or more
+            self.read_more = self.read_more or more
             for radacctid, row in changed:
                 edits.extend(self.sessions.apply(radacctid, row))
         if not full:
             changes, more = self.db.read_changes(self.cursor)
-            self.more = self.more or more
+            self.read_more = self.read_more or more
             if not changes:
                 return "none", self.cursor.high, None
             names = {u for _i, u, kind in changes if kind in RELEVANT_KINDS}
@@ -331,7 +339,7 @@ class PolicyFollower:
                 self.table.replace_username(username, rows)
             self.loaded_at = time.time()
         self._gauges()
-        if self.more:
+        if self.more or self.read_more:
             self.wake()  # a full batch, or a NOTIFY during this poll: read on at once
 
     def _failed(self, failure: object) -> None:

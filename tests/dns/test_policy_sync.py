@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,35 @@ def test_unchanged_full_reload_rebuilds_nothing_but_partial_forces_next_rebuild(
     assert result[0] == "full"
     f._applied(result)
     assert table.v4 == {"10.0.0.5": {"adult"}}
+
+
+def test_a_notify_during_a_poll_polls_again_and_a_failed_poll_is_retried_soon(
+    contract_db: ContractDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wake contract: a NOTIFY that lands while a poll runs (its row may have
+    committed after the poll read the journal) is followed by another poll as the
+    poll ends, whatever the poll's own batch said; and after a failed poll the
+    fallback is `poll_interval_s` again, not the longer `listen_poll_s`."""
+    contract_db.set_policy("10.0.0.5", "alice", "adult")
+    f, _table = follower_for(contract_db.url, tmp_path)
+    f.load_initial()
+    polls: list[float] = []
+    monkeypatch.setattr(f, "poll", lambda: polls.append(1.0))
+    f.listen_ok, f.listen_poll_s = True, 2.0
+    # what poll() does on the reactor before the thread reads
+    f.busy, f.more, f.read_more, f.polled_at = True, False, False, 0.0
+    f.wake()  # the NOTIFY, while the thread reads
+    assert polls == []  # not a second poll at the same time
+    result = f._work(False, f.cursor)  # the thread: nothing new, its batch not full
+    assert result[0] == "none" and not f.read_more
+    f._applied(result)
+    assert polls == [1.0]
+    # a failed poll: the next tick polls, although a poll started just now
+    polls.clear()
+    f.busy, f.polled_at = True, time.monotonic()
+    f._failed(RuntimeError("connection lost"))
+    f._tick()
+    assert polls == [1.0]
+    f.db_ok = True
+    f._tick()  # while NOTIFY works and the database answers: the 2 s fallback
+    assert polls == [1.0]
