@@ -283,6 +283,11 @@ class PolicyFollower:
             self.read_more = self.read_more or more
             for radacctid, row in changed:
                 edits.extend(self.sessions.apply(radacctid, row))
+            # Only what changes the table reaches the answer thread (issue 17).
+            if edits:
+                edits = [Edit(a, r) for a, r in
+                         self.table.net_edits((e.address, e.row) for e in edits).items()]
+                self.pending_edits = edits
         if not full:
             changes, more = self.db.read_changes(self.cursor)
             self.read_more = self.read_more or more

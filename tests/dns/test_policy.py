@@ -62,3 +62,27 @@ def test_malformed_rows_are_skipped() -> None:
     t = table(("garbage", "x", "adult"), ("10.0.0.0/24", "y", "adult"), ("10.0.0.1", "z", "adult"))
     assert len(t) == 1
     assert sorted(r.address for r in t.rows()) == ["10.0.0.1"]
+
+
+def test_net_edits_keep_the_last_edit_per_address_and_only_what_changes() -> None:
+    table = PolicyTable.build([PolicyRow("10.0.0.5", "alice", "adult"),
+                               PolicyRow("2001:db8:1::/56", "alice", "adult")])
+    same = PolicyRow("10.0.0.5", "alice", "adult")
+    other = PolicyRow("10.0.0.5", "bob", "gambling")
+    # an interim of a session the table holds already: nothing for the answer thread
+    assert table.net_edits([("10.0.0.5", same)]) == {}
+    # a stop and a start of the same address in one batch: the last one counts
+    assert table.net_edits([("10.0.0.5", other), ("10.0.0.5", same)]) == {}
+    assert table.net_edits([("10.0.0.5", None), ("10.0.0.5", other)]) == {"10.0.0.5": other}
+    # a removal of what is not there, and of what is
+    assert table.net_edits([("10.0.0.9", None), ("2001:db8:1::/56", None)]) == {
+        "2001:db8:1::/56": None}
+    # the same categories in another order are the same policy
+    assert table.net_edits([("10.0.0.5", PolicyRow("10.0.0.5", "alice", " adult,"))]) == {}
+    # applying the net edits gives what applying every edit in order gives
+    edits = [("10.0.0.5", other), ("10.0.0.6", PolicyRow("10.0.0.6", "alice", "adult")),
+             ("10.0.0.6", None), ("10.0.0.7", PolicyRow("10.0.0.7", "bob", "doh"))]
+    a, b = (PolicyTable.build([same]) for _ in range(2))
+    a.apply_edits(edits)
+    b.apply_edits(b.net_edits(edits).items())
+    assert (a.v4, a.owner_of, a.by_username) == (b.v4, b.owner_of, b.by_username)
