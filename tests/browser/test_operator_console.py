@@ -504,14 +504,23 @@ def test_admin_enrolls_at_first_sign_in(world: tuple[PortalServer, dict[str, Any
     errors: list[str] = []
     page = _page(b, viewport, errors)
     page.goto(strict.url + "/operator/login")
-    page.fill("#username", name)
-    page.fill("#password", PW)
-    page.click("#login-button")
-    expect(page.locator("#enroll")).to_be_visible()
-    assert page.locator("#login-form").is_hidden()
-    # The enrollment-only token is in the page's memory, never in storage or cookies.
-    assert page.evaluate("localStorage.length") == 0
-    assert page.context.cookies() == []
+    expired = '{"error": {"code": "token_expired", "message": "your session has expired"}}'
+    page.route("**/operator/api/me/totp", lambda route: route.fulfill(
+        status=401, content_type="application/json", body=expired))
+    for attempt in range(2):  # the first step's token ran out: back to the password
+        page.fill("#username", name)
+        page.fill("#password", PW)
+        page.click("#login-button")
+        expect(page.locator("#enroll")).to_be_visible()
+        assert page.locator("#login-form").is_hidden()
+        # The enrollment-only token is in the page's memory, never in storage or cookies.
+        assert page.evaluate("localStorage.length") == 0
+        assert page.context.cookies() == []
+        if attempt == 0:
+            page.click("#enroll-start")
+            expect(page.locator("#login-error")).to_contain_text("expired")
+            assert page.locator("#enroll").is_hidden()
+            page.unroute("**/operator/api/me/totp")
     page.click("#enroll-start")
     expect(page.locator("#enroll-secret")).not_to_be_empty()
     assert page.get_attribute("#enroll-qr", "src").startswith("data:image/svg+xml")
@@ -539,7 +548,8 @@ def test_admin_enrolls_at_first_sign_in(world: tuple[PortalServer, dict[str, Any
     rows = _query(strict.db_url, "SELECT action, detail FROM audit_log WHERE actor = ?"
                   " ORDER BY id", [f"operator:{name}"])
     assert [r["action"] for r in rows] == [
-        "operator.login", "operator.begin_totp", "operator.enroll_totp", "operator.login"]
+        "operator.login", "operator.login", "operator.begin_totp", "operator.enroll_totp",
+        "operator.login"]
     assert "enroll_only" in rows[0]["detail"]
     assert not errors, errors
 

@@ -84,10 +84,20 @@
     if (token()) { location.href = "/operator/"; return; }
     // An admin's enrollment-only token: in this variable only (a reload starts over).
     let enrollToken = null;
+    function enrollFailed(id, res) {
+      if (res.status === 401) {  // its 10 minutes are over: sign in again
+        enrollToken = null;
+        show("enroll", false);
+        show("login-form", true);
+        failed("login-error", res);
+        return;
+      }
+      failed(id, res);
+    }
     $("enroll-start").addEventListener("click", async function () {
       show("enroll-begin-error", false);
       const res = await api("/operator/api/me/totp", { method: "POST", body: { code: "" }, bearer: enrollToken });
-      if (res.status !== 200) { failed("enroll-begin-error", res); return; }
+      if (res.status !== 200) { enrollFailed("enroll-begin-error", res); return; }
       showSecret("enroll-qr", "enroll-secret", res.data);
       show("enroll-start", false);
       show("enroll-confirm", true);
@@ -98,7 +108,7 @@
       show("enroll-confirm-error", false);
       const res = await api("/operator/api/me/totp/confirm", { method: "POST",
         body: { code: $("enroll-code").value }, bearer: enrollToken });
-      if (res.status !== 200) { failed("enroll-confirm-error", res); return; }
+      if (res.status !== 200) { enrollFailed("enroll-confirm-error", res); return; }
       enrollToken = null;
       localStorage.setItem(TOKEN_KEY, res.data.token);
       location.href = "/operator/";
