@@ -66,7 +66,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # transaction waiting on a row lock holds one, so a busy portal needs several.
         "db_pool_max": 20,
         # The operator console (/operator/): admins must log in with a TOTP code too
-        # (`ispedge operator enroll-totp NAME`); an admin without one is refused.
+        # (`ispedge operator enroll-totp NAME`); an admin without one may only set one
+        # up at sign-in (portal/core/auth/login.py, operator_login).
         "require_totp_for_admins": False,
     },
     # Login lockout (portal/core/auth/lockout.py). The tiers on (address, username)

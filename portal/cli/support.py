@@ -117,7 +117,9 @@ async def operator_reset_totp(args: argparse.Namespace, config: Config) -> int:
     from portal.core import operators
     return await act(config, lambda: operators.reset_totp(args.name),
                      f"operator {args.name}: two-step sign-in removed (password only until "
-                     "`ispedge operator enroll-totp` again); signed out everywhere")
+                     "enrolled again: on the console's Account tab, at sign-in for an admin "
+                     "under require_totp_for_admins, or `ispedge operator enroll-totp`); "
+                     "signed out everywhere")
 
 
 @command("portal rotate-key")

@@ -35,11 +35,12 @@ _AUTH_SQL = ("SELECT o.*, EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) AS
              " FROM operators o WHERE o.username = ?")
 
 
-def operator(handler: Handler) -> Handler:
+def operator(handler: Handler, also: tuple[str, ...] = ()) -> Handler:
+    """The route needs an operator session (or one of the token types `also` names)."""
     @wraps(handler)
     async def wrapped(request: Request, *args: Any, **kwargs: Any) -> Any:
         claims = tokens.decode(request.app.ctx.keyring, bearer_token(request), "operator",
-                               datetime.now(UTC))
+                               datetime.now(UTC), also=also)
         request.app.ctx.limiter.hit_subscriber("operator", claims.username)
         rows = await db.fetch_indexed(_AUTH_SQL, [claims.jti, claims.username])
         row = dict(rows[0]) if rows else None
@@ -64,6 +65,12 @@ def operator(handler: Handler) -> Handler:
     return apidoc.secured(wrapped)
 
 
+def operator_or_enrolling(handler: Handler) -> Handler:
+    """Also open to an admin's enrollment-only token (require_totp_for_admins, no second
+    factor yet): the two steps that turn one on, nothing else."""
+    return operator(handler, also=(tokens.OPERATOR_ENROLL,))
+
+
 @bp.on_response
 async def _no_store(request: Request, response: HTTPResponse) -> None:
     response.headers.setdefault("Cache-Control", "no-store")
@@ -78,8 +85,17 @@ def _code(request: Request) -> str:
 
 
 @bp.post("/operator/api/login")
-@apidoc.body(apidoc.obj(("username", "password"), username=apidoc.STRING,
-                          password=apidoc.STRING, code=apidoc.STRING))
+@apidoc.operation(
+    "Operator login",
+    "Password, and the TOTP `code` once two-step sign-in is on. Answers `token` (the "
+    "console session). An admin who must use a code (`require_totp_for_admins`) and has "
+    "none yet gets `totp_required: true` and an `enroll_token` instead, good for 10 minutes "
+    "and only for POST /operator/api/me/totp and /operator/api/me/totp/confirm, whose "
+    "answer is the session's token.",
+    body=apidoc.obj(("username", "password"), username=apidoc.STRING,
+                    password=apidoc.STRING, code=apidoc.STRING),
+    responses={200: "a token, or an enrollment-only token", 401: "wrong username, "
+               "password or code", 429: "locked out, or logins busy", 503: "try again"})
 async def login(request: Request) -> HTTPResponse:
     username, password = credentials(request)
     code = _code(request)
@@ -90,6 +106,11 @@ async def login(request: Request) -> HTTPResponse:
         request.app.ctx.lockout_policy, code=code,
         require_totp_for_admins=bool(config.get("portal", "require_totp_for_admins")))
     reseller = await op.reseller if op.reseller_id else None  # type: ignore[attr-defined]
+    if issued.claims.type == tokens.OPERATOR_ENROLL:
+        # Not a session: no "token" key, so no client mistakes it for one.
+        return json({"totp_required": True, "enroll_token": issued.token,
+                     "token_type": "Bearer", "username": op.username, "role": op.role,
+                     "expires_at": issued.claims.expires_at.isoformat()})
     return json({"token": issued.token, "token_type": "Bearer", "username": op.username,
                  "reseller": reseller.name if reseller else None, "role": op.role,
                  "expires_at": issued.claims.expires_at.isoformat()})
@@ -111,11 +132,12 @@ async def me(request: Request) -> HTTPResponse:
     "Start two-step sign-in (or replace it)",
     "Makes a new TOTP secret, pending until confirmed: answers it as text, as an otpauth:// "
     "URI and as an SVG QR code. An operator who has two-step sign-in already sends a valid "
-    "current code. Codes count toward the login lockout.",
+    "current code. Codes count toward the login lockout. Also open to the enrollment-only "
+    "token a login answers (`enroll_token`) to an admin who must use a code and has none.",
     body=apidoc.obj((), code=apidoc.STRING),
     responses={200: "the pending secret", 422: "code missing or not valid",
                429: "locked out"})
-@operator
+@operator_or_enrolling
 async def totp_begin(request: Request) -> HTTPResponse:
     pending = await second_factor.begin(request.ctx.operator, _code(request),
                                         client_address(request), datetime.now(UTC),
@@ -127,11 +149,12 @@ async def totp_begin(request: Request) -> HTTPResponse:
 @apidoc.operation(
     "Turn the pending two-step secret on",
     "With a valid code from the new secret: from now on a login needs a code, every other "
-    "session is signed out, and this one continues with the token answered here.",
+    "session is signed out, and this one continues with the token answered here (with an "
+    "enrollment-only token: the console session starts with it).",
     body=apidoc.obj(("code",), code=apidoc.STRING),
     responses={200: "on; a new token", 409: "nothing pending", 422: "code not valid",
                429: "locked out"})
-@operator
+@operator_or_enrolling
 async def totp_confirm(request: Request) -> HTTPResponse:
     config = request.app.ctx.config
     issued = await second_factor.confirm(

@@ -59,6 +59,26 @@ async def test_custom_domain_brands_the_login_page(two_brands, portal_server: Po
     assert host_api.json()["company_name"] == "Cedar Net"
 
 
+@pytest.mark.parametrize("path", ["/", "/operator/login", "/operator/",
+                                  "/operator/subscribers/omar@cedar", "/operator/account"])
+async def test_console_pages_follow_the_portals_branding(two_brands,
+                                                        portal_server: PortalServer, path: str):
+    """The landing page and the operator console: brand by Host as the portal's pages
+    (a custom domain its reseller's, our own address the root's, any other Host 421)."""
+    with portal_server.client() as c:
+        cedar = c.get(path, headers={"Host": "portal.cedar.example"})
+        own = c.get(path).text
+        other = c.get(path, headers={"Host": "evil.example"})
+    assert cedar.status_code == 200
+    assert " · Cedar Net</title>" in cedar.text or "<title>Cedar Net</title>" in cedar.text
+    assert 'data-primary="#1b7f3b"' in cedar.text and "Cedar footer" in cedar.text
+    assert '<meta name="theme-color" content="#1b7f3b">' in cedar.text
+    assert 'class="logo"' not in cedar.text
+    assert "Acme Net</title>" in own and 'data-primary="#112233"' in own
+    assert 'src="/customer/branding/logo/' in own
+    assert other.status_code == 421
+
+
 async def test_signed_in_subscriber_sees_own_resellers_brand(two_brands,
                                                               portal_server: PortalServer):
     token = portal_server.login("omar@cedar", "omar-pw")

@@ -143,7 +143,7 @@ OPERATOR_ONLY = {
     "invalid_tax_rate", "invalid_template", "invalid_tier", "invalid_timeout", "invalid_url",
     "invalid_username", "logo_too_large", "logo_type", "nas_exists", "nas_not_found",
     "no_such_operator", "no_such_reseller", "problems_unavailable", "reason_required",
-    "reference_required", "role_forbidden", "totp_required", "unknown_action",
+    "reference_required", "role_forbidden", "unknown_action",
     "invalid_notification", "notification_in_flight",  # the console's Resend
     "code_required", "totp_not_started",  # the console's TOTP set-up
 }

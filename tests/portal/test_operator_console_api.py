@@ -166,7 +166,8 @@ def test_support_reads_but_cannot_act(server: PortalServer):
     assert me["role"] == "support" and me["may_act"] is False
     assert call(server, "helen", "GET", ANN).status_code == 200
     for action, body in (("credit", {"amount": "5"}), ("renew", {}), ("sign_out", {}),
-                         ("set_status", {"status": "disabled"})):
+                         ("set_status", {"status": "disabled"}), ("set_plan", {"plan_id": 1}),
+                         ("set_password", {"password": "helen-sets-this-1"})):
         r = call(server, "helen", "POST", f"{ANN}/actions/{action}", body, key=f"h-{action}")
         assert r.status_code == 403, (action, r.text)
     assert call(server, "boss", "GET", ANN).json()["balance_cents"] == 1000

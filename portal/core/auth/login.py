@@ -13,7 +13,7 @@ import hmac
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -32,6 +32,9 @@ T = TypeVar("T")
 # Compared against when the username does not exist, so unknown and wrong
 # password take the same path and time.
 _DUMMY = "x" * 32
+# Long enough to scan a QR code and type one code; short because it rests on the
+# password alone.
+ENROLL_LIFETIME = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,11 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
                          ) -> tuple[Issued, Operator]:
     """Password, then (when the operator has enrolled one) a TOTP code. A wrong or reused
     code is a failed attempt like a wrong password, with the same answer, so it counts
-    toward the lockout and tells a guesser nothing about the password."""
+    toward the lockout and tells a guesser nothing about the password.
+
+    With `require_totp_for_admins`, an admin with no second factor yet gets an
+    enrollment-only token (type tokens.OPERATOR_ENROLL, ENROLL_LIFETIME): the
+    "configure OTP at first sign-in" step, instead of being sent to the shell."""
     if len(username) > 64 or len(password) > 128 or len(code) > 16:
         raise Unauthorized("invalid_credentials", "wrong username, password or code")
 
@@ -95,13 +102,18 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
                                       now.timestamp())
             if step is None:
                 raise _failed(counted, now, policy, with_code=True)
-        elif require_totp_for_admins and op.role == "admin":
-            # Said only after the right password; the attempt stays counted.
-            raise Forbidden("totp_required", "admins must sign in with a code: ask for "
-                            "`ispedge operator enroll-totp NAME` and add it to your "
-                            "authenticator app")
-        token, claims = tokens.issue(ring, op.username, token_days, now,
-                                     token_type="operator", epoch=op.token_epoch)
+        enroll_only = not op.totp_secret and require_totp_for_admins and op.role == "admin"
+        if enroll_only:
+            # Said only after the right password. The admin gets a short token good
+            # for nothing but turning on a second factor (second_factor.begin and
+            # confirm; every other operator route refuses its type); the console
+            # session starts only once a code from the new app is confirmed.
+            token, claims = tokens.issue(ring, op.username, 0, now,
+                                         token_type=tokens.OPERATOR_ENROLL,
+                                         epoch=op.token_epoch, lifetime=ENROLL_LIFETIME)
+        else:
+            token, claims = tokens.issue(ring, op.username, token_days, now,
+                                         token_type="operator", epoch=op.token_epoch)
 
         async def done(tx: BaseDBAsyncClient) -> bool:
             if step is not None:
@@ -110,7 +122,8 @@ async def operator_login(username: str, password: str, ip: str, now: datetime,
                     return False
             await lockout.succeeded(counted, now)
             await journal.audit(tx, f"operator:{op.username}", "operator.login", None, ip=ip,
-                                totp=step is not None)
+                                totp=step is not None, **({"enroll_only": True}
+                                                          if enroll_only else {}))
             return True
 
         if not await transaction(done):

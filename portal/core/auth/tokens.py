@@ -20,6 +20,10 @@ from portal.errors import Unauthorized
 from portal.store.models import RevokedToken
 
 ALGORITHM = "HS256"
+# An admin who must use a second factor and has none yet (require_totp_for_admins)
+# gets this type after the right password: a short token the operator routes refuse,
+# good only for turning on two-step sign-in (portal/core/auth/second_factor.py).
+OPERATOR_ENROLL = "operator_enroll"
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,10 @@ class Claims:
 
 
 def issue(ring: KeyRing, username: str, days: int, now: datetime, token_type: str = "customer",
-          epoch: int = 0) -> tuple[str, Claims]:
+          epoch: int = 0, lifetime: timedelta | None = None) -> tuple[str, Claims]:
+    """A signed token for `days` (or `lifetime` when given)."""
     jti = secrets.token_hex(16)
-    exp = now + timedelta(days=days)
+    exp = now + (timedelta(days=days) if lifetime is None else lifetime)
     name_claim = "customer_username" if token_type == "customer" else "operator_username"
     payload = {"type": token_type, name_claim: username, "iat": int(now.timestamp()),
                "exp": int(exp.timestamp()), "jti": jti, "epoch": epoch}
@@ -49,9 +54,10 @@ def _invalid() -> Unauthorized:
     return Unauthorized("invalid_token", "invalid session, please log in again")
 
 
-def decode(ring: KeyRing, token: str, expected_type: str, now: datetime | None = None) -> Claims:
-    """Verify signature (HS256 only, with the key its kid names), expiry and type.
-    Raises Unauthorized."""
+def decode(ring: KeyRing, token: str, expected_type: str, now: datetime | None = None,
+           also: tuple[str, ...] = ()) -> Claims:
+    """Verify signature (HS256 only, with the key its kid names), expiry and type
+    (`expected_type`, or one of `also`). Raises Unauthorized."""
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.InvalidTokenError:
@@ -71,9 +77,10 @@ def decode(ring: KeyRing, token: str, expected_type: str, now: datetime | None =
             from None
     except jwt.InvalidTokenError:
         raise _invalid() from None
-    if payload.get("type") != expected_type:
+    token_type = payload.get("type")
+    if token_type != expected_type and token_type not in also:
         raise Unauthorized("wrong_token_type", f"this needs a {expected_type} session")
-    name_claim = "customer_username" if expected_type == "customer" else "operator_username"
+    name_claim = "customer_username" if token_type == "customer" else "operator_username"
     username = payload.get(name_claim)
     if not isinstance(username, str) or not username:
         raise _invalid()
@@ -81,7 +88,7 @@ def decode(ring: KeyRing, token: str, expected_type: str, now: datetime | None =
     if not isinstance(epoch, int) or isinstance(epoch, bool):
         raise _invalid()
     return Claims(
-        expected_type, username, str(payload["jti"]),
+        str(token_type), username, str(payload["jti"]),
         datetime.fromtimestamp(payload["iat"], UTC), datetime.fromtimestamp(payload["exp"], UTC),
         epoch, kid,
     )

@@ -23,7 +23,8 @@
   // The one fetch helper: {status, data}; a network failure gives status 0.
   async function api(path, options) {
     const opts = Object.assign({ headers: {} }, options || {});
-    const t = token();
+    const t = opts.bearer || token();
+    delete opts.bearer;
     if (t) opts.headers["Authorization"] = "Bearer " + t;
     if (opts.body !== undefined && typeof opts.body !== "string") {
       opts.headers["Content-Type"] = "application/json";
@@ -67,14 +68,62 @@
     return Array.from(b, function (x) { return x.toString(16).padStart(2, "0"); }).join("");
   }
 
+  function failed(id, res) {
+    setText(id, res.status === 0 ? "Could not reach the server. Please try again."
+      : message(res, "Not done (" + res.status + ")."));
+    show(id, true);
+  }
+  // A new TOTP secret from the server: its QR code (an SVG made on the server, shown
+  // as an image, never as markup in the page) and its text in groups of four.
+  function showSecret(qrId, secretId, data) {
+    $(qrId).src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(data.qr_svg);
+    setText(secretId, data.secret.replace(/(.{4})(?=.)/g, "$1 "));
+  }
+
   if (page === "login") {
     if (token()) { location.href = "/operator/"; return; }
+    // An admin's enrollment-only token: in this variable only (a reload starts over).
+    let enrollToken = null;
+    function enrollFailed(id, res) {
+      if (res.status === 401) {  // its 10 minutes are over: sign in again
+        enrollToken = null;
+        show("enroll", false);
+        show("login-form", true);
+        failed("login-error", res);
+        return;
+      }
+      failed(id, res);
+    }
+    $("enroll-start").addEventListener("click", async function () {
+      show("enroll-begin-error", false);
+      const res = await api("/operator/api/me/totp", { method: "POST", body: { code: "" }, bearer: enrollToken });
+      if (res.status !== 200) { enrollFailed("enroll-begin-error", res); return; }
+      showSecret("enroll-qr", "enroll-secret", res.data);
+      show("enroll-start", false);
+      show("enroll-confirm", true);
+      $("enroll-code").focus();
+    });
+    $("enroll-confirm").addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      show("enroll-confirm-error", false);
+      const res = await api("/operator/api/me/totp/confirm", { method: "POST",
+        body: { code: $("enroll-code").value }, bearer: enrollToken });
+      if (res.status !== 200) { enrollFailed("enroll-confirm-error", res); return; }
+      enrollToken = null;
+      localStorage.setItem(TOKEN_KEY, res.data.token);
+      location.href = "/operator/";
+    });
     $("login-form").addEventListener("submit", async function (ev) {
       ev.preventDefault();
       show("login-error", false);
       const res = await api("/operator/api/login", { method: "POST", body: {
         username: $("username").value, password: $("password").value, code: $("code").value } });
-      if (res.status === 200 && res.data && res.data.token) {
+      if (res.status === 200 && res.data && res.data.enroll_token) {
+        enrollToken = res.data.enroll_token;
+        show("login-form", false);
+        show("enroll", true);
+        $("enroll-start").focus();
+      } else if (res.status === 200 && res.data && res.data.token) {
         localStorage.setItem(TOKEN_KEY, res.data.token);
         location.href = "/operator/";
       } else {
@@ -125,6 +174,7 @@
         body.appendChild(r);
       });
       show("no-tickets", data.tickets.length === 0);
+      body.dataset.query = q.toString();  // which filters the rows shown answer
     }
     $("ticket-filter").addEventListener("submit", function (ev) { ev.preventDefault(); loadTickets(); });
     loadTickets();
@@ -206,11 +256,7 @@
 
   // --- the operator's own account: two-step sign-in ------------------------------------
   if (page === "account") {
-    function fail(id, res) {
-      setText(id, res.status === 0 ? "Could not reach the server. Please try again."
-        : message(res, "Not done (" + res.status + ")."));
-      show(id, true);
-    }
+    const fail = failed;
     me.then(function (m) {
       show("totp-on", m.totp);
       show("totp-off", !m.totp);
@@ -224,9 +270,7 @@
       show("totp-begin-error", false);
       const res = await api("/operator/api/me/totp", { method: "POST", body: { code: $("totp-current").value } });
       if (res.status !== 200) { fail("totp-begin-error", res); return; }
-      // The SVG was made on the server: shown as an image, never as markup in the page.
-      $("totp-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(res.data.qr_svg);
-      setText("totp-secret", res.data.secret.replace(/(.{4})(?=.)/g, "$1 "));
+      showSecret("totp-qr", "totp-secret", res.data);
       show("totp-begin", false);
       show("totp-confirm", true);
       $("totp-code").focus();
