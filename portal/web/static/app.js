@@ -202,6 +202,14 @@
     document.getElementById(prefix + "payment-contact-line").hidden = !payment.contact;
   }
   window.ispedge.showPayment = showPayment;
+  // Digits as typed on Arabic and Persian keyboards (٠-٩, ۰-۹) as ASCII, the Arabic
+  // decimal separator (٫) as "." -- as portal/core/money.py reads them on the server.
+  // (An <input type=number> drops them: Chromium gives value "".)
+  window.ispedge.asciiDigits = function (text) {
+    return String(text).replace(/[\u0660-\u0669]/g, function (d) { return String(d.charCodeAt(0) - 0x0660); })
+      .replace(/[\u06F0-\u06F9]/g, function (d) { return String(d.charCodeAt(0) - 0x06F0); })
+      .replace(/\u066B/g, ".");
+  };
   // The reseller's payment details a 402 carries (null for any other answer).
   window.ispedge.paymentOf = function (error) {
     return error && error.code === "insufficient_funds"

@@ -18,7 +18,7 @@
     if (msg) ix.reveal(e);
   }
   function wholeGb() {
-    const v = input.value.trim();
+    const v = ix.asciiDigits(input.value.trim());  // ٣ typed on an Arabic keyboard is 3
     if (!/^[0-9]+$/.test(v)) return null;
     const n = parseInt(v, 10);
     return n >= 1 && n <= offer.max_gb ? n : null;
