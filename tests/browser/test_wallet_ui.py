@@ -25,6 +25,7 @@ import pytest
 from portal.core import renewal, subscribers
 from portal.store.models import Plan, Subscriber, WalletEntry
 from tests.support import seed
+from tests.support.axe import axe_path, serious_violations
 from tests.support.browser import PHONE, browser, login, no_horizontal_scroll, screenshot
 from tests.support.pdf import text_of_file
 from tests.support.portal import PortalServer
@@ -68,10 +69,12 @@ def _payment_shown(page: Any, box: str) -> None:
 
 def _walk(server: PortalServer, fast_id: int, basic_id: int, tmp: Path,
           run: Any) -> dict[str, Any]:
+    axe_path()
     seen: dict[str, Any] = {}
     problems: list[str] = []
     with browser() as b:
-        page = b.new_page(viewport=PHONE, timezone_id="UTC")
+        # bypass_csp only so the test can inject axe-core; the portal's CSP is unchanged
+        page = b.new_context(viewport=PHONE, timezone_id="UTC", bypass_csp=True).new_page()
         page.on("pageerror", lambda e: problems.append(f"pageerror {e}"))
         login(page, server.url, USER, PASSWORD)
 
@@ -93,6 +96,8 @@ def _walk(server: PortalServer, fast_id: int, basic_id: int, tmp: Path,
         assert page.is_disabled("#buy-button")
         _payment_shown(page, "payment")
         screenshot(page, "wallet-buy-data-short-360")
+        found = serious_violations(page)
+        assert not found, found
         page.fill("#gb", "۲")  # Persian 2: 3.00, affordable: no payment box
         page.wait_for_selector("#payment", state="hidden")
         page.click("#buy-button")
@@ -111,6 +116,8 @@ def _walk(server: PortalServer, fast_id: int, basic_id: int, tmp: Path,
         _payment_shown(page, "confirm-payment")
         assert no_horizontal_scroll(page)
         screenshot(page, "wallet-change-plan-short-360")
+        found = serious_violations(page)
+        assert not found, found
 
         # The operator credits 20.00; up to Fast and back (refunded), then renews
         # against a cash payment.
