@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal.core import renewal, subscribers, topups
+from portal.core.billing import plan_change
 from portal.core.billing.tax import split_inclusive
 from portal.core.wallet import InsufficientFunds
 from portal.errors import Forbidden
@@ -377,3 +378,29 @@ async def test_every_shortfall_carries_the_resellers_payment_instructions(
         assert (err["payment_instructions"], err["payment_contact"]) == (
             pay["instructions"], pay["contact"])
         assert "more is needed" in err["message"] and err["missing_cents"] > 0
+
+
+async def test_no_plan_change_while_the_next_cycle_is_prepaid(
+        acme: None, portal_server: PortalServer):
+    """Regression: renewed early on Basic (15.00 for the next cycle), an upgrade was priced
+    for the rest of this cycle only and the prepaid cycle then ran on Fast: a cycle of
+    Fast for Basic's price. A prepaid cycle is for the plan it was paid on, so the plan
+    stays until it has started; nothing is charged or switched."""
+    sub = await customer("prepaid@x", 10000, days_used=20)
+    await renewal.renew(sub.id, datetime.now(UTC))
+    fast = await Plan.get(name="Fast", reseller__name="acme")
+    h = bearer(portal_server, "prepaid@x")
+    with portal_server.client() as c:
+        quote = c.post("/customer/api/plans/quote", json={"plan_id": fast.id}, headers=h)
+        change = c.post("/customer/api/plans/change", headers=h,
+                        json={"plan_id": fast.id, "quote": "x"})
+    for r in (quote, change):
+        assert r.status_code == 409 and r.json()["error"]["code"] == "next_cycle_paid", r.text
+    after = await Subscriber.get(id=sub.id)
+    assert after.plan_id == sub.plan_id
+    assert after.balance_cents == 10000 - await _price(sub)
+    # Once the prepaid cycle has started, plans change again.
+    started = sub.expires_at + timedelta(seconds=1)
+    assert await rollover.roll_over_due(started) == ["prepaid@x"]
+    q = await plan_change.quote_plan_change(await Subscriber.get(id=sub.id), fast.id, started)
+    assert q.amount_cents == 1500  # the whole new cycle's difference: it has just begun
