@@ -404,3 +404,17 @@ async def test_no_plan_change_while_the_next_cycle_is_prepaid(
     assert await rollover.roll_over_due(started) == ["prepaid@x"]
     q = await plan_change.quote_plan_change(await Subscriber.get(id=sub.id), fast.id, started)
     assert q.amount_cents == 1500  # the whole new cycle's difference: it has just begun
+
+
+async def test_data_bought_after_a_paid_expiry_goes_to_the_prepaid_cycle(acme: None):
+    """The enforcer has not yet started the prepaid cycle when the subscriber buys data
+    a minute after the expiry: the purchase starts it (not "your subscription has
+    expired") and the data counts in the new cycle."""
+    sub = await customer("after@x", 10000, days_used=29)
+    await renewal.renew(sub.id, datetime.now(UTC))
+    late = sub.expires_at + timedelta(minutes=1)
+    result, _ = await topups.buy_data(sub.id, 2, None, late)
+    after = await Subscriber.get(id=sub.id)
+    assert after.cycle_start == sub.expires_at
+    assert result["bonus_bytes"] == 2 * 10**9
+    assert await topups.cycle_bonus_bytes(sub.id, after.cycle_start) == 2 * 10**9

@@ -25,7 +25,7 @@ from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.billing.proration import Proration, prorate
 from portal.core.money import fmt
 from portal.errors import Conflict, Forbidden, NotFound, PortalError
-from portal.speed import effective
+from portal.speed import effective, rollover
 from portal.store import db, journal
 from portal.store.models import Plan, Reseller, Subscriber
 from portal.store.tx import transaction
@@ -150,6 +150,7 @@ async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: date
     refused: list[Subscriber] = []
 
     async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
+        await rollover.roll_over(tx, sub, now)  # a due prepaid cycle first (as buy_data)
         if now >= sub.expires_at:
             raise Forbidden("subscription_expired",
                             "your subscription has expired: renew it before changing plan")
