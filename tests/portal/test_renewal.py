@@ -418,3 +418,26 @@ async def test_data_bought_after_a_paid_expiry_goes_to_the_prepaid_cycle(acme: N
     assert after.cycle_start == sub.expires_at
     assert result["bonus_bytes"] == 2 * 10**9
     assert await topups.cycle_bonus_bytes(sub.id, after.cycle_start) == 2 * 10**9
+
+
+async def test_dashboard_after_an_early_operator_renewal_is_unchanged(
+        acme: None, portal_server: PortalServer):
+    """Regression, as reported: six days early, the dashboard said "Cycle started" on a
+    future date with 0 GB used, and the 4 GB bought were gone. Its cycle (start, usage,
+    bought data) and expiry read the same before and after the renewal."""
+    from tests.enforcer.helpers import use_bytes
+
+    sub = await customer("dash@x", 10000, days_used=24)
+    await use_bytes("dash@x", 3 * 10**9)
+    await topups.buy_data(sub.id, 4, None, datetime.now(UTC))
+    h = bearer(portal_server, "dash@x")
+    with portal_server.client() as c:
+        before = c.get("/customer/api/dashboard", headers=h).json()
+        await renewal.renew(sub.id, datetime.now(UTC))  # the operator's, from the wallet
+        after = c.get("/customer/api/dashboard", headers=h).json()
+    assert after["cycle"] == before["cycle"]
+    assert after["cycle"]["bonus_bytes"] == 4 * 10**9
+    assert after["cycle"]["bytes_out"] == 3 * 10**9
+    assert datetime.fromisoformat(after["cycle"]["start"]) <= datetime.now(UTC)
+    assert after["expires_at"] == before["expires_at"] and after["fup"] == before["fup"]
+    assert after["balance_cents"] == before["balance_cents"] - await _price(sub)
