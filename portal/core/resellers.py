@@ -20,6 +20,12 @@ MAX_LOGO_BYTES = 256 * 1024
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
+def payment(reseller: Reseller) -> dict[str, str]:
+    """How to pay this reseller (issue 19): every answer that can show a shortfall carries
+    it, so the subscriber learns what to do where money is short."""
+    return {"instructions": reseller.payment_instructions, "contact": reseller.payment_contact}
+
+
 def logo_type(data: bytes, filename: str | None) -> str:
     """PNG, JPEG or SVG by content, not by name. Anything else is refused."""
     if len(data) > MAX_LOGO_BYTES:

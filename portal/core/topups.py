@@ -19,7 +19,7 @@ from portal.core.billing.idempotency import Claim
 from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.money import fmt
 from portal.errors import Conflict, Forbidden, NotFound
-from portal.speed import effective, facts
+from portal.speed import effective, facts, rollover
 from portal.store import db, journal
 from portal.store.models import Reseller, Subscriber
 
@@ -49,6 +49,9 @@ async def buy_data(subscriber_id: int, gb: int, previewed_cents: int | None, now
             raise NotFound("unknown_reseller", "no such reseller")
         if reseller.price_per_gb_cents <= 0:
             raise Forbidden("feature_disabled", "buying data is not enabled for your account")
+        # A prepaid cycle due but not yet started by the enforcer is started here, so
+        # the data goes to it and a paid subscriber is never told "expired".
+        await rollover.roll_over(tx, sub, now)
         if now >= sub.expires_at:
             raise Forbidden("subscription_expired",
                             "your subscription has expired: renew it before buying data")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
-from portal.core import topups
+from portal.core import resellers, topups
 from portal.core.billing import idempotency
 from portal.core.billing.quantity import parse_cents, parse_gb
 from portal.store.models import Reseller
@@ -46,6 +46,7 @@ async def offer(request: Request) -> HTTPResponse:
         "currency": reseller.currency, "balance_cents": sub.balance_cents,
         "bonus_bytes": await topups.cycle_bonus_bytes(sub.id, sub.cycle_start),
         "expires_at": sub.expires_at.isoformat(),
+        "payment": resellers.payment(reseller),  # shown with "more is needed"
     })
 
 

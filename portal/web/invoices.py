@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json, raw
 
-from portal.core import money, renewal, wallet
+from portal.core import money, renewal, resellers, wallet
 from portal.core.billing import idempotency, invoices, pdf
 from portal.core.billing.quantity import parse_cents
 from portal.store.models import Reseller
@@ -77,8 +77,7 @@ async def wallet_view(request: Request) -> HTTPResponse:
         "next_cycle": await renewal.next_cycle(sub.id),
         "renewal": {"self_service": reseller.allow_self_renewal, "plan": plan.name,
                     "price_cents": plan.price_cents, "period_days": plan.period_days},
-        "payment": {"instructions": reseller.payment_instructions,
-                    "contact": reseller.payment_contact},
+        "payment": resellers.payment(reseller),
     })
 
 

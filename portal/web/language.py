@@ -136,6 +136,8 @@ CODES: dict[str, str] = {
     "quote_required": N_("Please review the price of this change and confirm it again."),
     "quote_mismatch": N_("This price quote is for another change: please review it again."),
     "same_plan": N_("You are already on this plan."),
+    "next_cycle_paid": N_("Your next cycle is already paid for on your plan: you can change"
+                          " plan once it has started."),
     "nothing_to_change": N_("Enter a new network name or password."),
     "invalid_band": N_("Choose the 2.4 GHz or the 5 GHz network."),
     "no_such_task": N_("There is no such change."),

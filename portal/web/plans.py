@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html, json
 
+from portal.core import resellers
 from portal.core.billing import idempotency, plan_change
 from portal.core.billing.quantity import parse_id
 from portal.store.models import Reseller
@@ -51,6 +52,7 @@ async def list_plans(request: Request) -> HTTPResponse:
         "balance_cents": sub.balance_cents, "refund_allowed": reseller.allow_downgrade_refund,
         "cycle_start": sub.cycle_start.isoformat(), "expires_at": sub.expires_at.isoformat(),
         "plans": [{**plan_change.plan_json(p), "current": p.id == sub.plan_id} for p in plans],
+        "payment": resellers.payment(reseller),  # shown when a change costs more than held
     })
 
 

@@ -173,6 +173,35 @@ async def test_expiry_suspends_or_disconnects(nas: NasEmulator, coa: CoaClient,
         "applied", "expired", "disconnect" if action == "disconnect" else "rate")
 
 
+async def test_a_prepaid_next_cycle_is_started_at_expiry_without_suspending(
+        nas: NasEmulator, coa: CoaClient) -> None:
+    """Issue 19: renewed early, then the expiry passes: the enforcer's pass starts the
+    prepaid cycle at the old expiry and the online subscriber keeps the plan's speed
+    (no suspended rate sent or written, ever)."""
+    from portal.core import renewal
+
+    [alice] = await helpers.subscribers("alice")
+    await helpers.online("alice", "s-alice", "100.64.0.10")
+    enforcer = Enforcer(helpers.settings(policy=Policy(128, 64, "suspend")), coa)
+    await enforcer.enforce(None)
+    await enforcer.settle()
+    now = datetime.now(UTC)
+    expiry = now - timedelta(seconds=1)  # just passed, the enforcer not there yet
+    await Subscriber.filter(id=alice.id).update(cycle_start=expiry - timedelta(days=30),
+                                                expires_at=expiry)
+    # Renewed while it still ran (two seconds ago): the next cycle, prepaid.
+    result, _ = await renewal.renew(alice.id, now - timedelta(seconds=2))
+    assert result["renewal"]["next_cycle_paid"] is True
+    report = await enforcer.enforce(None)
+    await enforcer.settle()
+    after = await Subscriber.get(id=alice.id)
+    assert (after.cycle_start, after.expires_at) == (expiry, expiry + timedelta(days=30))
+    assert rate_limit(128, 64) not in [v for _, v in sent(nas, "alice")]
+    assert report.sent == 0 and sent(nas, "alice") == [(COA_REQUEST, rate_limit(*BASIC))]
+    assert await radreply("alice") == [rate_limit(*BASIC)]
+    state = await EnforcementState.get(username="alice")
+    assert (state.state, state.reason) == ("applied", "plan")
+
 async def test_session_gone_is_recorded_and_not_retried(db: str, coa: CoaClient) -> None:
     emulator = NasEmulator(SECRET, sessions=set())  # knows no session: NAK 503
     port = await emulator.start()

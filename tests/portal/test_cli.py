@@ -189,6 +189,44 @@ def test_renew_prepays_the_next_cycle_from_the_wallet_cash_or_free(acme):
 
 
 
+def test_renew_debits_the_wallet_refuses_when_short_and_audits_a_free_one(acme, db_url):
+    """`subscriber renew`: the price from the wallet with its invoice; short, exit 1 with
+    the missing amount and nothing written; `--free REASON` audited with its reason."""
+    import asyncio
+
+    from portal.store import db
+
+    acme("subscriber", "credit", "ali@acme.net", "٢٠")  # 20.00, typed in Arabic-Indic
+    out = acme("subscriber", "renew", "ali@acme.net").stdout
+    assert "next cycle paid" in out and "wallet 15.00 USD, invoice INV-" in out, out
+    short = acme("subscriber", "renew", "ali@acme.net", ok=False)
+    assert short.returncode == 1 and "Traceback" not in short.stderr
+    assert "not enough balance: 10.00 more is needed" in short.stderr, short.stderr
+    assert json.loads(acme("subscriber", "show", "ali@acme.net", "--json").stdout)[
+        "balance"] == "5.00"
+    acme("subscriber", "renew", "ali@acme.net", "--free", "storm outage 12/3")
+
+    async def rows():
+        await db.open_db(db_url)
+        try:
+            renewals = await db.fetch("SELECT actor, detail FROM audit_log WHERE username = ?"
+                                      " AND action = 'subscriber.renew' ORDER BY id",
+                                      ["ali@acme.net"])
+            cycles = await db.fetch("SELECT paid_by, amount_cents FROM prepaid_cycles"
+                                    " WHERE subscriber_id = (SELECT id FROM subscribers"
+                                    " WHERE username = ?) ORDER BY id", ["ali@acme.net"])
+            return renewals, cycles
+        finally:
+            await db.close_db()
+
+    renewals, cycles = asyncio.run(rows())
+    assert [(c["paid_by"], c["amount_cents"]) for c in cycles] == [("wallet", 1500),
+                                                                   ("free", 0)]
+    assert len(renewals) == 2 and all(r["actor"] == "operator:cli" for r in renewals)
+    free = json.loads(renewals[1]["detail"])
+    assert free["paid_by"] == "free" and free["reference"] == "storm outage 12/3"
+
+
 async def test_amounts_in_lbp_and_jod_typed_with_arabic_indic_digits(db, cli):
     """Issue 19: LBP has no minor unit, JOD three; amounts typed with Arabic-Indic or
     Persian digits are the same numbers; a currency change that would rescale stored

@@ -100,3 +100,38 @@ async def test_a_subscriber_can_only_fetch_their_own_documents(acme: None,
         # The invoice number is not a handle: it does not route anywhere.
         assert c.get(f"/customer/api/invoices/{ann_inv.number}/pdf",
                      headers=ann).status_code == 404
+
+
+async def test_documents_in_lbp_and_jod_have_their_currencys_digits(
+        db: str, portal_server: PortalServer, tmp_path: Path):
+    """Issue 19: LBP has no minor unit, JOD three: the wallet's minor units and the PDFs
+    say each amount with the currency's own digits (never as cents)."""
+    from tests.support import seed
+
+    await seed.reseller_with_plans("beirut", currency="LBP", price_per_gb="٩٠٠٠٠")
+    await seed.reseller_with_plans("amman", currency="JOD", price_per_gb="1.250",
+                                   allow_self_renewal=True)
+    await seed.subscriber("rami@beirut", "pw-123456", reseller="beirut",
+                          balance_cents=2_000_000)  # 2,000,000 pounds
+    await seed.subscriber("lina@amman", "pw-123456", reseller="amman",
+                          balance_cents=10_000)  # 10.000 dinars
+    texts: dict[str, str] = {}
+    with portal_server.client() as c:
+        for username, call in (("rami@beirut", ("/customer/api/data/buy", {"gb": 2})),
+                               ("lina@amman", ("/customer/api/renew", {}))):
+            h = {"Authorization": f"Bearer {portal_server.login(username, 'pw-123456')}"}
+            r = c.post(call[0], json=call[1], headers=h)
+            assert r.status_code == 200, r.text
+            w = c.get("/customer/api/wallet", headers=h).json()
+            texts[username] = "\n".join(
+                pdf_text(c.get(f"/customer/api/invoices/{e['document']['id']}/pdf",
+                               headers=h).content, tmp_path) for e in w["entries"])
+            texts[username + " wallet"] = str([(e["amount_cents"], e["balance_after_cents"])
+                                               for e in w["entries"]]) + w["currency"]
+    assert texts["rami@beirut wallet"] == "[(-180000, 1820000), (2000000, 2000000)]LBP"
+    assert "2 GB @ 90000" in texts["rami@beirut"] and "180000" in texts["rami@beirut"]
+    assert "2000000" in texts["rami@beirut"] and "LBP" in texts["rami@beirut"]
+    assert "180000.00" not in texts["rami@beirut"] and "1800.00" not in texts["rami@beirut"]
+    assert texts["lina@amman wallet"] == "[(-1500, 8500), (10000, 10000)]JOD"
+    assert "1.500" in texts["lina@amman"] and "10.000" in texts["lina@amman"]
+    assert "JOD" in texts["lina@amman"] and "15.00" not in texts["lina@amman"]

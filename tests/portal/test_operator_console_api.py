@@ -220,6 +220,19 @@ def test_money_actions_act_once_per_key(server: PortalServer):
         assert 400 <= r.status_code < 500, (action, r.text)
 
 
+def test_credit_typed_with_arabic_indic_digits(server: PortalServer):
+    """Issue 19: an amount typed on an Arabic or Persian keyboard is the same number; more
+    decimals than the currency has are refused, nothing credited."""
+    before = call(server, "boss", "GET", ANN).json()["balance_cents"]
+    r = call(server, "boss", "POST", ANN + "/actions/credit",
+             {"amount": "١٢٫٥٠", "reference": "cash"}, key="arabic-1")
+    assert r.status_code == 200 and r.json()["balance_cents"] == before + 1250, r.text
+    r = call(server, "boss", "POST", ANN + "/actions/credit", {"amount": "۳"}, key="persian-1")
+    assert r.status_code == 200 and r.json()["balance_cents"] == before + 1550, r.text
+    r = call(server, "boss", "POST", ANN + "/actions/credit", {"amount": "١٫٢٣٤"}, key="dp-1")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_amount", r.text
+    assert call(server, "boss", "GET", ANN).json()["balance_cents"] == before + 1550
+
 def test_other_actions_use_the_cli_use_cases(server: PortalServer):
     plans = call(server, "boss", "GET", CY).json()["plans"]
     fast = next(p for p in plans if p["name"] == "Fast")

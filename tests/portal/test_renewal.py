@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from portal.core import renewal, subscribers, topups
+from portal.core.billing import plan_change
+from portal.core.billing.tax import split_inclusive
 from portal.core.wallet import InsufficientFunds
 from portal.errors import Forbidden
 from portal.speed import rollover
 from portal.store.models import AuditLog, Invoice, Plan, PrepaidCycle, RadReply, Subscriber
 from tests.portal.billing_helpers import bearer, customer, ledger_matches_balances, setup_resellers
+from tests.support.pdf import pdf_text
 from tests.support.portal import PortalServer
 
 T0 = datetime(2026, 8, 1, 12, tzinfo=UTC)
@@ -220,3 +224,220 @@ async def test_renewal_is_never_seen_or_replayed_across_resellers(
     assert (await Subscriber.get(id=a.id)).balance_cents == 10000 - await _price(a)
     assert await PrepaidCycle.filter(subscriber_id=a.id).count() == 1
     await ledger_matches_balances()
+
+
+def test_place_exactly_at_expiry_starts_now():
+    """The boundary: at the expiry instant the cycle has ended (the enforcer suspends at
+    `expires_at`), so a renewal then starts now, not at the same instant as 'ahead'."""
+    p = renewal.place(T0, None, 30 * DAY, T0)
+    assert (p.starts_at, p.expires_at, p.ahead) == (T0, T0 + 30 * DAY, False)
+
+
+async def test_late_renewal_after_the_prepaid_cycle_was_due_starts_it_first(acme: None):
+    """Late: the cycle ended an hour ago with the next one prepaid, and the enforcer has
+    not got there yet. The renewal starts the prepaid cycle at the old expiry (its days
+    are not lost) and goes after it, paid ahead again."""
+    sub = await customer("later@x", 10000, days_used=29)
+    await renewal.renew(sub.id, datetime.now(UTC))
+    old_expiry = sub.expires_at
+    late = old_expiry + timedelta(hours=1)
+    result, _ = await renewal.renew(sub.id, late)
+    after = await Subscriber.get(id=sub.id)
+    assert (after.cycle_start, after.expires_at) == (old_expiry, old_expiry + 30 * DAY)
+    assert result["renewal"]["next_cycle_paid"] is True
+    assert result["renewal"]["starts_at"] == (old_expiry + 30 * DAY).isoformat()
+    assert await renewal.next_cycle(sub.id) == {
+        "starts_at": (old_expiry + 30 * DAY).isoformat(),
+        "paid_until": (old_expiry + 60 * DAY).isoformat()}
+    assert after.balance_cents == 10000 - 2 * await _price(sub)
+    # The enforcer, when it comes, finds nothing left to start.
+    assert await rollover.roll_over_due(late) == []
+    await ledger_matches_balances()
+
+
+async def test_renewal_with_bought_data_left_keeps_it_until_the_paid_expiry(acme: None):
+    """Two early renewals in a row with bought data left: the running cycle, its usage
+    window and its bonus stay; the second prepaid cycle goes after the first."""
+    sub = await customer("stack@x", 20000, days_used=10)
+    now = datetime.now(UTC)
+    await topups.buy_data(sub.id, 3, None, now)
+    first, _ = await renewal.renew(sub.id, now)
+    second, _ = await renewal.renew(sub.id, now)
+    after = await Subscriber.get(id=sub.id)
+    assert (after.cycle_start, after.expires_at) == (sub.cycle_start, sub.expires_at)
+    assert await topups.cycle_bonus_bytes(sub.id, after.cycle_start) == 3 * 10**9
+    assert first["renewal"]["starts_at"] == sub.expires_at.isoformat()
+    assert second["renewal"]["starts_at"] == (sub.expires_at + 30 * DAY).isoformat()
+    assert (await renewal.next_cycle(sub.id))["paid_until"] == (
+        sub.expires_at + 60 * DAY).isoformat()
+
+
+async def test_wallet_shows_plan_changes_and_a_cash_payment_with_their_documents(
+        acme: None, portal_server: PortalServer, tmp_path: Path):
+    """Every movement kind with its document: the credit's and the cash payment's
+    receipts carry no tax; the sales' invoices and the refund's credit note carry it,
+    so tax is counted once, on what was sold."""
+    from portal.core import resellers
+
+    await resellers.configure("acme", allow_downgrade_refund=True)
+    sub = await customer("mix@x", 0, days_used=18)
+    await subscribers.credit("mix@x", 5000, "cash 1")
+    fast = await Plan.get(name="Fast", reseller__name="acme")
+    basic = await Plan.get(name="Basic", reseller__name="acme")
+    h = bearer(portal_server, "mix@x")
+    with portal_server.client() as c:
+        for target in (fast, basic):
+            q = c.post("/customer/api/plans/quote", json={"plan_id": target.id},
+                       headers=h).json()
+            r = c.post("/customer/api/plans/change", headers=h,
+                       json={"plan_id": target.id, "quote": q["quote"]})
+            assert r.status_code == 200, r.text
+        await renewal.renew(sub.id, datetime.now(UTC), paid_by="cash", reference="R-9")
+        w = c.get("/customer/api/wallet", headers=h).json()
+        texts = {e["kind"]: pdf_text(c.get(f"/customer/api/invoices/{e['document']['id']}"
+                                           "/pdf", headers=h).content, tmp_path)
+                 for e in w["entries"]}
+    entries = w["entries"]
+    assert [e["kind"] for e in entries] == [
+        "renewal", "payment", "plan_refund", "plan_change", "credit"]
+    assert [e["label"] for e in entries] == [
+        "renewal", "payment", "plan-change refund", "plan-change charge", "operator credit"]
+    assert [e["document"]["kind"] for e in entries] == [
+        "invoice", "receipt", "credit_note", "invoice", "receipt"]
+    price = await _price(sub)
+    charge, refund = -entries[3]["amount_cents"], entries[2]["amount_cents"]
+    assert 0 < refund <= charge and [entries[0]["amount_cents"], entries[1]["amount_cents"]] == [
+        -price, price]
+    running = 0
+    for e in reversed(entries):  # each row's balance after, oldest first
+        running += e["amount_cents"]
+        assert e["balance_after_cents"] == running
+        assert datetime.fromisoformat(e["created_at"]).tzinfo is not None
+    assert running == w["balance_cents"] == 5000 - charge + refund
+    docs = {e["kind"]: await Invoice.get(id=e["document"]["id"]) for e in entries}
+    for kind in ("credit", "payment"):
+        assert docs[kind].kind == "receipt" and docs[kind].tax_cents == 0
+        assert "Receipt" in texts[kind] and "Tax" not in texts[kind], texts[kind]
+    for kind in ("renewal", "plan_change", "plan_refund"):
+        d = docs[kind]
+        assert d.tax_cents == split_inclusive(d.total_cents, 1100)[1] > 0
+        assert d.subtotal_cents + d.tax_cents == d.total_cents
+    assert "Tax invoice" in texts["renewal"] and "Renewal — Basic" in texts["renewal"]
+    assert "Credit note" in texts["plan_refund"] and "Tax invoice" in texts["plan_change"]
+    # Tax once: all the subscriber's documents together (receipts included) state the tax
+    # of what was sold, less the refund's, and nothing on the money paid in.
+    stated = sum(-d.tax_cents if d.kind == "credit_note" else d.tax_cents
+                 for d in docs.values())
+    assert stated == sum(split_inclusive(t, 1100)[1] for t in (price, charge)) - \
+        split_inclusive(refund, 1100)[1]
+    await ledger_matches_balances()
+
+
+async def test_self_renewal_is_off_by_default_and_says_how_to_pay(
+        acme: None, portal_server: PortalServer):
+    from portal.core import resellers
+
+    await resellers.configure("acme", payment_instructions="Pay at the shop",
+                              payment_contact="+961 1 234567")
+    sub = await customer("nope@x", 10000)
+    h = bearer(portal_server, "nope@x")
+    with portal_server.client() as c:
+        w = c.get("/customer/api/wallet", headers=h).json()
+        r = c.post("/customer/api/renew", json={}, headers={**h, "Idempotency-Key": "n1"})
+    assert w["renewal"]["self_service"] is False
+    assert w["payment"] == {"instructions": "Pay at the shop", "contact": "+961 1 234567"}
+    assert r.status_code == 403 and r.json()["error"]["code"] == "feature_disabled", r.text
+    assert (await Subscriber.get(id=sub.id)).balance_cents == 10000
+    assert await PrepaidCycle.filter(subscriber_id=sub.id).count() == 0
+
+
+async def test_every_shortfall_carries_the_resellers_payment_instructions(
+        acme: None, portal_server: PortalServer):
+    """Buy Data, Change Plan and Renew now: the offer carries how to pay, and each 402
+    says how much is missing and how to pay, in the reseller's words."""
+    from portal.core import resellers
+
+    await resellers.configure("acme", allow_self_renewal=True,
+                              payment_instructions="Pay at the shop",
+                              payment_contact="+961 1 234567")
+    await customer("short@x", 100, days_used=1)
+    fast = await Plan.get(name="Fast", reseller__name="acme")
+    h = bearer(portal_server, "short@x")
+    pay = {"instructions": "Pay at the shop", "contact": "+961 1 234567"}
+    with portal_server.client() as c:
+        assert c.get("/customer/api/data", headers=h).json()["payment"] == pay
+        assert c.get("/customer/api/plans", headers=h).json()["payment"] == pay
+        q = c.post("/customer/api/plans/quote", json={"plan_id": fast.id}, headers=h).json()
+        answers = [c.post("/customer/api/data/buy", json={"gb": 5}, headers=h),
+                   c.post("/customer/api/plans/change", headers=h,
+                          json={"plan_id": fast.id, "quote": q["quote"]}),
+                   c.post("/customer/api/renew", json={}, headers=h)]
+    for r in answers:
+        err = r.json()["error"]
+        assert (r.status_code, err["code"]) == (402, "insufficient_funds"), r.text
+        assert (err["payment_instructions"], err["payment_contact"]) == (
+            pay["instructions"], pay["contact"])
+        assert "more is needed" in err["message"] and err["missing_cents"] > 0
+
+
+async def test_no_plan_change_while_the_next_cycle_is_prepaid(
+        acme: None, portal_server: PortalServer):
+    """Regression: renewed early on Basic (15.00 for the next cycle), an upgrade was priced
+    for the rest of this cycle only and the prepaid cycle then ran on Fast: a cycle of
+    Fast for Basic's price. A prepaid cycle is for the plan it was paid on, so the plan
+    stays until it has started; nothing is charged or switched."""
+    sub = await customer("prepaid@x", 10000, days_used=20)
+    await renewal.renew(sub.id, datetime.now(UTC))
+    fast = await Plan.get(name="Fast", reseller__name="acme")
+    h = bearer(portal_server, "prepaid@x")
+    with portal_server.client() as c:
+        quote = c.post("/customer/api/plans/quote", json={"plan_id": fast.id}, headers=h)
+        change = c.post("/customer/api/plans/change", headers=h,
+                        json={"plan_id": fast.id, "quote": "x"})
+    for r in (quote, change):
+        assert r.status_code == 409 and r.json()["error"]["code"] == "next_cycle_paid", r.text
+    after = await Subscriber.get(id=sub.id)
+    assert after.plan_id == sub.plan_id
+    assert after.balance_cents == 10000 - await _price(sub)
+    # Once the prepaid cycle has started, plans change again.
+    started = sub.expires_at + timedelta(seconds=1)
+    assert await rollover.roll_over_due(started) == ["prepaid@x"]
+    q = await plan_change.quote_plan_change(await Subscriber.get(id=sub.id), fast.id, started)
+    assert q.amount_cents == 1500  # the whole new cycle's difference: it has just begun
+
+
+async def test_data_bought_after_a_paid_expiry_goes_to_the_prepaid_cycle(acme: None):
+    """The enforcer has not yet started the prepaid cycle when the subscriber buys data
+    a minute after the expiry: the purchase starts it (not "your subscription has
+    expired") and the data counts in the new cycle."""
+    sub = await customer("after@x", 10000, days_used=29)
+    await renewal.renew(sub.id, datetime.now(UTC))
+    late = sub.expires_at + timedelta(minutes=1)
+    result, _ = await topups.buy_data(sub.id, 2, None, late)
+    after = await Subscriber.get(id=sub.id)
+    assert after.cycle_start == sub.expires_at
+    assert result["bonus_bytes"] == 2 * 10**9
+    assert await topups.cycle_bonus_bytes(sub.id, after.cycle_start) == 2 * 10**9
+
+
+async def test_dashboard_after_an_early_operator_renewal_is_unchanged(
+        acme: None, portal_server: PortalServer):
+    """Regression, as reported: six days early, the dashboard said "Cycle started" on a
+    future date with 0 GB used, and the 4 GB bought were gone. Its cycle (start, usage,
+    bought data) and expiry read the same before and after the renewal."""
+    from tests.enforcer.helpers import use_bytes
+
+    sub = await customer("dash@x", 10000, days_used=24)
+    await use_bytes("dash@x", 3 * 10**9)
+    await topups.buy_data(sub.id, 4, None, datetime.now(UTC))
+    h = bearer(portal_server, "dash@x")
+    with portal_server.client() as c:
+        before = c.get("/customer/api/dashboard", headers=h).json()
+        await renewal.renew(sub.id, datetime.now(UTC))  # the operator's, from the wallet
+        after = c.get("/customer/api/dashboard", headers=h).json()
+    assert after["cycle"] == before["cycle"]
+    assert after["cycle"]["bonus_bytes"] == 4 * 10**9
+    assert after["cycle"]["bytes_out"] == 3 * 10**9
+    assert datetime.fromisoformat(after["cycle"]["start"]) <= datetime.now(UTC)
+    assert after["expires_at"] == before["expires_at"] and after["fup"] == before["fup"]
+    assert after["balance_cents"] == before["balance_cents"] - await _price(sub)

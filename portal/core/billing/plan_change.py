@@ -25,7 +25,7 @@ from portal.core.billing.invoices import Line, as_json, issue
 from portal.core.billing.proration import Proration, prorate
 from portal.core.money import fmt
 from portal.errors import Conflict, Forbidden, NotFound, PortalError
-from portal.speed import effective
+from portal.speed import effective, rollover
 from portal.store import db, journal
 from portal.store.models import Plan, Reseller, Subscriber
 from portal.store.tx import transaction
@@ -115,6 +115,16 @@ async def quote_plan_change(sub: Subscriber, plan_id: int, at: datetime,
     if at >= sub.expires_at:
         raise Forbidden("subscription_expired",
                         "your subscription has expired: renew it before changing plan")
+    # A prepaid next cycle was paid at this plan's price and the proration covers only
+    # the running cycle: a change now would run that cycle on the new plan at the old
+    # price (docs/BILLING.md "Renewal"). So the plan stays until it has started.
+    prepaid = await db.fetch("SELECT MIN(starts_at) AS starts_at FROM prepaid_cycles"
+                             " WHERE subscriber_id = ? AND started_at IS NULL", [sub.id])
+    if prepaid and prepaid[0]["starts_at"] is not None:
+        starts = db.from_db_time(prepaid[0]["starts_at"])
+        raise Conflict("next_cycle_paid", "your next cycle is already paid for on this plan:"
+                       f" you can change plan once it has started ({starts:%Y-%m-%d})",
+                       starts_at=starts.isoformat())
     current = await Plan.get(id=sub.plan_id, using_db=tx)
     p = prorate(current.price_cents, target.price_cents, sub.cycle_start, sub.expires_at, at)
     refund_allowed = reseller.allow_downgrade_refund
@@ -140,6 +150,7 @@ async def change_plan(subscriber_id: int, plan_id: int, quote: object, now: date
     refused: list[Subscriber] = []
 
     async def body(tx: BaseDBAsyncClient, sub: Subscriber) -> dict[str, Any]:
+        await rollover.roll_over(tx, sub, now)  # a due prepaid cycle first (as buy_data)
         if now >= sub.expires_at:
             raise Forbidden("subscription_expired",
                             "your subscription has expired: renew it before changing plan")

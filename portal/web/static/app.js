@@ -189,6 +189,33 @@
   window.ispedge.fmt = { number: number, money: money, speed: speed, mbps: mbps, gb: gb, ago: ago,
     when: when, day: day, duration: duration, countdown: countdown, setText: setText, locale: LOCALE };
 
+  // How to pay the reseller, in the box of templates/_payment.html named by `prefix`,
+  // wherever a shortfall is shown (issue 19). payment: {instructions, contact}; null hides it.
+  function showPayment(prefix, payment) {
+    const box = document.getElementById(prefix + "payment");
+    if (!box) return;
+    box.hidden = !payment;
+    if (!payment) return;
+    setText(prefix + "payment-instructions", payment.instructions ||
+      t("Please contact your operator to top up your wallet."));
+    setText(prefix + "payment-contact", payment.contact || "");
+    document.getElementById(prefix + "payment-contact-line").hidden = !payment.contact;
+  }
+  window.ispedge.showPayment = showPayment;
+  // Digits as typed on Arabic and Persian keyboards (٠-٩, ۰-۹) as ASCII, the Arabic
+  // decimal separator (٫) as "." -- as portal/core/money.py reads them on the server.
+  // (An <input type=number> drops them: Chromium gives value "".)
+  window.ispedge.asciiDigits = function (text) {
+    return String(text).replace(/[\u0660-\u0669]/g, function (d) { return String(d.charCodeAt(0) - 0x0660); })
+      .replace(/[\u06F0-\u06F9]/g, function (d) { return String(d.charCodeAt(0) - 0x06F0); })
+      .replace(/\u066B/g, ".");
+  };
+  // The reseller's payment details a 402 carries (null for any other answer).
+  window.ispedge.paymentOf = function (error) {
+    return error && error.code === "insufficient_funds"
+      ? { instructions: error.payment_instructions, contact: error.payment_contact } : null;
+  };
+
   // The page's language: this device's override, else the stored language (from /me).
   // A page rendered in another one is rendered again once, with the cookie set.
   function setLanguageCookie(lang) {

@@ -18,7 +18,7 @@
     if (msg) ix.reveal(e);
   }
   function wholeGb() {
-    const v = input.value.trim();
+    const v = ix.asciiDigits(input.value.trim());  // ٣ typed on an Arabic keyboard is 3
     if (!/^[0-9]+$/.test(v)) return null;
     const n = parseInt(v, 10);
     return n >= 1 && n <= offer.max_gb ? n : null;
@@ -27,6 +27,7 @@
     const gb = wholeGb();
     const button = document.getElementById("buy-button");
     if (gb === null) {
+      ix.showPayment("", null);
       f.setText("total", "—"); f.setText("balance-after", "—");
       showError(t("Enter a whole number of GB from 1 to {max}.", { max: offer.max_gb }));
       button.disabled = true;
@@ -37,6 +38,7 @@
     f.setText("balance-after", money(offer.balance_cents - total));
     const short = total - offer.balance_cents;
     showError(short > 0 ? t("Not enough balance: {amount} more is needed.", { amount: money(short) }) : "");
+    ix.showPayment("", short > 0 ? offer.payment : null);  // where the shortfall is: how to pay
     button.disabled = short > 0;
   }
   function render() {
@@ -62,6 +64,7 @@
       balance: money(offer.balance_cents - pending.amount_cents) }));
     document.getElementById("done").hidden = true;
     confirmError("");
+    ix.showPayment("confirm-", null);
     document.getElementById("confirm").hidden = false;
     document.getElementById("confirm-button").disabled = false;
     ix.reveal(document.getElementById("confirm"));
@@ -83,7 +86,9 @@
     }
     if (res.status !== 200) {
       // Nothing was bought (an answer, not a lost call): Confirm stays off, Cancel closes.
-      confirmError((res.data && res.data.error && res.data.error.message) || t("The purchase failed"));
+      const error = res.data && res.data.error;
+      ix.showPayment("confirm-", ix.paymentOf(error));  // short: how to pay, right here
+      confirmError((error && error.message) || t("The purchase failed"));
       return;
     }
     document.getElementById("confirm").hidden = true;

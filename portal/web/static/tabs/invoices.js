@@ -66,16 +66,6 @@
     return b;
   }
 
-  // How to pay the reseller, shown where money is short (prefix: "" or "renew-").
-  function showPayment(prefix, instructions, contact) {
-    const box = document.getElementById(prefix + "payment");
-    f.setText(prefix + "payment-instructions", instructions ||
-      t("Please contact your operator to top up your wallet."));
-    f.setText(prefix + "payment-contact", contact || "");
-    document.getElementById(prefix + "payment-contact-line").hidden = !contact;
-    box.hidden = false;
-  }
-
   function renderWallet() {
     const w = wallet, r = w.renewal;
     f.setText("wallet-balance", money(w.balance_cents));
@@ -99,11 +89,7 @@
     shortfall.textContent = short > 0 ? t("Not enough balance to renew: {amount} more is needed.",
       { amount: money(short) }) : "";
     // Renewing through the operator, or short of money: how to pay is right here.
-    if (!r.self_service || short > 0) {
-      showPayment("", w.payment.instructions, w.payment.contact);
-    } else {
-      document.getElementById("payment").hidden = true;
-    }
+    ix.showPayment("", !r.self_service || short > 0 ? w.payment : null);
   }
 
   function entryItem(e) {
@@ -181,7 +167,7 @@
     const r = wallet.renewal;
     idemKey = newKey();
     renewError("");
-    document.getElementById("renew-payment").hidden = true;
+    ix.showPayment("renew-", null);
     document.getElementById("renew-done").hidden = true;
     const from = wallet.next_cycle ? wallet.next_cycle.paid_until : wallet.expires_at;
     const running = new Date(wallet.expires_at) > new Date();
@@ -220,9 +206,7 @@
       return;
     }
     if (res.status !== 200) {
-      if (error && error.code === "insufficient_funds") {
-        showPayment("renew-", error.payment_instructions, error.payment_contact);
-      }
+      ix.showPayment("renew-", ix.paymentOf(error));
       renewError((error && error.message) || t("The renewal failed."));
       return;
     }

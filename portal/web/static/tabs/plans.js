@@ -46,6 +46,7 @@
 
   async function preview(planId) {
     showError("");
+    ix.showPayment("confirm-", null);
     document.getElementById("done").hidden = true;
     let res;
     try {
@@ -80,7 +81,11 @@
     else amountText = quote.prorated_cents < 0 ? t("No charge (no refund)") : t("No charge");
     f.setText("confirm-amount", amountText);
     f.setText("confirm-balance-after", money(quote.balance_after_cents));
-    document.getElementById("confirm-button").disabled = false;
+    // Costs more than the wallet holds: the shortfall and how to pay, before Confirm.
+    const short = -quote.balance_after_cents;
+    ix.showPayment("confirm-", short > 0 ? state.payment : null);
+    if (short > 0) showError(t("Not enough balance: {amount} more is needed.", { amount: money(short) }));
+    document.getElementById("confirm-button").disabled = short > 0;
     box.hidden = false;
     ix.reveal(box);
   }
@@ -107,6 +112,7 @@
       return;
     }
     if (res.status !== 200) {
+      ix.showPayment("confirm-", ix.paymentOf(error));
       showError((error && error.message) || t("The change failed"));
       button.disabled = res.status === 429;  // the day's changes are used up
       return;
