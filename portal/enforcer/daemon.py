@@ -58,6 +58,7 @@ FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 MIN_SLICE = 10  # subscribers: a slice always makes progress
 NOTIFY_GAP_S = 0.05  # the worker's turns start at least this far apart
 SWEEP_INFLIGHT = 128  # a full reconcile's CoAs in flight at most (a click's go at once)
+SLOW_TURN_S = 1.0  # a worker turn longer than this is logged with its parts
 OFFLINE_SPAN = 20  # the leader's slice looks for offline subscribers among 20 x slice
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
 Want = tuple[str, str]  # (username, target): one enforcement_state row
@@ -721,21 +722,35 @@ class Enforcer:
                     self._start_sweep()
                     next_full = time.monotonic() + self.settings.reconcile_s
                 # The journal first, every turn: a click waits for at most one slice.
+                parts = {"journal": time.monotonic()}
                 await self.poll_journal()
+                parts["sessions"] = time.monotonic()
                 await self.poll_sessions()
+                parts["enforce"] = time.monotonic()
                 # Retries back off for >= 0.3 s: looked for once a poll_s, not at each
                 # of the hundreds of NOTIFYs a second accounting brings.
-                batch = set(self.dirty)
+                # Taken and emptied in one step, before any await: the live ingest
+                # (another task) adds to `dirty` meanwhile, and an emptying after the
+                # retries' query lost those (scale_bench: 1 crossing in ~60 had no CoA
+                # until the next full reconcile, 60 s later).
+                batch, self.dirty = self.dirty, set()
                 if time.monotonic() >= self.retries_at:
                     self.retries_at = time.monotonic() + self.settings.poll_s
                     if time.time() >= self.retry_due:
                         self.retry_due = float("inf")
                     batch |= await self.due_retries(time.time())
-                self.dirty = set()
                 if batch:
                     await self.enforce(batch)
                 batch = set()
-                if self.sweep is not None and await self.reconcile_slice():
+                parts["slice"] = time.monotonic()
+                sweeping = self.sweep is not None and await self.reconcile_slice()
+                parts["end"] = time.monotonic()
+                if parts["end"] - turn > SLOW_TURN_S:
+                    # what a click waited for: it is read at the next turn's journal poll
+                    log.warning("slow turn: %.2f s (%s)", parts["end"] - turn, ", ".join(
+                        f"{a} {parts[b] - parts[a]:.2f} s"
+                        for a, b in zip(list(parts), list(parts)[1:], strict=False)))
+                if sweeping:
                     continue  # the next slice at once (after the journal again)
             except Exception:  # noqa: BLE001 - DB or netlink down: keep the work, try again
                 self.dirty |= batch

@@ -5,10 +5,14 @@ it. The enforcer's own worker loop, a real database, a NAS emulator over UDP."""
 from __future__ import annotations
 
 import asyncio
+import re
+
+import pytest
 
 from coa import COA_REQUEST, CoaClient
 from coa.emulator import NasEmulator
 from portal.core import subscribers
+from portal.enforcer import daemon
 from portal.enforcer.daemon import Enforcer
 from tests.enforcer import helpers
 from tests.enforcer.helpers import FAST
@@ -63,3 +67,31 @@ async def test_a_plan_change_is_enforced_between_two_slices(
     finally:
         stop.set()
         await asyncio.wait_for(worker, 10)
+
+
+async def test_a_slow_turn_is_logged_with_the_part_that_took_the_time(
+        nas: NasEmulator, coa: CoaClient, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    await helpers.subscribers("u000", "u001")
+    enforcer = Enforcer(helpers.settings(reconcile_slice=1), coa, None)
+    monkeypatch.setattr(daemon, "SLOW_TURN_S", 0.2)
+    real_slice = enforcer.reconcile_slice
+
+    async def slow_slice() -> bool:
+        if enforcer.slices == 0:
+            await asyncio.sleep(0.3)  # what a click would wait for
+        return await real_slice()
+
+    enforcer.reconcile_slice = slow_slice
+    stop = asyncio.Event()
+    worker = asyncio.ensure_future(enforcer.run(stop))
+    try:
+        await helpers.until(lambda: asyncio.sleep(0, "slow turn" in caplog.text), 30,
+                            "the slow turn's log line")
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+    line = next(r.getMessage() for r in caplog.records if "slow turn" in r.getMessage())
+    took = {part: float(secs) for part, secs in re.findall(r"(\w+) ([\d.]+) s", line)}
+    assert set(took) == {"journal", "sessions", "enforce", "slice"}, line
+    assert took["slice"] >= 0.3 and max(took.values()) == took["slice"], line
