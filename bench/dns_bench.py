@@ -37,12 +37,14 @@ import dns.rcode  # noqa: E402
 
 from blocklists.settings import BlocklistSettings  # noqa: E402
 from blocklists.update import update  # noqa: E402
+from dns_filter import settings as settings_mod  # noqa: E402
 from dns_filter import udp  # noqa: E402
 
 PY = sys.executable
 CLIENT_CPU = "0"
 SERVER_CPU = "1"
 CLIENT_SOCKETS = 16  # dnsperf -c: enough sockets for SO_REUSEPORT to spread evenly
+DNS_SET: dict[str, object] = {}  # --dns-set
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -267,6 +269,7 @@ def start_dns_filter(procs: Procs, tmp: Path, name: str, auth_port: int, **overr
         "blocklist_dir": str(tmp / "bl-1m"),
         "database_url": f"sqlite://{tmp / 'policy.db'}",
         "poll_interval_s": 0.2,
+        **DNS_SET,
     }
     settings.update(overrides)
     cfg = tmp / f"{name}.json"
@@ -290,7 +293,10 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=1_000_000)
     parser.add_argument("--pairs", type=int, default=12, help="rounds of 1 vs 2 workers (>= 2)")
     parser.add_argument("--pair-seconds", type=float, default=1.5)
+    parser.add_argument("--dns-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a dns_filter setting for every server this run starts (A/B)")
     args = parser.parse_args()
+    DNS_SET.update(settings_mod.assignments(args.dns_set))
     for binary in ("dnsperf", "unbound", "dnsmasq", "taskset"):
         if not shutil.which(binary) and not os.path.exists(f"/usr/sbin/{binary}"):
             sys.exit(f"needs {binary}")

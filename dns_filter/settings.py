@@ -166,6 +166,21 @@ class DnsSettings:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def assignments(pairs: list[str]) -> dict[str, object]:
+    """KEY=VALUE pairs (the benches' --dns-set) as settings fields, each value read
+    as JSON where it parses (0.5, true, ["a"]), else as text ("normal")."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, not {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def _nas_list(value: object) -> list[str] | str:
     """`nas`: "all", or NAS addresses (a list, or comma-separated text) made canonical."""
     if isinstance(value, str):

@@ -163,3 +163,16 @@ def test_cpu_slice_keeps_the_nice_value_the_service_was_given() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], check=True)
     assert out.stdout.split() == ["5", "True"]
+
+
+def test_assignments_read_json_values_and_keep_text_and_refuse_what_is_not_a_pair():
+    from dns_filter.settings import assignments
+
+    got = assignments(["cpu_slice_ms=0.5", "cpu_scheduling=normal", "udp_handover=false",
+                       "nas=[\"10.0.0.1\"]", "blocked_page_ipv4="])
+    assert got == {"cpu_slice_ms": 0.5, "cpu_scheduling": "normal", "udp_handover": False,
+                   "nas": ["10.0.0.1"], "blocked_page_ipv4": ""}
+    assert DnsSettings.from_dict({"upstreams": ["127.0.0.1:53"], **got}).cpu_slice_ms == 0.5
+    for bad in ("cpu_slice_ms", "=1"):
+        with pytest.raises(ValueError, match="KEY=VALUE"):
+            assignments([bad])
