@@ -57,7 +57,12 @@ during the clicks):
   2.76 and 6.04 ms; a 0.5 ms GIL switch interval: 7.47 and 6.09 ms -- nothing
   the resolver sets moved the tail beyond the noise; bench/dns_busy_bench.py
   (busy loops only) shows that the niceness does: p99 0.79 ms at -5 against
-  3.93 ms at 0. INTERIM_PLACEHOLDER
+  3.93 ms at 0.
+  Three crossings of ~120 had no CoA for over 15 s: the live ingest's
+  subscribers were dropped by the enforcer's worker while it awaited the
+  retries' query (fixed in c281a53, tests/enforcer/test_worker_turn.py); after
+  it 60 crossings in 3 runs, none lost, the shared ingest counting each in p50
+  32-71 ms, p99 83-148 ms.
 - 2026-12-03 03:56, 200k, the defaults (peers 10), quiet machine (load 4.9):
   first ingest 1.2M rows in 7 passes, 185 s wall, 76 s CPU, peak RSS 310 MB;
   parental -> DNS p50 51 / p99 83 ms; plan -> CoA p50 56 / p99 77 ms; interim ->
@@ -65,7 +70,15 @@ during the clicks):
   ms without churn), none lost; RSS resolver 148 MB, enforcer 75 MB; 48
   connections; idle 79 transactions/s; box00's sweep 10,000 subscribers in 9.9 s
   (in slices); ingest alone 6.7 % of a core: every target met.
-PEERS0_PLACEHOLDER
+- 2026-12-03, 200k, peers at 0 (load 9.4-11.5 during the clicks), three runs:
+  04:04, before the fixes: plan -> CoA p99 3,794 ms (one click of 20),
+  resolver p99 7.10 ms (5.34 without churn); 04:32, race fixed: plan p99 3,324
+  ms, the enforcer logging "slow turn: 3.21 s (... enforce 3.21 s ...)" right
+  after its first reconcile's 10,000 CoAs; 04:40, results written 500 per
+  transaction (FLUSH_BATCH): parental p99 59 ms, plan p99 1,672 ms (missed),
+  interim p99 950 ms, resolver p99 11.69 ms (5.34 ms without churn; missed),
+  ingest 6.0 % of a core. With the peers on box00's cores at full weight the
+  2-core VM has no CPU left for the targets; at --peers-nice 10 they are met.
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ FOLLOWED = journal.CONTRACT.followed_by("enforcer")
 MIN_SLICE = 10  # subscribers: a slice always makes progress
 NOTIFY_GAP_S = 0.05  # the worker's turns start at least this far apart
 SWEEP_INFLIGHT = 128  # a full reconcile's CoAs in flight at most (a click's go at once)
+FLUSH_BATCH = 500  # enforcement results written per transaction at most
 SLOW_TURN_S = 1.0  # a worker turn longer than this is logged with its parts
 OFFLINE_SPAN = 20  # the leader's slice looks for offline subscribers among 20 x slice
 Key = tuple[str, str, str, rules.Desired]  # target, session, address, desired
@@ -336,6 +337,7 @@ class Enforcer:
         # A cycle that ended with a prepaid one waiting rolls over to it before any
         # speed is decided: the subscriber is never suspended at a paid expiry.
         await rollover.roll_over_due(now_dt, origin=journal.ENFORCER)
+        marks = [("rollover", time.perf_counter())]
         # In flight when the state is read: its result may be written before the check
         # below, while `recorded` still shows the state from before the send.
         inflight_before = dict(self.inflight)
@@ -345,6 +347,7 @@ class Enforcer:
         assigned = await boxes.nas_boxes()
         nas_boxes = {ip: assigned.get(ip) for ip in nas}  # the CoA-able NASes
         live = ownership.live_boxes(await boxes.enforcers_seen(), self.box, now)
+        marks.append(("facts", time.perf_counter()))
         # Subscribers named by the journal are looked at even offline: their radreply
         # must say the effective speed before they reconnect (e.g. re-activated).
         named = set(sessions) | (usernames or set())
@@ -390,6 +393,7 @@ class Enforcer:
         # radreply must say the effective speed, so a reconnect gets what CoA set.
         names = sorted({a for a, _, _ in profile.reply_attributes(CoaRate(1000, 1000))})
         current = await facts.radreply_rows(sorted(desired_of), names)
+        marks.append(("subscribers", time.perf_counter()))
         stale_reply = [u for u, d in desired_of.items() if rules.radreply_needs_update(
             current.get(u, []), profile.reply_attributes(CoaRate(d.down_kbps, d.up_kbps)))]
         if new_rows or gone or stale_reply:
@@ -403,6 +407,7 @@ class Enforcer:
                     [[u, t] for u, t in gone])
 
             await transaction(write, budget_s=DAEMON_BUDGET_S)
+        marks.append(("write", time.perf_counter()))
         report.subscribers, report.radreply_updated, report.removed = (
             len({u for u, _ in wishes}), len(stale_reply), len(gone))
         attempts = {w: (recorded[w].attempts if w in recorded and not rules.is_new(
@@ -416,6 +421,11 @@ class Enforcer:
                                            sweep or usernames is None))
         report.sent = len(to_send)
         report.seconds = time.perf_counter() - started
+        if report.seconds > SLOW_TURN_S and usernames is not None and not sweep:
+            log.warning("slow enforce of %d subscribers: %.2f s (%s)", len(usernames),
+                        report.seconds, ", ".join(
+                            f"{name} {at - before:.2f} s" for (name, at), before in
+                            zip(marks, [started] + [at for _, at in marks], strict=False)))
         self.last_pass = report
         (self._pass_full if usernames is None else self._pass_partial).observe(report.seconds)
         return report
@@ -546,7 +556,10 @@ class Enforcer:
         if not self.results:
             self.flushed.set()
             return 0
-        batch, self.results = self.results, []
+        # Bounded, so one transaction never holds thousands of state rows: a click's
+        # own row may be among them (after a full reconcile's 10k CoAs), and its
+        # enforce waits on that row's lock until the batch commits.
+        batch, self.results = self.results[:FLUSH_BATCH], self.results[FLUSH_BATCH:]
         rows = []
         for r in batch:
             nxt = rules.after_attempt(r.attempts_before, r.outcome, self.settings.policy, r.at)

@@ -275,6 +275,27 @@ async def test_results_survive_a_database_outage(nas: NasEmulator, coa: CoaClien
     assert (await EnforcementState.get(username="alice")).state == "applied"
 
 
+async def test_results_are_written_in_bounded_batches(nas: NasEmulator, coa: CoaClient,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """One transaction never holds thousands of state rows (a click's enforce waits
+    on its own row's lock until the batch commits)."""
+    from portal.enforcer import daemon
+
+    await helpers.subscribers("alice")
+    await helpers.online("alice", "s-alice", "100.64.0.10")
+    enforcer = Enforcer(helpers.settings(), coa)
+    await enforcer.enforce(None)
+    while enforcer._tasks:
+        await asyncio.gather(*list(enforcer._tasks))
+    monkeypatch.setattr(daemon, "FLUSH_BATCH", 4)
+    enforcer.results = enforcer.results * 6  # as after a full reconcile's many CoAs
+    assert await enforcer.flush() == 4
+    assert len(enforcer.results) == 2 and not enforcer.flushed.is_set()
+    assert await enforcer.flush() == 2
+    assert enforcer.results == [] and enforcer.flushed.is_set()
+    assert (await EnforcementState.get(username="alice")).state == "applied"
+
+
 def db_url_now() -> str:
     import os
 
