@@ -74,7 +74,7 @@ during the clicks):
   first ingest 214 s wall, 92 s CPU, peak RSS 435 MB; parental p99 61 ms, plan
   p99 117 ms, interim p99 271 ms (the shared ingest counted it: p99 265 ms);
   resolver during churn p50 0.38 / p99 5.88 ms (missed; 4.18 ms without churn,
-  where box00's first reconcile of 10,000 CoAs ran beside the reference); 48
+  a reference that may have overlapped box00's first reconcile, 12 s); 48
   connections; idle 76 transactions/s; ingest alone 6.8 % of a core.
 - 2026-12-03, 200k, peers at 0 (load 9.4-11.5 during the clicks), three runs:
   04:04, before the fixes: plan -> CoA p99 3,794 ms (one click of 20),
