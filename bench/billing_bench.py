@@ -81,6 +81,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.procstat import cpu_seconds, cpu_waits  # noqa: E402
 from portal.core import (
     resellers,
     subscribers,  # noqa: E402
@@ -114,24 +115,6 @@ async def seed(url: str, n: int) -> None:
             await subscribers.credit(f"s{i}", 1_000_000, "bench")
     finally:
         await db.close_db()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_waits(pid: int) -> float:
-    """Seconds the process's threads were runnable but waiting for a CPU (the run
-    queue, from /proc/<pid>/task/*/schedstat): CPUs shared with other work."""
-    total = 0
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total += int(stat.read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            pass  # a thread that just ended
-    return total / 1e9
 
 
 class Conn:
@@ -346,13 +329,13 @@ def load(server: PortalServer, args: argparse.Namespace,
         if logged_in is not None:
             logged_in()
         portal_cpu0 = cpu_seconds(server.process.pid)
-        portal_wait0 = cpu_waits(server.process.pid)
+        portal_wait0 = cpu_waits(server.process.pid)[0]
         start_at.value = start = time.perf_counter() + 0.02
         go.set()
         outs = [results.get(timeout=args.seconds + OPEN_GIVE_UP_S + CLOSED_GIVE_UP_S + 30)
                 for _ in procs]
         portal_cpu = cpu_seconds(server.process.pid) - portal_cpu0
-        portal_wait = cpu_waits(server.process.pid) - portal_wait0
+        portal_wait = cpu_waits(server.process.pid)[0] - portal_wait0
     finally:
         for p in procs:
             p.join(10 if go.is_set() else 0)  # not started: nothing to wait for

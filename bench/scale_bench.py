@@ -113,6 +113,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import cpu_seconds, cpu_waits  # noqa: E402
 from dns_filter import settings as dns_settings  # noqa: E402
 from portal.store import db  # noqa: E402
 from portal.store.follow import nap  # noqa: E402
@@ -384,9 +385,19 @@ def _query(name: str, qid: int) -> bytes:
     return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + struct.pack(">HH", 1, 1)
 
 
+# Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS); Python's socket module does not name it.
+SO_TIMESTAMPNS = 35
+
+
 def role_dnsclient(args: argparse.Namespace) -> None:
     """Queries at `qps` from subscriber addresses (blocked and allowed names, the
-    allowed ones cached after their first answer); the latency of each answer."""
+    allowed ones cached after their first answer); the latency of each answer.
+
+    Two figures per answer: when this process read it, and when the kernel put it
+    in this socket (SO_TIMESTAMPNS), both from just before the send. The first
+    includes this client's own wait for a CPU on the loaded box, which a
+    subscriber's device, on its own CPU, does not share; the second is the answer
+    as the network sees it."""
     stop = False
 
     def on_term(*_a: object) -> None:
@@ -400,24 +411,32 @@ def role_dnsclient(args: argparse.Namespace) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((s, 0))
         sock.settimeout(1.0)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         socks.append(sock)
     names = [BLOCKED, "cached.example.net", "casino.bet365.com", "www.example.org"]
     lat: list[float] = []
+    wire: list[float] = []
     lost = 0
     i = 0
     interval = 1.0 / args.qps
     nxt = time.monotonic()
+    ancillary = socket.CMSG_SPACE(16)
     while not stop:
         sock = socks[i % len(socks)]
         qid = i & 0xFFFF
+        sent_ns = time.time_ns()
         t = time.perf_counter()
         sock.sendto(_query(names[i % len(names)], qid), ("127.0.0.1", args.port))
         try:
             while True:
-                data = sock.recv(4096)
+                data, cmsgs, _flags, _addr = sock.recvmsg(4096, ancillary)
                 if struct.unpack(">H", data[:2])[0] == qid:
                     break
             lat.append(time.perf_counter() - t)
+            for level, kind, value in cmsgs:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    wire.append((sec * 10**9 + nsec - sent_ns) / 1e9)
         except TimeoutError:
             lost += 1
         i += 1
@@ -425,7 +444,10 @@ def role_dnsclient(args: argparse.Namespace) -> None:
         time.sleep(max(0.0, nxt - time.monotonic()))
     print(json.dumps({"n": len(lat), "lost": lost, "p50_ms": pct(lat, 50) * 1000,
                       "p99_ms": pct(lat, 99) * 1000, "p999_ms": pct(lat, 99.9) * 1000,
-                      "max_ms": max(lat, default=0) * 1000}), flush=True)
+                      "max_ms": max(lat, default=0) * 1000,
+                      "wire_p50_ms": pct(wire, 50) * 1000, "wire_p99_ms": pct(wire, 99) * 1000,
+                      "wire_p999_ms": pct(wire, 99.9) * 1000,
+                      "wire_max_ms": max(wire, default=0) * 1000}), flush=True)
 
 
 # --- the run -----------------------------------------------------------------------
@@ -521,11 +543,6 @@ def me(*role: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *role]
 
 
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -592,26 +609,38 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         auth_port = free_port()
         procs.start("auth", [sys.executable, str(ROOT / "tests/dns/authserver.py"),
                              "--port", str(auth_port)])
-        dns_port = free_port()
-        cfg = tmp / "dns.json"
-        cfg.write_text(json.dumps({
-            "listen_address": "127.0.0.1", "listen_port": dns_port,
-            "upstreams": [f"127.0.0.1:{auth_port}"], "served_networks": ["127.0.0.0/8"],
-            "rate_limit_qps": 0, "metrics_port": 0, "database_url": url, "box": "box00",
-            "state_dir": str(tmp / "dns"), "blocklist_dir": str(tmp / "blocklists"),
-            "poll_interval_s": 0.2, **dns_settings.assignments(args.dns_set)}))
+        # box00's resolver ("A"); with --dns-b a second one beside it, same database
+        # and box, its settings changed: an A/B under the same load in the same sitting
+        variants = {"A": dns_settings.assignments(args.dns_set)}
+        if args.dns_b:
+            variants["B"] = {**variants["A"], **dns_settings.assignments(args.dns_b)}
+        dns_ports: dict[str, int] = {}
+        resolvers: dict[str, subprocess.Popen[str]] = {}
         t = time.monotonic()
-        resolver = procs.start("resolver", [sys.executable, "-m", "dns_filter",
-                                            "--config-json", str(cfg)], nice=dns_nice)
+        for v, overrides in variants.items():
+            dns_ports[v] = free_port()
+            cfg = tmp / f"dns{v}.json"
+            cfg.write_text(json.dumps({
+                "listen_address": "127.0.0.1", "listen_port": dns_ports[v],
+                "upstreams": [f"127.0.0.1:{auth_port}"], "served_networks": ["127.0.0.0/8"],
+                "rate_limit_qps": 0, "metrics_port": 0, "database_url": url, "box": "box00",
+                "state_dir": str(tmp / f"dns{v}"), "blocklist_dir": str(tmp / "blocklists"),
+                "poll_interval_s": 0.2, **overrides}))
+            resolvers[v] = procs.start(f"resolver{v}", [sys.executable, "-m", "dns_filter",
+                                                        "--config-json", str(cfg)], nice=dns_nice)
+        resolver, dns_port = resolvers["A"], dns_ports["A"]
 
         async def resolver_ready() -> bool:
-            if resolver.poll() is not None:
-                raise RuntimeError("resolver exited:\n" + procs.log("resolver")[-3000:])
-            return "READY" in procs.log("resolver")
+            for v, r in resolvers.items():
+                if r.poll() is not None:
+                    raise RuntimeError(f"resolver {v} exited:\n"
+                                       + procs.log(f"resolver{v}")[-3000:])
+            return all("READY" in procs.log(f"resolver{v}") for v in resolvers)
 
         await wait_for(resolver_ready, 600, "the resolver")
         print(f"resolver ready in {time.monotonic() - t:.1f} s, RSS"
-              f" {rss_mb(resolver.pid):.0f} MB")
+              f" {rss_mb(resolver.pid):.0f} MB"
+              + (f"; resolver B beside it: {variants['B']}" if "B" in variants else ""))
         env = {"ISPEDGE_DATABASE_URL": url, "ISPEDGE_GENERAL_BOX": "box00",
                "ISPEDGE_GENERAL_STATE_DIR": str(tmp / "state"),
                "ISPEDGE_ENFORCER_COA_TIMEOUT_S": "1.0"}
@@ -623,7 +652,7 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
 
         async def boxes_up() -> bool:
             r = await db.fetch("SELECT COUNT(*) AS c FROM boxes WHERE role = 'enforcer'")
-            return int(r[0]["c"]) >= args.followers + 1
+            return int(r[0]["c"]) >= int(args.followers) + 1
 
         await wait_for(boxes_up, 300, "every box's heartbeat")
         # The clicks' subscribers: box00's (its NAS is the emulator), three sets.
@@ -638,19 +667,27 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         # reference: the same DNS client, no churn and no accounting load (same sitting)
         client_sources = ",".join(str(g) for g in random.Random(5).sample(
             [g for g in range(n) if g % BOXES != 0 and g > 3 * CLICKS * BOXES], 50))
-        procs.start("dnsref", me("--role", "dnsclient", "--port", str(dns_port),
-                                 "--sources", client_sources, "--qps", str(args.qps)),
-                    out=True, nice=dns_nice)
+        def dns_clients(phase: str) -> None:
+            for v in resolvers:
+                procs.start(f"{phase}{v}", me("--role", "dnsclient", "--port",
+                                              str(dns_ports[v]), "--sources", client_sources,
+                                              "--qps", str(args.qps)), out=True, nice=dns_nice)
+
+        def dns_figures(phase: str) -> dict[str, dict[str, Any]]:
+            return {v: json.loads(procs.stop(f"{phase}{v}").strip().splitlines()[-1])
+                    for v in resolvers}
+
+        dns_clients("dnsref")
         await asyncio.sleep(10.0)
-        reference = json.loads(procs.stop("dnsref").strip().splitlines()[-1])
+        references = dns_figures("dnsref")
+        reference = references["A"]
 
         # 3. load: interims, churn, a DNS client; the clicks meanwhile
         procs.start("interims", me("--role", "interims", "--db", url, "--rate",
                                    str(INTERIM_RATE), "--first", "1", "--count",
                                    str(n - 1)), out=True, nice=args.peers_nice)
-        procs.start("dnsclient", me("--role", "dnsclient", "--port", str(dns_port),
-                                    "--sources", client_sources, "--qps", str(args.qps)),
-                    out=True, nice=dns_nice)
+        dns_clients("dnsclient")
+        waits0 = {v: cpu_waits(r.pid) for v, r in resolvers.items()}
         stop_churn = asyncio.Event()
         churn_counts = {"parental": 0, "sessions": 0}
 
@@ -763,7 +800,10 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         lag_rows = await db.fetch("SELECT (SELECT COALESCE(MAX(id), 0) FROM radacct_changes)"
                                   " - change_cursor AS lag FROM usage_ingest WHERE id = 1")
         load_clicks = os.getloadavg()
-        client = json.loads(procs.stop("dnsclient").strip().splitlines()[-1])
+        waits = {v: tuple(b - a for a, b in zip(waits0[v], cpu_waits(r.pid), strict=True))
+                 for v, r in resolvers.items()}
+        clients = dns_figures("dnsclient")
+        client = clients["A"]
         interims = json.loads(procs.stop("interims").strip().splitlines()[-1])
         print(f"under load: {interims['sent'] / interims['seconds']:.0f} interims/s,"
               f" policy churn {churn_counts['parental']} parental switches and"
@@ -797,6 +837,15 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         print(f"  the same client, no churn (reference)  p50 {reference['p50_ms']:.2f} ms  p99"
               f" {reference['p99_ms']:.2f} ms  p99.9 {reference['p999_ms']:.2f} ms  max"
               f" {reference['max_ms']:.1f} ms  (n={reference['n']}, lost {reference['lost']})")
+        for v in resolvers:
+            c, r = clients[v], references[v]
+            wait_s, runs = waits[v]
+            print(f"  resolver {v} ({variants[v] or 'defaults'}): as the client read them p99"
+                  f" {c['p99_ms']:.2f} ms (no churn {r['p99_ms']:.2f}); in the client's socket"
+                  f" (SO_TIMESTAMPNS) p50 {c['wire_p50_ms']:.2f} / p99 {c['wire_p99_ms']:.2f}"
+                  f" / p99.9 {c['wire_p999_ms']:.2f} ms (no churn p99 {r['wire_p99_ms']:.2f});"
+                  f" waited for a CPU {1000 * wait_s / max(runs, 1):.2f} ms per run ({runs}"
+                  f" runs)")
         print(f"  resolver RSS {rss_mb(resolver.pid):.0f} MB, enforcer RSS"
               f" {rss_mb(enforcer.pid):.0f} MB")
 
@@ -819,12 +868,12 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
             return int(r[0]) if r else 0
 
         x0, t0 = xacts(), time.monotonic()
-        e0 = cpu_s(enforcer.pid)
+        e0 = cpu_seconds(enforcer.pid)
         await asyncio.sleep(10.0)
         x1, t1 = xacts(), time.monotonic()
         sweeping = "in slices" not in procs.log("enforcer")
         print(f"idle: {(x1 - x0) / (t1 - t0):.0f} transactions/s for the 21 processes"
-              f" (box00 enforcer CPU {100 * (cpu_s(enforcer.pid) - e0) / (t1 - t0):.0f} %"
+              f" (box00 enforcer CPU {100 * (cpu_seconds(enforcer.pid) - e0) / (t1 - t0):.0f} %"
               f"{', its first full reconcile still under way' if sweeping else ''})")
         for line_ in procs.log("enforcer").splitlines():
             if "in slices" in line_:
@@ -832,19 +881,19 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
                 break
 
         # 5. the ingest alone against 670 interims/s
-        for k in list(procs.procs):
-            if k.startswith("box") or k == "enforcer":
-                procs.stop(k)
+        for pname in list(procs.procs):
+            if pname.startswith("box") or pname == "enforcer":
+                procs.stop(pname)
         ingester = procs.start("ingest", me("--role", "ingest", "--db", url), out=True)
         await asyncio.sleep(3.0)
-        c0, w0 = cpu_s(ingester.pid), time.monotonic()
+        c0, w0 = cpu_seconds(ingester.pid), time.monotonic()
         procs.start("interims2", me("--role", "interims", "--db", url, "--rate",
                                     str(INTERIM_RATE), "--first", "1", "--count",
                                     str(n - 1)), out=True, nice=args.peers_nice)
         await asyncio.sleep(args.ingest_seconds)
         sent = json.loads(procs.stop("interims2").strip().splitlines()[-1])
         await asyncio.sleep(2.0)
-        c1, w1 = cpu_s(ingester.pid), time.monotonic()
+        c1, w1 = cpu_seconds(ingester.pid), time.monotonic()
         lag = await db.fetch("SELECT (SELECT COALESCE(MAX(id), 0) FROM radacct_changes)"
                              " - change_cursor AS lag FROM usage_ingest WHERE id = 1")
         alone = json.loads(procs.stop("ingest").strip().splitlines()[-1])
@@ -885,6 +934,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the process logs")
     parser.add_argument("--dns-set", action="append", default=[], metavar="KEY=VALUE",
                         help="a resolver setting for this run (A/B of e.g. cpu_scheduling)")
+    parser.add_argument("--dns-b", action="append", default=[], metavar="KEY=VALUE",
+                        help="run a second resolver (B) beside box00's, with this setting"
+                        " changed: figures for both under the same load")
     parser.add_argument("--peers-nice", type=int, default=10,
                         help="niceness of what stands for other machines (the 19 followers,"
                         " the accounting writer): 0 makes them take box00's CPU as they"

@@ -519,7 +519,9 @@ def set_cpu_scheduling(policy: str, slice_ms: float = 0) -> None:
     and at each time one worker's queue ran dry: a 20 ms slice and workers
     that serve each other's queues (dns_filter.udp) bring two workers to
     ~100-150 switches/s, as many as one worker sleeping and waking alone.
-    An idle CPU still runs a woken worker at once.
+    An idle CPU still runs a woken worker at once. One worker has no sibling:
+    DnsSettings.scheduling ("auto") keeps it "normal", where a woken worker
+    preempts the box's other daemons instead of waiting for the tick.
     """
     from dns_filter import cpuslice
 
@@ -551,7 +553,7 @@ def _run_worker(
 ) -> None:
     from twisted.internet import task
 
-    set_cpu_scheduling(settings.cpu_scheduling, settings.cpu_slice_ms)
+    set_cpu_scheduling(*settings.scheduling())
     reactor, metrics, refresh_gauges, _follower = _build_worker(
         settings, worker_index, udp_sockets, board
     )

@@ -109,7 +109,28 @@ def test_cpu_scheduling_that_the_kernel_refuses_is_logged_not_fatal(
     assert "cpu_scheduling 'batch' not applied" in caplog.text
 
 
-@pytest.mark.parametrize("value", [0.05, 101, -1, "20"])
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        # one worker: nothing to take turns with, so the default Linux policy, whose
+        # wake-up preemption gets an answer the CPU ahead of the box's other daemons
+        ({}, ("normal", 0.0)),
+        ({"workers": 1}, ("normal", 0.0)),
+        # several: batch, so siblings on one core take turns in 20 ms bursts
+        ({"workers": 2}, ("batch", 20.0)),
+        ({"workers": 2, "cpu_slice_ms": 0}, ("batch", 0.0)),
+        ({"workers": 3, "cpu_scheduling": "normal"}, ("normal", 0.0)),
+        ({"cpu_scheduling": "batch"}, ("batch", 20.0)),
+        ({"cpu_scheduling": "normal", "cpu_slice_ms": 0.5}, ("normal", 0.5)),
+    ],
+)
+def test_cpu_scheduling_auto_follows_the_worker_count(
+        settings: dict[str, object], expected: tuple[str, float]) -> None:
+    assert DnsSettings.from_dict({"upstreams": ["127.0.0.1:53"], **settings}).scheduling() \
+        == expected
+
+
+@pytest.mark.parametrize("value", [0.05, 101, -1, "20", True])
 def test_cpu_slice_outside_the_kernels_range_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="cpu_slice_ms"):
         DnsSettings(upstreams=["127.0.0.1:53"], cpu_slice_ms=value)  # type: ignore[arg-type]

@@ -443,11 +443,25 @@ def children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def test_cpu_scheduling_normal_keeps_the_default_policy(launcher: Launcher) -> None:
+@pytest.mark.parametrize("scheduling", [{}, {"cpu_scheduling": "normal"}])
+def test_one_worker_keeps_the_default_policy(
+        launcher: Launcher, scheduling: dict[str, str]) -> None:
+    # "auto" (the default) with one worker, and "normal": wake-up preemption kept
     auth = launcher.authserver()
-    r = launcher.resolver([auth.port], cpu_scheduling="normal")
+    r = launcher.resolver([auth.port], **scheduling)
     assert addresses(query(r.port, "n.test")) == ["192.0.2.1"]
     assert os.sched_getscheduler(r.proc.pid) == os.SCHED_OTHER
+    if kernel_has_custom_slices():
+        assert cpuslice.get_attr(r.proc.pid)[2] != 20_000_000  # the kernel's own slice
+
+
+def test_one_worker_runs_batch_when_told(launcher: Launcher) -> None:
+    auth = launcher.authserver()
+    r = launcher.resolver([auth.port], cpu_scheduling="batch")
+    assert addresses(query(r.port, "n.test")) == ["192.0.2.1"]
+    assert os.sched_getscheduler(r.proc.pid) == os.SCHED_BATCH
+    if kernel_has_custom_slices():
+        assert cpuslice.get_attr(r.proc.pid)[2] == 20_000_000
 
 
 def test_garbage_packets_never_stop_the_server(launcher: Launcher) -> None:
