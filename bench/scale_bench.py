@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/scale_bench.py [--subscribers 200000] [--followers 19]
         [--history 5] [--db postgres://...] [--peers-nice 10] [--dns-set KEY=VALUE]
-        [--keep]
+        [--dns-b KEY=VALUE] [--keep]
 
 A fresh database (created on the server of `--db`, default
 $ISPEDGE_TEST_DATABASE_URL, dropped at the end) is migrated and filled with
@@ -33,12 +33,19 @@ CoA p99 <= 2 s, resolver answer p99 during churn < 5 ms, ingest CPU <= 10 % of
 a core. Exits 1 if one is missed. The figures depend on the machine's load: say
 what else ran.
 
-Niceness: box00's resolver and enforcer run at their systemd units' Nice= (the
-DNS client with the resolver); the 19 followers and the accounting writer stand
-for other machines (edge boxes, FreeRADIUS), so they run at `--peers-nice` (10):
-at 0 they take box00's two cores as they never would on a deployment.
-PostgreSQL runs as started (niceness 0). `--dns-set` changes a resolver setting
-for an A/B run.
+Scheduling: box00's resolver and enforcer run as their systemd units would: each
+at its unit's Nice=, in a scheduling group of its own weighted as its unit's
+CPUWeight= (a session of its own, so a Linux autogroup; on a deployment each unit
+is a cgroup). The DNS client has a group of its own (a subscriber's device is
+not on the box), PostgreSQL its own (as started). The 19 followers and the
+accounting writer stand for other machines (edge boxes, FreeRADIUS) and share the
+bench's group at `--peers-nice` (10): at 0 they take more of box00's two cores
+than they could on a deployment. `--dns-set` changes a resolver setting;
+`--dns-b KEY=VALUE` runs a second resolver beside box00's with that setting
+changed (`group=shared`: in the bench's group), both measured under the same load
+in the same sitting. Each answer is timed twice: when the client read it, and
+when the kernel put it in the client's socket (SO_TIMESTAMPNS); the target is
+judged on the first.
 
 Figures (2-core VM, PostgreSQL on the same VM; "load" = 1-min load average
 during the clicks):
@@ -93,6 +100,7 @@ import argparse
 import asyncio
 import io
 import json
+import math
 import os
 import random
 import resource
@@ -480,11 +488,20 @@ class Procs:
         self.procs: dict[str, subprocess.Popen[str]] = {}
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None,
-              out: bool = False, nice: int = 0) -> subprocess.Popen[str]:
+              out: bool = False, nice: int = 0,
+              group: int | None = None) -> subprocess.Popen[str]:
+        """`group`: a scheduling group of its own at that niceness (see own_group)."""
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+
+        def prepare() -> None:
+            if group is not None:
+                own_group(group)
+            if nice:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+
         p = subprocess.Popen(args, stdout=subprocess.PIPE if out else log,
-                             preexec_fn=(lambda: os.setpriority(os.PRIO_PROCESS, 0, nice))
-                             if nice else None,
+                             preexec_fn=prepare if nice or group is not None else None,
+                             start_new_session=group is not None,
                              stderr=log if out else subprocess.STDOUT, text=True, cwd=ROOT,
                              env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
                                       **(env or {})))
@@ -528,6 +545,39 @@ def nas_in_thread(factory: Any) -> tuple[Any, int, asyncio.AbstractEventLoop]:
     if not ready.wait(10):
         raise RuntimeError("the NAS emulator did not start")
     return box["emulator"], int(box["port"]), box["loop"]
+
+
+def unit_weight(unit: str) -> int:
+    """The CPUWeight= of a shipped unit (systemd's default 100)."""
+    for line in (ROOT / "systemd" / unit).read_text().splitlines():
+        if line.startswith("CPUWeight="):
+            return int(line.split("=", 1)[1])
+    return 100
+
+
+def weight_nice(weight: int) -> int:
+    """The niceness whose CFS weight stands to nice 0's as `weight` to 100 (each step
+    is x1.25): CPUWeight=400 -> -6."""
+    return -round(math.log(weight / 100) / math.log(1.25))
+
+
+def autogroups() -> bool:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def own_group(nice: int) -> None:
+    """In the child, before exec: a session of its own, hence (Linux autogroups) a
+    scheduling group of its own, weighted as `nice`. On a deployment each daemon's
+    systemd unit is a cgroup weighted by CPUWeight=; here the bench's processes
+    would otherwise share one group, the resolver's weight counting only against
+    its neighbours in it while PostgreSQL's group takes half the CPU."""
+    try:
+        Path("/proc/self/autogroup").write_text(str(nice))
+    except OSError:
+        pass  # autogroups off (reported by the run): the session alone changes nothing
 
 
 def unit_nice(unit: str) -> int:
@@ -603,9 +653,16 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
 
         # 2. the real box and its 19 followers
         dns_nice = unit_nice("ispedge-dns.service")
+        dns_group = weight_nice(unit_weight("ispedge-dns.service"))
+        enforcer_group = weight_nice(unit_weight("ispedge-enforcer.service"))
         print(f"  niceness: resolver {dns_nice} (its unit's) and the DNS client with it,"
               f" enforcer {unit_nice('ispedge-enforcer.service')}, the other machines"
               f" (followers, accounting writer) {args.peers_nice}")
+        print(f"  scheduling groups ({'autogroups' if autogroups() else 'autogroups OFF: none'}):"
+              f" the resolver's own at nice {dns_group} (its unit's CPUWeight="
+              f"{unit_weight('ispedge-dns.service')}), the enforcer's own at {enforcer_group},"
+              f" the DNS client's own (a subscriber's device is not on the box), PostgreSQL's"
+              f" own (as started); the other machines share the bench's")
         auth_port = free_port()
         procs.start("auth", [sys.executable, str(ROOT / "tests/dns/authserver.py"),
                              "--port", str(auth_port)])
@@ -617,6 +674,9 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         dns_ports: dict[str, int] = {}
         resolvers: dict[str, subprocess.Popen[str]] = {}
         t = time.monotonic()
+        # `group=shared` (not a resolver setting): that resolver in the bench's group
+        groups = {v: None if o.pop("group", "own") == "shared" else dns_group
+                  for v, o in variants.items()}
         for v, overrides in variants.items():
             dns_ports[v] = free_port()
             cfg = tmp / f"dns{v}.json"
@@ -627,7 +687,8 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
                 "state_dir": str(tmp / f"dns{v}"), "blocklist_dir": str(tmp / "blocklists"),
                 "poll_interval_s": 0.2, **overrides}))
             resolvers[v] = procs.start(f"resolver{v}", [sys.executable, "-m", "dns_filter",
-                                                        "--config-json", str(cfg)], nice=dns_nice)
+                                                        "--config-json", str(cfg)],
+                                       nice=dns_nice, group=groups[v])
         resolver, dns_port = resolvers["A"], dns_ports["A"]
 
         async def resolver_ready() -> bool:
@@ -640,12 +701,15 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         await wait_for(resolver_ready, 600, "the resolver")
         print(f"resolver ready in {time.monotonic() - t:.1f} s, RSS"
               f" {rss_mb(resolver.pid):.0f} MB"
-              + (f"; resolver B beside it: {variants['B']}" if "B" in variants else ""))
+              + (f"; resolver B beside it: {variants['B']}"
+                 f"{' in the bench group' if groups['B'] is None else ''}"
+                 if "B" in variants else ""))
         env = {"ISPEDGE_DATABASE_URL": url, "ISPEDGE_GENERAL_BOX": "box00",
                "ISPEDGE_GENERAL_STATE_DIR": str(tmp / "state"),
                "ISPEDGE_ENFORCER_COA_TIMEOUT_S": "1.0"}
         enforcer = procs.start("enforcer", [sys.executable, "-m", "portal.main", "enforcer"],
-                               env=env, nice=unit_nice("ispedge-enforcer.service"))
+                               env=env, nice=unit_nice("ispedge-enforcer.service"),
+                               group=enforcer_group)
         for k in range(1, args.followers + 1):
             procs.start(f"box{k:02d}", me("--role", "follower", "--db", url,
                                           "--box", f"box{k:02d}"), nice=args.peers_nice)
@@ -671,7 +735,8 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
             for v in resolvers:
                 procs.start(f"{phase}{v}", me("--role", "dnsclient", "--port",
                                               str(dns_ports[v]), "--sources", client_sources,
-                                              "--qps", str(args.qps)), out=True, nice=dns_nice)
+                                              "--qps", str(args.qps)), out=True,
+                            nice=dns_nice, group=dns_nice)
 
         def dns_figures(phase: str) -> dict[str, dict[str, Any]]:
             return {v: json.loads(procs.stop(f"{phase}{v}").strip().splitlines()[-1])
@@ -840,7 +905,8 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one scenario,
         for v in resolvers:
             c, r = clients[v], references[v]
             wait_s, runs = waits[v]
-            print(f"  resolver {v} ({variants[v] or 'defaults'}): as the client read them p99"
+            print(f"  resolver {v} ({variants[v] or 'defaults'}"
+                  f"{', bench group' if groups[v] is None else ''}): as the client read them p99"
                   f" {c['p99_ms']:.2f} ms (no churn {r['p99_ms']:.2f}); in the client's socket"
                   f" (SO_TIMESTAMPNS) p50 {c['wire_p50_ms']:.2f} / p99 {c['wire_p99_ms']:.2f}"
                   f" / p99.9 {c['wire_p999_ms']:.2f} ms (no churn p99 {r['wire_p99_ms']:.2f});"

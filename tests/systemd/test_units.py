@@ -69,6 +69,66 @@ def test_portal_unit_is_unprivileged():
     assert service["ReadWritePaths"] == "/var/lib/ispedge"
 
 
+def test_the_resolver_gets_the_cpu_before_the_other_daemons():
+    # Its answers wait on a CPU wake-up when the box is busy: a group weight above
+    # every other daemon's (cgroup v2 CPUWeight, systemd's default 100) and a
+    # negative Nice where there is no CPU controller (dns_filter/README.md).
+    def weight(unit: Path) -> int:
+        return int(parse(unit).get("Service", "CPUWeight", fallback="100"))
+
+    dns = SYSTEMD / "ispedge-dns.service"
+    others = [u for u in UNITS if u != dns]
+    assert others and all(weight(dns) > weight(u) for u in others)
+    assert int(parse(dns).get("Service", "Nice")) < 0
+    assert all(int(parse(u).get("Service", "Nice", fallback="0")) >= 0 for u in others)
+
+
+def allowed_syscalls(analyze: str, unit: Path) -> set[str]:
+    """What the unit's SystemCallFilter= lines let through, read as systemd.exec says:
+    the first line (an allow list here) sets the default, each later line adds
+    (plain) or removes (~) names; @groups expanded by systemd-analyze itself."""
+
+    def expand(names: list[str]) -> set[str]:
+        out: set[str] = set()
+        for name in names:
+            if not name.startswith("@"):
+                out.add(name)
+                continue
+            listing = subprocess.run([analyze, "syscall-filter", name], capture_output=True,
+                                     text=True, check=True).stdout
+            out |= expand([line.strip() for line in listing.splitlines()[1:]
+                           if line.strip() and not line.strip().startswith("#")])
+        return out
+
+    lines = values_by_line(unit, "SystemCallFilter")
+    assert lines and not lines[0].startswith("~"), "an allow list first"
+    allowed: set[str] = set()
+    for line in lines:
+        if line.startswith("~"):
+            allowed -= expand(line[1:].split())
+        else:
+            allowed |= expand(line.split())
+    return allowed
+
+
+def values_by_line(unit: Path, key: str) -> list[str]:
+    return [value.strip() for name, sep, value in
+            (line.partition("=") for line in unit.read_text().splitlines())
+            if sep and name.strip() == key]
+
+
+def test_the_resolver_may_set_its_own_cpu_policy():
+    # A filtered call kills the process (SIGSYS): the resolver's workers set their
+    # own policy and slice (dns_filter/server.py set_cpu_scheduling, SCHED_BATCH with
+    # several workers), which @resources would deny.
+    analyze = need_binary("systemd-analyze", "systemd")
+    allowed = allowed_syscalls(analyze, SYSTEMD / "ispedge-dns.service")
+    assert {"sched_setscheduler", "sched_setattr", "sched_getattr"} <= allowed
+    assert "setpriority" not in allowed and "reboot" not in allowed  # the rest stays shut
+    assert "sched_setscheduler" not in allowed_syscalls(analyze,
+                                                        SYSTEMD / "ispedge-portal.service")
+
+
 def test_every_unit_drops_privileges():
     for unit in UNITS:
         service = parse(unit)["Service"]
