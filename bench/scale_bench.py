@@ -115,6 +115,14 @@ during the clicks):
   1.01 ms; 1.13 ms without churn), waits for a CPU 0.06 ms per run; 48
   connections; idle 81 transactions/s; box00's sweep 10,000 subscribers in 12.8
   s in slices; ingest alone 6.6 % of a core: every target met.
+- 2026-12-03 07:13, 200k, --peers-nice 0 (the stand-ins at full weight), load
+  8.3: parental p99 149 ms, plan p99 413 ms (1,672-3,794 ms in the peers-at-0
+  runs above), interim p99 667 ms, resolver during churn p99 2.38 ms (in the
+  socket 1.69 ms), ingest alone 6.9 % of a core: every target met.
+- 2026-12-03 07:29, 200k, the defaults again (load 7.6): parental p99 66 ms, plan
+  p99 139 ms, interim p99 620 ms, resolver during churn p99 2.88 ms (in the
+  socket 1.72 ms; 3.60 ms in the reference window, which overlapped box00's
+  first reconcile), ingest alone 7.7 % of a core: every target met.
 """
 
 from __future__ import annotations
