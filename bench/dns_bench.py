@@ -18,7 +18,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import string
@@ -39,6 +38,7 @@ from blocklists.settings import BlocklistSettings  # noqa: E402
 from blocklists.update import update  # noqa: E402
 from dns_filter import settings as settings_mod  # noqa: E402
 from dns_filter import udp  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 PY = sys.executable
 CLIENT_CPU = "0"
@@ -47,19 +47,6 @@ CLIENT_SOCKETS = 16  # dnsperf -c: enough sockets for SO_REUSEPORT to spread eve
 DNS_SET: dict[str, object] = {}  # --dns-set
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                    return port
-                except OSError:
-                    continue
 
 
 def process_tree(pid: int) -> list[int]:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dns_filter import settings as dns_settings  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 # `nice` is not a resolver setting: the niceness that resolver and its client run at
 DEFAULT_CONFIGS = [
@@ -44,12 +45,6 @@ DEFAULT_CONFIGS = [
     "normal-0.5ms:cpu_scheduling=normal,cpu_slice_ms=0.5",
 ]
 NAMES = [f"n{i}.example.net" for i in range(50)]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unit_nice() -> int:

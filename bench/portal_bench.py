@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from portal.config import load_config  # noqa: E402
 from portal.core import subscribers  # noqa: E402
 from portal.core.auth import tokens  # noqa: E402
@@ -55,6 +56,7 @@ from portal.store import db, migrations  # noqa: E402
 from portal.store.models import Plan, Reseller, Subscriber  # noqa: E402
 from portal.usage import ingest  # noqa: E402
 from portal.usage.ingest import Settings  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 GB = 10**9
 SETTINGS = Settings(ZoneInfo("UTC"), interim_seconds=86400, stale_after_missed=3)
@@ -178,18 +180,6 @@ async def time_ingest(url: str, passes: int = 3) -> list[tuple[float, int]]:
     finally:
         await db.close_db()
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wrk(url: str, script: Path, duration: int, connections: int, threads: int) -> dict:

@@ -156,6 +156,7 @@ from bench.procstat import cpu_seconds, cpu_waits  # noqa: E402
 from dns_filter import settings as dns_settings  # noqa: E402
 from portal.store import db  # noqa: E402
 from portal.store.follow import nap  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 SECRET = "scale-bench-secret"
 BOXES = 20
@@ -505,12 +506,6 @@ def rcode_of(port: int, source: str, name: str) -> int:
                     return data[3] & 0x0F
         except TimeoutError:
             return -1  # no answer within 1 s: asked again by the caller
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-        u.bind(("127.0.0.1", 0))
-        return int(u.getsockname()[1])
 
 
 class Procs:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,8 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import pytest
+
+from tests.support.ports import free_port as free_port  # re-exported for tests
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -43,21 +44,6 @@ CREATE TABLE IF NOT EXISTS change_journal (
   username TEXT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL DEFAULT '{}',
   origin TEXT NOT NULL DEFAULT 'portal');
 """
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 def _wait_ready(proc: subprocess.Popen[str], log_path: Path, timeout: float = 15) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -31,6 +30,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from tests.support.ports import free_udp_ports
 
 FREERADIUS_ETC = Path("/etc/freeradius/3.0")
 SHIPPED_SQL = FREERADIUS_ETC / "mods-config" / "sql" / "main"
@@ -220,19 +221,6 @@ class NasSession:
 
 
 # --- the server -----------------------------------------------------------
-
-
-def free_udp_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @dataclass

@@ -6,7 +6,6 @@ Portals and `ispedge` runs go through tests/support/forkserver.py: the same
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.support import forkserver
+from tests.support.ports import free_port as free_port  # re-exported for tests
 
 
 def ispedge_cli(db_url: str, state_dir: Path) -> Callable[..., str]:
@@ -29,12 +29,6 @@ def ispedge_cli(db_url: str, state_dir: Path) -> Callable[..., str]:
         return proc.stdout
 
     return run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
