@@ -66,7 +66,8 @@ def test_rate_validation_and_conversion() -> None:
     rate = Rate(down_kbps=8_000, up_kbps=800, burst_kbytes=50)
     assert rate.htb(download=True) == HtbRate(1_000_000, 50_000)
     assert rate.htb(download=False) == HtbRate(100_000, 50_000)
-    assert Rate(8_000, 800).htb(download=True).burst_bytes == 1_000 + 1600
+    # Unset: 4 ms of the rate plus an MTU's worth (DEFAULT_BURST_MS).
+    assert Rate(8_000, 800).htb(download=True).burst_bytes == 4_000 + 1600
 
 
 @pytest.mark.parametrize("rate_bps", [125_000, 12_500_000, 12_500_000_000])

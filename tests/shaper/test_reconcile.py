@@ -64,10 +64,10 @@ def test_build_then_same_state_sends_nothing(lab: Lab, shaper: Shaper) -> None:
     inner = tc(lab, "filter", "show", "dev", "vd", "parent", group5)
     assert "hash mask 0000ff00 at 16" in inner and "ht divisor 256" in inner
     assert "hash mask 0000ff00 at 12" in tc(lab, "filter", "show", "dev", "vu", "parent", group5)
-    # burst_kbytes=64 → 64,000 bytes; the default is 1 ms of rate + 1600 bytes.
+    # burst_kbytes=64 → 64,000 bytes; the default is 4 ms of rate + 1600 bytes.
     shown = tc(lab, "class", "show", "dev", "vd")
     assert "rate 20Mbit ceil 20Mbit burst 64000b cburst 64000b" in shown
-    assert "rate 10Mbit ceil 10Mbit burst 2850b cburst 2850b" in shown
+    assert "rate 10Mbit ceil 10Mbit burst 6600b cburst 6600b" in shown
 
 
 def test_new_process_adopts_the_tree(lab: Lab, shaper: Shaper) -> None:
@@ -335,6 +335,24 @@ def test_change_behind_our_back_is_seen_after_a_quiet_reconcile(lab: Lab, shaper
 
     assert result.changed == ["100.64.7.200"]
     assert subscriber_classes(lab, "vd")[classid] == "3Mbit"
+
+
+def test_a_class_left_with_the_old_default_burst_is_set_to_the_new_one(
+    lab: Lab, shaper: Shaper
+) -> None:
+    """An upgrade from the 1 ms default: the tree still holds 10 Mbit/s classes with
+    1,250 + 1,600 bytes of burst; the first reconcile sets them to 4 ms + 1,600."""
+    shaper.reconcile(DESIRED)
+    classid = next(c for c, rate in subscriber_classes(lab, "vd").items() if rate == "10Mbit")
+    tc(lab, "class", "change", "dev", "vd", "classid", classid, "htb", "rate", "10mbit",
+       "burst", "2850b", "cburst", "2850b")
+    assert "burst 2850b" in tc(lab, "class", "show", "dev", "vd", "classid", classid)
+
+    result = shaper.reconcile(DESIRED)
+
+    assert result.changed == ["10.0.0.5"]
+    assert "burst 6600b cburst 6600b" in tc(lab, "class", "show", "dev", "vd", "classid", classid)
+    assert shaper.reconcile(DESIRED).operations == 0
 
 
 def test_leaf_kind_is_the_best_the_kernel_really_has(lab: Lab, shaper: Shaper) -> None:
