@@ -55,7 +55,9 @@ def main() -> int:
             while time.monotonic() < end:
                 row = []
                 for ms, kb in zip(bursts, kbytes, strict=True):
-                    shaper.reconcile({SUB_ADDRESSES[0]: Rate(args.mbit * 1000, 1000, kb)})
+                    # Upload at half: the download's ACKs go up through that class.
+                    rate = Rate(args.mbit * 1000, args.mbit * 500, kb)
+                    shaper.reconcile({SUB_ADDRESSES[0]: rate})
                     got = lab.measure(download=True, seconds=args.seconds).goodput_bps
                     shares[ms].append(got / (args.mbit * 1e6))
                     row.append(shares[ms][-1])
